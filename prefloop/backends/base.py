@@ -1,0 +1,157 @@
+"""The one contract every annotation backend honours.
+
+A backend is the bridge between prefloop and a place where people (or the
+simulator) judge pairs: Label Studio, Argilla, the simulated annotators. It never
+touches prefloop's database: ``sync`` hands it tasks and stores what it returns.
+
+The guarantees below are what the conformance suite in ``tests/backends/`` checks
+for every backend:
+
+* ``ensure_project`` is idempotent: calling it twice leaves one project.
+* ``push_tasks`` is idempotent by ``pair_key``: a pair that already has a live task
+  is not pushed again, whatever prefloop's own records say (a crash between the
+  server accepting a task and the store recording it must not duplicate it).
+* ``pull_labels(since=cursor)`` returns every annotation created, edited or deleted
+  after ``cursor`` and possibly a few before it (the window overlaps on purpose);
+  the store drops re-pulled annotations on ``(source_id, version)``. Choices come
+  back in the pair's canonical orientation: the backend undoes the A/B
+  presentation order it chose at push time.
+* Deletions are reported through ``PullResult.alive``; skips / cancelled /
+  discarded annotations come back as ``Choice.SKIP``.
+* Credentials are never printed or logged (``__repr__`` masks them).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from prefloop.types import PulledLabel, PullResult, PushedTask, TaskRequest
+
+__all__ = [
+    "AnnotationBackend",
+    "BackendError",
+    "BackendSettings",
+    "BackendUnreachable",
+    "Health",
+    "presentation_swapped",
+]
+
+
+class BackendError(RuntimeError):
+    """A backend answered, but not the way the contract needs."""
+
+
+class BackendUnreachable(BackendError):
+    """The backend could not be reached after the configured retries."""
+
+
+@dataclass
+class Health:
+    ok: bool
+    detail: str
+    version: str | None = None
+
+
+@dataclass
+class BackendSettings:
+    """Settings shared by every backend; each backend reads the fields it knows."""
+
+    project: str = "prefloop"
+    url: str | None = None
+    api_key: str | None = field(default=None, repr=False)
+    template: str | None = None
+    dimensions: list[str] = field(default_factory=list)
+    with_strength: bool = True
+    with_rationale: bool = True
+    annotators_per_pair: int = 1
+    show_predictions: bool = False
+    randomize_order: bool = True
+    order_seed: int = 0
+    batch_size: int = 500
+    timeout_s: float = 30.0
+    retries: int = 3
+    backoff_s: float = 0.5
+    # Cursor overlap window: a pull re-reads this much before the cursor on purpose.
+    overlap_s: float = 5.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __repr__(self) -> str:  # never leak a key through a log line
+        key = "***" if self.api_key else None
+        return f"BackendSettings(project={self.project!r}, url={self.url!r}, api_key={key})"
+
+
+def presentation_swapped(pair_key: str, seed: int = 0, randomize: bool = True) -> bool:
+    """Whether the annotator sees response B first; a stable coin flip per pair.
+
+    Stable so a re-push after a crash shows the same order; random across pairs so
+    position bias averages out.
+    """
+    if not randomize:
+        return False
+    digest = hashlib.sha256(f"{seed}:{pair_key}".encode()).digest()
+    return bool(digest[0] & 1)
+
+
+class AnnotationBackend(ABC):
+    """Abstract annotation backend. Subclasses set ``name`` and implement the methods."""
+
+    name: str = "abstract"
+
+    def __init__(self, settings: BackendSettings) -> None:
+        self.settings = settings
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(project={self.settings.project!r}, url={self.settings.url!r})"
+
+    @abstractmethod
+    def health(self) -> Health:
+        """Cheap reachability check; never raises for an unreachable server."""
+
+    @abstractmethod
+    def ensure_project(self) -> str:
+        """Create the project / dataset from the template if missing; return its id.
+
+        Idempotent: a second call finds and returns the same project.
+        """
+
+    @abstractmethod
+    def push_tasks(self, tasks: Sequence[TaskRequest]) -> list[PushedTask]:
+        """Put pairs in front of annotators, in batches.
+
+        Pairs that already have a live task at the backend are NOT pushed again;
+        the returned list holds one entry per requested pair that is live after the
+        call (new or pre-existing), so the caller can record what exists.
+        """
+
+    @abstractmethod
+    def live_tasks(self) -> list[PushedTask]:
+        """Every task of the project that has not been withdrawn."""
+
+    @abstractmethod
+    def pull_labels(self, since: str | None = None) -> PullResult:
+        """Annotations created, edited or deleted after ``since`` (None: all).
+
+        Returns the labels in canonical orientation and the cursor to pass next
+        time. The window overlaps the previous one; duplicates are the caller's to
+        drop on ``(source_id, version)``.
+        """
+
+    @abstractmethod
+    def withdraw_tasks(self, pair_keys: Sequence[str]) -> int:
+        """Remove tasks that are no longer wanted and have no annotation; return how many."""
+
+
+def undo_presentation(choice_shown: str, swapped: bool) -> str:
+    """Map a choice made on the screen ('a' = left/first shown) back to the canonical pair."""
+    if not swapped or choice_shown not in ("a", "b"):
+        return choice_shown
+    return "b" if choice_shown == "a" else "a"
+
+
+def labels_by_key(labels: Sequence[PulledLabel]) -> dict[tuple[str, str], PulledLabel]:
+    """Index labels by (source_id, version); later entries win."""
+    return {(label.source_id, label.version): label for label in labels}
