@@ -55,8 +55,11 @@ class ModelConfig:
     head: Literal["linear", "mlp"] = _f("mlp", "Head on embeddings in heads mode.")
     head_hidden: int = _f(256, "Hidden width of the 'mlp' head.")
     head_dropout: float = _f(0.1, "Dropout inside the 'mlp' head (heads are cheap; this regularises).")
+    head_epochs: int = _f(200, "Heads mode: maximum epochs per head (early stopping usually ends sooner).")
+    head_batch_size: int = _f(64, "Heads mode: pairs per head optimisation step.")
+    head_patience: int = _f(10, "Heads mode: epochs without validation improvement before stopping.")
     weight_decay: float = _f(0.01, "AdamW weight decay.")
-    epochs: int = _f(3, "Maximum epochs (heads mode: maximum epochs over the bootstrap sample).")
+    epochs: int = _f(2, "Finetune mode: maximum epochs over the training pairs.")
     lr: float | None = _f(
         None, "Learning rate; None picks 1e-3 for heads, 2e-5 for full finetune, 2e-4 for LoRA."
     )

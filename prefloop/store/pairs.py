@@ -51,7 +51,7 @@ def _ids_by(session: Session, column: Any, id_column: Any, values: Iterable[str]
     found: dict[str, int] = {}
     for start in range(0, len(values), 5000):
         chunk = values[start : start + 5000]
-        found.update(dict(session.execute(select(column, id_column).where(column.in_(chunk))).tuples().all()))
+        found.update(dict(session.execute(select(column, id_column).where(column.in_(chunk))).all()))
     return found
 
 

@@ -1,0 +1,69 @@
+"""Ingest N generated pairs into a fresh SQLite store; print time and peak memory.
+
+Runs each size in a child process so peak RSS is that ingest's alone. Memory should
+not grow with the file (two streaming passes, batched writes).
+
+    python benchmarks/bench_ingest.py --sizes 25000 100000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+WORDS = ("the quick brown fox jumps over a lazy dog while reward models learn human preference "
+         "from pairs of answers that differ in tone length and helpfulness").split()
+
+
+def generate(path: Path, n: int, seed: int = 0) -> None:
+    rng = random.Random(seed)
+    with path.open("w") as handle:
+        for i in range(n):
+            prompt = f"Question {i // 4}: " + " ".join(rng.choices(WORDS, k=30))
+            a = " ".join(rng.choices(WORDS, k=rng.randint(20, 120)))
+            b = " ".join(rng.choices(WORDS, k=rng.randint(20, 120)))
+            handle.write(json.dumps({"prompt": prompt, "response_a": a, "response_b": b,
+                                     "label": rng.choice("ab")}) + "\n")
+
+
+def child(path: str, db: str) -> None:
+    from prefloop.data.ingest import ingest
+    from prefloop.store.db import init_db, make_engine
+
+    init_db(db)
+    start = time.perf_counter()
+    report = ingest(make_engine(db), path, progress=False)
+    seconds = time.perf_counter() - start
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"pairs_added": report.pairs_added, "labels_added": report.labels_added,
+                      "seconds": round(seconds, 1), "peak_rss_mb": round(peak_mb, 1)}))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sizes", type=int, nargs="+", default=[25_000, 100_000])
+    parser.add_argument("--child", nargs=2, metavar=("PATH", "DB"))
+    args = parser.parse_args()
+    if args.child:
+        child(*args.child)
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in args.sizes:
+            path = Path(tmp) / f"pairs_{n}.jsonl"
+            generate(path, n)
+            db = f"sqlite:///{tmp}/store_{n}.db"
+            out = subprocess.run([sys.executable, __file__, "--child", str(path), db], capture_output=True,
+                                 text=True, check=True).stdout.strip().splitlines()[-1]
+            size_mb = path.stat().st_size / 1e6
+            print(f"n={n:>7} file={size_mb:6.1f} MB -> {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,404 @@
+"""Argilla 2.x backend: one dataset per project, one record per pair, one response per annotator.
+
+What goes where:
+
+* The dataset is created with the argilla SDK from ``templates/argilla.json`` (fields
+  prompt / response_a / response_b, LabelQuestion ``preference`` a / b / tie, optional
+  strength and rationale, optional per-dimension questions, metadata for leads).
+* Records, responses and deletions go through the raw REST API (httpx): the SDK's
+  ``records.log`` upserts (it would overwrite a live record), drops the server ids and
+  draws progress bars; its ``records(with_responses=True)`` raises on a discarded
+  response without values and drops each response's ``updated_at``.
+* Record ``external_id`` = pair key, so a pair has at most one record per dataset (the
+  server enforces it with a unique constraint); ``PushedTask.external_id`` = record UUID.
+
+Pull cost: adding a response does not move the record's ``updated_at``, and a deleted
+response leaves no trace, so every pull pages through ALL records of the dataset with
+their responses (``GET /api/v1/datasets/{id}/records?include=responses``, 1,000 per
+page: one request per 1,000 pairs) and filters responses on their own ``updated_at``.
+That is what makes ``PullResult.alive`` sound for every pair.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from prefloop.backends.base import (
+    AnnotationBackend,
+    BackendError,
+    BackendSettings,
+    BackendUnreachable,
+    Health,
+    presentation_swapped,
+    undo_presentation,
+)
+from prefloop.types import AnnotatorRef, Choice, PulledLabel, PullResult, PushedTask, TaskRequest
+
+__all__ = ["ArgillaBackend", "load_template"]
+
+DEFAULT_URL = "http://localhost:6900"
+DEFAULT_WORKSPACE = "prefloop"
+PAGE_SIZE = 1000  # the server's maximum for the records listing
+MAX_BULK = 500  # the server's maximum for a bulk record create
+TEMPLATE_PATH = Path(__file__).resolve().parents[2] / "templates" / "argilla.json"
+_FALLBACK_TEMPLATE: dict[str, Any] = {
+    "fields": [{"name": "prompt"}, {"name": "response_a"}, {"name": "response_b"}],
+    "preference": {"name": "preference", "labels": {"a": "A", "b": "B", "tie": "Tie"}},
+    "strength": {"name": "strength", "values": [1, 2, 3]},
+    "rationale": {"name": "rationale"},
+    "dimension": {"name_prefix": "dimension_", "labels": {"a": "A", "b": "B", "tie": "Tie"}},
+    "metadata": [{"name": n, "type": t, "visible_for_annotators": False} for n, t in [
+        ("pair_key", "terms"), ("strategy", "terms"), ("score", "float"), ("model_version", "terms"),
+        ("len_a", "integer"), ("len_b", "integer"), ("swapped", "terms")]],
+}
+
+
+def load_template(path: str | None = None) -> dict[str, Any]:
+    """Dataset settings from ``path`` (JSON or YAML), else ``templates/argilla.json``, else built-in."""
+    candidate = Path(path) if path else TEMPLATE_PATH
+    if not candidate.exists():
+        if path:
+            raise BackendError(f"Argilla template {path} not found")
+        return _FALLBACK_TEMPLATE
+    text = candidate.read_text(encoding="utf-8")
+    if candidate.suffix in (".yaml", ".yml"):
+        import yaml  # optional: only for YAML templates
+
+        return dict(yaml.safe_load(text))
+    return dict(json.loads(text))
+
+
+def _when(value: str) -> datetime:
+    """Argilla's timestamps are naive UTC."""
+    parsed = datetime.fromisoformat(value)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9_-]+", "_", text.lower()).strip("_") or "dimension"
+
+
+class ArgillaBackend(AnnotationBackend):
+    """Pairs as Argilla records; labels from the annotators' submitted / discarded responses."""
+
+    name = "argilla"
+
+    def __init__(self, settings: BackendSettings) -> None:
+        super().__init__(settings)
+        self.url = (settings.url or os.environ.get("ARGILLA_API_URL") or DEFAULT_URL).rstrip("/")
+        self.workspace: str = settings.extra.get("workspace") or DEFAULT_WORKSPACE
+        self.template = load_template(settings.template)
+        self.__api_key = settings.api_key or os.environ.get("ARGILLA_API_KEY") or ""
+        self._http = httpx.Client(base_url=self.url, timeout=settings.timeout_s,
+                                  headers={"X-Argilla-Api-Key": self.__api_key})
+        self._dataset_id: str | None = None
+        self._question_ids: dict[str, str] = {}
+        self._usernames: dict[str, str | None] = {}
+
+    def __repr__(self) -> str:
+        return f"ArgillaBackend(project={self.settings.project!r}, url={self.url!r}, api_key=***)"
+
+    def close(self) -> None:
+        self._http.close()
+
+    # -- HTTP ------------------------------------------------------------------------
+
+    def _request(self, method: str, path: str, *, retries: int | None = None, allow: tuple[int, ...] = (),
+                 **kwargs: Any) -> httpx.Response:
+        """One REST call with bounded retries on connection errors, timeouts and 5xx."""
+        attempts = 1 + (self.settings.retries if retries is None else retries)
+        problem = ""
+        for attempt in range(attempts):
+            if attempt:
+                time.sleep(self.settings.backoff_s * 2 ** (attempt - 1))
+            try:
+                response = self._http.request(method, path, **kwargs)
+            except httpx.TransportError as exc:
+                problem = f"{type(exc).__name__}: {exc}"
+                continue
+            if response.status_code >= 500:
+                problem = f"HTTP {response.status_code}"
+                continue
+            if response.status_code >= 400 and response.status_code not in allow:
+                hint = " (check the API key / ARGILLA_API_KEY)" if response.status_code in (401, 403) else ""
+                raise BackendError(f"Argilla {method} {path} answered {response.status_code}{hint}: "
+                                   f"{response.text[:300]}")
+            return response
+        raise BackendUnreachable(
+            f"Argilla at {self.url} did not answer {method} {path} after {attempts} attempt(s) ({problem}); "
+            "check that the server runs and that ARGILLA_API_URL / the backend url points at it")
+
+    def _sdk(self) -> Any:
+        import argilla as rg
+
+        try:
+            return rg.Argilla(api_url=self.url, api_key=self.__api_key, timeout=int(self.settings.timeout_s),
+                              retries=self.settings.retries)
+        except Exception as exc:
+            raise BackendUnreachable(f"argilla SDK could not connect to {self.url}: {type(exc).__name__}") from exc
+
+    # -- contract --------------------------------------------------------------------
+
+    def health(self) -> Health:
+        try:
+            version = self._request("GET", "/api/v1/version", retries=0).json().get("version")
+            self._request("GET", "/api/v1/me", retries=0)
+        except BackendError as exc:
+            return Health(ok=False, detail=str(exc))
+        except Exception as exc:  # health never raises
+            return Health(ok=False, detail=f"{type(exc).__name__}: {exc}")
+        return Health(ok=True, detail=f"Argilla {version} at {self.url}", version=version)
+
+    def ensure_project(self) -> str:
+        if self._dataset_id:
+            return self._dataset_id
+        found = self._find_dataset()
+        if found is None:
+            self._create_dataset()
+            found = self._find_dataset()
+            if found is None:
+                raise BackendError(f"dataset {self.settings.project!r} was created but cannot be found")
+        self._dataset_id = found
+        return found
+
+    def push_tasks(self, tasks: Sequence[TaskRequest]) -> list[PushedTask]:
+        dataset_id = self.ensure_project()
+        wanted: dict[str, TaskRequest] = {}
+        for task in tasks:  # the first request for a pair wins; order kept
+            wanted.setdefault(task.pair_key, task)
+        live = {t.pair_key: t for t in self.live_tasks()}
+        missing = [t for t in wanted.values() if t.pair_key not in live]
+        size = max(1, min(self.settings.batch_size, MAX_BULK))
+        for start in range(0, len(missing), size):
+            batch = [t for t in missing[start:start + size] if t.pair_key not in live]
+            try:
+                created = self._request("POST", f"/api/v1/datasets/{dataset_id}/records/bulk",
+                                        json={"items": [self._record_payload(t) for t in batch]}).json()["items"]
+            except BackendError:
+                # A retried or concurrent create may have landed: the unique (external_id, dataset)
+                # constraint rejects the batch. Re-read what exists and create only what is missing.
+                live = {t.pair_key: t for t in self.live_tasks()}
+                batch = [t for t in batch if t.pair_key not in live]
+                if not batch:
+                    continue
+                created = self._request("POST", f"/api/v1/datasets/{dataset_id}/records/bulk",
+                                        json={"items": [self._record_payload(t) for t in batch]}).json()["items"]
+            live.update((t.pair_key, t) for t in map(self._pushed, created))
+        return [live[key] for key in wanted if key in live]
+
+    def live_tasks(self) -> list[PushedTask]:
+        return [self._pushed(r) for r in self._records(with_responses=False) if r.get("external_id")]
+
+    def pull_labels(self, since: str | None = None) -> PullResult:
+        since_at = _when(since) if since else None
+        after = since_at - timedelta(seconds=self.settings.overlap_s) if since_at else None
+        labels: list[PulledLabel] = []
+        alive: dict[str, frozenset[str]] = {}
+        newest: datetime | None = None
+        started_at: datetime | None = None
+        totals: set[int] = set()
+        for page, server_now, total in self._pages(with_responses=True):
+            started_at = started_at or server_now
+            totals.add(total)
+            for record in page:
+                key = record.get("external_id")
+                if not key:
+                    continue
+                ids: set[str] = set()
+                for response in record.get("responses") or []:
+                    found = self._labels_of(key, self._swapped(record), response)
+                    ids.update(label.source_id for label in found)
+                    if found:
+                        updated = _when(response["updated_at"])
+                        newest = updated if newest is None or updated > newest else newest
+                        if after is None or updated > after:
+                            labels.extend(found)
+                alive[key] = frozenset(ids)
+        cursor = newest
+        if cursor is not None and started_at is not None:
+            # Nothing written after the first page was read may be skipped next time.
+            cursor = min(cursor, started_at)
+        if cursor is not None and since_at is not None:
+            cursor = max(cursor, since_at)  # never move backwards (e.g. the newest response was deleted)
+        if len(totals) > 1:  # records were added / deleted while paging: offsets shifted, hold the cursor
+            cursor = since_at
+        return PullResult(labels=labels, cursor=cursor.isoformat() if cursor else since, alive=alive)
+
+    def withdraw_tasks(self, pair_keys: Sequence[str]) -> int:
+        dataset_id = self.ensure_project()
+        wanted = set(pair_keys)
+        ids = [r["id"] for r in self._records(with_responses=True)
+               if r.get("external_id") in wanted and not r.get("responses")]
+        for start in range(0, len(ids), 100):  # the server deletes at most 100 per call
+            self._request("DELETE", f"/api/v1/datasets/{dataset_id}/records",
+                          params={"ids": ",".join(ids[start:start + 100])})
+        return len(ids)
+
+    # -- dataset -----------------------------------------------------------------------
+
+    def _workspace_id(self, create: bool = False) -> str | None:
+        for ws in self._request("GET", "/api/v1/me/workspaces").json()["items"]:
+            if ws["name"] == self.workspace:
+                return str(ws["id"])
+        if not create:
+            return None
+        answer = self._request("POST", "/api/v1/workspaces", json={"name": self.workspace})
+        return str(answer.json()["id"])
+
+    def _find_dataset(self) -> str | None:
+        workspace_id = self._workspace_id()
+        if workspace_id is None:
+            return None
+        for ds in self._request("GET", "/api/v1/me/datasets").json()["items"]:
+            if ds["name"] == self.settings.project and str(ds["workspace_id"]) == workspace_id:
+                return str(ds["id"])
+        return None
+
+    def _create_dataset(self) -> None:
+        import argilla as rg
+
+        self._workspace_id(create=True)
+        client = self._sdk()
+        try:
+            rg.Dataset(name=self.settings.project, workspace=self.workspace, settings=self._rg_settings(),
+                       client=client).create()
+        except Exception as exc:
+            if self._find_dataset() is None:  # not a lost race with another ensure_project
+                raise BackendError(f"could not create Argilla dataset {self.settings.project!r}: {exc}") from exc
+
+    def _rg_settings(self) -> Any:
+        import argilla as rg
+
+        tpl, s = self.template, self.settings
+        fields = [rg.TextField(name=f["name"], title=f.get("title"), use_markdown=False) for f in tpl["fields"]]
+        pref = tpl["preference"]
+        questions: list[Any] = [rg.LabelQuestion(name=pref["name"], labels=pref["labels"], title=pref.get("title"))]
+        if s.with_strength:
+            questions.append(rg.RatingQuestion(name=tpl["strength"]["name"], values=tpl["strength"]["values"],
+                                               title=tpl["strength"].get("title"), required=False))
+        if s.with_rationale:
+            questions.append(rg.TextQuestion(name=tpl["rationale"]["name"], title=tpl["rationale"].get("title"),
+                                             required=False))
+        dim = tpl["dimension"]
+        for dimension in s.dimensions:
+            questions.append(rg.LabelQuestion(
+                name=self._dimension_question(dimension), labels=dim["labels"], required=False,
+                title=dim.get("title", "{dimension}").format(dimension=dimension)))
+        kinds = {"terms": rg.TermsMetadataProperty, "float": rg.FloatMetadataProperty,
+                 "integer": rg.IntegerMetadataProperty}
+        metadata = [kinds[m["type"]](name=m["name"], title=m.get("title"),
+                                     visible_for_annotators=m.get("visible_for_annotators", False))
+                    for m in tpl["metadata"]]
+        return rg.Settings(fields=fields, questions=questions, metadata=metadata, guidelines=tpl.get("guidelines"),
+                           distribution=rg.TaskDistribution(min_submitted=max(1, s.annotators_per_pair)))
+
+    def _dimension_question(self, dimension: str) -> str:
+        return f"{self.template['dimension'].get('name_prefix', 'dimension_')}{_slug(dimension)}"
+
+    def _questions(self) -> dict[str, str]:
+        if not self._question_ids:
+            answer = self._request("GET", f"/api/v1/datasets/{self.ensure_project()}/questions").json()
+            self._question_ids = {q["name"]: str(q["id"]) for q in answer["items"]}
+        return self._question_ids
+
+    # -- records ---------------------------------------------------------------------
+
+    def _record_payload(self, task: TaskRequest) -> dict[str, Any]:
+        s = self.settings
+        swapped = presentation_swapped(task.pair_key, seed=s.order_seed, randomize=s.randomize_order)
+        first, second = (task.response_b, task.response_a) if swapped else (task.response_a, task.response_b)
+        names = [f["name"] for f in self.template["fields"]]
+        metadata = {"pair_key": task.pair_key, "strategy": task.strategy, "score": task.score,
+                    "model_version": task.model_version, "len_a": len(first), "len_b": len(second),
+                    "swapped": "true" if swapped else "false"}
+        declared = {m["name"] for m in self.template["metadata"]}
+        payload: dict[str, Any] = {
+            "external_id": task.pair_key,
+            "fields": dict(zip(names, (task.prompt, first, second), strict=True)),
+            "metadata": {k: v for k, v in metadata.items() if v is not None and k in declared},
+        }
+        if s.show_predictions and task.p_a is not None:
+            canonical = "a" if task.p_a > 0.5 else "b" if task.p_a < 0.5 else "tie"
+            agent = re.sub(r"[^a-zA-Z0-9_:./ -]", "-", task.model_version or "prefloop")[:200]
+            payload["suggestions"] = [{
+                "question_id": self._questions()[self.template["preference"]["name"]],
+                "value": undo_presentation(canonical, swapped),  # canonical -> shown: the same flip
+                "score": round(max(task.p_a, 1 - task.p_a), 6), "agent": agent, "type": "model"}]
+        return payload
+
+    def _swapped(self, record: dict[str, Any]) -> bool:
+        return (record.get("metadata") or {}).get("swapped") == "true"
+
+    def _pushed(self, record: dict[str, Any]) -> PushedTask:
+        return PushedTask(pair_key=record["external_id"], external_id=str(record["id"]),
+                          swapped=self._swapped(record), project=self.settings.project)
+
+    def _pages(self, with_responses: bool) -> Iterator[tuple[list[dict[str, Any]], datetime | None, int]]:
+        """Pages of the raw record listing, with the server's clock when each page was served."""
+        dataset_id = self.ensure_project()
+        params: dict[str, Any] = {"limit": PAGE_SIZE, "offset": 0}
+        if with_responses:
+            params["include"] = "responses"
+        while True:
+            answer = self._request("GET", f"/api/v1/datasets/{dataset_id}/records", params=params)
+            body = answer.json()
+            date = answer.headers.get("date")
+            # The Date header has 1 s resolution: step back a second so the cursor never runs ahead.
+            served = parsedate_to_datetime(date) - timedelta(seconds=1) if date else None
+            yield body["items"], served, int(body.get("total", 0))
+            params["offset"] += len(body["items"])
+            if not body["items"] or params["offset"] >= body.get("total", 0):
+                return
+
+    def _records(self, with_responses: bool) -> list[dict[str, Any]]:
+        return [r for page, _, _ in self._pages(with_responses) for r in page]
+
+    # -- labels ----------------------------------------------------------------------
+
+    def _annotator(self, user_id: str) -> AnnotatorRef:
+        if user_id not in self._usernames:
+            answer = self._request("GET", f"/api/v1/users/{user_id}", allow=(403, 404))
+            self._usernames[user_id] = answer.json().get("username") if answer.status_code == 200 else None
+        return AnnotatorRef(external_id=user_id, name=self._usernames[user_id])
+
+    def _labels_of(self, key: str, swapped: bool, response: dict[str, Any]) -> list[PulledLabel]:
+        """The labels one response carries: drafts none; discarded one SKIP; submitted one + dimensions."""
+        status = response.get("status")
+        if status not in ("submitted", "discarded"):
+            return []
+        values = response.get("values") or {}
+
+        def value(question: str) -> Any:
+            return (values.get(question) or {}).get("value")
+
+        tpl = self.template
+        common = dict(pair_key=key, annotator=self._annotator(str(response["user_id"])),
+                      version=_when(response["updated_at"]).isoformat(),
+                      created_at=_when(response["inserted_at"]), updated_at=_when(response["updated_at"]),
+                      raw={"record_id": str(response["record_id"]), "status": status, "values": values})
+        rid = str(response["id"])
+        if status == "discarded":
+            return [PulledLabel(choice=Choice.SKIP, source_id=rid, **common)]
+        shown = value(tpl["preference"]["name"])
+        if shown not in ("a", "b", "tie"):
+            return []
+        strength = value(tpl["strength"]["name"])
+        out = [PulledLabel(choice=Choice(undo_presentation(shown, swapped)), source_id=rid,
+                           strength=float(strength) if strength is not None else None,
+                           rationale=value(tpl["rationale"]["name"]) or None, **common)]
+        for dimension in self.settings.dimensions:
+            dim_shown = value(self._dimension_question(dimension))
+            if dim_shown in ("a", "b", "tie"):
+                out.append(PulledLabel(choice=Choice(undo_presentation(dim_shown, swapped)),
+                                       source_id=f"{rid}:{dimension}", dimension=dimension, **common))
+        return out

@@ -1,0 +1,158 @@
+"""``prefloop export``: labels out as TRL chosen/rejected rows or raw per-annotator rows.
+
+Formats: JSONL, Parquet, or a Hugging Face ``datasets`` folder (``save_to_disk``).
+Ties never enter chosen/rejected data; with ``ties="separate"`` they (and the pairs
+whose annotators disagree) go to a second file beside the main one.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine
+
+from prefloop.errors import PrefloopError
+from prefloop.store.db import session_scope
+from prefloop.store.queries import LabeledRow, aggregate_choice, iter_labeled_rows
+
+__all__ = ["ExportReport", "export_labels"]
+
+FORMATS = ("jsonl", "parquet", "hf")
+
+
+@dataclass
+class ExportReport:
+    path: str
+    rows: int
+    ties_path: str | None
+    ties: int
+    disagreements: int
+
+
+def _trl_row(prompt: str, winner: str, a: str, b: str, strength: float | None, margin: bool) -> dict[str, Any]:
+    chosen, rejected = (a, b) if winner == "a" else (b, a)
+    row: dict[str, Any] = {"prompt": prompt, "chosen": chosen, "rejected": rejected}
+    if margin:
+        row["margin"] = float(strength) if strength is not None else 0.0
+    return row
+
+
+def _rows(labels: Iterable[LabeledRow], kind: str, aggregate: bool, margin: bool
+          ) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Yield (stream, row): stream 'main' or 'ties' (ties and disagreements)."""
+    if kind == "raw":
+        for lb in labels:
+            yield "main", asdict(lb)
+        return
+    if not aggregate:
+        for lb in labels:
+            if lb.choice == "tie":
+                yield "ties", {"prompt": lb.prompt, "response_a": lb.response_a, "response_b": lb.response_b,
+                               "annotator": lb.annotator, "reason": "tie"}
+            else:
+                row = _trl_row(lb.prompt, lb.choice, lb.response_a, lb.response_b, lb.strength, margin)
+                yield "main", {**row, "annotator": lb.annotator}
+        return
+    for _pair_id, group in itertools.groupby(labels, key=lambda lb: lb.pair_id):
+        items = list(group)
+        first = items[0]
+        winner = aggregate_choice([lb.choice for lb in items])
+        if winner in ("a", "b"):
+            strengths = [lb.strength for lb in items if lb.choice == winner and lb.strength is not None]
+            strength = sum(strengths) / len(strengths) if strengths else None
+            row = _trl_row(first.prompt, winner, first.response_a, first.response_b, strength, margin)
+            yield "main", {**row, "n_labels": len(items)}
+        else:
+            yield "ties", {"prompt": first.prompt, "response_a": first.response_a,
+                           "response_b": first.response_b, "n_labels": len(items),
+                           "reason": "tie" if winner == "tie" else "disagreement",
+                           "votes": [lb.choice for lb in items]}
+
+
+class _Sink:
+    def __init__(self, path: Path, fmt: str) -> None:
+        self.path, self.fmt, self.count = path, fmt, 0
+        self.buffer: list[dict[str, Any]] = []
+        self.handle = path.open("w", encoding="utf-8") if fmt == "jsonl" else None
+        self.writer: Any = None
+
+    def write(self, row: dict[str, Any]) -> None:
+        self.count += 1
+        if self.handle:
+            self.handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+            return
+        self.buffer.append(row)
+        if self.fmt == "parquet" and len(self.buffer) >= 5000:
+            self._flush_parquet()
+
+    def _flush_parquet(self) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        if not self.buffer:
+            return
+        table = pa.Table.from_pylist(self.buffer)
+        if self.writer is None:
+            self.writer = pq.ParquetWriter(self.path, table.schema)
+        self.writer.write_table(table.cast(self.writer.schema))
+        self.buffer = []
+
+    def close(self) -> None:
+        if self.handle:
+            self.handle.close()
+        elif self.fmt == "parquet":
+            self._flush_parquet()
+            if self.writer is not None:
+                self.writer.close()
+            else:
+                import pyarrow as pa
+                import pyarrow.parquet as pq
+
+                pq.write_table(pa.table({}), self.path)
+        else:
+            try:
+                import datasets
+            except ImportError:
+                raise PrefloopError("exporting a datasets folder needs: pip install 'prefloop[hf]'") from None
+            datasets.Dataset.from_list(self.buffer).save_to_disk(str(self.path))
+
+
+def export_labels(engine: Engine, out: str, *, fmt: str = "jsonl", kind: str = "trl", aggregate: bool = True,
+                  ties: str = "exclude", margin: bool = False, dimension: str = "overall",
+                  split: str | None = None) -> ExportReport:
+    """Write the store's current labels; see the module docstring for the rules."""
+    if fmt not in FORMATS:
+        raise PrefloopError(f"unknown export format {fmt!r}; use one of {', '.join(FORMATS)}")
+    if kind not in ("trl", "raw"):
+        raise PrefloopError(f"unknown export kind {kind!r}; use trl or raw")
+    path = Path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    main = _Sink(path, fmt)
+    ties_sink: _Sink | None = None
+    ties_path = path.with_name(path.stem + ".ties" + path.suffix) if ties == "separate" else None
+    n_ties = n_disagree = 0
+    try:
+        with session_scope(engine) as session:
+            labels = iter_labeled_rows(session, dimension=dimension, split=split)
+            for stream, row in _rows(labels, kind, aggregate, margin):
+                if stream == "main":
+                    main.write(row)
+                    continue
+                if row.get("reason") == "disagreement":
+                    n_disagree += 1
+                else:
+                    n_ties += 1
+                if ties_path is not None:
+                    ties_sink = ties_sink or _Sink(ties_path, fmt)
+                    ties_sink.write(row)
+    finally:
+        main.close()
+        if ties_sink:
+            ties_sink.close()
+    return ExportReport(path=str(path), rows=main.count, ties_path=str(ties_path) if ties_sink else None,
+                        ties=n_ties, disagreements=n_disagree)

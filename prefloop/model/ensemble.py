@@ -1,0 +1,230 @@
+"""The reward-model ensemble: train (fresh or from a parent), predict, embed, save, load."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from prefloop.model.config import ModelConfig
+from prefloop.model.data import PreferenceExample, aggregate, replay_sample, split
+from prefloop.model.losses import probs_numpy
+from prefloop.model.tracking import MetricsLog, progress_bar
+
+__all__ = ["EnsemblePrediction", "RewardEnsemble"]
+
+Pair = tuple[str, str, str]
+
+
+@dataclass
+class EnsemblePrediction:
+    """Per-pair, per-member predictions; the means over members are properties.
+
+    ``p_a_members[i, k]`` is member k's P(a≻b) for pair i (shape [n, K]); each member's
+    P(a≻b) + P(b≻a) + P(tie) = 1, so the means sum to 1 too.
+    """
+
+    reward_a_members: np.ndarray  # [n, K]
+    reward_b_members: np.ndarray  # [n, K]
+    p_a_members: np.ndarray  # [n, K]
+    p_b_members: np.ndarray  # [n, K]
+    p_tie_members: np.ndarray  # [n, K]
+
+    @property
+    def p_a(self) -> np.ndarray:
+        return self.p_a_members.mean(axis=1)
+
+    @property
+    def p_b(self) -> np.ndarray:
+        return self.p_b_members.mean(axis=1)
+
+    @property
+    def p_tie(self) -> np.ndarray:
+        return self.p_tie_members.mean(axis=1)
+
+    @property
+    def reward_a(self) -> np.ndarray:
+        return self.reward_a_members.mean(axis=1)
+
+    @property
+    def reward_b(self) -> np.ndarray:
+        return self.reward_b_members.mean(axis=1)
+
+    @property
+    def spread(self) -> np.ndarray:
+        """Standard deviation over members of P(a≻b) (0 for K=1)."""
+        return self.p_a_members.std(axis=1)
+
+
+def _digest(tensors: dict[str, torch.Tensor]) -> str:
+    h = hashlib.sha256()
+    for name in sorted(tensors):
+        h.update(name.encode())
+        h.update(tensors[name].detach().float().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+class RewardEnsemble:
+    """K reward models over one backbone (``heads`` or ``finetune`` mode; see ModelConfig)."""
+
+    def __init__(self, config: ModelConfig, impl: Any, thetas: np.ndarray, meta: dict[str, Any]) -> None:
+        self.config = config
+        self._impl = impl  # HeadsImpl or FinetuneModel
+        self.thetas = np.asarray(thetas, dtype=np.float64)  # raw tie parameter per member
+        self.meta = meta
+        self._embedder: Any = None  # finetune mode: frozen base backbone, built on first use
+
+    @property
+    def version(self) -> str:
+        """Content hash of the weights: two identical trainings share it."""
+        return str(self.meta["version"])
+
+    @property
+    def name(self) -> str:
+        return str(self.meta["name"])
+
+    @property
+    def parent_version(self) -> str | None:
+        return self.meta.get("parent_version")
+
+    # ---- training -------------------------------------------------------------------------
+    @classmethod
+    def train(
+        cls,
+        examples: list[PreferenceExample],
+        config: ModelConfig,
+        parent: RewardEnsemble | None = None,
+        replay: list[PreferenceExample] | None = None,
+        progress: bool = True,
+    ) -> tuple[RewardEnsemble, dict[str, Any]]:
+        """Train an ensemble on ``examples`` (plus a replay sample of ``replay``).
+
+        With ``parent``, every member starts from the parent's weights (same mode and
+        backbone required) and ``examples`` are the NEW labels: ``config.replay_fraction ×
+        len(examples)`` labels drawn from ``replay`` are added. Returns the ensemble and a
+        report (losses, counts, seconds, pairs/s, epochs, lineage).
+        """
+        if config.threads:
+            torch.set_num_threads(config.threads)
+        if parent is not None:
+            same = (parent.config.mode, parent.config.resolved_backbone(), parent.config.k)
+            if same != (config.mode, config.resolved_backbone(), config.k):
+                raise ValueError(
+                    "warm start needs the parent's mode, backbone and k; train without parent instead"
+                )
+        used = replay_sample(examples, replay or [], config.replay_fraction, config.seed) if replay else examples
+        targets = aggregate(used, config.margin_scale)
+        if len(targets) == 0:
+            raise ValueError("no usable labels (all skipped?): label some pairs first")
+        train_t, val_t = split(targets, config.val_fraction, config.seed)
+        log = MetricsLog(config, enabled=_is_main_process())
+        t0 = time.perf_counter()
+        with progress_bar(progress and _is_main_process()) as bar:
+            if config.mode == "heads":
+                from prefloop.model.heads_impl import HeadsImpl
+
+                impl, thetas, stats = HeadsImpl.fit(train_t, val_t, config, parent, log, bar)
+            elif config.mode == "finetune":
+                from prefloop.model.finetune import FinetuneModel
+
+                impl, thetas, stats = FinetuneModel.fit(train_t, val_t, config, parent, log, bar)
+            else:
+                raise ValueError(f"unknown mode {config.mode!r}; use 'heads' or 'finetune'")
+        seconds = time.perf_counter() - t0
+        version = _digest(impl.state_tensors())
+        meta = {
+            "version": version,
+            "name": config.name or f"rm-{version[:8]}",
+            "parent_version": parent.version if parent else None,
+            "parent_name": parent.name if parent else None,
+            "trained_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+        ens = cls(config, impl, thetas, meta)
+        report = {
+            **stats,
+            "n_examples": len(used),
+            "n_new_examples": len(examples),
+            "n_replayed": len(used) - len(examples),
+            "n_pairs": len(targets),
+            "n_train_pairs": len(train_t),
+            "n_val_pairs": 0 if val_t is None else len(val_t),
+            "seconds": seconds,
+            "version": version,
+            "name": meta["name"],
+            "parent_version": meta["parent_version"],
+            "parent_name": meta["parent_name"],
+            "mode": config.mode,
+            "k": config.k,
+        }
+        ens.meta["train_report"] = report
+        log.finish(report)
+        return ens, report
+
+    # ---- inference ------------------------------------------------------------------------
+    def member_rewards(self, pairs: list[Pair], progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """Rewards of a and b per member: two arrays [n, K]."""
+        with progress_bar(progress) as bar:
+            return self._impl.member_rewards(pairs, bar)
+
+    def predict(self, pairs: list[Pair], progress: bool = False) -> EnsemblePrediction:
+        """P(a≻b), P(b≻a), P(tie) per member for each (prompt, a, b) pair."""
+        ra, rb = self.member_rewards(pairs, progress)
+        probs = probs_numpy(ra - rb, self.thetas[None, :], self.config.tie_model)
+        return EnsemblePrediction(ra, rb, probs[..., 0], probs[..., 1], probs[..., 2])
+
+    def embed_pairs(self, pairs: list[Pair], progress: bool = False) -> np.ndarray:
+        """Order-free pair features [n, 2d] for diversity: [(e_a + e_b)/2, |e_a − e_b|].
+
+        e is the frozen backbone's pooled embedding of prompt+response (cached on disk); in
+        finetune mode it is the base backbone's, not the fine-tuned one's.
+        """
+        if self.config.mode == "heads":
+            embedder = self._impl.embedder
+        else:
+            if self._embedder is None:
+                from prefloop.model.heads import Embedder
+
+                self._embedder = Embedder(self.config)
+            embedder = self._embedder
+        with progress_bar(progress) as bar:
+            ea, eb = embedder.embed_pairs(pairs, bar)
+        return np.concatenate([(ea + eb) / 2, np.abs(ea - eb)], axis=1)
+
+    # ---- persistence ----------------------------------------------------------------------
+    def save(self, path: str | Path) -> Path:
+        """Weights as safetensors, config.json and meta.json (version, lineage, tie params)."""
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        self._impl.save(path)
+        (path / "config.json").write_text(json.dumps(self.config.to_dict(), indent=2))
+        meta = {**self.meta, "thetas": self.thetas.tolist()}
+        (path / "meta.json").write_text(json.dumps(meta, indent=2, default=str))
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> RewardEnsemble:
+        """Inverse of ``save``: predictions are identical to the saved ensemble's."""
+        path = Path(path)
+        config = ModelConfig.from_dict(json.loads((path / "config.json").read_text()))
+        meta = json.loads((path / "meta.json").read_text())
+        if config.mode == "heads":
+            from prefloop.model.heads_impl import HeadsImpl
+
+            impl: Any = HeadsImpl.load(path, config)
+        else:
+            from prefloop.model.finetune import FinetuneModel
+
+            impl = FinetuneModel.load(path, config)
+        return cls(config, impl, np.asarray(meta.pop("thetas")), meta)
+
+
+def _is_main_process() -> bool:
+    import os
+
+    return os.environ.get("RANK", "0") == "0"

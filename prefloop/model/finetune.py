@@ -1,0 +1,263 @@
+"""Finetune mode: the backbone itself learns the reward (full for k=1, K LoRA adapters for k>1).
+
+The loop is written against ``accelerate``: run as is, it uses one process; under
+``accelerate launch --num_processes N`` it is data-parallel (each process takes every N-th
+length-sorted batch; gradients are all-reduced). Validation is computed identically on
+every process, so early stopping decides the same everywhere.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from prefloop.model.backbone import autocast, is_decoder, load_backbone, load_tokenizer
+from prefloop.model.batching import EncodedPairs
+from prefloop.model.config import ModelConfig
+from prefloop.model.data import PairTargets, bootstrap_indices
+from prefloop.model.losses import pair_nll, tie_param_init
+from prefloop.model.tracking import MetricsLog
+
+__all__ = ["FinetuneModel", "RewardNet"]
+
+
+class RewardNet(nn.Module):
+    """Sequence-classification backbone (one logit = reward) + one tie parameter per member."""
+
+    def __init__(self, model: nn.Module, k: int, tie_model: str) -> None:
+        super().__init__()
+        self.model = model
+        self.theta = nn.ParameterList([nn.Parameter(torch.tensor(tie_param_init(tie_model))) for _ in range(k)])
+
+    def forward(self, inputs: dict[str, torch.Tensor], member: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.model(**inputs).logits.squeeze(-1), self.theta[member]
+
+
+def _lora(model: nn.Module, config: ModelConfig) -> nn.Module:
+    from peft import LoraConfig, TaskType, get_peft_model
+
+    cfg = LoraConfig(
+        task_type=TaskType.SEQ_CLS, r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=0.0
+    )
+    peft_model = get_peft_model(model, cfg, adapter_name="m0")
+    for i in range(1, config.k):
+        peft_model.add_adapter(f"m{i}", cfg)
+    return peft_model
+
+
+def _accelerator(config: ModelConfig) -> Any:
+    from accelerate import Accelerator
+
+    return Accelerator(cpu=not torch.cuda.is_available())
+
+
+class FinetuneModel:
+    def __init__(self, config: ModelConfig, tokenizer: Any, net: RewardNet) -> None:
+        self.config = config
+        self.tokenizer = tokenizer
+        self.net = net
+        self.decoder = is_decoder(self._base_config())
+
+    def _base_config(self) -> Any:
+        m = self.net.model
+        return m.get_base_model().config if hasattr(m, "get_base_model") else m.config
+
+    @property
+    def lora(self) -> bool:
+        return self.config.k > 1
+
+    def _use(self, member: int) -> None:
+        if self.lora:
+            self.net.model.set_adapter(f"m{member}")  # only this adapter is trainable
+
+    # ---- training -------------------------------------------------------------------------
+    @classmethod
+    def fit(
+        cls,
+        train: PairTargets,
+        val: PairTargets | None,
+        config: ModelConfig,
+        parent: Any,
+        log: MetricsLog,
+        bar: Any,
+    ) -> tuple[FinetuneModel, np.ndarray, dict[str, Any]]:
+        torch.manual_seed(config.seed)
+        if parent is not None:  # warm start: the parent's backbone/adapters and tie parameters
+            tok, net = parent._impl.tokenizer, copy.deepcopy(parent._impl.net)
+        else:
+            tok, model = load_backbone(config)
+            net = RewardNet(_lora(model, config) if config.k > 1 else model, config.k, config.tie_model)
+        self = cls(config, tok, net)
+        acc = _accelerator(config)
+        enc_val = self._encode(val.pairs) if val is not None else None
+        t0 = time.perf_counter()
+        reports = []
+        for member in range(config.k):
+            sub = train
+            if config.k > 1 and config.bootstrap:
+                sub = train.subset(bootstrap_indices(len(train), config.seed + member))
+            reports.append(self._train_member(member, sub, val, enc_val, acc, log, bar))
+        seconds = time.perf_counter() - t0
+        self.net = acc.unwrap_model(self.net).cpu().eval() if acc.num_processes > 1 else self.net.eval()
+        thetas = np.array([p.item() for p in self.net.theta])
+        step_s = sum(r["step_seconds"] for r in reports)
+        pairs_seen = sum(r["pairs_seen"] for r in reports)
+        stats: dict[str, Any] = {
+            "train_loss": float(np.mean([r["epoch_losses"][-1] for r in reports])),
+            "train_loss_start": float(np.mean([r["first_loss"] for r in reports])),
+            "val_loss": None if val is None else float(np.mean([r["best_val"] for r in reports])),
+            "epochs": [r["epochs"] for r in reports],
+            "members": reports,
+            "fit_seconds": seconds,
+            "pairs_per_s": pairs_seen / max(step_s, 1e-9),
+            "num_processes": acc.num_processes,
+        }
+        return self, thetas, stats
+
+    def _encode(self, pairs: list[tuple[str, str, str]]) -> EncodedPairs:
+        c = self.config
+        return EncodedPairs(pairs, self.tokenizer, c.template, c.max_length, self.decoder)
+
+    def _train_member(
+        self,
+        member: int,
+        train: PairTargets,
+        val: PairTargets | None,
+        enc_val: EncodedPairs | None,
+        acc: Any,
+        log: MetricsLog,
+        bar: Any,
+    ) -> dict[str, Any]:
+        c = self.config
+        self._use(member)
+        for i, p in enumerate(self.net.theta):
+            p.requires_grad_(i == member)
+        enc = self._encode(train.pairs)
+        wins = torch.from_numpy(train.wins).float()
+        margin = torch.from_numpy(train.margin).float()
+        params = [p for p in self.net.parameters() if p.requires_grad]
+        opt = torch.optim.AdamW(params, lr=c.resolved_lr(), weight_decay=c.weight_decay)
+        net, opt = acc.prepare(self.net, opt)
+        dev = acc.device
+        rank, world = acc.process_index, acc.num_processes
+        best, best_state, bad = float("inf"), None, 0
+        epoch_losses: list[float] = []
+        step_s, pairs_seen, first_loss = 0.0, 0, None
+        n_batches = len(enc.pair_batches(c.batch_size, None, rank, world))
+        task = bar.add_task(f"member {member}", total=c.epochs * n_batches)
+        for epoch in range(c.epochs):
+            net.train()
+            losses = []
+            seed = c.seed + 1000 * member + epoch
+            for b in enc.pair_batches(c.batch_size, seed, rank, world):
+                t = time.perf_counter()
+                inputs = {k: v.to(dev) for k, v in b.inputs.items()}
+                with autocast(c.bf16, dev):
+                    rewards, theta = net(inputs, member)
+                rewards = rewards.float()
+                d = rewards[b.ia.to(dev)] - rewards[b.ib.to(dev)]
+                rows = torch.from_numpy(b.rows)
+                loss = pair_nll(d, wins[rows].to(dev), theta, c.tie_model, margin[rows].to(dev))
+                opt.zero_grad()
+                acc.backward(loss)
+                if c.grad_clip > 0:
+                    acc.clip_grad_norm_(params, c.grad_clip)
+                opt.step()
+                step_s += time.perf_counter() - t
+                pairs_seen += len(b.rows) * world
+                losses.append(loss.item())
+                first_loss = losses[0] if first_loss is None else first_loss
+                bar.update(task, advance=1, info=f"ep {epoch + 1} loss {np.mean(losses[-20:]):.3f}")
+            epoch_losses.append(float(np.mean(losses)) if losses else float("nan"))
+            row: dict[str, Any] = {"member": member, "epoch": epoch, "train_loss": epoch_losses[-1]}
+            if val is not None and enc_val is not None:
+                score = self._val_loss(member, val, enc_val, dev)
+                row["val_loss"] = score
+                if score < best - 1e-5:
+                    best, bad = score, 0
+                    best_state = copy.deepcopy(acc.unwrap_model(net).state_dict())
+                else:
+                    bad += 1
+            log.log(row)
+            if val is not None and bad >= c.patience:
+                break
+        if best_state is not None and bad > 0:
+            acc.unwrap_model(net).load_state_dict(best_state)
+        self.net = net
+        return {
+            "epochs": len(epoch_losses),
+            "epoch_losses": epoch_losses,
+            "first_loss": first_loss if first_loss is not None else float("nan"),
+            "best_val": best if val is not None else None,
+            "step_seconds": step_s,
+            "pairs_seen": pairs_seen,
+        }
+
+    @torch.no_grad()
+    def _val_loss(self, member: int, val: PairTargets, enc: EncodedPairs, dev: torch.device) -> float:
+        r = self._score_texts(enc, [member], dev)[:, 0]
+        d = torch.from_numpy(r[enc.index[:, 0]] - r[enc.index[:, 1]])
+        theta = self._unwrapped().theta[member].detach().double().cpu()
+        wins, margin = torch.from_numpy(val.wins), torch.from_numpy(val.margin)
+        return float(pair_nll(d, wins, theta, self.config.tie_model, margin))
+
+    def _unwrapped(self) -> RewardNet:
+        net = self.net
+        return net.module if hasattr(net, "module") else net  # type: ignore[return-value]
+
+    # ---- inference ------------------------------------------------------------------------
+    @torch.no_grad()
+    def _score_texts(self, enc: EncodedPairs, members: list[int], dev: torch.device | None = None) -> np.ndarray:
+        net = self._unwrapped()
+        was_training = net.training
+        net.eval()
+        dev = dev or next(net.parameters()).device
+        out = np.zeros((enc.n_texts, len(members)))
+        batches = enc.text_batches(self.config.embed_batch_size)
+        for j, m in enumerate(members):
+            self._use(m)
+            for rows, inputs in batches:
+                with autocast(self.config.bf16, dev):
+                    r, _ = net({k: v.to(dev) for k, v in inputs.items()}, m)
+                out[rows, j] = r.float().cpu().numpy()
+        if was_training:
+            net.train()
+        return out
+
+    def member_rewards(self, pairs: list[tuple[str, str, str]], bar: Any) -> tuple[np.ndarray, np.ndarray]:
+        enc = self._encode(pairs)
+        r = self._score_texts(enc, list(range(self.config.k)))
+        return r[enc.index[:, 0]], r[enc.index[:, 1]]
+
+    def state_tensors(self) -> dict[str, torch.Tensor]:
+        return {k: v for k, v in self._unwrapped().state_dict().items()}
+
+    # ---- persistence ----------------------------------------------------------------------
+    def save(self, path: Path) -> None:
+        model = self._unwrapped().model
+        model.save_pretrained(str(path / ("adapters" if self.lora else "backbone")), safe_serialization=True)
+        self.tokenizer.save_pretrained(str(path / "tokenizer"))
+
+    @classmethod
+    def load(cls, path: Path, config: ModelConfig) -> FinetuneModel:
+        torch.manual_seed(config.seed)
+        if config.k == 1:
+            tok, model = load_backbone(config, path=str(path / "backbone"))
+            tok = load_tokenizer(config, str(path / "tokenizer"))
+            if is_decoder(model.config):
+                tok.padding_side = "left"
+        else:
+            from peft import PeftModel
+
+            tok, base = load_backbone(config)
+            model = PeftModel.from_pretrained(base, str(path / "adapters" / "m0"), adapter_name="m0")
+            for i in range(1, config.k):
+                model.load_adapter(str(path / "adapters" / f"m{i}"), adapter_name=f"m{i}")
+        net = RewardNet(model, config.k, config.tie_model)
+        return cls(config, tok, net.eval())

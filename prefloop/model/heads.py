@@ -1,0 +1,230 @@
+"""Heads mode: a frozen backbone embeds each rendered text once; K small heads learn rewards.
+
+Each head maps a pooled embedding to a scalar reward and owns its tie parameter θ. Member i
+trains on a bootstrap resample of the training pairs with seed ``seed + i`` and stops early
+on the (shared, not resampled) validation log-loss, keeping its best epoch.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from prefloop.model.backbone import (
+    EmbeddingCache,
+    autocast,
+    collate,
+    is_decoder,
+    length_sorted_batches,
+    load_backbone,
+    pool,
+)
+from prefloop.model.config import ModelConfig
+from prefloop.model.data import PairTargets, bootstrap_indices
+from prefloop.model.losses import pair_nll, tie_param_init
+from prefloop.model.render import Rendered, encode, render
+from prefloop.model.tracking import MetricsLog
+
+__all__ = ["Embedder", "RewardHead", "train_heads"]
+
+
+class Embedder:
+    """Frozen backbone → pooled embedding per rendered text, memoised in memory and on disk."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        self.config = config
+        self.tokenizer, model = load_backbone(config)
+        self.model = model.base_model.eval()
+        self.decoder = is_decoder(model.config)
+        how = config.pooling
+        self.pooling = ("last" if self.decoder else "mean") if how == "auto" else how
+        self.cache = EmbeddingCache(config.cache_dir, config, self.pooling)
+        self.memory: dict[str, np.ndarray] = {}
+        self.dim = int(model.config.hidden_size)
+        self.n_encoded = 0  # texts actually run through the backbone (for tests/benchmarks)
+
+    def render_pairs(self, pairs: list[tuple[str, str, str]]) -> tuple[list[Rendered], np.ndarray]:
+        """Unique rendered inputs and an index [n, 2] of (a, b) rows into them."""
+        uniq: dict[str, int] = {}
+        items: list[Rendered] = []
+        index = np.zeros((len(pairs), 2), dtype=np.int64)
+        for i, (prompt, a, b) in enumerate(pairs):
+            for j, resp in enumerate((a, b)):
+                r = render(prompt, resp, self.config.template, self.tokenizer)
+                if r.key not in uniq:
+                    uniq[r.key] = len(items)
+                    items.append(r)
+                index[i, j] = uniq[r.key]
+        return items, index
+
+    @torch.no_grad()
+    def embed(self, items: list[Rendered], bar: Any = None) -> np.ndarray:
+        """[len(items), d] float32 embeddings; only texts never seen before reach the backbone."""
+        todo = [r for r in items if r.key not in self.memory]
+        for r in todo:
+            hit = self.cache.get(r.key)
+            if hit is not None:
+                self.memory[r.key] = hit
+        todo = list({r.key: r for r in items if r.key not in self.memory}.values())
+        if todo:
+            enc = encode(self.tokenizer, todo, self.config.max_length, self.config.template)
+            batches = length_sorted_batches([len(e["input_ids"]) for e in enc], self.config.embed_batch_size)
+            task = bar.add_task("embed", total=len(todo)) if bar is not None else None
+            dev = next(self.model.parameters()).device
+            for b in batches:
+                inputs = collate([enc[i] for i in b], self.tokenizer.pad_token_id, self.decoder)
+                inputs = {k: v.to(dev) for k, v in inputs.items()}
+                with autocast(self.config.bf16, dev):
+                    hidden = self.model(**inputs).last_hidden_state
+                vec = pool(hidden.float(), inputs["attention_mask"], self.pooling).cpu().numpy()
+                for i, v in zip(b, vec, strict=True):
+                    self.memory[todo[i].key] = v
+                    self.cache.put(todo[i].key, v)
+                self.n_encoded += len(b)
+                if bar is not None:
+                    bar.update(task, advance=len(b))
+        if not items:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return np.stack([self.memory[r.key] for r in items]).astype(np.float32)
+
+    def embed_pairs(self, pairs: list[tuple[str, str, str]], bar: Any = None) -> tuple[np.ndarray, np.ndarray]:
+        """(embedding of a [n, d], embedding of b [n, d])."""
+        items, index = self.render_pairs(pairs)
+        emb = self.embed(items, bar)
+        if len(pairs) == 0:
+            return emb, emb
+        return emb[index[:, 0]], emb[index[:, 1]]
+
+
+class RewardHead(nn.Module):
+    """Standardised embedding → reward (linear or one hidden layer), plus tie parameter θ."""
+
+    def __init__(self, dim: int, kind: str, hidden: int, dropout: float, tie_model: str) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(dim))
+        self.register_buffer("std", torch.ones(dim))
+        if kind == "linear":
+            self.net: nn.Module = nn.Linear(dim, 1)
+        elif kind == "mlp":
+            self.net = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, 1))
+        else:
+            raise ValueError(f"unknown head {kind!r}; use 'linear' or 'mlp'")
+        self.theta = nn.Parameter(torch.tensor(tie_param_init(tie_model)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net((x - self.mean) / self.std).squeeze(-1)
+
+
+def make_head(config: ModelConfig, dim: int) -> RewardHead:
+    return RewardHead(dim, config.head, config.head_hidden, config.head_dropout, config.tie_model)
+
+
+def _tensors(ea: np.ndarray, eb: np.ndarray, t: PairTargets) -> tuple[torch.Tensor, ...]:
+    return (
+        torch.from_numpy(ea),
+        torch.from_numpy(eb),
+        torch.from_numpy(t.wins).float(),
+        torch.from_numpy(t.margin).float(),
+    )
+
+
+@torch.no_grad()
+def _nll(head: RewardHead, data: tuple[torch.Tensor, ...], tie_model: str) -> float:
+    head.eval()
+    xa, xb, w, m = data
+    return float(pair_nll(head(xa) - head(xb), w, head.theta, tie_model, m))
+
+
+def _train_one(
+    head: RewardHead,
+    train: tuple[torch.Tensor, ...],
+    val: tuple[torch.Tensor, ...] | None,
+    config: ModelConfig,
+    seed: int,
+    on_epoch: Any,
+) -> dict[str, Any]:
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    opt = torch.optim.AdamW(head.parameters(), lr=config.resolved_lr(), weight_decay=config.weight_decay)
+    xa, xb, w, m = train
+    best, best_state, bad, epochs = float("inf"), copy.deepcopy(head.state_dict()), 0, 0
+    first_train = _nll(head, train, config.tie_model)
+    for epoch in range(config.head_epochs):
+        head.train()
+        perm = torch.randperm(len(xa), generator=gen)
+        for s in range(0, len(perm), config.head_batch_size):
+            b = perm[s : s + config.head_batch_size]
+            loss = pair_nll(head(xa[b]) - head(xb[b]), w[b], head.theta, config.tie_model, m[b])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        epochs = epoch + 1
+        score = _nll(head, val if val is not None else train, config.tie_model)
+        on_epoch(epoch, score)
+        if score < best - 1e-5:
+            best, best_state, bad = score, copy.deepcopy(head.state_dict()), 0
+        else:
+            bad += 1
+            if bad >= config.head_patience:
+                break
+    head.load_state_dict(best_state)
+    return {
+        "epochs": epochs,
+        "train_loss_start": first_train,
+        "train_loss": _nll(head, train, config.tie_model),
+        "val_loss": best if val is not None else None,
+    }
+
+
+def train_heads(
+    emb: tuple[np.ndarray, np.ndarray],
+    train: PairTargets,
+    val_emb: tuple[np.ndarray, np.ndarray] | None,
+    val: PairTargets | None,
+    config: ModelConfig,
+    parent_heads: list[RewardHead] | None,
+    log: MetricsLog,
+    bar: Any,
+) -> tuple[list[RewardHead], list[dict[str, Any]]]:
+    """Train ``config.k`` heads; a parent's heads (same backbone) are the warm start."""
+    ea, eb = emb
+    both = np.concatenate([ea, eb]) if len(ea) else np.zeros((1, ea.shape[1]), np.float32)
+    mean, std = torch.from_numpy(both.mean(0)), torch.from_numpy(both.std(0) + 1e-6)
+    val_t = _tensors(*val_emb, val) if val is not None and val_emb is not None else None
+    heads, reports = [], []
+    task = bar.add_task("heads", total=config.k)
+    for i in range(config.k):
+        seed = config.seed + i
+        torch.manual_seed(seed)
+        if parent_heads is not None and i < len(parent_heads):
+            head = copy.deepcopy(parent_heads[i])  # warm start keeps the parent's standardisation
+        else:
+            head = make_head(config, ea.shape[1])
+            head.mean.copy_(mean)
+            head.std.copy_(std)
+        sub = train
+        if config.bootstrap and config.k > 1:
+            idx = bootstrap_indices(len(train), seed)
+            counts = np.bincount(idx, minlength=len(train)).astype(np.float64)
+            keep = counts > 0
+            sub = PairTargets(
+                [p for p, k in zip(train.pairs, keep, strict=True) if k],
+                train.wins[keep] * counts[keep, None],
+                train.margin[keep],
+            )
+            data = _tensors(ea[keep], eb[keep], sub)
+        else:
+            data = _tensors(ea, eb, sub)
+
+        def on_epoch(epoch: int, score: float, i: int = i) -> None:
+            log.log({"member": i, "epoch": epoch, "val_loss" if val_t is not None else "train_loss": score})
+
+        rep = _train_one(head, data, val_t, config, seed, on_epoch)
+        heads.append(head.eval())
+        reports.append(rep)
+        bar.update(task, advance=1, info=f"member {i}: {rep['epochs']} ep, loss {rep['train_loss']:.3f}")
+    return heads, reports

@@ -1,0 +1,101 @@
+"""Heads-mode ensemble internals: fit, score, save and load K heads over a frozen backbone."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from prefloop.model.config import ModelConfig
+from prefloop.model.data import PairTargets
+from prefloop.model.heads import Embedder, RewardHead, make_head, train_heads
+from prefloop.model.tracking import MetricsLog
+
+__all__ = ["HeadsImpl"]
+
+_FILE = "heads.safetensors"
+
+
+class HeadsImpl:
+    def __init__(self, config: ModelConfig, heads: list[RewardHead], embedder: Embedder | None) -> None:
+        self.config = config
+        self.heads = heads
+        self._embedder = embedder
+
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            self._embedder = Embedder(self.config)
+        return self._embedder
+
+    @classmethod
+    def fit(
+        cls,
+        train: PairTargets,
+        val: PairTargets | None,
+        config: ModelConfig,
+        parent: Any,
+        log: MetricsLog,
+        bar: Any,
+    ) -> tuple[HeadsImpl, np.ndarray, dict[str, Any]]:
+        reuse = parent is not None and _same_inputs(parent.config, config)
+        embedder = parent._impl.embedder if reuse else Embedder(config)
+        before = embedder.n_encoded
+        emb = embedder.embed_pairs(train.pairs, bar)
+        val_emb = embedder.embed_pairs(val.pairs, bar) if val is not None else None
+        import time
+
+        t0 = time.perf_counter()
+        parent_heads = parent._impl.heads if parent is not None else None
+        heads, reports = train_heads(emb, train, val_emb, val, config, parent_heads, log, bar)
+        head_seconds = time.perf_counter() - t0
+        thetas = np.array([h.theta.item() for h in heads])
+        stats: dict[str, Any] = {
+            "train_loss": float(np.mean([r["train_loss"] for r in reports])),
+            "train_loss_start": float(np.mean([r["train_loss_start"] for r in reports])),
+            "val_loss": None if val is None else float(np.mean([r["val_loss"] for r in reports])),
+            "epochs": [r["epochs"] for r in reports],
+            "members": reports,
+            "texts_encoded": embedder.n_encoded - before,
+            "head_seconds": head_seconds,
+            "pairs_per_s": len(train) * sum(r["epochs"] for r in reports) / max(head_seconds, 1e-9),
+        }
+        return cls(config, heads, embedder), thetas, stats
+
+    @torch.no_grad()
+    def member_rewards(self, pairs: list[tuple[str, str, str]], bar: Any) -> tuple[np.ndarray, np.ndarray]:
+        items, index = self.embedder.render_pairs(pairs)
+        emb = torch.from_numpy(self.embedder.embed(items, bar))
+        if len(pairs) == 0:
+            z = np.zeros((0, len(self.heads)))
+            return z, z
+        r = torch.stack([h.eval()(emb) for h in self.heads], dim=1).double().numpy()  # [texts, K]
+        return r[index[:, 0]], r[index[:, 1]]
+
+    def state_tensors(self) -> dict[str, torch.Tensor]:
+        return {f"m{i}.{k}": v for i, h in enumerate(self.heads) for k, v in h.state_dict().items()}
+
+    def save(self, path: Path) -> None:
+        from safetensors.torch import save_file
+
+        save_file({k: v.contiguous() for k, v in self.state_tensors().items()}, str(path / _FILE))
+
+    @classmethod
+    def load(cls, path: Path, config: ModelConfig) -> HeadsImpl:
+        from safetensors.torch import load_file
+
+        state = load_file(str(path / _FILE))
+        heads = []
+        for i in range(config.k):
+            sub = {k.split(".", 1)[1]: v for k, v in state.items() if k.startswith(f"m{i}.")}
+            head = make_head(config, int(sub["mean"].shape[0]))
+            head.load_state_dict(sub)
+            heads.append(head.eval())
+        return cls(config, heads, None)
+
+
+def _same_inputs(a: ModelConfig, b: ModelConfig) -> bool:
+    keys = ("backbone", "gguf_file", "max_length", "template", "pooling", "bf16")
+    return all(getattr(a, k) == getattr(b, k) for k in keys)

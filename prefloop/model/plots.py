@@ -1,0 +1,86 @@
+"""Reliability diagram and reward-vs-length scatter (matplotlib, headless Agg backend)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from prefloop.model.evaluate import _both_orientations, calibration_bins, label_codes
+
+__all__ = ["plot_reliability", "plot_reward_vs_length"]
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_reliability(
+    p_a: np.ndarray,
+    labels: Sequence[Any],
+    path: str | Path,
+    p_tie: np.ndarray | None = None,
+    n_bins: int = 15,
+    title: str = "Reliability (both orientations)",
+) -> Path:
+    """PNG reliability diagram of P(a | not tie) over both orientations of decisive pairs."""
+    plt = _pyplot()
+    p_a = np.asarray(p_a, float)
+    p_t = np.zeros_like(p_a) if p_tie is None else np.asarray(p_tie, float)
+    q = p_a / np.clip(1 - p_t, 1e-12, None)
+    code = label_codes(labels)
+    dec = (code == 0) | (code == 1)
+    qq, yy = _both_orientations(q[dec], (code[dec] == 0).astype(float))
+    bins = calibration_bins(qq, yy, n_bins)
+    centers = (np.arange(n_bins) + 0.5) / n_bins
+    fig, (ax, ax2) = plt.subplots(2, 1, figsize=(5, 6), height_ratios=[3, 1], sharex=True)
+    nz = bins["count"] > 0
+    ax.bar(centers[nz], bins["accuracy"][nz], width=1 / n_bins, edgecolor="k", alpha=0.7, label="observed")
+    ax.plot([0, 1], [0, 1], "k--", label="perfect")
+    ax.plot(bins["confidence"][nz], bins["accuracy"][nz], "o-", color="C3", label="mean confidence")
+    ax.set_ylabel("fraction preferred")
+    ax.set_title(title)
+    ax.legend(loc="upper left")
+    ax2.bar(centers, bins["count"], width=1 / n_bins, edgecolor="k")
+    ax2.set_xlabel("predicted P(preferred)")
+    ax2.set_ylabel("count")
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def plot_reward_vs_length(
+    rewards: np.ndarray,
+    lengths: np.ndarray,
+    path: str | Path,
+    title: str = "Reward vs response length",
+) -> Path:
+    """PNG scatter of reward against length, with a least-squares line and Pearson r."""
+    plt = _pyplot()
+    r, n = np.asarray(rewards, float), np.asarray(lengths, float)
+    fig, ax = plt.subplots(figsize=(5, 4))
+    ax.scatter(n, r, s=6, alpha=0.4)
+    if len(r) > 1 and np.std(n) > 0 and np.std(r) > 0:
+        slope, icpt = np.polyfit(n, r, 1)
+        xs = np.linspace(n.min(), n.max(), 50)
+        ax.plot(xs, slope * xs + icpt, color="C3")
+        title += f" (r = {np.corrcoef(n, r)[0, 1]:.3f})"
+    ax.set_xlabel("response length (characters)")
+    ax.set_ylabel("reward")
+    ax.set_title(title)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

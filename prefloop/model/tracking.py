@@ -1,0 +1,87 @@
+"""Progress bars (rich) and metric logging (W&B when configured, else a local JSON)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from prefloop.model.config import ModelConfig
+
+__all__ = ["MetricsLog", "progress_bar"]
+
+
+class _NullBar:
+    def add_task(self, description: str, total: float | None = None) -> int:
+        return 0
+
+    def update(self, task: int, advance: float = 1, **kwargs: Any) -> None:
+        return None
+
+
+@contextlib.contextmanager
+def progress_bar(enabled: bool) -> Iterator[Any]:
+    """A rich ``Progress`` (bar, counts, rate, time left) or a silent stand-in."""
+    if not enabled:
+        yield _NullBar()
+        return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    cols = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*cols, transient=False) as bar:
+        orig = bar.add_task
+
+        def add_task(description: str, total: float | None = None, **kw: Any) -> Any:
+            return orig(description, total=total, info=kw.pop("info", ""), **kw)
+
+        bar.add_task = add_task  # type: ignore[method-assign]
+        yield bar
+
+
+class MetricsLog:
+    """Step metrics to W&B (``config.wandb_project``; offline without an API key) and/or JSON.
+
+    The JSON (``config.metrics_path``) holds every logged row plus the final summary.
+    """
+
+    def __init__(self, config: ModelConfig, enabled: bool = True) -> None:
+        self.rows: list[dict[str, Any]] = []
+        self.config = config
+        self.run: Any = None
+        if enabled and config.wandb_project:
+            import wandb
+
+            if not os.environ.get("WANDB_API_KEY"):
+                os.environ.setdefault("WANDB_MODE", "offline")
+            self.run = wandb.init(project=config.wandb_project, config=config.to_dict(), reinit=True)
+
+    def log(self, row: dict[str, Any]) -> None:
+        self.rows.append(row)
+        if self.run is not None:
+            self.run.log(row)
+
+    def finish(self, summary: dict[str, Any]) -> None:
+        if self.run is not None:
+            self.run.summary.update({k: v for k, v in summary.items() if isinstance(v, int | float | str)})
+            self.run.finish()
+        if self.config.metrics_path:
+            path = Path(self.config.metrics_path)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps({"summary": summary, "history": self.rows}, indent=2, default=str))

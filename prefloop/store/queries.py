@@ -1,0 +1,111 @@
+"""Read-side queries shared by export, training, evaluation and status."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from prefloop.store.models import Annotator, Label, ModelVersion, Pair, Prompt, Response, Task
+
+__all__ = ["LabeledRow", "aggregate_choice", "iter_labeled_rows", "store_stats"]
+
+
+@dataclass(frozen=True)
+class LabeledRow:
+    """A current, live label joined with its pair's texts (canonical orientation)."""
+
+    label_id: int
+    pair_id: int
+    pair_key: str
+    split: str
+    prompt: str
+    response_a: str
+    response_b: str
+    choice: str
+    strength: float | None
+    dimension: str
+    annotator: str
+    backend: str
+    rationale: str | None
+    created_at: str | None
+
+
+def iter_labeled_rows(session: Session, dimension: str | None = "overall", split: str | None = None,
+                      include_skips: bool = False, max_label_id: int | None = None) -> Iterator[LabeledRow]:
+    """Current, non-deleted labels with texts, ordered by pair then label id; streamed."""
+    ra, rb = Response.__table__.alias("ra"), Response.__table__.alias("rb")
+    query = (
+        select(Label.id, Pair.id, Pair.key, Pair.split, Prompt.text, ra.c.text, rb.c.text, Label.choice,
+               Label.strength, Label.dimension, Annotator.external_id, Label.backend, Label.rationale,
+               Label.source_created_at)
+        .join(Pair, Label.pair_id == Pair.id)
+        .join(Prompt, Pair.prompt_id == Prompt.id)
+        .join(ra, Pair.response_a_id == ra.c.id)
+        .join(rb, Pair.response_b_id == rb.c.id)
+        .join(Annotator, Label.annotator_id == Annotator.id)
+        .where(Label.is_current.is_(True), Label.deleted_at.is_(None))
+        .order_by(Pair.id, Label.id)
+    )
+    if dimension is not None:
+        query = query.where(Label.dimension == dimension)
+    if split is not None:
+        query = query.where(Pair.split == split)
+    if not include_skips:
+        query = query.where(Label.choice != "skip")
+    if max_label_id is not None:
+        query = query.where(Label.id <= max_label_id)
+    for row in session.execute(query.execution_options(yield_per=2000)):
+        created = row[13].isoformat() if row[13] is not None else None
+        yield LabeledRow(*row[:13], created)  # type: ignore[arg-type]
+
+
+def aggregate_choice(choices: list[str]) -> str | None:
+    """One verdict per pair from several labels (skips ignored).
+
+    Rule: the choice with the most votes wins; a tie between 'a' and 'b' for the
+    most votes is a DISAGREEMENT and yields None (excluded from preference data);
+    'tie' wins only with strictly more votes than each of 'a' and 'b'.
+    """
+    votes = Counter(c for c in choices if c != "skip")
+    if not votes:
+        return None
+    top = max(votes.values())
+    leaders = sorted(c for c, n in votes.items() if n == top)
+    if len(leaders) == 1:
+        return leaders[0]
+    return None
+
+
+def store_stats(session: Session) -> dict[str, object]:
+    """Counts for ``prefloop stats``: pairs, labels by choice / dimension / backend, annotators, tasks."""
+    live = (Label.is_current.is_(True), Label.deleted_at.is_(None))
+    by_choice = dict(session.execute(select(Label.choice, func.count()).where(*live).group_by(Label.choice))
+                     .all())
+    by_dimension = dict(session.execute(select(Label.dimension, func.count()).where(*live)
+                                        .group_by(Label.dimension)).all())
+    by_backend = dict(session.execute(select(Label.backend, func.count()).where(*live)
+                                      .group_by(Label.backend)).all())
+    tasks = dict(session.execute(select(Task.status, func.count()).group_by(Task.status)).all())
+    return {
+        "pairs": session.scalar(select(func.count(Pair.id))) or 0,
+        "pairs_by_split": dict(session.execute(select(Pair.split, func.count()).group_by(Pair.split))
+                               .all()),
+        "prompts": session.scalar(select(func.count(Prompt.id))) or 0,
+        "responses": session.scalar(select(func.count(Response.id))) or 0,
+        "labeled_pairs": session.scalar(select(func.count(func.distinct(Label.pair_id))).where(
+            *live, Label.choice != "skip")) or 0,
+        "labels": sum(by_choice.values()),
+        "labels_by_choice": {c: by_choice.get(c, 0) for c in ("a", "b", "tie", "skip")},
+        "labels_by_dimension": by_dimension,
+        "labels_by_backend": by_backend,
+        "superseded_labels": session.scalar(select(func.count(Label.id)).where(Label.is_current.is_(False))) or 0,
+        "deleted_labels": session.scalar(select(func.count(Label.id)).where(Label.deleted_at.is_not(None))) or 0,
+        "annotators": session.scalar(select(func.count(Annotator.id))) or 0,
+        "tasks_by_status": tasks,
+        "pending_tasks": tasks.get("pending", 0),
+        "model_versions": session.scalar(select(func.count(ModelVersion.id))) or 0,
+    }

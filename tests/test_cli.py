@@ -1,0 +1,46 @@
+"""The CLI as a user runs it: a real subprocess, a real SQLite file in a working directory."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+
+def run(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run([sys.executable, "-m", "prefloop.cli", *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=300)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"prefloop {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def test_init_ingest_stats_export_in_a_fresh_directory(tmp_path: Path) -> None:
+    data = tmp_path / "pairs.jsonl"
+    data.write_text("".join(json.dumps({"prompt": f"q{i}", "chosen": f"good {i}", "rejected": f"bad {i}"}) + "\n"
+                            for i in range(5)))
+    assert "schema revision" in run(tmp_path, "init").stdout
+    assert (tmp_path / "prefloop.db").exists(), "the default store is prefloop.db in the working directory"
+    first = run(tmp_path, "ingest", str(data)).stdout
+    assert "5 new pairs" in first
+    assert "nothing new" in run(tmp_path, "ingest", str(data)).stdout
+    stats = json.loads(run(tmp_path, "stats", "--json").stdout)
+    assert stats["pairs"] == 5 and stats["labels_by_choice"]["a"] + stats["labels_by_choice"]["b"] == 5
+    run(tmp_path, "export", "out.jsonl")
+    assert len((tmp_path / "out.jsonl").read_text().splitlines()) == 5
+
+
+def test_bad_file_exits_nonzero_with_line_and_field(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"prompt": "p", "response_a": "x", "response_b": "x"}\n')
+    proc = run(tmp_path, "--db", str(tmp_path / "s.db"), "ingest", str(bad), check=False)
+    assert proc.returncode == 1
+    assert "bad.jsonl, line 1, field 'response_b'" in proc.stderr
+    assert "--skip-invalid" in proc.stderr
+
+
+def test_db_flag_and_env_select_the_store(tmp_path: Path) -> None:
+    other = tmp_path / "elsewhere" / "store.db"
+    run(tmp_path, "--db", str(other), "init")
+    assert other.exists() and not (tmp_path / "prefloop.db").exists()
