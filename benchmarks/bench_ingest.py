@@ -18,8 +18,11 @@ import tempfile
 import time
 from pathlib import Path
 
-WORDS = ("the quick brown fox jumps over a lazy dog while reward models learn human preference "
-         "from pairs of answers that differ in tone length and helpfulness").split()
+WORDS = [
+    "the", "quick", "brown", "fox", "jumps", "over", "a", "lazy", "dog", "while", "reward", "models", "learn",
+    "human", "preference", "from", "pairs", "of", "answers", "that", "differ", "in", "tone", "length", "and",
+    "helpfulness",
+]
 
 
 def generate(path: Path, n: int, seed: int = 0) -> None:

@@ -22,6 +22,7 @@ class Context:
         from prefloop.store.db import resolve_db_url
 
         self.db_url = resolve_db_url(db)
+        self.explicit_db = db is not None
 
     def engine(self, migrate: bool = True) -> Any:
         from prefloop.store.db import init_db, make_engine
@@ -190,6 +191,214 @@ def stats(obj: Context, as_json: bool) -> None:
     for key, value in data.items():
         table.add_row(key.replace("_", " "), json.dumps(value) if isinstance(value, dict) else str(value))
     Console().print(table)
+
+
+def _model_config(base: dict[str, Any], **overrides: Any) -> Any:
+    from prefloop.model import ModelConfig
+
+    data = {**base, **{k: v for k, v in overrides.items() if v is not None}}
+    return ModelConfig.from_dict(data)
+
+
+@cli.command()
+@click.option("--mode", type=click.Choice(["heads", "finetune"]), default=None,
+              help="heads: frozen backbone + K heads (cheap); finetune: train the backbone.")
+@click.option("--from", "parent", default=None, metavar="VERSION",
+              help="Warm-start from this model version: new labels plus a replay sample of old ones.")
+@click.option("--backbone", default=None, help="HF model id or local folder (default: offline MiniLM).")
+@click.option("-k", "--members", "k", type=int, default=None, help="Ensemble size (default 5).")
+@click.option("--epochs", type=int, default=None)
+@click.option("--max-length", type=int, default=None)
+@click.option("--seed", type=int, default=None)
+@click.option("--config", "config_path", default=None, help="prefloop.toml to read [model] settings from.")
+@pass_ctx
+def train(obj: Context, mode: str | None, parent: str | None, backbone: str | None, k: int | None,
+          epochs: int | None, max_length: int | None, seed: int | None, config_path: str | None) -> None:
+    """Train a reward-model ensemble on the store's labels; prints the new version.
+
+    \b
+    Examples:
+      prefloop train                              # heads mode, K=5, offline MiniLM
+      prefloop train --mode finetune -k 1 --epochs 2
+      prefloop train --from rm-1a2b3c4d           # incremental: new labels + replay
+    """
+    from prefloop.config import load_config
+    from prefloop.reward import train_model
+    from prefloop.sync import model_config
+
+    try:
+        loop = load_config(config_path)
+        base = model_config(loop).to_dict()
+        config = _model_config(base, mode=mode, backbone=backbone, k=k, epochs=epochs, max_length=max_length,
+                               seed=seed)
+        result = train_model(obj.engine(), config, loop.artifacts_dir, parent=parent,
+                             progress=sys.stderr.isatty())
+    except PrefloopError as exc:
+        raise _fail(exc) from None
+    console.print(f"trained on {result.n_new} labels" + (f" (+ replay from {result.n_replay_pool} older, "
+                  f"parent {result.parent})" if result.parent else ""))
+    click.echo(result.name)
+
+
+@cli.command()
+@click.option("--model", default=None, metavar="VERSION", help="Model version (default: the newest).")
+@click.option("--all", "all_pairs", is_flag=True, help="Score every pair, not only unlabeled pool pairs.")
+@pass_ctx
+def score(obj: Context, model: str | None, all_pairs: bool) -> None:
+    """Store the model's predictions (P(a≻b) per member, P(tie), spread) for the pool.
+
+    \b
+    Example:
+      prefloop score --model rm-1a2b3c4d
+    """
+    from prefloop.reward import score_pool
+
+    try:
+        name, n = score_pool(obj.engine(), model, all_pairs=all_pairs, progress=sys.stderr.isatty())
+    except PrefloopError as exc:
+        raise _fail(exc) from None
+    click.echo(f"{name}: {n} pairs scored")
+
+
+@cli.command(name="eval")
+@click.option("--model", default=None, metavar="VERSION", help="Model version (default: the newest).")
+@click.option("--data", default=None, help="Labeled file in any format `ingest` reads (NOT ingested).")
+@click.option("--split", default="test", show_default=True, help="Store split to evaluate on without --data.")
+@click.option("--out", default=None, help="Folder for reliability.png and reward_vs_length.png.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object with accuracy, log_loss, ece, n, ...")
+@pass_ctx
+def evaluate(obj: Context, model: str | None, data: str | None, split: str, out: str | None,
+             as_json: bool) -> None:
+    """Accuracy, log-loss, calibration (ECE) and length bias on held-out labels.
+
+    \b
+    Examples:
+      prefloop eval --data heldout.jsonl --out eval/ --json
+      prefloop eval --model rm-1a2b3c4d            # on the store's test split
+    """
+    from prefloop.reward import evaluate_model
+
+    try:
+        metrics = evaluate_model(obj.engine(), model, data=data, out=out, split=split,
+                                 progress=sys.stderr.isatty())
+    except PrefloopError as exc:
+        raise _fail(exc) from None
+    if as_json:
+        _echo_json(metrics)
+        return
+    table = Table(title=f"evaluation of {metrics['model']}", show_header=False)
+    for key, value in metrics.items():
+        if not isinstance(value, dict | list):
+            table.add_row(key, f"{value:.4f}" if isinstance(value, float) else str(value))
+    Console().print(table)
+
+
+@cli.command()
+@click.option("--config", "config_path", default=None, help="Config file (default: ./prefloop.toml if present).")
+@click.option("--backend", default=None, help="Override [backend] name: simulated | label_studio | argilla.")
+@click.option("--dry-run", is_flag=True, help="Show what would happen; write nothing anywhere.")
+@pass_ctx
+def sync(obj: Context, config_path: str | None, backend: str | None, dry_run: bool) -> None:
+    """One cycle: pull labels, retrain at a milestone, rescore, top up the annotation queue.
+
+    Safe to kill and to re-run at any time; prints one JSON line per step.
+
+    \b
+    Exit codes: 0 ok, 1 unexpected error, 2 config error, 3 backend unreachable,
+                4 lock held (another sync runs), 5 nothing to do.
+    \b
+    Example (crontab, every 5 minutes):
+      */5 * * * * cd /srv/prefs && prefloop sync >> sync.log 2>&1
+    """
+    from prefloop.backends import BackendError, BackendUnreachable
+    from prefloop.config import load_config
+    from prefloop.errors import ConfigError
+    from prefloop.sync import ExitCode, LockHeld, json_logger, run_sync
+
+    log = json_logger()
+    try:
+        config = load_config(config_path, db=obj.db_url if obj.explicit_db else None)
+        if backend:
+            config.backend.name = backend.replace("-", "_")
+        if config.db:
+            obj.db_url = config.db
+        engine = obj.engine(migrate=not dry_run)
+        report = run_sync(engine, config, dry_run=dry_run, log=log)
+    except ConfigError as exc:
+        log({"step": "error", "kind": "config", "error": str(exc)})
+        sys.exit(ExitCode.CONFIG_ERROR)
+    except LockHeld as exc:
+        log({"step": "error", "kind": "lock_held", "error": str(exc)})
+        sys.exit(ExitCode.LOCK_HELD)
+    except BackendUnreachable as exc:
+        log({"step": "error", "kind": "backend_unreachable", "error": str(exc)})
+        sys.exit(ExitCode.BACKEND_UNREACHABLE)
+    except (BackendError, PrefloopError) as exc:
+        log({"step": "error", "kind": type(exc).__name__, "error": str(exc)})
+        sys.exit(ExitCode.ERROR)
+    sys.exit(ExitCode.OK if report.changed or dry_run else ExitCode.NOTHING_TO_DO)
+
+
+@cli.command()
+@click.option("--config", "config_path", default=None)
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def status(obj: Context, config_path: str | None, as_json: bool) -> None:
+    """Labels by backend and annotator, pending tasks, milestone progress, models, agreement.
+
+    \b
+    Example:
+      prefloop status --json
+    """
+    from prefloop.config import load_config
+    from prefloop.status import loop_status
+    from prefloop.store.db import session_scope
+
+    try:
+        config = load_config(config_path)
+    except PrefloopError as exc:
+        raise _fail(exc) from None
+    with session_scope(obj.engine()) as session:
+        data = loop_status(session, config)
+    if as_json:
+        _echo_json(data)
+        return
+    out = Console()
+    out.print(f"[bold]model[/bold] {data['current_model'] or 'none yet'}   "
+              f"[bold]milestone[/bold] {data['milestone']['progress']} new labels"
+              + ("  (due)" if data["milestone"]["due"] else ""))
+    out.print(f"pending tasks: {data['pending_tasks'] or 0}   labels by backend: {data['labels_by_backend']}")
+    table = Table("backend", "annotator", "labels", title="labels by annotator")
+    for row in data["labels_by_annotator"]:
+        table.add_row(row["backend"], str(row["annotator"]), str(row["labels"]))
+    out.print(table)
+    models = Table("name", "parent", "mode", "labels", "metrics", title="model versions")
+    for m in data["models"]:
+        models.add_row(m["name"], str(m["parent"]), m["mode"], str(m["labels"]), json.dumps(m["metrics"]))
+    out.print(models)
+    out.print(f"agreement: {data['agreement']}")
+
+
+@cli.group(name="config")
+def config_group() -> None:
+    """Inspect the effective configuration."""
+
+
+@config_group.command(name="show")
+@click.option("--config", "config_path", default=None)
+def config_show(config_path: str | None) -> None:
+    """Print the effective config (file + environment) as JSON, secrets masked.
+
+    \b
+    Example:
+      LABEL_STUDIO_API_KEY=... prefloop config show
+    """
+    from prefloop.config import load_config, masked
+
+    try:
+        _echo_json(masked(load_config(config_path)))
+    except PrefloopError as exc:
+        raise _fail(exc) from None
 
 
 def main() -> None:

@@ -9,15 +9,15 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 __all__ = [
     "AnnotatorRef",
     "Choice",
     "PairRecord",
-    "PulledLabel",
     "PullResult",
+    "PulledLabel",
     "PushedTask",
     "TaskRequest",
     "content_hash",
@@ -25,7 +25,7 @@ __all__ = [
 ]
 
 
-class Choice(str, Enum):
+class Choice(StrEnum):
     """An annotator's verdict, always stated against the pair's canonical orientation."""
 
     A = "a"

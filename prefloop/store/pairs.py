@@ -46,12 +46,13 @@ def insert_ignore(session: Session, table: Table, rows: Sequence[dict[str, Any]]
         session.execute(stmt)
 
 
-def _ids_by(session: Session, column: Any, id_column: Any, values: Iterable[str]) -> dict[str, int]:
+def _ids_by(session: Session, column: Any, id_column: Any, values: Iterable[str], *where: Any) -> dict[str, int]:
+    """Map values of a uniquely indexed column (within ``where``) to row ids, in index-friendly chunks."""
     values = list(set(values))
     found: dict[str, int] = {}
     for start in range(0, len(values), 5000):
         chunk = values[start : start + 5000]
-        found.update(dict(session.execute(select(column, id_column).where(column.in_(chunk))).all()))
+        found.update(dict(session.execute(select(column, id_column).where(*where, column.in_(chunk))).all()))
     return found
 
 
@@ -124,7 +125,8 @@ def add_pairs(session: Session, records: Sequence[PairRecord], source: str, spli
             "is_current": True,
         }
     counts.labels_seen = len(label_rows)
-    before = _ids_by(session, Label.source_id, Label.id, rows)
+    # (backend, project, source_id) is the prefix of the labels' unique index: no table scan
+    before = _ids_by(session, Label.source_id, Label.id, rows, Label.backend == "import", Label.project == source)
     insert_ignore(session, Label.__table__, list(rows.values()), ["backend", "project", "source_id", "version"])
     counts.labels_added = len(set(rows) - set(before))
     return counts

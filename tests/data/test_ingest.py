@@ -165,7 +165,8 @@ def test_bad_input_names_line_and_field_and_writes_nothing(
 
 
 def test_skip_invalid_keeps_valid_rows_and_writes_rejects(engine: Engine, tmp_path: Path) -> None:
-    rows = [*explicit_rows(3), {"prompt": "p", "response_a": "z", "response_b": "z"}, {"prompt": "q", "response_a": "r"}]
+    rows = [*explicit_rows(3), {"prompt": "p", "response_a": "z", "response_b": "z"},
+            {"prompt": "q", "response_a": "r"}]
     rejects = tmp_path / "rejected.jsonl"
     report = ingest(engine, str(write_jsonl(tmp_path / "d.jsonl", rows)), skip_invalid=True,
                     rejects_path=str(rejects), progress=False)

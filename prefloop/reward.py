@@ -1,0 +1,195 @@
+"""Train, score and evaluate reward models on the store's data (joins the store and the model room)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Engine, select
+
+from prefloop.errors import PrefloopError
+from prefloop.model import (
+    ModelConfig,
+    PreferenceExample,
+    RewardEnsemble,
+    evaluate_predictions,
+    pair_lengths,
+    plot_reliability,
+    plot_reward_vs_length,
+)
+from prefloop.store.db import session_scope
+from prefloop.store.models import ModelVersion, Pair
+from prefloop.store.queries import LabeledRow, iter_labeled_rows
+from prefloop.store.tasks import excluded_pair_ids
+from prefloop.store.versions import (
+    find_model,
+    label_snapshot,
+    record_model_version,
+    save_predictions,
+    unscored_pair_ids,
+)
+from prefloop.types import Choice
+
+__all__ = ["TrainResult", "evaluate_model", "load_ensemble", "score_pool", "train_model"]
+
+SCORE_CHUNK = 2000
+
+
+@dataclass
+class TrainResult:
+    name: str
+    model_id: int
+    parent: str | None
+    n_new: int
+    n_replay_pool: int
+    report: dict[str, Any]
+
+
+def _example(row: LabeledRow) -> PreferenceExample:
+    return PreferenceExample(prompt=row.prompt, response_a=row.response_a, response_b=row.response_b,
+                             choice=Choice(row.choice), strength=row.strength)
+
+
+def load_ensemble(model: ModelVersion) -> RewardEnsemble:
+    if not model.artifact_path or not Path(model.artifact_path).exists():
+        raise PrefloopError(f"weights of model {model.name} are missing at {model.artifact_path}; "
+                            "retrain with `prefloop train`")
+    return RewardEnsemble.load(model.artifact_path)
+
+
+def train_model(engine: Engine, config: ModelConfig, artifacts_dir: str, parent: str | None = None,
+                incremental: bool = True, progress: bool = True) -> TrainResult:
+    """Train on the store's live pool labels; with a parent, warm-start on new labels + replay.
+
+    Several annotators' labels on one pair each count as one example (the model room
+    aggregates them into soft targets). The new version records its parent, config,
+    label snapshot and metrics; the same weights trained twice stay one version.
+    """
+    with session_scope(engine) as session:
+        parent_row = find_model(session, parent) if parent else None
+        if parent and parent_row is None:
+            raise PrefloopError(f"no model version {parent!r}; see `prefloop status` for the versions")
+        snapshot = label_snapshot(session)
+        rows = list(iter_labeled_rows(session, split="pool", max_label_id=snapshot["max_label_id"]))
+        parent_info = (parent_row.id, parent_row.name, parent_row.label_snapshot, parent_row) if parent_row else None
+    if not rows:
+        raise PrefloopError("no labels to train on: ingest labeled pairs or pull some with `prefloop sync`")
+    parent_ens = None
+    new, old = rows, []
+    if parent_info is not None and incremental:
+        parent_ens = load_ensemble(parent_info[3])
+        cut = int(parent_info[2].get("max_label_id", 0))
+        new = [r for r in rows if r.label_id > cut]
+        old = [r for r in rows if r.label_id <= cut]
+        if not new:
+            raise PrefloopError(f"no labels since model {parent_info[1]}; nothing to learn")
+    ens, report = RewardEnsemble.train([_example(r) for r in new], config, parent=parent_ens,
+                                       replay=[_example(r) for r in old] or None, progress=progress)
+    path = Path(artifacts_dir) / "models" / ens.name
+    ens.save(path)
+    with session_scope(engine) as session:
+        row = record_model_version(
+            session, name=ens.name, parent_id=parent_info[0] if parent_info and incremental else None,
+            base_model=config.resolved_backbone(), mode=config.mode, config=config.to_dict(),
+            artifact_path=str(path.resolve()), snapshot={**snapshot, "n_trained": len(rows)},
+            metrics=_jsonable(report))
+        model_id = row.id
+    return TrainResult(ens.name, model_id, parent_info[1] if parent_info else None, len(new), len(old), report)
+
+
+def _jsonable(data: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, np.generic):
+            value = value.item()
+        if isinstance(value, float | int | str | bool | type(None) | list | dict):
+            out[key] = value
+    return out
+
+
+def score_pool(engine: Engine, model: str | None = None, all_pairs: bool = False,
+               progress: bool = True) -> tuple[str, int]:
+    """Store predictions of a model (default: newest) for unlabeled pool pairs (or all pairs).
+
+    Pairs already scored by that model are skipped, so a rerun after a crash only does
+    what is left. Identical prompts and responses are embedded once (content-hash cache).
+    """
+    with session_scope(engine) as session:
+        row = find_model(session, model)
+        if row is None:
+            raise PrefloopError("no model to score with: run `prefloop train` first")
+        name, model_id = row.name, row.id
+        ens = load_ensemble(row)
+        query = select(Pair.id) if all_pairs else select(Pair.id).where(Pair.split == "pool")
+        ids = list(session.scalars(query.order_by(Pair.id)))
+        if not all_pairs:
+            skip = excluded_pair_ids(session)
+            ids = [i for i in ids if i not in skip]
+        ids = unscored_pair_ids(session, model_id, ids)
+    done = 0
+    for start in range(0, len(ids), SCORE_CHUNK):
+        chunk = ids[start:start + SCORE_CHUNK]
+        with session_scope(engine) as session:
+            pairs = {p.id: p for p in session.scalars(select(Pair).where(Pair.id.in_(chunk))).unique()}
+            texts = [(pairs[i].prompt.text, pairs[i].response_a.text, pairs[i].response_b.text) for i in chunk]
+        pred = ens.predict(texts, progress=progress)
+        with session_scope(engine) as session:  # each chunk commits: a crash keeps what was scored
+            save_predictions(session, model_id, chunk, pred.p_a, pred.p_tie, pred.spread, pred.p_a_members)
+        done += len(chunk)
+    return name, done
+
+
+def _file_pairs(path: str) -> tuple[list[tuple[str, str, str]], list[str]]:
+    from prefloop.data.ingest import iter_records
+    from prefloop.errors import RowProblem
+
+    texts, labels = [], []
+    for _line, item in iter_records(path):
+        if isinstance(item, RowProblem):
+            raise PrefloopError(f"cannot evaluate on {path}: {item}")
+        for record in item:
+            if record.label is not None and record.label is not Choice.SKIP:
+                texts.append((record.prompt, record.response_a, record.response_b))
+                labels.append(record.label.value)
+    return texts, labels
+
+
+def evaluate_model(engine: Engine, model: str | None = None, data: str | None = None, out: str | None = None,
+                   split: str = "test", progress: bool = True) -> dict[str, Any]:
+    """Metrics of a model on held-out labels (the store's ``split`` pairs, or a file NOT ingested).
+
+    With ``out``, also writes ``reliability.png`` and ``reward_vs_length.png`` there.
+    """
+    with session_scope(engine) as session:
+        row = find_model(session, model)
+        if row is None:
+            raise PrefloopError("no model to evaluate: run `prefloop train` first")
+        ens, name = load_ensemble(row), row.name
+        if data is None:
+            rows = list(iter_labeled_rows(session, split=split))
+            texts = [(r.prompt, r.response_a, r.response_b) for r in rows]
+            labels = [r.choice for r in rows]
+    if data is not None:
+        texts, labels = _file_pairs(data)
+    if not texts:
+        raise PrefloopError(f"no held-out labels: ingest some with `prefloop ingest FILE --split {split}` "
+                            "or pass --data FILE")
+    return evaluate_texts(ens, texts, labels, name, out, progress)
+
+
+def evaluate_texts(ens: RewardEnsemble, texts: Sequence[tuple[str, str, str]], labels: Sequence[str], name: str,
+                   out: str | None = None, progress: bool = False) -> dict[str, Any]:
+    pred = ens.predict(list(texts), progress=progress)
+    len_a, len_b = pair_lengths(list(texts))
+    metrics = evaluate_predictions(pred.p_a, labels, p_tie=pred.p_tie, p_b=pred.p_b, reward_a=pred.reward_a,
+                                   reward_b=pred.reward_b, len_a=len_a, len_b=len_b)
+    metrics["model"] = name
+    if out:
+        plot_reliability(pred.p_a, labels, Path(out) / "reliability.png", p_tie=pred.p_tie)
+        plot_reward_vs_length(np.concatenate([pred.reward_a, pred.reward_b]), np.concatenate([len_a, len_b]),
+                              Path(out) / "reward_vs_length.png")
+        metrics["plots"] = [str(Path(out) / "reliability.png"), str(Path(out) / "reward_vs_length.png")]
+    return metrics

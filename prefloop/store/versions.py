@@ -1,0 +1,95 @@
+"""Model versions (with lineage and label snapshots) and their predictions."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from prefloop.store.models import Label, ModelVersion, Pair, Prediction, utcnow
+from prefloop.store.pairs import insert_ignore
+
+__all__ = [
+    "find_model",
+    "label_snapshot",
+    "labels_since",
+    "latest_model",
+    "predictions_for",
+    "record_model_version",
+    "save_predictions",
+    "unscored_pair_ids",
+]
+
+
+def label_snapshot(session: Session) -> dict[str, Any]:
+    """Which labels exist now: newest label id and count of live, non-skip pool labels."""
+    live = (Label.is_current.is_(True), Label.deleted_at.is_(None), Label.choice != "skip")
+    return {
+        "max_label_id": session.scalar(select(func.max(Label.id))) or 0,
+        "n_labels": session.scalar(select(func.count(Label.id)).join(Pair, Label.pair_id == Pair.id)
+                                   .where(*live, Pair.split == "pool")) or 0,
+    }
+
+
+def labels_since(session: Session, model: ModelVersion | None) -> int:
+    """Live, non-skip pool labels added (or edited) after ``model`` was trained."""
+    query = (select(func.count(Label.id)).join(Pair, Label.pair_id == Pair.id)
+             .where(Label.is_current.is_(True), Label.deleted_at.is_(None), Label.choice != "skip",
+                    Pair.split == "pool"))
+    if model is not None:
+        query = query.where(Label.id > int(model.label_snapshot.get("max_label_id", 0)))
+    return session.scalar(query) or 0
+
+
+def latest_model(session: Session) -> ModelVersion | None:
+    return session.scalars(select(ModelVersion).order_by(ModelVersion.id.desc()).limit(1)).first()
+
+
+def find_model(session: Session, name: str | None) -> ModelVersion | None:
+    """A model version by name (or id), or the newest when ``name`` is None."""
+    if name is None:
+        return latest_model(session)
+    row = session.scalar(select(ModelVersion).where(ModelVersion.name == name))
+    if row is None and name.isdigit():
+        row = session.get(ModelVersion, int(name))
+    return row
+
+
+def record_model_version(session: Session, *, name: str, parent_id: int | None, base_model: str, mode: str,
+                         config: dict[str, Any], artifact_path: str, snapshot: dict[str, Any],
+                         metrics: dict[str, Any]) -> ModelVersion:
+    """Insert a model version; the same weights (same name) recorded twice stay one row."""
+    existing = session.scalar(select(ModelVersion).where(ModelVersion.name == name))
+    if existing is not None:
+        return existing
+    row = ModelVersion(name=name, parent_id=parent_id, base_model=base_model, mode=mode, config=config,
+                       artifact_path=artifact_path, label_snapshot=snapshot, metrics=metrics)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def save_predictions(session: Session, model_id: int, pair_ids: Sequence[int], p_a: Sequence[float],
+                     p_tie: Sequence[float], spread: Sequence[float], members: Sequence[Sequence[float]]) -> None:
+    now = utcnow()
+    rows = [{"model_version_id": model_id, "pair_id": int(pid), "p_a": float(pa), "p_tie": float(pt),
+             "spread": float(sp), "members": [float(m) for m in mem], "created_at": now}
+            for pid, pa, pt, sp, mem in zip(pair_ids, p_a, p_tie, spread, members, strict=True)]
+    insert_ignore(session, Prediction.__table__, rows, ["model_version_id", "pair_id"])
+
+
+def unscored_pair_ids(session: Session, model_id: int, pair_ids: Sequence[int]) -> list[int]:
+    have = set(session.scalars(select(Prediction.pair_id).where(Prediction.model_version_id == model_id)))
+    return [p for p in pair_ids if p not in have]
+
+
+def predictions_for(session: Session, model_id: int, pair_ids: Sequence[int]) -> dict[int, Prediction]:
+    out: dict[int, Prediction] = {}
+    ids = list(pair_ids)
+    for start in range(0, len(ids), 5000):
+        chunk = ids[start:start + 5000]
+        out.update({p.pair_id: p for p in session.scalars(select(Prediction).where(
+            Prediction.model_version_id == model_id, Prediction.pair_id.in_(chunk)))})
+    return out

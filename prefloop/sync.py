@@ -1,0 +1,308 @@
+"""``prefloop sync``: one cycle of the loop, safe to kill at any instant and to run again.
+
+    pull labels → store them WITH the cursor (one transaction) → retrain at a milestone
+    → rescore the pool → top the backend's queue up with the strategy's picks
+
+Why a rerun always converges:
+
+* labels and cursor commit together; the pull window overlaps and the store drops
+  annotations it already has on ``(source_id, version)``;
+* tasks are *planned* in the store (``external_id = ''``) and committed BEFORE the push;
+  a rerun re-pushes planned tasks, and the backend's push is idempotent by pair key, so
+  a crash between the server accepting a task and the store confirming it neither
+  loses nor duplicates it;
+* training records its model version only after the weights are saved, and identical
+  weights (same data, same seed) are one version; scoring commits per chunk and skips
+  pairs already scored by that version.
+
+Only this module (and ``reward``) knows that the store, the model, acquisition and the
+backends all exist.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC
+from enum import IntEnum
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Engine, select, text
+from sqlalchemy.engine import make_url
+
+from prefloop.acquisition import ProbPool, get_strategy
+from prefloop.backends import AnnotationBackend, BackendSettings, BackendUnreachable, make_backend
+from prefloop.config import LoopConfig
+from prefloop.errors import PrefloopError
+from prefloop.store.db import session_scope
+from prefloop.store.labels import get_cursor, record_pull, set_cursor
+from prefloop.store.models import Pair, Task
+from prefloop.store.tasks import count_pending, excluded_pair_ids, record_tasks
+from prefloop.store.versions import labels_since, latest_model, predictions_for
+from prefloop.types import PushedTask, TaskRequest
+
+__all__ = ["ExitCode", "LockHeld", "SyncReport", "backend_settings", "model_config", "run_sync", "sync_lock"]
+
+
+class ExitCode(IntEnum):
+    """``prefloop sync`` exit codes (documented in the README)."""
+
+    OK = 0
+    ERROR = 1
+    CONFIG_ERROR = 2
+    BACKEND_UNREACHABLE = 3
+    LOCK_HELD = 4
+    NOTHING_TO_DO = 5
+
+
+class LockHeld(PrefloopError):
+    """Another sync holds the lock on this store."""
+
+
+@dataclass
+class SyncReport:
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    changed: bool = False
+    model: str | None = None
+
+    def step(self, name: str, started: float, **data: Any) -> dict[str, Any]:
+        entry = {"step": name, "seconds": round(time.perf_counter() - started, 3), **data}
+        self.steps.append(entry)
+        return entry
+
+
+def json_logger(stream: Any = None) -> Callable[[dict[str, Any]], None]:
+    """One JSON object per line, with a UTC timestamp: easy to grep from cron mail or a log file."""
+    def emit(entry: dict[str, Any]) -> None:
+        line = {"ts": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **entry}
+        print(json.dumps(line, default=str), file=stream or sys.stdout, flush=True)
+    return emit
+
+
+def backend_settings(config: LoopConfig) -> BackendSettings:
+    b = config.backend
+    extra = dict(b.extra)
+    url = b.url
+    if b.name == "simulated" and not url:
+        url = str(Path(config.artifacts_dir) / "simulated")
+    return BackendSettings(project=b.project, url=url, api_key=b.api_key, template=b.template,
+                           dimensions=list(b.dimensions), with_strength=b.with_strength,
+                           with_rationale=b.with_rationale, annotators_per_pair=b.annotators_per_pair,
+                           show_predictions=b.show_predictions, timeout_s=b.timeout_s, retries=b.retries,
+                           backoff_s=b.backoff_s, extra=extra)
+
+
+def model_config(config: LoopConfig) -> Any:
+    from prefloop.model import ModelConfig
+
+    data = dict(config.model)
+    data.setdefault("cache_dir", str(Path(config.artifacts_dir) / "embedding-cache"))
+    return ModelConfig.from_dict(data)
+
+
+# ---- locking ------------------------------------------------------------------------------
+
+@contextmanager
+def sync_lock(engine: Engine, timeout_s: float) -> Iterator[None]:
+    """One sync per store: a file lock beside a SQLite file, an advisory lock on PostgreSQL."""
+    url = engine.url
+    if url.get_backend_name() == "postgresql":
+        with engine.connect() as conn:
+            deadline = time.monotonic() + timeout_s
+            while not conn.execute(text("SELECT pg_try_advisory_lock(hashtext('prefloop-sync'))")).scalar():
+                if time.monotonic() >= deadline:
+                    raise LockHeld("another prefloop sync is running on this database")
+                time.sleep(0.5)
+            conn.commit()
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(hashtext('prefloop-sync'))"))
+                conn.commit()
+        return
+    from filelock import FileLock, Timeout
+
+    database = make_url(str(url)).database or "prefloop"
+    lock = FileLock(f"{database}.sync.lock" if database != ":memory:" else "prefloop-memory.sync.lock")
+    try:
+        lock.acquire(timeout=timeout_s)
+    except Timeout:
+        raise LockHeld(f"another prefloop sync holds {lock.lock_file}") from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+# ---- steps --------------------------------------------------------------------------------
+
+def _requests(engine: Engine, tasks: list[Task], names: dict[int, str]) -> list[TaskRequest]:
+    with session_scope(engine) as session:
+        pairs = {p.id: p for p in session.scalars(select(Pair).where(Pair.id.in_([t.pair_id for t in tasks])))
+                 .unique()}
+        return [TaskRequest(pair_key=pairs[t.pair_id].key, prompt=pairs[t.pair_id].prompt.text,
+                            response_a=pairs[t.pair_id].response_a.text,
+                            response_b=pairs[t.pair_id].response_b.text, strategy=t.strategy, score=t.score,
+                            model_version=names.get(t.model_version_id or -1)) for t in tasks]
+
+
+def _push_planned(engine: Engine, backend: AnnotationBackend, project: str) -> int:
+    """Push tasks planned but not confirmed (a previous run died mid-push, or this one planned them)."""
+    with session_scope(engine) as session:
+        planned = list(session.scalars(select(Task).where(
+            Task.backend == backend.name, Task.project == project, Task.external_id == "",
+            Task.status == "pending")))
+        from prefloop.store.models import ModelVersion
+
+        names = dict(session.execute(select(ModelVersion.id, ModelVersion.name)).all())
+    if not planned:
+        return 0
+    pushed = backend.push_tasks(_requests(engine, planned, names))
+    with session_scope(engine) as session:
+        record_tasks(session, backend.name, [PushedTask(p.pair_key, p.external_id, p.swapped, project)
+                                             for p in pushed])
+    return len(pushed)
+
+
+def _pull(engine: Engine, backend: AnnotationBackend, project: str, labels_per_task: int,
+          dry_run: bool) -> dict[str, Any]:
+    with session_scope(engine) as session:
+        cursor = get_cursor(session, backend.name, project)
+    result = backend.pull_labels(since=cursor)
+    with session_scope(engine) as session:
+        counts = record_pull(session, backend.name, project, result, labels_per_task)
+        if dry_run:
+            session.rollback()
+        else:
+            set_cursor(session, backend.name, project, result.cursor)
+    return {"pulled": len(result.labels), "new": counts.new, "edited": counts.edited,
+            "deleted": counts.deleted, "duplicates": counts.duplicates,
+            "unknown_pairs": len(counts.unknown_pairs), "cursor": result.cursor}
+
+
+def _milestone(engine: Engine, config: LoopConfig) -> tuple[bool, str | None, int]:
+    with session_scope(engine) as session:
+        model = latest_model(session)
+        since = labels_since(session, model)
+        if model is None:
+            return since >= config.milestone.min_labels, None, since
+        created = model.created_at if model.created_at.tzinfo else model.created_at.replace(tzinfo=UTC)
+        age = time.time() - created.timestamp()
+        due = since >= config.milestone.every and age >= config.milestone.min_interval_s
+        return due, model.name, since
+
+
+def _candidates(engine: Engine, config: LoopConfig, need: int, model_id: int | None,
+                ens: Any) -> tuple[list[int], np.ndarray, str, dict[str, Any]]:
+    """Pick up to ``need`` pool pairs: the configured strategy, or random before any model exists."""
+    with session_scope(engine) as session:
+        excluded = excluded_pair_ids(session)
+        rows = session.execute(select(Pair.id, Pair.prompt_id).where(Pair.split == "pool").order_by(Pair.id)).all()
+        pool = [(pid, prompt) for pid, prompt in rows if pid not in excluded]
+        preds = predictions_for(session, model_id, [p for p, _ in pool]) if model_id else {}
+        n_tasks = session.scalar(select(Task.id).order_by(Task.id.desc()).limit(1)) or 0
+    rng = np.random.default_rng(config.acquisition.seed + n_tasks)
+    cap = config.acquisition.max_per_prompt
+    if model_id is None or not pool:
+        strategy = get_strategy("random", max_per_prompt=cap)
+        probs = np.full((len(pool), 1), 0.5)
+        pool_ids = [p for p, _ in pool]
+        prompts = np.array([q for _, q in pool])
+        sel = strategy.select(ProbPool(probs, prompt_ids=prompts), need, rng)
+        return [pool_ids[i] for i in sel.indices], sel.scores, strategy.name, {**sel.params, "cold_start": True}
+    pool = [(p, q) for p, q in pool if p in preds]
+    pool_ids = [p for p, _ in pool]
+    members = np.array([preds[p].members for p in pool_ids], dtype=np.float64)
+    p_tie = np.array([preds[p].p_tie for p in pool_ids], dtype=np.float64)
+    strategy = get_strategy(config.acquisition.strategy, max_per_prompt=cap)
+    embeddings = None
+    if strategy.name.startswith("diverse"):
+        with session_scope(engine) as session:
+            pairs = {p.id: p for p in session.scalars(select(Pair).where(Pair.id.in_(pool_ids))).unique()}
+        texts = [(pairs[i].prompt.text, pairs[i].response_a.text, pairs[i].response_b.text) for i in pool_ids]
+        embeddings = ens.embed_pairs(texts)
+    prob_pool = ProbPool(members, p_tie=p_tie, embeddings=embeddings, prompt_ids=np.array([q for _, q in pool]))
+    sel = strategy.select(prob_pool, need, rng)
+    return [pool_ids[i] for i in sel.indices], sel.scores, strategy.name, sel.params
+
+
+def _top_up(engine: Engine, config: LoopConfig, backend: AnnotationBackend, project: str,
+            dry_run: bool) -> dict[str, Any]:
+    from prefloop.reward import load_ensemble
+
+    with session_scope(engine) as session:
+        pending = count_pending(session, backend.name, project)
+        model = latest_model(session)
+    need = max(0, config.acquisition.queue_size - pending)
+    if need == 0:
+        return {"pending": pending, "planned": 0, "pushed": 0}
+    ens = load_ensemble(model) if model is not None and config.acquisition.strategy.startswith("diverse") else None
+    chosen, scores, strategy, params = _candidates(engine, config, need, model.id if model else None, ens)
+    if dry_run:
+        return {"pending": pending, "would_push": len(chosen), "strategy": strategy}
+    with session_scope(engine) as session:  # plan first: a crash after this is finished by the next run
+        for pair_id, score in zip(chosen, scores, strict=True):
+            session.add(Task(pair_id=pair_id, backend=backend.name, project=project, external_id="",
+                             status="pending", strategy=strategy, strategy_params=params, score=float(score),
+                             model_version_id=model.id if model else None))
+    pushed = _push_planned(engine, backend, project)
+    return {"pending": pending, "planned": len(chosen), "pushed": pushed, "strategy": strategy}
+
+
+def run_sync(engine: Engine, config: LoopConfig, *, dry_run: bool = False, progress: bool = False,
+             log: Callable[[dict[str, Any]], None] | None = None,
+             backend: AnnotationBackend | None = None) -> SyncReport:
+    """One cycle; raises ``LockHeld``, ``BackendUnreachable`` or ``PrefloopError`` for the CLI to map."""
+    from prefloop.reward import score_pool, train_model
+
+    log = log or json_logger()
+    report = SyncReport()
+    project = config.backend.project
+    with sync_lock(engine, config.lock_timeout_s):
+        t = time.perf_counter()
+        backend = backend or make_backend(config.backend.name, backend_settings(config))
+        health = backend.health()
+        if not health.ok:
+            raise BackendUnreachable(f"{config.backend.name} is not reachable: {health.detail}")
+        if not dry_run:
+            backend.ensure_project()
+            resumed = _push_planned(engine, backend, project)
+            log(report.step("connect", t, backend=backend.name, project=project, resumed_push=resumed))
+        t = time.perf_counter()
+        pulled = _pull(engine, backend, project, config.backend.annotators_per_pair, dry_run)
+        log(report.step("pull", t, dry_run=dry_run, **pulled))
+        report.changed |= pulled["new"] + pulled["edited"] + pulled["deleted"] > 0
+
+        t = time.perf_counter()
+        due, current, since = _milestone(engine, config)
+        if due and not dry_run:
+            result = train_model(engine, model_config(config), config.artifacts_dir, parent=current,
+                                 progress=progress)
+            report.changed = True
+            log(report.step("train", t, model=result.name, parent=result.parent, new_labels=result.n_new,
+                            replay_pool=result.n_replay_pool, metrics={k: result.report.get(k) for k in (
+                                "val_loss", "train_loss", "n_pairs", "pairs_per_s") if k in result.report}))
+        else:
+            needed = config.milestone.min_labels if current is None else config.milestone.every
+            log(report.step("train", t, skipped=True, due=due, dry_run=dry_run, model=current,
+                            labels_since_model=since, milestone=needed))
+
+        t = time.perf_counter()
+        with session_scope(engine) as session:
+            model = latest_model(session)
+        if model is not None and not dry_run:
+            name, scored = score_pool(engine, model.name, progress=progress)
+            report.model = name
+            log(report.step("score", t, model=name, scored=scored))
+
+        t = time.perf_counter()
+        pushed = _top_up(engine, config, backend, project, dry_run)
+        report.changed |= bool(pushed.get("pushed"))
+        log(report.step("push", t, **pushed))
+    return report

@@ -1,0 +1,138 @@
+"""The loop with the simulated backend: cycles converge, milestones retrain, dry runs write nothing."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from filelock import FileLock
+from sqlalchemy import Engine, func, select
+
+from prefloop.config import load_config
+from prefloop.store.db import session_scope
+from prefloop.store.models import Label, ModelVersion, Prediction, Task
+from prefloop.store.pairs import add_pairs
+from prefloop.store.queries import store_stats
+from prefloop.sync import run_sync
+from tests.loopdata import make_records, write_oracle
+
+FAST_MODEL = {"mode": "heads", "k": 3, "max_length": 64, "head_epochs": 30, "head_patience": 5}
+
+
+def write_config(tmp_path: Path, **backend_extra: object) -> Path:
+    oracle = write_oracle(make_records(60), tmp_path / "oracle.jsonl")
+    extra = {"oracle_path": str(oracle), **backend_extra}
+    text = f"""
+artifacts_dir = "{tmp_path / 'artifacts'}"
+[backend]
+name = "simulated"
+project = "loop-test"
+url = "{tmp_path / 'sim'}"
+[backend.extra]
+{chr(10).join(f'{k} = {json.dumps(v)}' for k, v in extra.items())}
+[acquisition]
+strategy = "diverse:bald"
+queue_size = 10
+max_per_prompt = 1
+[milestone]
+every = 10
+min_labels = 10
+[model]
+{chr(10).join(f'{k} = {json.dumps(v)}' for k, v in FAST_MODEL.items())}
+"""
+    path = tmp_path / "prefloop.toml"
+    path.write_text(text)
+    return path
+
+
+def fill(engine: Engine, n: int = 60) -> None:
+    with session_scope(engine) as session:
+        add_pairs(session, [r for r, _ in make_records(n)], source="gen")
+
+
+def test_cycles_pull_train_score_and_push_without_duplicates(engine: Engine, tmp_path: Path) -> None:
+    fill(engine)
+    config = load_config(str(write_config(tmp_path)))
+    logs: list[dict] = []
+    first = run_sync(engine, config, log=logs.append)
+    assert [s["step"] for s in first.steps] == ["connect", "pull", "train", "push"]
+    push = logs[-1]
+    assert push["step"] == "push" and push["pushed"] == 10 and push["strategy"] == "random"
+
+    run_sync(engine, config, log=logs.append)  # pulls 10 labels -> first model -> scores -> pushes 10
+    with session_scope(engine) as session:
+        assert session.scalar(select(func.count(Label.id))) == 10
+        model = session.scalars(select(ModelVersion)).one()
+        assert model.parent_id is None and model.label_snapshot["n_labels"] == 10
+        assert session.scalar(select(func.count(Prediction.id))) > 0
+        strategies = set(session.scalars(select(Task.strategy)))
+    assert strategies == {"random", "diverse:bald"}
+
+    run_sync(engine, config, log=logs.append)  # +10 labels -> incremental retrain from the first model
+    run_sync(engine, config, log=logs.append)
+    with session_scope(engine) as session:
+        models = list(session.scalars(select(ModelVersion).order_by(ModelVersion.id)))
+        assert len(models) == 3 and models[1].parent_id == models[0].id and models[2].parent_id == models[1].id
+        labels = list(session.scalars(select(Label)).unique())
+        tasks = list(session.scalars(select(Task)))
+    assert len(labels) == 30 and len({lb.source_id for lb in labels}) == 30
+    assert len(tasks) == 40 and len({t.pair_id for t in tasks}) == 40, "no pair was ever selected twice"
+    assert {lb.pair_id for lb in labels} <= {t.pair_id for t in tasks}
+
+
+def test_dry_run_writes_nothing(engine: Engine, tmp_path: Path) -> None:
+    fill(engine)
+    config = load_config(str(write_config(tmp_path)))
+    run_sync(engine, config, log=lambda _: None)
+    with session_scope(engine) as session:
+        before = store_stats(session)
+    logs: list[dict] = []
+    run_sync(engine, config, dry_run=True, log=logs.append)
+    with session_scope(engine) as session:
+        assert store_stats(session) == before
+    pull = next(s for s in logs if s["step"] == "pull")
+    assert pull["new"] == 10, "the dry run reports the labels it would store"
+    run_sync(engine, config, log=lambda _: None)
+    with session_scope(engine) as session:
+        assert session.scalar(select(func.count(Label.id))) == 10, "nothing was lost by the dry run"
+
+
+def _cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "prefloop.cli", "--db", str(tmp_path / "s.db"), *args],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=600)
+
+
+def test_exit_codes(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[acquisition]\nqueue_size = 'many'\n")
+    proc = _cli(tmp_path, "sync", "--config", str(bad))
+    assert proc.returncode == 2 and "queue_size must be int" in proc.stdout
+
+    unreachable = tmp_path / "ls.toml"
+    unreachable.write_text('[backend]\nname = "label_studio"\nurl = "http://127.0.0.1:9"\napi_key = "x"\n'
+                           "retries = 1\nbackoff_s = 0.05\n")
+    proc = _cli(tmp_path, "sync", "--config", str(unreachable))
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    assert "backend_unreachable" in proc.stdout and '"x"' not in proc.stdout
+
+    with FileLock(str(tmp_path / "s.db.sync.lock")):
+        proc = _cli(tmp_path, "sync", "--config", str(config))
+    assert proc.returncode == 4 and "lock_held" in proc.stdout
+
+    proc = _cli(tmp_path, "sync", "--config", str(config))  # empty store: nothing to pull, nothing to push
+    assert proc.returncode == 5, proc.stdout + proc.stderr
+    lines = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [line["step"] for line in lines] == ["connect", "pull", "train", "push"]
+
+
+def test_config_show_masks_secrets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "prefloop.toml").write_text('[backend]\nname = "label_studio"\nurl = "http://ls:8080"\n')
+    env = {"LABEL_STUDIO_API_KEY": "super-secret-token"}
+    proc = subprocess.run([sys.executable, "-m", "prefloop.cli", "config", "show"], cwd=tmp_path,
+                          capture_output=True, text=True, env={**__import__("os").environ, **env})
+    shown = json.loads(proc.stdout)
+    assert shown["backend"]["api_key"] == "***" and "super-secret-token" not in proc.stdout
