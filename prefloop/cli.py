@@ -401,6 +401,29 @@ def config_show(config_path: str | None) -> None:
         raise _fail(exc) from None
 
 
+@cli.command()
+@click.option("--workdir", default="prefloop-demo", show_default=True, help="Folder for the store and report.")
+@click.option("--cycles", default=6, show_default=True, help="Sync cycles to run.")
+@click.option("--queue", default=40, show_default=True, help="Tasks kept in front of the annotators.")
+@click.option("--milestone", default=60, show_default=True, help="Retrain after this many new labels.")
+def demo(workdir: str, cycles: int, queue: int, milestone: int) -> None:
+    """Run the whole loop offline: SQLite, simulated annotators, the offline model; write a report.
+
+    Uses the shared HH-RLHF pairs (../shared/data) when present, else generated pairs.
+
+    \b
+    Example:
+      prefloop demo && open prefloop-demo/report/report.md
+    """
+    from prefloop.demo import run_demo
+
+    try:
+        path = run_demo(workdir, cycles=cycles, queue=queue, milestone=milestone, say=console.print)
+    except PrefloopError as exc:
+        raise _fail(exc) from None
+    click.echo(f"demo finished; report at {path}")
+
+
 def main() -> None:
     cli(prog_name="prefloop")
 

@@ -12,18 +12,19 @@ from filelock import FileLock
 from sqlalchemy import Engine, func, select
 
 from prefloop.config import load_config
+from prefloop.demo import generated_records, write_oracle
 from prefloop.store.db import session_scope
 from prefloop.store.models import Label, ModelVersion, Prediction, Task
 from prefloop.store.pairs import add_pairs
 from prefloop.store.queries import store_stats
 from prefloop.sync import run_sync
-from tests.loopdata import make_records, write_oracle
+from prefloop.types import PairRecord
 
 FAST_MODEL = {"mode": "heads", "k": 3, "max_length": 64, "head_epochs": 30, "head_patience": 5}
 
 
 def write_config(tmp_path: Path, **backend_extra: object) -> Path:
-    oracle = write_oracle(make_records(60), tmp_path / "oracle.jsonl")
+    oracle = write_oracle(generated_records(60), tmp_path / "oracle.jsonl")
     extra = {"oracle_path": str(oracle), **backend_extra}
     text = f"""
 artifacts_dir = "{tmp_path / 'artifacts'}"
@@ -50,7 +51,8 @@ min_labels = 10
 
 def fill(engine: Engine, n: int = 60) -> None:
     with session_scope(engine) as session:
-        add_pairs(session, [r for r, _ in make_records(n)], source="gen")
+        add_pairs(session, [PairRecord(r.prompt, r.response_a, r.response_b) for r in generated_records(n)],
+                  source="gen")
 
 
 def test_cycles_pull_train_score_and_push_without_duplicates(engine: Engine, tmp_path: Path) -> None:
