@@ -11,6 +11,7 @@ import numpy as np
 from sqlalchemy import Engine, select
 
 from prefloop.errors import PrefloopError
+from prefloop.faults import checkpoint
 from prefloop.model import (
     ModelConfig,
     PreferenceExample,
@@ -86,10 +87,12 @@ def train_model(engine: Engine, config: ModelConfig, artifacts_dir: str, parent:
         old = [r for r in rows if r.label_id <= cut]
         if not new:
             raise PrefloopError(f"no labels since model {parent_info[1]}; nothing to learn")
+    checkpoint("train:started")
     ens, report = RewardEnsemble.train([_example(r) for r in new], config, parent=parent_ens,
                                        replay=[_example(r) for r in old] or None, progress=progress)
     path = Path(artifacts_dir) / "models" / ens.name
     ens.save(path)
+    checkpoint("train:saved")
     with session_scope(engine) as session:
         row = record_model_version(
             session, name=ens.name, parent_id=parent_info[0] if parent_info and incremental else None,

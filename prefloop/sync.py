@@ -40,6 +40,7 @@ from prefloop.acquisition import ProbPool, get_strategy
 from prefloop.backends import AnnotationBackend, BackendSettings, BackendUnreachable, make_backend
 from prefloop.config import LoopConfig
 from prefloop.errors import PrefloopError
+from prefloop.faults import checkpoint
 from prefloop.store.db import session_scope
 from prefloop.store.labels import get_cursor, record_pull, set_cursor
 from prefloop.store.models import Pair, Task
@@ -163,7 +164,9 @@ def _push_planned(engine: Engine, backend: AnnotationBackend, project: str) -> i
         names = dict(session.execute(select(ModelVersion.id, ModelVersion.name)).all())
     if not planned:
         return 0
+    checkpoint("push:planned")
     pushed = backend.push_tasks(_requests(engine, planned, names))
+    checkpoint("push:sent")
     with session_scope(engine) as session:
         record_tasks(session, backend.name, [PushedTask(p.pair_key, p.external_id, p.swapped, project)
                                              for p in pushed])
@@ -175,6 +178,7 @@ def _pull(engine: Engine, backend: AnnotationBackend, project: str, labels_per_t
     with session_scope(engine) as session:
         cursor = get_cursor(session, backend.name, project)
     result = backend.pull_labels(since=cursor)
+    checkpoint("pull:fetched")
     with session_scope(engine) as session:
         counts = record_pull(session, backend.name, project, result, labels_per_task)
         if dry_run:

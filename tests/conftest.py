@@ -71,3 +71,8 @@ def sqlite_engine(sqlite_url: str) -> Iterator[Engine]:
     eng = make_engine(sqlite_url)
     yield eng
     eng.dispose()
+
+
+# The real annotation servers (session-scoped: one of each per test run, started on first use).
+from tests.backends.harness_argilla import argilla_server  # noqa: E402, F401
+from tests.backends.harness_label_studio import label_studio_server  # noqa: E402, F401

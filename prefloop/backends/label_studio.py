@@ -26,10 +26,10 @@ import json
 import os
 import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from xml.sax.saxutils import quoteattr
 
 import httpx
@@ -52,6 +52,7 @@ DEFAULT_URL = "http://localhost:8080"
 DEFAULT_TEMPLATE = Path(__file__).resolve().parents[2] / "templates" / "label_studio.xml"
 API_KEY_ENV = ("PREFLOOP_LABEL_STUDIO_API_KEY", "LABEL_STUDIO_API_KEY")
 URL_ENV = "LABEL_STUDIO_URL"
+_T = TypeVar("_T")
 
 _QUESTIONS = {
     "helpful": "Which response is more helpful?",
@@ -156,17 +157,22 @@ class LabelStudioBackend(AnnotationBackend):
             if attempt:
                 time.sleep(self.settings.backoff_s * 2 ** (attempt - 1))
             try:
+                headers = wrapper.get_headers()  # exchanges a personal access token when due
+            except httpx.TransportError as exc:
+                problem = type(exc).__name__
+                continue
+            except Exception as exc:
+                raise BackendError(f"Label Studio at {self.url} refused the API key "
+                                   f"({type(exc).__name__}); check it or create a new one") from None
+            try:
                 response = wrapper.httpx_client.httpx_client.request(
-                    method, f"{self.url}{path}", params=params, json=body, headers=wrapper.get_headers(),
+                    method, f"{self.url}{path}", params=params, json=body, headers=headers,
                     timeout=self.settings.timeout_s)
             except httpx.TransportError as exc:  # connection refused / reset, timeouts
-                problem = f"{type(exc).__name__}"
+                problem = type(exc).__name__
                 if not idempotent and not isinstance(exc, httpx.ConnectError):
                     raise _MaybeApplied(problem) from None
                 continue
-            except Exception as exc:  # token exchange of a personal access token failed
-                raise BackendError(f"Label Studio at {self.url} refused the API key "
-                                   f"({type(exc).__name__}); check it or create a new one") from None
             if response.status_code == 429 or response.status_code >= 500:
                 problem = f"HTTP {response.status_code}"
                 if not idempotent:
@@ -183,7 +189,7 @@ class LabelStudioBackend(AnnotationBackend):
             f"Label Studio at {self.url} did not answer {method} {path} after {tries} tries ({problem}); "
             "check that the server is running and the URL is right")
 
-    def _settle(self, what: str, attempt_fn: Any) -> Any:
+    def _settle(self, what: str, attempt_fn: Callable[[], _T]) -> _T:
         """Run ``attempt_fn`` (which re-reads the server each time) until it is not ambiguous."""
         problem = ""
         for attempt in range(self.settings.retries + 1):
@@ -288,14 +294,17 @@ class LabelStudioBackend(AnnotationBackend):
                page_size: int = 1000) -> Iterator[dict[str, Any]]:
         """Every task of the project matching ``filters``, page by page in id order."""
         query = {"filters": {"conjunction": "and", "items": filters or []}, "ordering": ["tasks:id"]}
-        page = 1
+        page, seen = 1, 0
         while True:
             answer = self._request("GET", "/api/tasks", params={
                 **params, "project": project_id, "page": page, "page_size": page_size,
                 "query": json.dumps(query)})
             tasks = answer.get("tasks", []) if isinstance(answer, dict) else answer
             yield from tasks
-            if len(tasks) < page_size:
+            seen += len(tasks)
+            # a page past the end is a 404 ("Invalid page."), so stop on the total
+            total = answer.get("total") if isinstance(answer, dict) else None
+            if len(tasks) < page_size or (total is not None and seen >= total):
                 return
             page += 1
 

@@ -1,3 +1,1 @@
-"""Fixtures for the backend suites: each real server harness registers its fixtures here."""
-
-from tests.backends.harness_argilla import argilla_server  # noqa: F401
+"""Backend suites: the server fixtures live in tests/conftest.py so every suite shares one server each."""

@@ -80,19 +80,26 @@ class LabelStudioServer:
         return str(answer.json()["token"])
 
     def client(self, account: Account) -> httpx.Client:
-        return httpx.Client(base_url=self.url, headers={"Authorization": f"Token {account.token}"}, timeout=60)
+        headers = {"Authorization": f"Token {account.token}"}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=60)
 
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        try:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=15)
-        except ProcessLookupError:
-            pass
+        if self.process is not None:
+            _stop(self.process)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """Terminate the server's whole process group (it runs in its own session)."""
+    if process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=15)
+    except ProcessLookupError:
+        pass
 
 
 def ensure_server_venv() -> Path:
@@ -109,8 +116,8 @@ def ensure_server_venv() -> Path:
             subprocess.run([sys.executable, "-m", "venv", "--clear", str(VENV)], check=True)
         _log(f"pip install label-studio=={LS_VERSION} into {VENV} (about 80 s, 1 GB, first time only)")
         started = time.monotonic()
-        subprocess.run([str(VENV / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                        f"label-studio=={LS_VERSION}"], check=True, timeout=1800)
+        pip = [str(VENV / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+        subprocess.run([*pip, f"label-studio=={LS_VERSION}"], check=True, timeout=1800)
         MARKER.write_text(f"label-studio=={LS_VERSION} installed in {time.monotonic() - started:.0f} s\n")
     return label_studio
 
@@ -139,13 +146,14 @@ def _launch(data_dir: Path, log_path: Path, admin: Account | None, first_start: 
             timeout_s: float) -> tuple[subprocess.Popen[bytes], str]:
     """Start the server on a free loopback port and wait until it answers as our admin."""
     port = _free_port()
-    cmd = [str(ensure_server_venv()), "start", "--no-browser", "--internal-host", "127.0.0.1", "--port", str(port)]
+    cmd = [str(ensure_server_venv()), "start", "--no-browser", "--internal-host", "127.0.0.1",
+           "--port", str(port)]
     if first_start and admin is not None:
         cmd += ["--username", admin.email, "--password", admin.password, "--user-token", admin.token,
                 "--enable-legacy-api-token"]
-    log = log_path.open("ab")
-    process = subprocess.Popen(cmd, cwd=data_dir, env=_server_env(data_dir), stdout=log, stderr=subprocess.STDOUT,
-                               stdin=subprocess.DEVNULL, start_new_session=True)
+    with log_path.open("ab") as log:  # the child keeps its own copy of the descriptor
+        process = subprocess.Popen(cmd, cwd=data_dir, env=_server_env(data_dir), stdout=log,
+                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -158,13 +166,13 @@ def _launch(data_dir: Path, log_path: Path, admin: Account | None, first_start: 
             pass
         time.sleep(0.5)
     else:
-        os.killpg(process.pid, signal.SIGKILL)
+        _stop(process)
         raise RuntimeError(f"Label Studio did not answer /health within {timeout_s:.0f} s; log tail:\n"
                            f"{_tail(log_path)}")
     if admin is not None:  # the port may have been taken meanwhile and the server moved to port+1
         who = httpx.get(f"{url}/api/current-user/whoami", headers={"Authorization": f"Token {admin.token}"})
         if who.status_code != 200 or who.json().get("email") != admin.email:
-            os.killpg(process.pid, signal.SIGKILL)
+            _stop(process)
             raise RuntimeError(f"{url} is not the server this harness started (port race); run again")
     return process, url
 
@@ -207,16 +215,20 @@ def ensure_template() -> dict[str, object]:
         admin = Account(1, ADMIN_EMAIL, os.urandom(12).hex(), os.urandom(20).hex())
         _log(f"building the template data dir (first start runs migrations, 35-60 s) in {build}")
         started = time.monotonic()
-        process, url = _launch(build / "data", build / "first-start.log", admin, True, timeout_s=600)
+        try:
+            process, url = _launch(build / "data", build / "first-start.log", admin, True, timeout_s=600)
+        except Exception:
+            shutil.rmtree(build, ignore_errors=True)
+            raise
         try:
             admin_id = httpx.get(f"{url}/api/current-user/whoami",
                                  headers={"Authorization": f"Token {admin.token}"}).json()["id"]
             admin = Account(int(admin_id), admin.email, admin.password, admin.token)
             people = [_sign_up(url, email, os.urandom(12).hex()) for email in ANNOTATORS]
         finally:
-            os.killpg(process.pid, signal.SIGTERM)
-            process.wait(timeout=30)
-        payload = {"label_studio": LS_VERSION, "admin": admin.__dict__, "annotators": [p.__dict__ for p in people]}
+            _stop(process)
+        payload = {"label_studio": LS_VERSION, "admin": admin.__dict__,
+                   "annotators": [p.__dict__ for p in people]}
         (build / "accounts.json").write_text(json.dumps(payload, indent=1))
         shutil.rmtree(TEMPLATE, ignore_errors=True)
         build.rename(TEMPLATE)  # atomic: a half-built template never looks finished
