@@ -14,9 +14,10 @@ CHECKPOINTS = ("pull:fetched", "train:started", "train:saved", "push:planned", "
 
 
 def checkpoint(name: str) -> None:
-    """With PREFLOOP_PAUSE_AT=<name>: create PREFLOOP_PAUSE_FILE (holding the pid) and stop here,
-    so a test can kill -9 the process at exactly this instant."""
+    """With PREFLOOP_PAUSE_AT=<name>: create PREFLOOP_PAUSE_FILE (holding the pid) and wait here
+    PREFLOOP_PAUSE_SECONDS (default an hour), so a test can kill -9 the process at exactly this
+    instant, or start a second sync while this one holds the lock."""
     if os.environ.get("PREFLOOP_PAUSE_AT") != name:
         return
     Path(os.environ.get("PREFLOOP_PAUSE_FILE", "prefloop.paused")).write_text(str(os.getpid()))
-    time.sleep(3600)
+    time.sleep(float(os.environ.get("PREFLOOP_PAUSE_SECONDS", "3600")))
