@@ -44,3 +44,10 @@ def test_db_flag_and_env_select_the_store(tmp_path: Path) -> None:
     other = tmp_path / "elsewhere" / "store.db"
     run(tmp_path, "--db", str(other), "init")
     assert other.exists() and not (tmp_path / "prefloop.db").exists()
+
+
+def test_readme_configuration_reference_is_current() -> None:
+    from prefloop.config import config_reference
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert config_reference() in readme, "regenerate the README's configuration reference"
