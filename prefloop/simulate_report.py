@@ -1,0 +1,136 @@
+"""Summaries of simulated learning curves: labels needed to reach a baseline, plots, a markdown table.
+
+Pure functions of the curve rows ``run_simulation`` writes (dicts with ``strategy``, ``seed``,
+``n_labels``, ``accuracy``, ``log_loss``); numpy + matplotlib only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["curve_matrix", "labels_to_reach", "plot_curves", "summary_markdown"]
+
+
+def curve_matrix(curves: Sequence[dict[str, Any]], strategy: str,
+                 metric: str = "accuracy") -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """(label counts [R], values [n_seeds, R], seeds) on the label counts every seed reached."""
+    rows = [r for r in curves if r["strategy"] == strategy]
+    seeds = sorted({int(r["seed"]) for r in rows})
+    per_seed = [{int(r["n_labels"]): r[metric] for r in rows if int(r["seed"]) == s} for s in seeds]
+    grid = sorted(set.intersection(*(set(d) for d in per_seed))) if per_seed else []
+    values = np.array([[np.nan if d[n] is None else float(d[n]) for n in grid] for d in per_seed])
+    return np.asarray(grid, dtype=np.int64), values.reshape(len(seeds), len(grid)), seeds
+
+
+def _first_reach(grid: np.ndarray, curve: np.ndarray, target: float) -> float:
+    hit = np.flatnonzero(curve >= target - 1e-12)
+    return float(grid[hit[0]]) if hit.size else float("inf")
+
+
+def labels_to_reach(curves: Sequence[dict[str, Any]], baseline: str = "random", n_boot: int = 2000,
+                    seed: int = 0) -> list[dict[str, Any]]:
+    """For each strategy: labels its mean curve needs to reach the baseline's final mean accuracy.
+
+    ``target`` = mean over seeds of the baseline's accuracy at its largest label count.
+    ``labels_needed`` = first label count where the strategy's seed-mean accuracy ≥ target
+    (None: never). The CI resamples seeds with replacement (the same resample for the
+    baseline and the strategy, since seeds share splits), recomputing target and crossing;
+    ``fraction`` = labels_needed / the baseline's final label count.
+    """
+    strategies = list(dict.fromkeys(r["strategy"] for r in curves))
+    if baseline not in strategies:
+        return []
+    b_grid, b_acc, b_seeds = curve_matrix(curves, baseline)
+    b_final = int(b_grid[-1])
+    rng = np.random.default_rng(seed)
+    table = []
+    for name in strategies:
+        grid, acc, seeds = curve_matrix(curves, name)
+        common = [s for s in seeds if s in b_seeds]
+        a = acc[[seeds.index(s) for s in common]]
+        b = b_acc[[b_seeds.index(s) for s in common]]
+        target = float(np.nanmean(b[:, -1]))
+        needed = _first_reach(grid, np.nanmean(a, axis=0), target)
+        boots = []
+        for _ in range(n_boot):
+            pick = rng.integers(0, len(common), len(common))
+            boots.append(_first_reach(grid, np.nanmean(a[pick], axis=0), float(np.nanmean(b[pick, -1]))))
+        lo, hi = np.quantile(np.asarray(boots), [0.025, 0.975], method="inverted_cdf")  # inf-safe
+        mean_curve = np.nanmean(a, axis=0)
+        table.append({
+            "strategy": name,
+            "seeds": len(common),
+            "target_accuracy": target,
+            "labels_needed": None if np.isinf(needed) else int(needed),
+            "ci_low": None if np.isinf(lo) else float(lo),
+            "ci_high": None if np.isinf(hi) else float(hi),
+            "fraction": None if np.isinf(needed) else needed / b_final,
+            "fraction_ci_high": None if np.isinf(hi) else float(hi) / b_final,
+            "final_labels": int(grid[-1]),
+            "final_accuracy": float(mean_curve[-1]),
+            "final_accuracy_std": float(np.nanstd(a[:, -1])),
+            "best_accuracy": float(np.nanmax(mean_curve)),
+            "best_at_labels": int(grid[int(np.nanargmax(mean_curve))]),
+        })
+    return table
+
+
+def summary_markdown(table: Sequence[dict[str, Any]], baseline: str = "random") -> str:
+    """The ``labels_to_reach`` table as markdown."""
+    def fmt(v: Any, spec: str = "") -> str:
+        return "never" if v is None else format(v, spec)
+
+    lines = [
+        f"Target: {baseline}'s final mean held-out accuracy. Labels = labelled pairs (seed set included); "
+        "95% CI by resampling seeds.",
+        "",
+        "| strategy | labels to reach target | 95% CI | share of baseline's labels | final acc (± sd over "
+        "seeds) | best mean acc (at labels) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in table:
+        ci = f"[{fmt(r['ci_low'], '.0f')}, {fmt(r['ci_high'], '.0f')}]"
+        lines.append(
+            f"| {r['strategy']} | {fmt(r['labels_needed'])} | {ci} | {fmt(r['fraction'], '.0%')} "
+            f"| {r['final_accuracy']:.3f} ± {r['final_accuracy_std']:.3f} @ {r['final_labels']} "
+            f"| {r['best_accuracy']:.3f} ({r['best_at_labels']}) |"
+        )
+    if table:
+        lines.append("")
+        lines.append(f"Target accuracy: {table[0]['target_accuracy']:.3f}")
+    return "\n".join(lines) + "\n"
+
+
+def plot_curves(curves: Sequence[dict[str, Any]], path: str | Path, reference: float | None = None) -> Path:
+    """Accuracy and log-loss against labels: seed mean ± standard deviation per strategy."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    for name in dict.fromkeys(r["strategy"] for r in curves):
+        for ax, metric in zip(axes, ("accuracy", "log_loss"), strict=True):
+            grid, values, seeds = curve_matrix(curves, name, metric)
+            mean, sd = np.nanmean(values, axis=0), np.nanstd(values, axis=0)
+            ax.plot(grid, mean, marker=".", label=f"{name} (n={len(seeds)})")
+            ax.fill_between(grid, mean - sd, mean + sd, alpha=0.15)
+    if reference is not None:
+        axes[0].axhline(reference, color="grey", linestyle="--", linewidth=1,
+                        label=f"reference {reference:.2f}")
+    axes[0].set_ylabel("held-out accuracy")
+    axes[1].set_ylabel("held-out log-loss")
+    for ax in axes:
+        ax.set_xlabel("labelled pairs")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

@@ -1,0 +1,77 @@
+"""A tiny active-learning simulation end to end on CPU, with real MiniLM embeddings."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+
+from prefloop.model import ModelConfig
+from prefloop.simulate import LabeledPool, run_simulation
+from prefloop.simulate_report import labels_to_reach
+from prefloop.types import Choice, PairRecord
+
+TOPICS = ["bread", "tomatoes", "a bike tyre", "a tent", "rice", "a fence", "tea", "a shelf", "soup", "a kite",
+          "coffee", "a lamp", "pasta", "a kayak", "jam", "a desk"]
+
+
+def tiny_pairs(n: int = 48) -> list[PairRecord]:
+    """Helpful vs dismissive answers; the helpful one is preferred (a learnable signal)."""
+    rng = np.random.default_rng(0)
+    out = []
+    for i in range(n):
+        topic = TOPICS[i % len(TOPICS)]
+        good = f"Sure! To fix {topic}, start with step {i % 5 + 1}, check it carefully, then repeat."
+        bad = f"I don't know about {topic}, figure it out yourself {'!' * (i % 3 + 1)}"
+        first = bool(rng.integers(0, 2))
+        a, b = (good, bad) if first else (bad, good)
+        out.append(PairRecord(prompt=f"How do I deal with {topic}? (case {i})", response_a=a, response_b=b,
+                              label=Choice.A if first else Choice.B))
+    return out
+
+
+def test_tiny_simulation_end_to_end(tmp_path: Path) -> None:
+    cfg = ModelConfig(mode="heads", k=3, head="linear", head_epochs=30, val_fraction=0.0,
+                      cache_dir=str(tmp_path / "cache"), threads=1)
+    strategies = ["random", "bald", "diverse:bald"]
+    result = run_simulation(tiny_pairs(), strategies=strategies, seeds=[0, 1], seed_size=6, batch_size=6,
+                            rounds=3, test_fraction=0.25, model_config=cfg, out_dir=tmp_path / "out",
+                            progress=False, noise_rate=0.1)
+    # one row per (strategy, seed, round 0..3)
+    assert len(result.curves) == len(strategies) * 2 * 4
+    for path in result.paths.values():
+        assert path.exists() and path.stat().st_size > 0
+    rows = list(csv.DictReader(result.paths["csv"].open()))
+    assert len(rows) == len(result.curves)
+    assert {r["strategy"] for r in rows} == set(strategies)
+    assert sorted({int(r["n_labels"]) for r in rows}) == [6, 12, 18, 24]
+    data = json.loads(result.paths["json"].read_text())
+    assert len(data["curves"]) == len(rows) and {t["strategy"] for t in data["table"]} == set(strategies)
+    assert all(0.0 <= r["accuracy"] <= 1.0 and r["log_loss"] > 0 for r in result.curves)
+    # labels are never selected twice, and never from the test split
+    pool = LabeledPool.from_records(tiny_pairs())
+    for per_seed in result.selected.values():
+        for keys in per_seed.values():
+            assert len(keys) == len(set(keys)) == 24
+            assert set(keys) <= set(pool.keys)
+    # same seed ⇒ same seed set for every strategy
+    for seed in (0, 1):
+        firsts = {tuple(result.selected[s][seed][:6]) for s in strategies}
+        assert len(firsts) == 1
+    # the learnable signal is learnt
+    final = [r["accuracy"] for r in result.curves if r["round"] == 3]
+    assert np.mean(final) > 0.7
+
+
+def test_labels_to_reach_on_hand_made_curves() -> None:
+    curves = []
+    for seed in (0, 1):
+        for n, acc_r, acc_b in ((10, 0.5, 0.5), (20, 0.55, 0.62), (30, 0.6, 0.66), (40, 0.62, 0.67)):
+            curves.append({"strategy": "random", "seed": seed, "n_labels": n, "accuracy": acc_r})
+            curves.append({"strategy": "bald", "seed": seed, "n_labels": n, "accuracy": acc_b})
+    table = {r["strategy"]: r for r in labels_to_reach(curves)}
+    assert table["random"]["labels_needed"] == 40 and table["random"]["fraction"] == 1.0
+    assert table["bald"]["labels_needed"] == 20 and table["bald"]["fraction"] == 0.5
+    assert table["bald"]["ci_low"] == table["bald"]["ci_high"] == 20  # identical seeds: no spread
