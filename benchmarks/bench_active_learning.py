@@ -15,47 +15,20 @@ summary table.
 from __future__ import annotations
 
 import argparse
-import gzip
-import json
 import time
 from pathlib import Path
 
+from prefloop.data.ingest import read_valid_records
 from prefloop.model import ModelConfig
 from prefloop.simulate import run_simulation
-from prefloop.types import Choice, PairRecord
+from prefloop.types import PairRecord
 
 DATA = Path(__file__).resolve().parents[2] / "shared/data/hh-rlhf-harmless-base-test.dev.jsonl.gz"
-MARK = "\n\nAssistant:"
-
-
-def split_dialogue(chosen: str, rejected: str) -> tuple[str, str, str] | None:
-    """(prompt, chosen reply, rejected reply), or None when the two do not share a prompt."""
-    cut = chosen.rfind(MARK)
-    if cut < 0:
-        return None
-    prompt = chosen[: cut + len(MARK)]
-    if not rejected.startswith(prompt):
-        # the dialogues diverge earlier: back off to the last Assistant turn both share
-        n = 0
-        while n < min(len(chosen), len(rejected)) and chosen[n] == rejected[n]:
-            n += 1
-        cut = chosen.rfind(MARK, 0, n - len(MARK) + 1)
-        if cut < 0:
-            return None
-        prompt = chosen[: cut + len(MARK)]
-    a, b = chosen[len(prompt) :].strip(), rejected[len(prompt) :].strip()
-    return (prompt, a, b) if a and b and a != b else None
 
 
 def load_hh(path: Path) -> list[PairRecord]:
-    records = []
-    with gzip.open(path, "rt", encoding="utf-8") as fh:
-        for i, line in enumerate(fh):
-            row = json.loads(line)
-            parts = split_dialogue(row["chosen"], row["rejected"])
-            if parts is not None:
-                records.append(PairRecord(*parts, label=Choice.A, source_line=i))
-    return records
+    """The HH pairs through prefloop's own reader (prompt = the shared dialogue prefix)."""
+    return read_valid_records(str(path))
 
 
 def main() -> None:

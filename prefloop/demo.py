@@ -82,10 +82,9 @@ def write_oracle(records: list[PairRecord], path: Path) -> Path:
 def _load_records(source: Path | None, n_generated: int) -> tuple[list[PairRecord], str]:
     if source is None:
         return generated_records(n_generated), f"{n_generated} generated pairs (no shared HH data found)"
-    from prefloop.data.ingest import iter_records
-    from prefloop.errors import RowProblem
+    from prefloop.data.ingest import read_valid_records
 
-    records = [r for _line, item in iter_records(str(source)) if not isinstance(item, RowProblem) for r in item]
+    records = read_valid_records(str(source))
     return records, f"{len(records)} HH-RLHF harmless pairs from {source}"
 
 

@@ -146,17 +146,13 @@ def score_pool(engine: Engine, model: str | None = None, all_pairs: bool = False
 
 
 def _file_pairs(path: str) -> tuple[list[tuple[str, str, str]], list[str]]:
-    from prefloop.data.ingest import iter_records
-    from prefloop.errors import RowProblem
+    from prefloop.data.ingest import read_valid_records
 
     texts, labels = [], []
-    for _line, item in iter_records(path):
-        if isinstance(item, RowProblem):
-            raise PrefloopError(f"cannot evaluate on {path}: {item}")
-        for record in item:
-            if record.label is not None and record.label is not Choice.SKIP:
-                texts.append((record.prompt, record.response_a, record.response_b))
-                labels.append(record.label.value)
+    for record in read_valid_records(path, strict=True):
+        if record.label is not None and record.label is not Choice.SKIP:
+            texts.append((record.prompt, record.response_a, record.response_b))
+            labels.append(record.label.value)
     return texts, labels
 
 

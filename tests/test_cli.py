@@ -51,3 +51,17 @@ def test_readme_configuration_reference_is_current() -> None:
 
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     assert config_reference() in readme, "regenerate the README's configuration reference"
+
+
+def test_simulate_command_writes_curves(tmp_path: Path) -> None:
+    from prefloop.demo import generated_records
+
+    data = tmp_path / "labeled.jsonl"
+    data.write_text("".join(json.dumps({"prompt": r.prompt, "response_a": r.response_a, "response_b": r.response_b,
+                                        "label": r.label.value}) + "\n" for r in generated_records(80)))
+    proc = run(tmp_path, "simulate", str(data), "--strategy", "random", "--strategy", "bald", "--seeds", "0",
+               "--seed-size", "10", "--batch", "10", "--rounds", "2", "--out", str(tmp_path / "sim"))
+    assert "random" in proc.stdout and "bald" in proc.stdout
+    rows = (tmp_path / "sim" / "curves.csv").read_text().splitlines()
+    assert len(rows) == 1 + 2 * 3, "a header and (seed model + 2 rounds) rows per strategy"
+    assert (tmp_path / "sim" / "learning_curves.png").stat().st_size > 1000

@@ -23,7 +23,7 @@ from prefloop.store.db import session_scope
 from prefloop.store.pairs import AddedCounts, add_pairs
 from prefloop.types import PairRecord
 
-__all__ = ["IngestReport", "ingest", "iter_records"]
+__all__ = ["IngestReport", "ingest", "iter_records", "read_valid_records"]
 
 BATCH = 2000
 MAX_KEPT_PROBLEMS = 200
@@ -67,6 +67,24 @@ def iter_records(source: str, fmt: str | None = None, opts: ShapeOptions | None 
             yield line, row_to_pairs(row, name, line, opts)
         except RowProblem as problem:
             yield line, problem
+
+
+def read_valid_records(source: str, fmt: str | None = None, opts: ShapeOptions | None = None,
+                       strict: bool = False) -> list[PairRecord]:
+    """Every pair a source holds, in memory (for evaluation and experiments, not ingest).
+
+    Bad rows are skipped, or raise ``IngestError`` naming them when ``strict``.
+    """
+    records: list[PairRecord] = []
+    problems: list[RowProblem] = []
+    for _line, item in iter_records(source, fmt, opts):
+        if isinstance(item, RowProblem):
+            problems.append(item)
+        else:
+            records.extend(item)
+    if strict and problems:
+        raise IngestError(problems, len(problems))
+    return records
 
 
 def _progress(enabled: bool) -> Progress:
