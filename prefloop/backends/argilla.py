@@ -57,9 +57,18 @@ _FALLBACK_TEMPLATE: dict[str, Any] = {
     "strength": {"name": "strength", "values": [1, 2, 3]},
     "rationale": {"name": "rationale"},
     "dimension": {"name_prefix": "dimension_", "labels": {"a": "A", "b": "B", "tie": "Tie"}},
-    "metadata": [{"name": n, "type": t, "visible_for_annotators": False} for n, t in [
-        ("pair_key", "terms"), ("strategy", "terms"), ("score", "float"), ("model_version", "terms"),
-        ("len_a", "integer"), ("len_b", "integer"), ("swapped", "terms")]],
+    "metadata": [
+        {"name": n, "type": t, "visible_for_annotators": False}
+        for n, t in [
+            ("pair_key", "terms"),
+            ("strategy", "terms"),
+            ("score", "float"),
+            ("model_version", "terms"),
+            ("len_a", "integer"),
+            ("len_b", "integer"),
+            ("swapped", "terms"),
+        ]
+    ],
 }
 
 
@@ -99,8 +108,9 @@ class ArgillaBackend(AnnotationBackend):
         self.workspace: str = settings.extra.get("workspace") or DEFAULT_WORKSPACE
         self.template = load_template(settings.template)
         self.__api_key = settings.api_key or os.environ.get("ARGILLA_API_KEY") or ""
-        self._http = httpx.Client(base_url=self.url, timeout=settings.timeout_s,
-                                  headers={"X-Argilla-Api-Key": self.__api_key})
+        self._http = httpx.Client(
+            base_url=self.url, timeout=settings.timeout_s, headers={"X-Argilla-Api-Key": self.__api_key}
+        )
         self._dataset_id: str | None = None
         self._question_ids: dict[str, str] = {}
         self._usernames: dict[str, str | None] = {}
@@ -113,8 +123,15 @@ class ArgillaBackend(AnnotationBackend):
 
     # -- HTTP ------------------------------------------------------------------------
 
-    def _request(self, method: str, path: str, *, retries: int | None = None, allow: tuple[int, ...] = (),
-                 **kwargs: Any) -> httpx.Response:
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        retries: int | None = None,
+        allow: tuple[int, ...] = (),
+        **kwargs: Any,
+    ) -> httpx.Response:
         """One REST call with bounded retries on connection errors, timeouts and 5xx."""
         attempts = 1 + (self.settings.retries if retries is None else retries)
         problem = ""
@@ -131,21 +148,29 @@ class ArgillaBackend(AnnotationBackend):
                 continue
             if response.status_code >= 400 and response.status_code not in allow:
                 hint = " (check the API key / ARGILLA_API_KEY)" if response.status_code in (401, 403) else ""
-                raise BackendError(f"Argilla {method} {path} answered {response.status_code}{hint}: "
-                                   f"{response.text[:300]}")
+                raise BackendError(
+                    f"Argilla {method} {path} answered {response.status_code}{hint}: {response.text[:300]}"
+                )
             return response
         raise BackendUnreachable(
             f"Argilla at {self.url} did not answer {method} {path} after {attempts} attempt(s) ({problem}); "
-            "check that the server runs and that ARGILLA_API_URL / the backend url points at it")
+            "check that the server runs and that ARGILLA_API_URL / the backend url points at it"
+        )
 
     def _sdk(self) -> Any:
         import argilla as rg
 
         try:
-            return rg.Argilla(api_url=self.url, api_key=self.__api_key, timeout=int(self.settings.timeout_s),
-                              retries=self.settings.retries)
+            return rg.Argilla(
+                api_url=self.url,
+                api_key=self.__api_key,
+                timeout=int(self.settings.timeout_s),
+                retries=self.settings.retries,
+            )
         except Exception as exc:
-            raise BackendUnreachable(f"argilla SDK could not connect to {self.url}: {type(exc).__name__}") from exc
+            raise BackendUnreachable(
+                f"argilla SDK could not connect to {self.url}: {type(exc).__name__}"
+            ) from exc
 
     # -- contract --------------------------------------------------------------------
 
@@ -180,10 +205,13 @@ class ArgillaBackend(AnnotationBackend):
         missing = [t for t in wanted.values() if t.pair_key not in live]
         size = max(1, min(self.settings.batch_size, MAX_BULK))
         for start in range(0, len(missing), size):
-            batch = [t for t in missing[start:start + size] if t.pair_key not in live]
+            batch = [t for t in missing[start : start + size] if t.pair_key not in live]
             try:
-                created = self._request("POST", f"/api/v1/datasets/{dataset_id}/records/bulk",
-                                        json={"items": [self._record_payload(t) for t in batch]}).json()["items"]
+                created = self._request(
+                    "POST",
+                    f"/api/v1/datasets/{dataset_id}/records/bulk",
+                    json={"items": [self._record_payload(t) for t in batch]},
+                ).json()["items"]
             except BackendError:
                 # A retried or concurrent create may have landed: the unique (external_id, dataset)
                 # constraint rejects the batch. Re-read what exists and create only what is missing.
@@ -191,8 +219,11 @@ class ArgillaBackend(AnnotationBackend):
                 batch = [t for t in batch if t.pair_key not in live]
                 if not batch:
                     continue
-                created = self._request("POST", f"/api/v1/datasets/{dataset_id}/records/bulk",
-                                        json={"items": [self._record_payload(t) for t in batch]}).json()["items"]
+                created = self._request(
+                    "POST",
+                    f"/api/v1/datasets/{dataset_id}/records/bulk",
+                    json={"items": [self._record_payload(t) for t in batch]},
+                ).json()["items"]
             live.update((t.pair_key, t) for t in map(self._pushed, created))
         return [live[key] for key in wanted if key in live]
 
@@ -237,11 +268,17 @@ class ArgillaBackend(AnnotationBackend):
     def withdraw_tasks(self, pair_keys: Sequence[str]) -> int:
         dataset_id = self.ensure_project()
         wanted = set(pair_keys)
-        ids = [r["id"] for r in self._records(with_responses=True)
-               if r.get("external_id") in wanted and not r.get("responses")]
+        ids = [
+            r["id"]
+            for r in self._records(with_responses=True)
+            if r.get("external_id") in wanted and not r.get("responses")
+        ]
         for start in range(0, len(ids), 100):  # the server deletes at most 100 per call
-            self._request("DELETE", f"/api/v1/datasets/{dataset_id}/records",
-                          params={"ids": ",".join(ids[start:start + 100])})
+            self._request(
+                "DELETE",
+                f"/api/v1/datasets/{dataset_id}/records",
+                params={"ids": ",".join(ids[start : start + 100])},
+            )
         return len(ids)
 
     # -- dataset -----------------------------------------------------------------------
@@ -270,37 +307,74 @@ class ArgillaBackend(AnnotationBackend):
         self._workspace_id(create=True)
         client = self._sdk()
         try:
-            rg.Dataset(name=self.settings.project, workspace=self.workspace, settings=self._rg_settings(),
-                       client=client).create()
+            rg.Dataset(
+                name=self.settings.project,
+                workspace=self.workspace,
+                settings=self._rg_settings(),
+                client=client,
+            ).create()
         except Exception as exc:
             if self._find_dataset() is None:  # not a lost race with another ensure_project
-                raise BackendError(f"could not create Argilla dataset {self.settings.project!r}: {exc}") from exc
+                raise BackendError(
+                    f"could not create Argilla dataset {self.settings.project!r}: {exc}"
+                ) from exc
 
     def _rg_settings(self) -> Any:
         import argilla as rg
 
         tpl, s = self.template, self.settings
-        fields = [rg.TextField(name=f["name"], title=f.get("title"), use_markdown=False) for f in tpl["fields"]]
+        fields = [
+            rg.TextField(name=f["name"], title=f.get("title"), use_markdown=False) for f in tpl["fields"]
+        ]
         pref = tpl["preference"]
-        questions: list[Any] = [rg.LabelQuestion(name=pref["name"], labels=pref["labels"], title=pref.get("title"))]
+        questions: list[Any] = [
+            rg.LabelQuestion(name=pref["name"], labels=pref["labels"], title=pref.get("title"))
+        ]
         if s.with_strength:
-            questions.append(rg.RatingQuestion(name=tpl["strength"]["name"], values=tpl["strength"]["values"],
-                                               title=tpl["strength"].get("title"), required=False))
+            questions.append(
+                rg.RatingQuestion(
+                    name=tpl["strength"]["name"],
+                    values=tpl["strength"]["values"],
+                    title=tpl["strength"].get("title"),
+                    required=False,
+                )
+            )
         if s.with_rationale:
-            questions.append(rg.TextQuestion(name=tpl["rationale"]["name"], title=tpl["rationale"].get("title"),
-                                             required=False))
+            questions.append(
+                rg.TextQuestion(
+                    name=tpl["rationale"]["name"], title=tpl["rationale"].get("title"), required=False
+                )
+            )
         dim = tpl["dimension"]
         for dimension in s.dimensions:
-            questions.append(rg.LabelQuestion(
-                name=self._dimension_question(dimension), labels=dim["labels"], required=False,
-                title=dim.get("title", "{dimension}").format(dimension=dimension)))
-        kinds = {"terms": rg.TermsMetadataProperty, "float": rg.FloatMetadataProperty,
-                 "integer": rg.IntegerMetadataProperty}
-        metadata = [kinds[m["type"]](name=m["name"], title=m.get("title"),
-                                     visible_for_annotators=m.get("visible_for_annotators", False))
-                    for m in tpl["metadata"]]
-        return rg.Settings(fields=fields, questions=questions, metadata=metadata, guidelines=tpl.get("guidelines"),
-                           distribution=rg.TaskDistribution(min_submitted=max(1, s.annotators_per_pair)))
+            questions.append(
+                rg.LabelQuestion(
+                    name=self._dimension_question(dimension),
+                    labels=dim["labels"],
+                    required=False,
+                    title=dim.get("title", "{dimension}").format(dimension=dimension),
+                )
+            )
+        kinds = {
+            "terms": rg.TermsMetadataProperty,
+            "float": rg.FloatMetadataProperty,
+            "integer": rg.IntegerMetadataProperty,
+        }
+        metadata = [
+            kinds[m["type"]](
+                name=m["name"],
+                title=m.get("title"),
+                visible_for_annotators=m.get("visible_for_annotators", False),
+            )
+            for m in tpl["metadata"]
+        ]
+        return rg.Settings(
+            fields=fields,
+            questions=questions,
+            metadata=metadata,
+            guidelines=tpl.get("guidelines"),
+            distribution=rg.TaskDistribution(min_submitted=max(1, s.annotators_per_pair)),
+        )
 
     def _dimension_question(self, dimension: str) -> str:
         return f"{self.template['dimension'].get('name_prefix', 'dimension_')}{_slug(dimension)}"
@@ -318,9 +392,15 @@ class ArgillaBackend(AnnotationBackend):
         swapped = presentation_swapped(task.pair_key, seed=s.order_seed, randomize=s.randomize_order)
         first, second = (task.response_b, task.response_a) if swapped else (task.response_a, task.response_b)
         names = [f["name"] for f in self.template["fields"]]
-        metadata = {"pair_key": task.pair_key, "strategy": task.strategy, "score": task.score,
-                    "model_version": task.model_version, "len_a": len(first), "len_b": len(second),
-                    "swapped": "true" if swapped else "false"}
+        metadata = {
+            "pair_key": task.pair_key,
+            "strategy": task.strategy,
+            "score": task.score,
+            "model_version": task.model_version,
+            "len_a": len(first),
+            "len_b": len(second),
+            "swapped": "true" if swapped else "false",
+        }
         declared = {m["name"] for m in self.template["metadata"]}
         payload: dict[str, Any] = {
             "external_id": task.pair_key,
@@ -330,18 +410,27 @@ class ArgillaBackend(AnnotationBackend):
         if s.show_predictions and task.p_a is not None:
             canonical = "a" if task.p_a > 0.5 else "b" if task.p_a < 0.5 else "tie"
             agent = re.sub(r"[^a-zA-Z0-9_:./ -]", "-", task.model_version or "prefloop")[:200]
-            payload["suggestions"] = [{
-                "question_id": self._questions()[self.template["preference"]["name"]],
-                "value": undo_presentation(canonical, swapped),  # canonical -> shown: the same flip
-                "score": round(max(task.p_a, 1 - task.p_a), 6), "agent": agent, "type": "model"}]
+            payload["suggestions"] = [
+                {
+                    "question_id": self._questions()[self.template["preference"]["name"]],
+                    "value": undo_presentation(canonical, swapped),  # canonical -> shown: the same flip
+                    "score": round(max(task.p_a, 1 - task.p_a), 6),
+                    "agent": agent,
+                    "type": "model",
+                }
+            ]
         return payload
 
     def _swapped(self, record: dict[str, Any]) -> bool:
         return (record.get("metadata") or {}).get("swapped") == "true"
 
     def _pushed(self, record: dict[str, Any]) -> PushedTask:
-        return PushedTask(pair_key=record["external_id"], external_id=str(record["id"]),
-                          swapped=self._swapped(record), project=self.settings.project)
+        return PushedTask(
+            pair_key=record["external_id"],
+            external_id=str(record["id"]),
+            swapped=self._swapped(record),
+            project=self.settings.project,
+        )
 
     def _pages(self, with_responses: bool) -> Iterator[tuple[list[dict[str, Any]], datetime | None, int]]:
         """Pages of the raw record listing, with the server's clock when each page was served."""
@@ -382,10 +471,14 @@ class ArgillaBackend(AnnotationBackend):
             return (values.get(question) or {}).get("value")
 
         tpl = self.template
-        common = dict(pair_key=key, annotator=self._annotator(str(response["user_id"])),
-                      version=_when(response["updated_at"]).isoformat(),
-                      created_at=_when(response["inserted_at"]), updated_at=_when(response["updated_at"]),
-                      raw={"record_id": str(response["record_id"]), "status": status, "values": values})
+        common = dict(
+            pair_key=key,
+            annotator=self._annotator(str(response["user_id"])),
+            version=_when(response["updated_at"]).isoformat(),
+            created_at=_when(response["inserted_at"]),
+            updated_at=_when(response["updated_at"]),
+            raw={"record_id": str(response["record_id"]), "status": status, "values": values},
+        )
         rid = str(response["id"])
         if status == "discarded":
             return [PulledLabel(choice=Choice.SKIP, source_id=rid, **common)]
@@ -393,12 +486,24 @@ class ArgillaBackend(AnnotationBackend):
         if shown not in ("a", "b", "tie"):
             return []
         strength = value(tpl["strength"]["name"])
-        out = [PulledLabel(choice=Choice(undo_presentation(shown, swapped)), source_id=rid,
-                           strength=float(strength) if strength is not None else None,
-                           rationale=value(tpl["rationale"]["name"]) or None, **common)]
+        out = [
+            PulledLabel(
+                choice=Choice(undo_presentation(shown, swapped)),
+                source_id=rid,
+                strength=float(strength) if strength is not None else None,
+                rationale=value(tpl["rationale"]["name"]) or None,
+                **common,
+            )
+        ]
         for dimension in self.settings.dimensions:
             dim_shown = value(self._dimension_question(dimension))
             if dim_shown in ("a", "b", "tie"):
-                out.append(PulledLabel(choice=Choice(undo_presentation(dim_shown, swapped)),
-                                       source_id=f"{rid}:{dimension}", dimension=dimension, **common))
+                out.append(
+                    PulledLabel(
+                        choice=Choice(undo_presentation(dim_shown, swapped)),
+                        source_id=f"{rid}:{dimension}",
+                        dimension=dimension,
+                        **common,
+                    )
+                )
         return out

@@ -31,10 +31,7 @@ from typing import Any
 ENGINE_NAME = "prefloop-sql"
 
 
-def _register_engine() -> None:  # noqa: C901 - one closure keeps the server imports lazy
-    from sqlalchemy import func, select
-    from sqlalchemy.orm import selectinload
-
+def _register_engine() -> None:
     from argilla_server.database import AsyncSessionLocal
     from argilla_server.enums import MetadataPropertyType, ResponseStatusFilter
     from argilla_server.models import (
@@ -64,6 +61,8 @@ def _register_engine() -> None:  # noqa: C901 - one closure keeps the server imp
         TermsMetrics,
         TextQuery,
     )
+    from sqlalchemy import func, select
+    from sqlalchemy.orm import selectinload
 
     def _str(value: Any) -> str:
         return str(getattr(value, "value", value))
@@ -159,8 +158,10 @@ def _register_engine() -> None:  # noqa: C901 - one closure keeps the server imp
         for order in reversed(sort or []):
             present = [r for r in records if _sort_value(r, order) is not None]
             missing = [r for r in records if _sort_value(r, order) is None]
-            present.sort(key=lambda r, o=order: (type(_sort_value(r, o)).__name__, _sort_value(r, o)),
-                         reverse=_str(order.order) == "desc")
+            present.sort(
+                key=lambda r, o=order: (type(_sort_value(r, o)).__name__, _sort_value(r, o)),
+                reverse=_str(order.order) == "desc",
+            )
             records = present + missing
         return records
 
@@ -169,8 +170,10 @@ def _register_engine() -> None:  # noqa: C901 - one closure keeps the server imp
             result = await db.execute(
                 select(Record)
                 .where(Record.dataset_id == dataset_id)
-                .options(selectinload(Record.responses),
-                         selectinload(Record.suggestions).selectinload(Suggestion.question))
+                .options(
+                    selectinload(Record.responses),
+                    selectinload(Record.suggestions).selectinload(Suggestion.question),
+                )
                 .order_by(Record.inserted_at.asc(), Record.id.asc())
             )
             return list(result.scalars().all())
@@ -199,7 +202,9 @@ def _register_engine() -> None:  # noqa: C901 - one closure keeps the server imp
         async def delete_index(self, dataset: Dataset) -> None:
             return None
 
-        async def configure_metadata_property(self, dataset: Dataset, metadata_property: MetadataProperty) -> None:
+        async def configure_metadata_property(
+            self, dataset: Dataset, metadata_property: MetadataProperty
+        ) -> None:
             return None
 
         async def configure_index_vectors(self, vector_settings: VectorSettings) -> None:
@@ -229,18 +234,26 @@ def _register_engine() -> None:  # noqa: C901 - one closure keeps the server imp
         # Reads.
         async def get_dataset_progress(self, dataset: Dataset) -> dict:
             async with AsyncSessionLocal() as db:
-                rows = (await db.execute(
-                    select(Record.status, func.count()).where(Record.dataset_id == dataset.id)
-                    .group_by(Record.status))).all()
+                rows = (
+                    await db.execute(
+                        select(Record.status, func.count())
+                        .where(Record.dataset_id == dataset.id)
+                        .group_by(Record.status)
+                    )
+                ).all()
             counts = {_str(status): n for status, n in rows}
             return {"total": sum(counts.values()), **counts}
 
         async def get_dataset_user_progress(self, dataset: Dataset, user: User) -> dict:
             async with AsyncSessionLocal() as db:
-                rows = (await db.execute(
-                    select(Response.status, func.count()).join(Record, Record.id == Response.record_id)
-                    .where(Record.dataset_id == dataset.id, Response.user_id == user.id)
-                    .group_by(Response.status))).all()
+                rows = (
+                    await db.execute(
+                        select(Response.status, func.count())
+                        .join(Record, Record.id == Response.record_id)
+                        .where(Record.dataset_id == dataset.id, Response.user_id == user.id)
+                        .group_by(Response.status)
+                    )
+                ).all()
             counts = {_str(status): n for status, n in rows}
             return {"total": sum(counts.values()), **counts}
 
@@ -248,31 +261,44 @@ def _register_engine() -> None:  # noqa: C901 - one closure keeps the server imp
             self,
             dataset: Dataset,
             query: TextQuery | str | None = None,
-            filter: Any = None,  # noqa: A002 - the server passes it by this name
+            filter: Any = None,
             sort: list[Order] | None = None,
             offset: int = 0,
             limit: int = 100,
             user_id: str | None = None,
         ) -> SearchResponses:
-            records = [r for r in await _dataset_records(dataset.id)
-                       if _text_match(r, query) and (filter is None or _matches(r, filter))]
+            records = [
+                r
+                for r in await _dataset_records(dataset.id)
+                if _text_match(r, query) and (filter is None or _matches(r, filter))
+            ]
             records = _sorted(records, sort)
-            items = [SearchResponseItem(record_id=r.id, score=1.0) for r in records[offset:offset + limit]]
+            items = [SearchResponseItem(record_id=r.id, score=1.0) for r in records[offset : offset + limit]]
             return SearchResponses(items=items, total=len(records))
 
         async def compute_metrics_for(self, metadata_property: MetadataProperty) -> MetadataMetrics:
-            values = [(r.metadata_ or {}).get(metadata_property.name)
-                      for r in await _dataset_records(metadata_property.dataset_id)]
+            values = [
+                (r.metadata_ or {}).get(metadata_property.name)
+                for r in await _dataset_records(metadata_property.dataset_id)
+            ]
             values = [v for v in values if v is not None]
             if metadata_property.type == MetadataPropertyType.terms:
                 counts: dict[str, int] = {}
                 for value in values:
                     for item in value if isinstance(value, list) else [value]:
                         counts[str(item)] = counts.get(str(item), 0) + 1
-                return TermsMetrics(total=sum(counts.values()), values=[
-                    TermsMetrics.TermCount(term=t, count=c) for t, c in sorted(counts.items(), key=lambda x: -x[1])])
-            cls = IntegerMetadataMetrics if metadata_property.type == MetadataPropertyType.integer \
+                return TermsMetrics(
+                    total=sum(counts.values()),
+                    values=[
+                        TermsMetrics.TermCount(term=t, count=c)
+                        for t, c in sorted(counts.items(), key=lambda x: -x[1])
+                    ],
+                )
+            cls = (
+                IntegerMetadataMetrics
+                if metadata_property.type == MetadataPropertyType.integer
                 else FloatMetadataMetrics
+            )
             return cls(min=min(values) if values else None, max=max(values) if values else None)
 
         async def similarity_search(self, *args: Any, **kwargs: Any) -> SearchResponses:
@@ -280,9 +306,21 @@ def _register_engine() -> None:  # noqa: C901 - one closure keeps the server imp
             return SearchResponses(items=[], total=0)
 
 
+def _fast_sqlite() -> None:
+    """WAL + synchronous=NORMAL: no fsync per commit (25 ms each on the CI disk; a response costs ~4)."""
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    @event.listens_for(Engine, "connect")
+    def _pragmas(dbapi_connection: Any, connection_record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+
 def _migrate() -> None:
     import alembic.config
-
     from argilla_server.database import ALEMBIC_CONFIG_FILE
 
     alembic.config.main(argv=["-q", "-c", ALEMBIC_CONFIG_FILE, "upgrade", "head"])
@@ -296,8 +334,13 @@ async def _create_owner(username: str, password: str, api_key: str, workspaces: 
     async with AsyncSessionLocal() as db:
         user = await User.get_by(db, username=username)
         if user is None:
-            user = User(first_name=username, username=username, role=UserRole.owner, api_key=api_key,
-                        password_hash=accounts.hash_password(password))
+            user = User(
+                first_name=username,
+                username=username,
+                role=UserRole.owner,
+                api_key=api_key,
+                password_hash=accounts.hash_password(password),
+            )
             db.add(user)
             await db.flush()
         for name in workspaces:
@@ -322,12 +365,12 @@ def main() -> None:
     api_key = os.environ.pop("PREFLOOP_ARGILLA_OWNER_KEY")
     password = os.environ.pop("PREFLOOP_ARGILLA_OWNER_PASSWORD")
 
+    _fast_sqlite()
     _register_engine()
     _migrate()
     asyncio.run(_create_owner(args.username, password, api_key, args.workspace or ["prefloop"]))
 
     import uvicorn
-
     from argilla_server._app import app
 
     uvicorn.run(app, host=args.host, port=args.port, access_log=False, log_level="warning")

@@ -17,6 +17,7 @@ would hide exactly the breakage it exists to catch.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import signal
@@ -32,10 +33,12 @@ import httpx
 import pytest
 from filelock import FileLock
 
-__all__ = ["ArgillaServer", "Annotator", "argilla_server", "ensure_server_venv", "start_argilla_server"]
+__all__ = ["Annotator", "ArgillaServer", "argilla_server", "ensure_server_venv", "start_argilla_server"]
 
 SERVER_REQUIREMENTS = ["argilla-server==2.8.0", "argilla==2.8.0", "uvicorn"]
-VENV = Path(os.environ.get("PREFLOOP_ARGILLA_VENV", Path.home() / ".cache" / "prefloop" / "servers" / "argilla"))
+VENV = Path(
+    os.environ.get("PREFLOOP_ARGILLA_VENV", Path.home() / ".cache" / "prefloop" / "servers" / "argilla")
+)
 LAUNCHER = Path(__file__).with_name("argilla_server_launcher.py")
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 REDIS_DB = int(os.environ.get("PREFLOOP_ARGILLA_REDIS_DB", "7"))
@@ -73,8 +76,18 @@ def ensure_server_venv(venv: Path = VENV) -> Path:
             return python
         if not python.exists():
             subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                        *SERVER_REQUIREMENTS], check=True)
+        subprocess.run(
+            [
+                str(python),
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                *SERVER_REQUIREMENTS,
+            ],
+            check=True,
+        )
         marker.write_text(wanted)  # only after pip succeeded
     return python
 
@@ -100,19 +113,24 @@ def flush_redis_db(db: int = REDIS_DB) -> None:
 
 
 def _server_env(home: Path, api_key: str, password: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("ARGILLA_", "PYTHON", "VIRTUAL_ENV")) and k not in ("HOST", "PORT")}
-    env.update({
-        "ARGILLA_HOME_PATH": str(home),
-        "ARGILLA_DATABASE_URL": f"sqlite+aiosqlite:///{home}/argilla.db",
-        "ARGILLA_REDIS_URL": f"redis://{REDIS_HOST}:{REDIS_PORT}/{REDIS_DB}",
-        "ARGILLA_SEARCH_ENGINE": "prefloop-sql",
-        "ARGILLA_ENABLE_TELEMETRY": "0",
-        "HF_HUB_DISABLE_TELEMETRY": "1",
-        "TMPDIR": str(home / "tmp"),  # each start unpacks the 14 MB UI here
-        "PREFLOOP_ARGILLA_OWNER_KEY": api_key,
-        "PREFLOOP_ARGILLA_OWNER_PASSWORD": password,
-    })
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("ARGILLA_", "PYTHON", "VIRTUAL_ENV")) and k not in ("HOST", "PORT")
+    }
+    env.update(
+        {
+            "ARGILLA_HOME_PATH": str(home),
+            "ARGILLA_DATABASE_URL": f"sqlite+aiosqlite:///{home}/argilla.db",
+            "ARGILLA_REDIS_URL": f"redis://{REDIS_HOST}:{REDIS_PORT}/{REDIS_DB}",
+            "ARGILLA_SEARCH_ENGINE": "prefloop-sql",
+            "ARGILLA_ENABLE_TELEMETRY": "0",
+            "HF_HUB_DISABLE_TELEMETRY": "1",
+            "TMPDIR": str(home / "tmp"),  # each start unpacks the 14 MB UI here
+            "PREFLOOP_ARGILLA_OWNER_KEY": api_key,
+            "PREFLOOP_ARGILLA_OWNER_PASSWORD": password,
+        }
+    )
     return env
 
 
@@ -126,10 +144,8 @@ def stop_argilla_server(server: ArgillaServer) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=10)
-    try:
+    with contextlib.suppress(OSError):
         flush_redis_db()
-    except OSError:
-        pass
 
 
 def start_argilla_server(home: Path, n_annotators: int = 2) -> ArgillaServer:
@@ -142,11 +158,17 @@ def start_argilla_server(home: Path, n_annotators: int = 2) -> ArgillaServer:
     url = f"http://127.0.0.1:{port}"
     log = (home / "server.log").open("wb")
     started = time.monotonic()
-    proc = subprocess.Popen([str(python), str(LAUNCHER), "--port", str(port), "--workspace", WORKSPACE],
-                            cwd=home, env=_server_env(home, api_key, password), stdout=log,
-                            stderr=subprocess.STDOUT, start_new_session=True)
-    server = ArgillaServer(url=url, api_key=api_key, password=password, workspace=WORKSPACE, home=home,
-                           process=proc)
+    proc = subprocess.Popen(
+        [str(python), str(LAUNCHER), "--port", str(port), "--workspace", WORKSPACE],
+        cwd=home,
+        env=_server_env(home, api_key, password),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    server = ArgillaServer(
+        url=url, api_key=api_key, password=password, workspace=WORKSPACE, home=home, process=proc
+    )
     while True:
         if proc.poll() is not None:
             tail = (home / "server.log").read_text(errors="replace")[-3000:]
@@ -158,7 +180,9 @@ def start_argilla_server(home: Path, n_annotators: int = 2) -> ArgillaServer:
             pass
         if time.monotonic() - started > START_TIMEOUT_S:
             stop_argilla_server(server)
-            raise RuntimeError(f"argilla-server did not answer within {START_TIMEOUT_S:.0f} s; see {home}/server.log")
+            raise RuntimeError(
+                f"argilla-server did not answer within {START_TIMEOUT_S:.0f} s; see {home}/server.log"
+            )
         time.sleep(0.25)
     server.start_s = time.monotonic() - started
     try:
@@ -177,8 +201,13 @@ def _create_annotators(server: ArgillaServer, n: int) -> list[Annotator]:
     owner = httpx.Client(base_url=server.url, headers={"X-Argilla-Api-Key": server.api_key}, timeout=30)
     out = []
     for i in range(n):
-        user = rg.User(username=f"annotator{i + 1}", password=secrets.token_urlsafe(12), role="annotator",
-                       first_name=f"Annotator {i + 1}", client=client).create()
+        user = rg.User(
+            username=f"annotator{i + 1}",
+            password=secrets.token_urlsafe(12),
+            role="annotator",
+            first_name=f"Annotator {i + 1}",
+            client=client,
+        ).create()
         user.add_to_workspace(workspace)
         detail = owner.get(f"/api/v1/users/{user.id}").raise_for_status().json()
         out.append(Annotator(id=str(user.id), username=detail["username"], api_key=detail["api_key"]))
