@@ -65,3 +65,31 @@ def test_simulate_command_writes_curves(tmp_path: Path) -> None:
     rows = (tmp_path / "sim" / "curves.csv").read_text().splitlines()
     assert len(rows) == 1 + 2 * 3, "a header and (seed model + 2 rounds) rows per strategy"
     assert (tmp_path / "sim" / "learning_curves.png").stat().st_size > 1000
+
+
+def test_train_score_eval_from_the_command_line(tmp_path: Path) -> None:
+    from prefloop.demo import generated_records
+
+    records = generated_records(90, seed=3)
+    rows = [{"prompt": r.prompt, "response_a": r.response_a, "response_b": r.response_b, "label": r.label.value}
+            for r in records]
+    (tmp_path / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows[:60]))
+    (tmp_path / "pool.jsonl").write_text("".join(json.dumps({k: v for k, v in r.items() if k != "label"}) + "\n"
+                                                 for r in rows[60:75]))
+    (tmp_path / "heldout.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows[75:]))
+    (tmp_path / "prefloop.toml").write_text('[model]\nk = 3\nmax_length = 64\n')
+    run(tmp_path, "ingest", "train.jsonl")
+    run(tmp_path, "ingest", "pool.jsonl")
+    first = run(tmp_path, "train").stdout.strip()
+    assert first.startswith("rm-")
+    assert run(tmp_path, "score").stdout.strip() == f"{first}: 15 pairs scored"
+    assert run(tmp_path, "score").stdout.strip() == f"{first}: 0 pairs scored", "scoring is resumable"
+    metrics = json.loads(run(tmp_path, "eval", "--data", "heldout.jsonl", "--out", "eval", "--json").stdout)
+    assert {"accuracy", "log_loss", "ece", "n", "length_corr"} <= set(metrics) and metrics["n"] == 15
+    assert metrics["accuracy"] > 0.7, "the generated data is learnable"
+    assert (tmp_path / "eval" / "reliability.png").exists() and (tmp_path / "eval" / "reward_vs_length.png").exists()
+    assert json.loads(run(tmp_path, "stats", "--json").stdout)["pairs"] == 75, "eval --data does not ingest"
+    status = json.loads(run(tmp_path, "status", "--json").stdout)
+    assert status["current_model"] == first and status["labels_since_last_model"] == 0
+    failed = run(tmp_path, "train", "--from", first, check=False)
+    assert failed.returncode == 1 and "no labels since model" in failed.stderr
