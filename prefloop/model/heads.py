@@ -7,7 +7,9 @@ on the (shared, not resampled) validation log-loss, keeping its best epoch.
 
 from __future__ import annotations
 
+import contextlib
 import copy
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -32,8 +34,33 @@ from prefloop.model.tracking import MetricsLog
 __all__ = ["Embedder", "RewardHead", "train_heads"]
 
 
+_SHARED: dict[tuple[object, ...], Embedder] = {}
+
+
 class Embedder:
-    """Frozen backbone → pooled embedding per rendered text, memoised in memory and on disk."""
+    """Frozen backbone → pooled embedding per rendered text, memoised in memory and on disk.
+
+    ``Embedder.shared(config)`` returns one instance per backbone/input settings in this
+    process, so repeated trainings (active-learning rounds) load the backbone once.
+    """
+
+    @classmethod
+    def shared(cls, config: ModelConfig) -> Embedder:
+        key = (
+            config.resolved_backbone(),
+            config.gguf_file,
+            config.max_length,
+            config.template,
+            config.pooling,
+            config.bf16,
+            config.cache_dir,
+            config.embed_batch_size,
+        )
+        if key not in _SHARED:
+            if len(_SHARED) >= 2:  # keep memory bounded: one backbone is ~100 MB to GBs
+                _SHARED.pop(next(iter(_SHARED)))
+            _SHARED[key] = cls(config)
+        return _SHARED[key]
 
     def __init__(self, config: ModelConfig) -> None:
         self.config = config
@@ -117,6 +144,17 @@ class RewardHead(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net((x - self.mean) / self.std).squeeze(-1)
+
+
+@contextlib.contextmanager
+def one_thread() -> Iterator[None]:
+    """Heads are tiny: thread hand-offs cost more than the maths (20× on a busy 2-core box)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(n)
 
 
 def make_head(config: ModelConfig, dim: int) -> RewardHead:
@@ -223,7 +261,8 @@ def train_heads(
         def on_epoch(epoch: int, score: float, i: int = i) -> None:
             log.log({"member": i, "epoch": epoch, "val_loss" if val_t is not None else "train_loss": score})
 
-        rep = _train_one(head, data, val_t, config, seed, on_epoch)
+        with one_thread():
+            rep = _train_one(head, data, val_t, config, seed, on_epoch)
         heads.append(head.eval())
         reports.append(rep)
         bar.update(task, advance=1, info=f"member {i}: {rep['epochs']} ep, loss {rep['train_loss']:.3f}")

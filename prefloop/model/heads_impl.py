@@ -10,7 +10,7 @@ import torch
 
 from prefloop.model.config import ModelConfig
 from prefloop.model.data import PairTargets
-from prefloop.model.heads import Embedder, RewardHead, make_head, train_heads
+from prefloop.model.heads import Embedder, RewardHead, make_head, one_thread, train_heads
 from prefloop.model.tracking import MetricsLog
 
 __all__ = ["HeadsImpl"]
@@ -27,7 +27,7 @@ class HeadsImpl:
     @property
     def embedder(self) -> Embedder:
         if self._embedder is None:
-            self._embedder = Embedder(self.config)
+            self._embedder = Embedder.shared(self.config)
         return self._embedder
 
     @classmethod
@@ -41,7 +41,7 @@ class HeadsImpl:
         bar: Any,
     ) -> tuple[HeadsImpl, np.ndarray, dict[str, Any]]:
         reuse = parent is not None and _same_inputs(parent.config, config)
-        embedder = parent._impl.embedder if reuse else Embedder(config)
+        embedder = parent._impl.embedder if reuse else Embedder.shared(config)
         before = embedder.n_encoded
         emb = embedder.embed_pairs(train.pairs, bar)
         val_emb = embedder.embed_pairs(val.pairs, bar) if val is not None else None
@@ -71,7 +71,8 @@ class HeadsImpl:
         if len(pairs) == 0:
             z = np.zeros((0, len(self.heads)))
             return z, z
-        r = torch.stack([h.eval()(emb) for h in self.heads], dim=1).double().numpy()  # [texts, K]
+        with one_thread():
+            r = torch.stack([h.eval()(emb) for h in self.heads], dim=1).double().numpy()  # [texts, K]
         return r[index[:, 0]], r[index[:, 1]]
 
     def state_tensors(self) -> dict[str, torch.Tensor]:

@@ -44,7 +44,7 @@ def plot_reliability(
     nz = bins["count"] > 0
     ax.bar(centers[nz], bins["accuracy"][nz], width=1 / n_bins, edgecolor="k", alpha=0.7, label="observed")
     ax.plot([0, 1], [0, 1], "k--", label="perfect")
-    ax.plot(bins["confidence"][nz], bins["accuracy"][nz], "o-", color="C3", label="mean confidence")
+    ax.plot(bins["confidence"][nz], bins["accuracy"][nz], "o-", color="C3", label="observed vs mean confidence")
     ax.set_ylabel("fraction preferred")
     ax.set_title(title)
     ax.legend(loc="upper left")

