@@ -145,6 +145,21 @@ class RewardHead(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net((x - self.mean) / self.std).squeeze(-1)
 
+    @torch.no_grad()
+    def restandardize(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+        """Switch to new input statistics without changing the function the head computes.
+
+        A warm start inherits the parent's standardisation, fitted on the parent's (often
+        tiny) training set; refitting it on the data at hand and folding the change into the
+        first layer (W' = W·s'/s, b' = b + W(m' − m)/s) keeps the parent's predictions while
+        the optimiser sees well-scaled inputs again.
+        """
+        first = self.net if isinstance(self.net, nn.Linear) else self.net[0]
+        first.bias.add_(first.weight @ ((mean - self.mean) / self.std))
+        first.weight.mul_(std / self.std)
+        self.mean.copy_(mean)
+        self.std.copy_(std)
+
 
 @contextlib.contextmanager
 def one_thread() -> Iterator[None]:
@@ -239,7 +254,8 @@ def train_heads(
         seed = config.seed + i
         torch.manual_seed(seed)
         if parent_heads is not None and i < len(parent_heads):
-            head = copy.deepcopy(parent_heads[i])  # warm start keeps the parent's standardisation
+            head = copy.deepcopy(parent_heads[i])  # warm start: the parent's function, refitted scaling
+            head.restandardize(mean, std)
         else:
             head = make_head(config, ea.shape[1])
             head.mean.copy_(mean)
