@@ -43,7 +43,7 @@ from prefloop.errors import PrefloopError
 from prefloop.faults import checkpoint
 from prefloop.store.db import session_scope
 from prefloop.store.labels import get_cursor, record_pull, set_cursor
-from prefloop.store.models import Pair, Task
+from prefloop.store.models import Pair, Prediction, Task
 from prefloop.store.tasks import count_pending, excluded_pair_ids, record_tasks
 from prefloop.store.versions import labels_since, latest_model, predictions_for
 from prefloop.types import PushedTask, TaskRequest
@@ -144,13 +144,18 @@ def sync_lock(engine: Engine, timeout_s: float) -> Iterator[None]:
 # ---- steps --------------------------------------------------------------------------------
 
 def _requests(engine: Engine, tasks: list[Task], names: dict[int, str]) -> list[TaskRequest]:
+    """What the backend needs to show each planned task; ``p_a`` is the choosing model's guess
+    (shown to annotators only where the backend is configured to)."""
     with session_scope(engine) as session:
         pairs = {p.id: p for p in session.scalars(select(Pair).where(Pair.id.in_([t.pair_id for t in tasks])))
                  .unique()}
+        guesses = {(p.model_version_id, p.pair_id): p.p_a for p in session.scalars(select(Prediction).where(
+            Prediction.pair_id.in_([t.pair_id for t in tasks])))}
         return [TaskRequest(pair_key=pairs[t.pair_id].key, prompt=pairs[t.pair_id].prompt.text,
                             response_a=pairs[t.pair_id].response_a.text,
                             response_b=pairs[t.pair_id].response_b.text, strategy=t.strategy, score=t.score,
-                            model_version=names.get(t.model_version_id or -1)) for t in tasks]
+                            model_version=names.get(t.model_version_id or -1),
+                            p_a=guesses.get((t.model_version_id, t.pair_id))) for t in tasks]
 
 
 def _push_planned(engine: Engine, backend: AnnotationBackend, project: str) -> int:

@@ -21,18 +21,17 @@ That is what makes ``PullResult.alive`` sound for every pair.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import time
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
 
+from prefloop.backends.argilla_dataset import dataset_settings, dimension_question, load_template
 from prefloop.backends.base import (
     AnnotationBackend,
     BackendError,
@@ -50,51 +49,10 @@ DEFAULT_URL = "http://localhost:6900"
 DEFAULT_WORKSPACE = "prefloop"
 PAGE_SIZE = 1000  # the server's maximum for the records listing
 MAX_BULK = 500  # the server's maximum for a bulk record create
-TEMPLATE_PATH = Path(__file__).resolve().parents[2] / "templates" / "argilla.json"
-_FALLBACK_TEMPLATE: dict[str, Any] = {
-    "fields": [{"name": "prompt"}, {"name": "response_a"}, {"name": "response_b"}],
-    "preference": {"name": "preference", "labels": {"a": "A", "b": "B", "tie": "Tie"}},
-    "strength": {"name": "strength", "values": [1, 2, 3]},
-    "rationale": {"name": "rationale"},
-    "dimension": {"name_prefix": "dimension_", "labels": {"a": "A", "b": "B", "tie": "Tie"}},
-    "metadata": [
-        {"name": n, "type": t, "visible_for_annotators": False}
-        for n, t in [
-            ("pair_key", "terms"),
-            ("strategy", "terms"),
-            ("score", "float"),
-            ("model_version", "terms"),
-            ("len_a", "integer"),
-            ("len_b", "integer"),
-            ("swapped", "terms"),
-        ]
-    ],
-}
-
-
-def load_template(path: str | None = None) -> dict[str, Any]:
-    """Dataset settings from ``path`` (JSON or YAML), else ``templates/argilla.json``, else built-in."""
-    candidate = Path(path) if path else TEMPLATE_PATH
-    if not candidate.exists():
-        if path:
-            raise BackendError(f"Argilla template {path} not found")
-        return _FALLBACK_TEMPLATE
-    text = candidate.read_text(encoding="utf-8")
-    if candidate.suffix in (".yaml", ".yml"):
-        import yaml  # optional: only for YAML templates
-
-        return dict(yaml.safe_load(text))
-    return dict(json.loads(text))
-
-
 def _when(value: str) -> datetime:
     """Argilla's timestamps are naive UTC."""
     parsed = datetime.fromisoformat(value)
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9_-]+", "_", text.lower()).strip("_") or "dimension"
 
 
 class ArgillaBackend(AnnotationBackend):
@@ -310,7 +268,7 @@ class ArgillaBackend(AnnotationBackend):
             rg.Dataset(
                 name=self.settings.project,
                 workspace=self.workspace,
-                settings=self._rg_settings(),
+                settings=dataset_settings(self.template, self.settings),
                 client=client,
             ).create()
         except Exception as exc:
@@ -318,66 +276,6 @@ class ArgillaBackend(AnnotationBackend):
                 raise BackendError(
                     f"could not create Argilla dataset {self.settings.project!r}: {exc}"
                 ) from exc
-
-    def _rg_settings(self) -> Any:
-        import argilla as rg
-
-        tpl, s = self.template, self.settings
-        fields = [
-            rg.TextField(name=f["name"], title=f.get("title"), use_markdown=False) for f in tpl["fields"]
-        ]
-        pref = tpl["preference"]
-        questions: list[Any] = [
-            rg.LabelQuestion(name=pref["name"], labels=pref["labels"], title=pref.get("title"))
-        ]
-        if s.with_strength:
-            questions.append(
-                rg.RatingQuestion(
-                    name=tpl["strength"]["name"],
-                    values=tpl["strength"]["values"],
-                    title=tpl["strength"].get("title"),
-                    required=False,
-                )
-            )
-        if s.with_rationale:
-            questions.append(
-                rg.TextQuestion(
-                    name=tpl["rationale"]["name"], title=tpl["rationale"].get("title"), required=False
-                )
-            )
-        dim = tpl["dimension"]
-        for dimension in s.dimensions:
-            questions.append(
-                rg.LabelQuestion(
-                    name=self._dimension_question(dimension),
-                    labels=dim["labels"],
-                    required=False,
-                    title=dim.get("title", "{dimension}").format(dimension=dimension),
-                )
-            )
-        kinds = {
-            "terms": rg.TermsMetadataProperty,
-            "float": rg.FloatMetadataProperty,
-            "integer": rg.IntegerMetadataProperty,
-        }
-        metadata = [
-            kinds[m["type"]](
-                name=m["name"],
-                title=m.get("title"),
-                visible_for_annotators=m.get("visible_for_annotators", False),
-            )
-            for m in tpl["metadata"]
-        ]
-        return rg.Settings(
-            fields=fields,
-            questions=questions,
-            metadata=metadata,
-            guidelines=tpl.get("guidelines"),
-            distribution=rg.TaskDistribution(min_submitted=max(1, s.annotators_per_pair)),
-        )
-
-    def _dimension_question(self, dimension: str) -> str:
-        return f"{self.template['dimension'].get('name_prefix', 'dimension_')}{_slug(dimension)}"
 
     def _questions(self) -> dict[str, str]:
         if not self._question_ids:
@@ -496,7 +394,7 @@ class ArgillaBackend(AnnotationBackend):
             )
         ]
         for dimension in self.settings.dimensions:
-            dim_shown = value(self._dimension_question(dimension))
+            dim_shown = value(dimension_question(self.template, dimension))
             if dim_shown in ("a", "b", "tie"):
                 out.append(
                     PulledLabel(
