@@ -113,10 +113,9 @@ def demo_config(workdir: Path, oracle: Path, cycles_queue: int, milestone: int) 
 
 def _agreement_plot(engine: Engine, path: Path) -> dict[str, Any]:
     """Each annotator's agreement with the other annotators on shared pairs (bar chart)."""
-    import matplotlib
+    from prefloop.model.plots import pyplot, save_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     votes: dict[int, dict[str, str]] = defaultdict(dict)
     with session_scope(engine) as session:
@@ -135,17 +134,14 @@ def _agreement_plot(engine: Engine, path: Path) -> dict[str, Any]:
     ax.set_ylim(0, 1)
     ax.set_ylabel("agreement with others")
     ax.set_title("Annotator agreement on shared pairs")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path)
     return rates
 
 
 def _curve_plot(curve: list[dict[str, Any]], path: Path) -> None:
-    import matplotlib
+    from prefloop.model.plots import pyplot, save_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(5, 3.5))
     xs = [c["labels"] for c in curve]
@@ -154,9 +150,7 @@ def _curve_plot(curve: list[dict[str, Any]], path: Path) -> None:
     ax.set_xlabel("labels pulled from annotators")
     ax.set_title("Learning curve (demo)")
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def run_demo(workdir: str = "prefloop-demo", cycles: int = 6, queue: int = 40, milestone: int = 60,

@@ -107,10 +107,9 @@ def summary_markdown(table: Sequence[dict[str, Any]], baseline: str = "random") 
 
 def plot_curves(curves: Sequence[dict[str, Any]], path: str | Path, reference: float | None = None) -> Path:
     """Accuracy and log-loss against labels: seed mean ± standard deviation per strategy."""
-    import matplotlib
+    from prefloop.model.plots import pyplot, save_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     for name in dict.fromkeys(r["strategy"] for r in curves):
@@ -128,9 +127,4 @@ def plot_curves(curves: Sequence[dict[str, Any]], path: str | Path, reference: f
         ax.set_xlabel("labelled pairs")
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=120)

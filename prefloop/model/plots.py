@@ -10,16 +10,27 @@ import numpy as np
 
 from prefloop.model.evaluate import _both_orientations, calibration_bins, label_codes
 
-__all__ = ["plot_reliability", "plot_reward_vs_length"]
+__all__ = ["plot_reliability", "plot_reward_vs_length", "pyplot", "save_figure"]
 
 
-def _pyplot() -> Any:
+def pyplot() -> Any:
+    """matplotlib.pyplot on the headless Agg backend (no display needed)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def save_figure(fig: Any, path: str | Path, dpi: int = 100) -> Path:
+    """Write a figure as PNG (creating the folder) and free it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=dpi)
+    pyplot().close(fig)
+    return path
 
 
 def plot_reliability(
@@ -31,7 +42,7 @@ def plot_reliability(
     title: str = "Reliability (both orientations)",
 ) -> Path:
     """PNG reliability diagram of P(a | not tie) over both orientations of decisive pairs."""
-    plt = _pyplot()
+    plt = pyplot()
     p_a = np.asarray(p_a, float)
     p_t = np.zeros_like(p_a) if p_tie is None else np.asarray(p_tie, float)
     q = p_a / np.clip(1 - p_t, 1e-12, None)
@@ -51,12 +62,7 @@ def plot_reliability(
     ax2.bar(centers, bins["count"], width=1 / n_bins, edgecolor="k")
     ax2.set_xlabel("predicted P(preferred)")
     ax2.set_ylabel("count")
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def plot_reward_vs_length(
@@ -66,7 +72,7 @@ def plot_reward_vs_length(
     title: str = "Reward vs response length",
 ) -> Path:
     """PNG scatter of reward against length, with a least-squares line and Pearson r."""
-    plt = _pyplot()
+    plt = pyplot()
     r, n = np.asarray(rewards, float), np.asarray(lengths, float)
     fig, ax = plt.subplots(figsize=(5, 4))
     ax.scatter(n, r, s=6, alpha=0.4)
@@ -78,9 +84,4 @@ def plot_reward_vs_length(
     ax.set_xlabel("response length (characters)")
     ax.set_ylabel("reward")
     ax.set_title(title)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
