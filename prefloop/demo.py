@@ -24,7 +24,7 @@ from prefloop.config import AcquisitionSettings, BackendSection, LoopConfig, Mil
 from prefloop.store.db import init_db, make_engine, session_scope
 from prefloop.store.models import Annotator, Label
 from prefloop.store.pairs import add_pairs
-from prefloop.types import Choice, PairRecord, content_hash, pair_key
+from prefloop.types import Choice, PairRecord
 
 __all__ = ["find_shared_hh", "generated_records", "run_demo", "write_oracle"]
 
@@ -64,18 +64,13 @@ def generated_records(n: int, seed: int = 0) -> list[PairRecord]:
     return out
 
 
-def canonical_key_and_choice(record: PairRecord) -> tuple[str, Choice]:
-    ha, hb = content_hash(record.response_a), content_hash(record.response_b)
-    assert record.label is not None
-    return pair_key(content_hash(record.prompt), ha, hb), record.label if ha < hb else record.label.flipped()
-
-
 def write_oracle(records: list[PairRecord], path: Path) -> Path:
     """Oracle JSONL (canonical orientation) the simulated annotators answer from."""
     with path.open("w") as handle:
         for record in records:
-            key, choice = canonical_key_and_choice(record)
-            handle.write(json.dumps({"pair_key": key, "choice": choice.value}) + "\n")
+            c = record.canonical()
+            assert c.label is not None, "oracle records carry their label"
+            handle.write(json.dumps({"pair_key": c.key, "choice": c.label.value}) + "\n")
     return path
 
 

@@ -75,18 +75,17 @@ def train_model(engine: Engine, config: ModelConfig, artifacts_dir: str, parent:
             raise PrefloopError(f"no model version {parent!r}; see `prefloop status` for the versions")
         snapshot = label_snapshot(session)
         rows = list(iter_labeled_rows(session, split="pool", max_label_id=snapshot["max_label_id"]))
-        parent_info = (parent_row.id, parent_row.name, parent_row.label_snapshot, parent_row) if parent_row else None
     if not rows:
         raise PrefloopError("no labels to train on: ingest labeled pairs or pull some with `prefloop sync`")
     parent_ens = None
     new, old = rows, []
-    if parent_info is not None and incremental:
-        parent_ens = load_ensemble(parent_info[3])
-        cut = int(parent_info[2].get("max_label_id", 0))
+    if parent_row is not None and incremental:
+        parent_ens = load_ensemble(parent_row)
+        cut = int(parent_row.label_snapshot.get("max_label_id", 0))
         new = [r for r in rows if r.label_id > cut]
         old = [r for r in rows if r.label_id <= cut]
         if not new:
-            raise PrefloopError(f"no labels since model {parent_info[1]}; nothing to learn")
+            raise PrefloopError(f"no labels since model {parent_row.name}; nothing to learn")
     checkpoint("train:started")
     ens, report = RewardEnsemble.train([_example(r) for r in new], config, parent=parent_ens,
                                        replay=[_example(r) for r in old] or None, progress=progress)
@@ -95,12 +94,12 @@ def train_model(engine: Engine, config: ModelConfig, artifacts_dir: str, parent:
     checkpoint("train:saved")
     with session_scope(engine) as session:
         row = record_model_version(
-            session, name=ens.name, parent_id=parent_info[0] if parent_info and incremental else None,
+            session, name=ens.name, parent_id=parent_row.id if parent_row and incremental else None,
             base_model=config.resolved_backbone(), mode=config.mode, config=config.to_dict(),
             artifact_path=str(path.resolve()), snapshot={**snapshot, "n_trained": len(rows)},
             metrics=_jsonable(report))
         model_id = row.id
-    return TrainResult(ens.name, model_id, parent_info[1] if parent_info else None, len(new), len(old), report)
+    return TrainResult(ens.name, model_id, parent_row.name if parent_row else None, len(new), len(old), report)
 
 
 def _jsonable(data: dict[str, Any]) -> dict[str, Any]:

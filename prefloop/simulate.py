@@ -30,7 +30,7 @@ from prefloop.backends.base import BackendSettings
 from prefloop.backends.simulated import SimulatedBackend
 from prefloop.model import ModelConfig, PreferenceExample, RewardEnsemble, evaluate_predictions
 from prefloop.simulate_report import labels_to_reach, plot_curves, summary_markdown
-from prefloop.types import Choice, PairRecord, TaskRequest, content_hash, pair_key
+from prefloop.types import Choice, PairRecord, TaskRequest
 
 __all__ = ["LabeledPool", "SimulationResult", "labels_to_reach", "run_simulation"]
 
@@ -57,16 +57,13 @@ class LabeledPool:
         for r in records:
             if r.label is None or r.label is Choice.SKIP:
                 continue
-            ha, hb = content_hash(r.response_a), content_hash(r.response_b)
-            key = pair_key(content_hash(r.prompt), ha, hb)
-            if key in seen or ha == hb:
+            c = r.canonical()
+            if c.key in seen or c.hash_a == c.hash_b:
                 continue
-            seen.add(key)
-            flip = hb < ha
-            keys.append(key)
-            a, b = (r.response_b, r.response_a) if flip else (r.response_a, r.response_b)
-            pairs.append((r.prompt, a, b))
-            labels.append(r.label.flipped() if flip else r.label)
+            seen.add(c.key)
+            keys.append(c.key)
+            pairs.append((r.prompt, c.response_a, c.response_b))
+            labels.append(c.label)
             pids.append(prompts.setdefault(r.prompt, len(prompts)))
         return cls(keys, pairs, labels, np.asarray(pids, dtype=np.int64))
 

@@ -43,7 +43,7 @@ from prefloop.errors import PrefloopError
 from prefloop.faults import checkpoint
 from prefloop.store.db import session_scope
 from prefloop.store.labels import get_cursor, record_pull, set_cursor
-from prefloop.store.models import Pair, Prediction, Task
+from prefloop.store.models import ModelVersion, Pair, Prediction, Task
 from prefloop.store.tasks import count_pending, excluded_pair_ids, record_tasks
 from prefloop.store.versions import labels_since, latest_model, predictions_for
 from prefloop.types import PushedTask, TaskRequest
@@ -164,8 +164,6 @@ def _push_planned(engine: Engine, backend: AnnotationBackend, project: str) -> i
         planned = list(session.scalars(select(Task).where(
             Task.backend == backend.name, Task.project == project, Task.external_id == "",
             Task.status == "pending")))
-        from prefloop.store.models import ModelVersion
-
         names = dict(session.execute(select(ModelVersion.id, ModelVersion.name)).all())
     if not planned:
         return 0

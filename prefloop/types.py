@@ -14,6 +14,7 @@ from typing import Any
 
 __all__ = [
     "AnnotatorRef",
+    "CanonicalPair",
     "Choice",
     "PairRecord",
     "PullResult",
@@ -57,6 +58,20 @@ def pair_key(prompt_hash: str, hash_a: str, hash_b: str) -> str:
 
 
 @dataclass(frozen=True)
+class CanonicalPair:
+    """A pair in the store's orientation: response_a is the one with the smaller content hash."""
+
+    key: str
+    prompt_hash: str
+    hash_a: str
+    hash_b: str
+    response_a: str
+    response_b: str
+    label: Choice | None
+    flipped: bool  # True when the record gave the responses in the other order
+
+
+@dataclass(frozen=True)
 class PairRecord:
     """One pair as read from a file, before it reaches the store.
 
@@ -76,6 +91,15 @@ class PairRecord:
     model_b: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
     source_line: int | None = None
+
+    def canonical(self) -> CanonicalPair:
+        """This pair in canonical orientation, its label flipped to match when needed."""
+        ph, ha, hb = content_hash(self.prompt), content_hash(self.response_a), content_hash(self.response_b)
+        flipped = hb < ha
+        if flipped:
+            return CanonicalPair(pair_key(ph, ha, hb), ph, hb, ha, self.response_b, self.response_a,
+                                 self.label.flipped() if self.label is not None else None, True)
+        return CanonicalPair(pair_key(ph, ha, hb), ph, ha, hb, self.response_a, self.response_b, self.label, False)
 
 
 @dataclass(frozen=True)

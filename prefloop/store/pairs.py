@@ -12,7 +12,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from prefloop.store.models import Annotator, Label, Pair, Prompt, Response, utcnow
-from prefloop.types import Choice, PairRecord, content_hash, pair_key
+from prefloop.types import Choice, PairRecord, content_hash
 
 __all__ = ["AddedCounts", "add_pairs", "insert_ignore", "pair_by_key", "pairs_by_keys"]
 
@@ -91,17 +91,14 @@ def add_pairs(session: Session, records: Sequence[PairRecord], source: str, spli
     pair_rows: dict[str, dict[str, Any]] = {}
     label_rows: list[tuple[str, PairRecord, Choice]] = []
     for r in records:
-        ph, ha, hb = content_hash(r.prompt), content_hash(r.response_a), content_hash(r.response_b)
-        key = pair_key(ph, ha, hb)
-        flipped = hb < ha
-        lo, hi = (hb, ha) if flipped else (ha, hb)
-        pair_rows.setdefault(key, {
-            "key": key, "prompt_id": prompt_ids[ph], "response_a_id": response_ids[lo],
-            "response_b_id": response_ids[hi], "source": source, "split": split,
+        c = r.canonical()
+        pair_rows.setdefault(c.key, {
+            "key": c.key, "prompt_id": prompt_ids[c.prompt_hash], "response_a_id": response_ids[c.hash_a],
+            "response_b_id": response_ids[c.hash_b], "source": source, "split": split,
             "metadata": dict(r.metadata), "created_at": now,
         })
-        if r.label is not None:
-            label_rows.append((key, r, r.label.flipped() if flipped else r.label))
+        if c.label is not None:
+            label_rows.append((c.key, r, c.label))
     existing = set(_ids_by(session, Pair.key, Pair.id, pair_rows))
     insert_ignore(session, Pair.__table__, list(pair_rows.values()), ["key"])
     counts.pairs_added = len(set(pair_rows) - existing)

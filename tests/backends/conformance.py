@@ -24,7 +24,7 @@ from prefloop.store.labels import get_cursor, record_pull, set_cursor
 from prefloop.store.models import Label, Task
 from prefloop.store.pairs import add_pairs, pairs_by_keys
 from prefloop.store.tasks import record_tasks
-from prefloop.types import Choice, PairRecord, PushedTask, TaskRequest, content_hash, pair_key
+from prefloop.types import Choice, PairRecord, PushedTask, TaskRequest
 
 __all__ = ["AnnotatorDriver", "BackendConformance", "make_pairs"]
 
@@ -65,10 +65,8 @@ def make_pairs(n: int, tag: str = "") -> list[PairRecord]:
 def _requests(records: list[PairRecord]) -> list[TaskRequest]:
     out = []
     for r in records:
-        ha, hb = content_hash(r.response_a), content_hash(r.response_b)
-        key = pair_key(content_hash(r.prompt), ha, hb)
-        a, b = (r.response_a, r.response_b) if ha < hb else (r.response_b, r.response_a)
-        out.append(TaskRequest(pair_key=key, prompt=r.prompt, response_a=a, response_b=b,
+        c = r.canonical()
+        out.append(TaskRequest(pair_key=c.key, prompt=r.prompt, response_a=c.response_a, response_b=c.response_b,
                                strategy="conformance", score=0.5))
     return out
 
