@@ -6,6 +6,7 @@ decay, no weight decay, grad clip 1), dropout off, fp32 unless --bf16, no evalua
 training for either. Prints what it measured as JSON lines.
 
     python benchmarks/bench_model_finetune_vs_trl.py --system both --epochs 2
+    python benchmarks/bench_model_finetune_vs_trl.py --system ours --no-share-prompt   # the gain's split
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ def run_ours(train: list, test: list, args: argparse.Namespace) -> dict:
         weight_decay=0.0,
         val_fraction=0.0,
         bf16=args.bf16,
+        share_prompt=not args.no_share_prompt,
         seed=args.seed,
     )
     t0 = time.perf_counter()
@@ -68,6 +70,7 @@ def run_ours(train: list, test: list, args: argparse.Namespace) -> dict:
     )
     return {
         "system": "prefloop-finetune",
+        "share_prompt": rep["share_prompt"],
         "pairs_per_s_train_steps": rep["pairs_per_s"],
         "pairs_per_s_fit": len(train) * args.epochs / rep["fit_seconds"],
         "fit_seconds": rep["fit_seconds"],
@@ -159,6 +162,7 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=1e-4)
     ap.add_argument("--bf16", action="store_true")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--no-share-prompt", action="store_true", help="prefloop: one sequence per response")
     ap.add_argument("--backbone", default=None, help="model folder (default: offline MiniLM)")
     args = ap.parse_args()
     train, test = load_split(Path(args.data), args.n_train, args.n_test)

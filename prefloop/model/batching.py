@@ -18,15 +18,37 @@ import torch
 from prefloop.model.backbone import collate
 from prefloop.model.render import encode, render
 
-__all__ = ["Batch", "EncodedPairs"]
+__all__ = ["Batch", "EncodedPairs", "shard_groups"]
 
 
 @dataclass
 class Batch:
-    inputs: dict[str, torch.Tensor]  # unique texts of the batch, padded to the longest
-    ia: torch.Tensor  # [B] row of response a in ``inputs``
-    ib: torch.Tensor  # [B] row of response b
+    inputs: dict[str, torch.Tensor]  # the model's inputs, padded to the longest
+    ia: torch.Tensor  # [B] where response a's reward sits in the forward's output
+    ib: torch.Tensor  # [B] where response b's reward sits
     rows: np.ndarray  # [B] pair rows (into the targets)
+
+
+def shard_groups(
+    lengths: np.ndarray, batch_size: int, seed: int | None, rank: int = 0, world: int = 1
+) -> list[np.ndarray]:
+    """Rows grouped by length (longest first) into batches; group order shuffled with ``seed``.
+
+    With ``world`` > 1 the group list is wrapped to a multiple of ``world`` (as
+    DistributedSampler does) and each process takes every world-th group, so every process
+    runs the same number of steps.
+    """
+    if len(lengths) == 0:
+        return []
+    order = np.argsort(-np.asarray(lengths), kind="stable")
+    groups = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    if seed is not None:
+        perm = np.random.default_rng(seed).permutation(len(groups))
+        groups = [groups[i] for i in perm]
+    if world > 1:
+        extra = (-len(groups)) % world
+        groups = (groups + groups[:extra])[rank::world]
+    return groups
 
 
 class EncodedPairs:
@@ -63,24 +85,9 @@ class EncodedPairs:
         return len(self.encoded)
 
     def pair_batches(self, batch_size: int, seed: int | None, rank: int = 0, world: int = 1) -> list[Batch]:
-        """Length-sorted pair batches; order shuffled with ``seed`` (None: longest first).
-
-        With ``world`` > 1 the batch list is wrapped to a multiple of ``world`` (as
-        DistributedSampler does) so every process runs the same number of steps.
-        """
-        if len(self) == 0:
-            return []
+        """Length-sorted pair batches; order shuffled with ``seed`` (None: longest first)."""
         key = np.maximum(self.lengths[self.index[:, 0]], self.lengths[self.index[:, 1]])
-        order = np.argsort(-key, kind="stable")
-        groups = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
-        if seed is not None:
-            perm = np.random.default_rng(seed).permutation(len(groups))
-            groups = [groups[i] for i in perm]
-        if world > 1:
-            extra = (-len(groups)) % world
-            groups = groups + groups[:extra]
-            groups = groups[rank::world]
-        return [self._batch(g) for g in groups]
+        return [self._batch(g) for g in shard_groups(key, batch_size, seed, rank, world)]
 
     def _batch(self, rows: np.ndarray) -> Batch:
         texts = np.unique(self.index[rows].ravel())

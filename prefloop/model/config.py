@@ -81,6 +81,12 @@ class ModelConfig:
     margin_scale: float = _f(0.0, "Margin m = margin_scale·strength subtracted from the winner's reward gap (0 = off).")
     lora_r: int = _f(8, "LoRA rank for finetune mode with k > 1.")
     lora_alpha: int = _f(16, "LoRA alpha.")
+    share_prompt: bool = _f(
+        True,
+        "Finetune mode: encode a pair as ONE sequence in which both responses attend to a single copy of the "
+        "prompt (exact for decoders; a prefix-attention model for encoders), the prompt cut to fit the longer "
+        "response. Architectures that cannot take it fall back to one sequence per response.",
+    )
     bf16: bool = _f(False, "bf16 autocast for training passes where the device supports it (scoring stays fp32).")
     disable_dropout: bool = _f(True, "Turn the backbone's dropout off (largest single CPU cost).")
     grad_clip: float = _f(1.0, "Gradient-norm clip (0 = off).")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import time
@@ -135,6 +136,10 @@ class RewardEnsemble:
             else:
                 raise ValueError(f"unknown mode {config.mode!r}; use 'heads' or 'finetune'")
         seconds = time.perf_counter() - t0
+        if config.mode == "finetune" and config.share_prompt and not stats["share_prompt"]:
+            # the saved config must name the layout the weights were trained in
+            config = dataclasses.replace(config, share_prompt=False)
+            impl.config = config
         version = _digest(impl.state_tensors())
         meta = {
             "version": version,
@@ -209,7 +214,9 @@ class RewardEnsemble:
     def load(cls, path: str | Path) -> RewardEnsemble:
         """Inverse of ``save``: predictions are identical to the saved ensemble's."""
         path = Path(path)
-        config = ModelConfig.from_dict(json.loads((path / "config.json").read_text()))
+        saved = json.loads((path / "config.json").read_text())
+        saved.setdefault("share_prompt", False)  # saved before the option existed: trained one sequence per response
+        config = ModelConfig.from_dict(saved)
         meta = json.loads((path / "meta.json").read_text())
         if config.mode == "heads":
             from prefloop.model.heads_impl import HeadsImpl

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from prefloop.model.batching import EncodedPairs
 from prefloop.model.config import ModelConfig
 from prefloop.model.data import PairTargets, bootstrap_indices
 from prefloop.model.losses import pair_nll, tie_param_init
+from prefloop.model.shared_prompt import PairLayout, SharedPairs, check_support, shared_rewards
 from prefloop.model.tracking import MetricsLog
 
 __all__ = ["FinetuneModel", "RewardNet"]
@@ -36,6 +38,8 @@ class RewardNet(nn.Module):
         self.theta = nn.ParameterList([nn.Parameter(torch.tensor(tie_param_init(tie_model))) for _ in range(k)])
 
     def forward(self, inputs: dict[str, torch.Tensor], member: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if "pool_index" in inputs:  # shared-prompt pairs: one sequence, two rewards
+            return shared_rewards(self.model, inputs), self.theta[member]
         return self.model(**inputs).logits.squeeze(-1), self.theta[member]
 
 
@@ -64,11 +68,34 @@ def _accelerator(config: ModelConfig) -> Any:
 
 
 class FinetuneModel:
-    def __init__(self, config: ModelConfig, tokenizer: Any, net: RewardNet) -> None:
+    """One backbone (+ K LoRA adapters) trained as a Bradley-Terry reward model.
+
+    ``shared`` says whether pairs are encoded as shared-prompt sequences (see
+    ``shared_prompt``). A fresh model falls back to one sequence per response, with a warning,
+    when the architecture cannot take that layout; a loaded one (``fallback=False``) must be
+    read the way it was trained, so it raises instead.
+    """
+
+    def __init__(self, config: ModelConfig, tokenizer: Any, net: RewardNet, fallback: bool = True) -> None:
         self.config = config
         self.tokenizer = tokenizer
         self.net = net
         self.decoder = is_decoder(self._base_config())
+        self.layout = PairLayout.probe(tokenizer, config.template, self.decoder)
+        self.shared = False
+        if config.share_prompt:
+            why = check_support(net.model, tokenizer, self.layout)
+            if why is not None and not fallback:
+                raise ValueError(
+                    f"this model was trained on shared-prompt pairs, but here {why}; "
+                    "load it with the transformers version it was trained with"
+                )
+            if why is not None:
+                warnings.warn(
+                    f"share_prompt: {why}; encoding each response separately (slower, same model family)",
+                    stacklevel=2,
+                )
+            self.shared = why is None
 
     def _base_config(self) -> Any:
         m = self.net.model
@@ -123,11 +150,15 @@ class FinetuneModel:
             "fit_seconds": seconds,
             "pairs_per_s": pairs_seen / max(step_s, 1e-9),
             "num_processes": acc.num_processes,
+            "share_prompt": self.shared,
         }
         return self, thetas, stats
 
-    def _encode(self, pairs: list[tuple[str, str, str]]) -> EncodedPairs:
+    def _encode(self, pairs: list[tuple[str, str, str]]) -> EncodedPairs | SharedPairs:
         c = self.config
+        if self.shared:
+            eager = getattr(self._base_config(), "_attn_implementation", "sdpa") == "eager"
+            return SharedPairs(pairs, self.tokenizer, c.template, c.max_length, self.layout, float_mask=eager)
         return EncodedPairs(pairs, self.tokenizer, c.template, c.max_length, self.decoder)
 
     def _train_member(
@@ -135,7 +166,7 @@ class FinetuneModel:
         member: int,
         train: PairTargets,
         val: PairTargets | None,
-        enc_val: EncodedPairs | None,
+        enc_val: EncodedPairs | SharedPairs | None,
         acc: Any,
         log: MetricsLog,
         bar: Any,
@@ -216,9 +247,9 @@ class FinetuneModel:
         }
 
     @torch.no_grad()
-    def _val_loss(self, member: int, val: PairTargets, enc: EncodedPairs, dev: torch.device) -> float:
-        r = self._score_texts(enc, [member], dev)[:, 0]
-        d = torch.from_numpy(r[enc.index[:, 0]] - r[enc.index[:, 1]])
+    def _val_loss(self, member: int, val: PairTargets, enc: EncodedPairs | SharedPairs, dev: torch.device) -> float:
+        ra, rb = self._pair_rewards(enc, [member], dev)
+        d = torch.from_numpy(ra[:, 0] - rb[:, 0])
         theta = self._unwrapped().theta[member].detach().double().cpu()
         wins, margin = torch.from_numpy(val.wins), torch.from_numpy(val.margin)
         return float(pair_nll(d, wins, theta, self.config.tie_model, margin))
@@ -229,28 +260,40 @@ class FinetuneModel:
 
     # ---- inference ------------------------------------------------------------------------
     @torch.no_grad()
-    def _score_texts(self, enc: EncodedPairs, members: list[int], dev: torch.device | None = None) -> np.ndarray:
+    def _pair_rewards(
+        self, enc: EncodedPairs | SharedPairs, members: list[int], dev: torch.device | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Rewards of a and b, [n, len(members)] each.
+
+        Scoring stays fp32: bf16 rounds nearby rewards to equal values (measured: ~5 % of HH
+        pairs tied exactly), which breaks rankings and accuracy.
+        """
         net = self._unwrapped()
         was_training = net.training
         net.eval()
         dev = dev or next(net.parameters()).device
-        out = np.zeros((enc.n_texts, len(members)))
-        batches = enc.text_batches(self.config.embed_batch_size)
+        ra, rb = np.zeros((len(enc), len(members))), np.zeros((len(enc), len(members)))
+        if isinstance(enc, SharedPairs):
+            batches = enc.score_batches(max(1, self.config.embed_batch_size // 2))
+        else:
+            texts = np.zeros((enc.n_texts, len(members)))
+            batches = enc.text_batches(self.config.embed_batch_size)
         for j, m in enumerate(members):
             self._use(m)
             for rows, inputs in batches:
-                # scoring stays fp32: bf16 rounds nearby rewards to equal values (measured: ~5 %
-                # of HH pairs tied exactly), which breaks rankings and accuracy
-                r, _ = net({k: v.to(dev) for k, v in inputs.items()}, m)
-                out[rows, j] = r.float().cpu().numpy()
+                r = net({k: v.to(dev) for k, v in inputs.items()}, m)[0].float().cpu().numpy()
+                if isinstance(enc, SharedPairs):  # pairs: [a of each row…, b of each row…]
+                    ra[rows, j], rb[rows, j] = r[: len(rows)], r[len(rows) :]
+                else:
+                    texts[rows, j] = r
+        if not isinstance(enc, SharedPairs):
+            ra, rb = texts[enc.index[:, 0]], texts[enc.index[:, 1]]
         if was_training:
             net.train()
-        return out
+        return ra, rb
 
     def member_rewards(self, pairs: list[tuple[str, str, str]], bar: Any) -> tuple[np.ndarray, np.ndarray]:
-        enc = self._encode(pairs)
-        r = self._score_texts(enc, list(range(self.config.k)))
-        return r[enc.index[:, 0]], r[enc.index[:, 1]]
+        return self._pair_rewards(self._encode(pairs), list(range(self.config.k)))
 
     def state_tensors(self) -> dict[str, torch.Tensor]:
         return {k: v for k, v in self._unwrapped().state_dict().items()}
@@ -286,4 +329,4 @@ class FinetuneModel:
         with torch.no_grad():
             for p, v in zip(net.theta, load_file(str(path / "tie.safetensors"))["theta"], strict=True):
                 p.copy_(v)
-        return cls(config, tok, net.eval())
+        return cls(config, tok, net.eval(), fallback=False)

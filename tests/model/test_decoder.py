@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from model_toydata import make_examples, pairs_of
 
 from prefloop.model import ModelConfig, RewardEnsemble
@@ -79,7 +80,20 @@ def test_decoder_heads_and_finetune(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         lr=1e-5,
         val_fraction=0,
     )
-    ens2, _report2 = RewardEnsemble.train(ex[:4], ft, progress=False)
+    ens2, report2 = RewardEnsemble.train(ex[:4], ft, progress=False)
     assert ens2._impl.net.model.config.pad_token_id is not None
     p = ens2.predict(pairs_of(ex[:4]))
     assert p.p_a_members.shape == (4, 1) and np.all(np.isfinite(p.reward_a))
+    # shared prompt is exact for a causal model: each reward equals the plain model's reward on
+    # prompt-window + response as one ordinary sequence
+    assert report2["share_prompt"] is True
+    impl = ens2._impl
+    lay, tok, model = impl.layout, impl.tokenizer, impl.net.model
+    for (prompt, a, b), ra, rb in zip(pairs_of(ex[:4]), p.reward_a, p.reward_b, strict=True):
+        p_ids, a_ids, b_ids = (tok(x, add_special_tokens=False)["input_ids"] for x in (prompt, a, b))
+        budget = 24 - lay.n_special - max(len(a_ids), len(b_ids))
+        window = p_ids[-budget:] if budget > 0 else []
+        for resp, got in ((a_ids, ra), (b_ids, rb)):
+            ids = torch.tensor([lay.prefix + window + lay.mid + resp + lay.suffix])
+            with torch.no_grad():
+                assert model(input_ids=ids).logits.item() == pytest.approx(got, abs=1e-4)
