@@ -8,10 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from prefloop.backends.base import BackendError, BackendSettings
+from prefloop.resources import shipped_folder
 
 __all__ = ["dataset_settings", "dimension_question", "load_template"]
 
-TEMPLATE_PATH = Path(__file__).resolve().parents[2] / "templates" / "argilla.json"
+TEMPLATE_PATH = shipped_folder("templates") / "argilla.json"
 _FALLBACK_TEMPLATE: dict[str, Any] = {
     "fields": [{"name": "prompt"}, {"name": "response_a"}, {"name": "response_b"}],
     "preference": {"name": "preference", "labels": {"a": "A", "b": "B", "tie": "Tie"}},

@@ -44,12 +44,13 @@ from prefloop.backends.base import (
     presentation_swapped,
     undo_presentation,
 )
+from prefloop.resources import shipped_folder
 from prefloop.types import AnnotatorRef, Choice, PulledLabel, PullResult, PushedTask, TaskRequest
 
 __all__ = ["DEFAULT_TEMPLATE", "LabelStudioBackend", "label_config"]
 
 DEFAULT_URL = "http://localhost:8080"
-DEFAULT_TEMPLATE = Path(__file__).resolve().parents[2] / "templates" / "label_studio.xml"
+DEFAULT_TEMPLATE = shipped_folder("templates") / "label_studio.xml"
 API_KEY_ENV = ("PREFLOOP_LABEL_STUDIO_API_KEY", "LABEL_STUDIO_API_KEY")
 URL_ENV = "LABEL_STUDIO_URL"
 _T = TypeVar("_T")

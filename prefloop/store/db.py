@@ -12,6 +12,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from prefloop.resources import shipped_folder
+
 __all__ = [
     "DEFAULT_DB_URL",
     "check_drift",
@@ -76,11 +78,10 @@ def session_scope(engine: Engine) -> Iterator[Session]:
 
 def migrations_dir() -> Path:
     """The Alembic folder: ``migrations/`` of a checkout, or the copy packaged with a wheel."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here.parent.parent / "migrations", here.parent / "_migrations"):
-        if (candidate / "env.py").exists():
-            return candidate
-    raise FileNotFoundError("prefloop's Alembic migrations were not found; reinstall prefloop")
+    folder = shipped_folder("migrations")
+    if not (folder / "env.py").exists():
+        raise FileNotFoundError(f"{folder} holds no Alembic env.py; reinstall prefloop")
+    return folder
 
 
 def _alembic_config(engine: Engine) -> Any:
