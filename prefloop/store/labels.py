@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from prefloop.store.models import Annotator, Label, SyncCursor, Task, utcnow
@@ -63,30 +65,28 @@ def record_pull(
     * a new version of a stored annotation supersedes the current row, which is kept;
     * a stored, live annotation missing from ``result.alive`` for its pair is marked deleted.
 
-    The caller commits this together with the new cursor (``set_cursor``), so labels
-    and cursor are never out of step.
+    What is already stored is read in a few chunked queries, not one per label, so a first
+    pull of tens of thousands of annotations stays fast. The caller commits this together
+    with the new cursor (``set_cursor``), so labels and cursor are never out of step.
     """
     counts = PullCounts()
     now = utcnow()
     pairs = pairs_by_keys(session, [lb.pair_key for lb in result.labels] + list(result.alive))
+    stored = _stored_versions(session, backend, project, {lb.source_id for lb in result.labels})
     annotators: dict[str, int] = {}
     touched: set[int] = set()
+    superseded: list[tuple[int | Label, Label]] = []  # (old row: stored id or a row added above, its successor)
     for pulled in result.labels:
         pair = pairs.get(pulled.pair_key)
         if pair is None:
             counts.unknown_pairs.append(pulled.pair_key)
             continue
-        same_version = session.scalar(select(Label.id).where(
-            Label.backend == backend, Label.project == project,
-            Label.source_id == pulled.source_id, Label.version == pulled.version))
-        if same_version is not None:
+        versions = stored.setdefault(pulled.source_id, {})
+        if pulled.version in versions:
             counts.duplicates += 1
             continue
         if pulled.annotator.external_id not in annotators:
             annotators[pulled.annotator.external_id] = annotator_id(session, backend, pulled.annotator)
-        previous = session.scalars(select(Label).where(
-            Label.backend == backend, Label.project == project,
-            Label.source_id == pulled.source_id, Label.is_current.is_(True))).all()
         label = Label(
             pair_id=pair.id, annotator_id=annotators[pulled.annotator.external_id],
             choice=pulled.choice.value, strength=pulled.strength,
@@ -96,38 +96,91 @@ def record_pull(
             pulled_at=now, raw=pulled.raw, is_current=True,
         )
         session.add(label)
-        session.flush()
-        for old in previous:
-            old.is_current = False
-            old.superseded_by_id = label.id
-        counts.edited += 1 if previous else 0
-        counts.new += 0 if previous else 1
+        previous = [row for row, current in versions.values() if current]
+        if previous:  # an edit: the old rows stay, pointing at their successor
+            superseded.extend((row, label) for row in previous)
+            for version, (row, _) in list(versions.items()):
+                versions[version] = (row, False)
+            counts.edited += 1
+        else:
+            counts.new += 1
+        versions[pulled.version] = (label, True)
         touched.add(pair.id)
-
-    for key, alive in result.alive.items():
-        pair = pairs.get(key)
-        if pair is None:
-            continue
-        stale = session.scalars(select(Label).where(
-            Label.backend == backend, Label.project == project, Label.pair_id == pair.id,
-            Label.is_current.is_(True), Label.deleted_at.is_(None), Label.source_id.not_in(alive))).all()
-        for label in stale:
-            label.deleted_at = now
-            counts.deleted += 1
-            touched.add(pair.id)
     session.flush()
+    _supersede(session, superseded)
+    counts.deleted = _mark_deleted(session, backend, project, pairs, result.alive, now, touched)
     _update_task_status(session, backend, project, touched, labels_per_task)
     return counts
 
 
-def _update_task_status(session: Session, backend: str, project: str, pair_ids: set[int], needed: int) -> None:
-    for task in session.scalars(select(Task).where(
-            Task.backend == backend, Task.project == project, Task.pair_id.in_(pair_ids),
-            Task.status != "withdrawn")):
-        n_live = session.scalar(select(func.count(func.distinct(Label.annotator_id))).where(
-            Label.backend == backend, Label.project == project, Label.pair_id == task.pair_id,
+def _chunks(values: list[Any], size: int = 2000) -> Iterator[list[Any]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def _supersede(session: Session, superseded: list[tuple[int | Label, Label]]) -> None:
+    """Mark old rows not current, each pointing at its successor (one executemany, after the flush)."""
+    if not superseded:
+        return
+    table = Label.__table__
+    stmt = (update(table).where(table.c.id == bindparam("old_id"))
+            .values(is_current=False, superseded_by_id=bindparam("new_id")))
+    params = [{"old_id": old if isinstance(old, int) else old.id, "new_id": new.id} for old, new in superseded]
+    session.execute(stmt, params)
+    for old, _ in superseded:  # rows added in this call were changed behind the session's back
+        if isinstance(old, Label):
+            session.expire(old)
+
+
+def _stored_versions(
+    session: Session, backend: str, project: str, source_ids: set[str]
+) -> dict[str, dict[str, tuple[int | Label, bool]]]:
+    """source id → {version: (label id, is current)} for what is already stored."""
+    out: dict[str, dict[str, tuple[int | Label, bool]]] = {}
+    for chunk in _chunks(sorted(source_ids)):
+        rows = session.execute(select(Label.source_id, Label.version, Label.id, Label.is_current).where(
+            Label.backend == backend, Label.project == project, Label.source_id.in_(chunk)))
+        for source_id, version, row_id, current in rows:
+            out.setdefault(source_id, {})[version] = (row_id, bool(current))
+    return out
+
+
+def _mark_deleted(
+    session: Session,
+    backend: str,
+    project: str,
+    pairs: dict[str, Any],
+    alive: dict[str, frozenset[str]],
+    now: datetime,
+    touched: set[int],
+) -> int:
+    """Mark live labels of the examined pairs whose source ids are gone; return how many."""
+    still_there = {pairs[key].id: ids for key, ids in alive.items() if key in pairs}
+    gone: list[int] = []
+    for chunk in _chunks(sorted(still_there)):
+        rows = session.execute(select(Label.id, Label.pair_id, Label.source_id).where(
+            Label.backend == backend, Label.project == project, Label.pair_id.in_(chunk),
             Label.is_current.is_(True), Label.deleted_at.is_(None)))
-        task.status = "labeled" if (n_live or 0) >= needed else "pending"
+        for row_id, pair_id, source_id in rows:
+            if source_id not in still_there[pair_id]:
+                gone.append(row_id)
+                touched.add(pair_id)
+    for chunk in _chunks(gone):
+        session.execute(update(Label).where(Label.id.in_(chunk)).values(deleted_at=now))
+    return len(gone)
+
+
+def _update_task_status(session: Session, backend: str, project: str, pair_ids: set[int], needed: int) -> None:
+    """A task is 'labeled' once enough distinct annotators hold a live label on its pair."""
+    for chunk in _chunks(sorted(pair_ids)):
+        live = dict(session.execute(
+            select(Label.pair_id, func.count(func.distinct(Label.annotator_id))).where(
+                Label.backend == backend, Label.project == project, Label.pair_id.in_(chunk),
+                Label.is_current.is_(True), Label.deleted_at.is_(None)).group_by(Label.pair_id)).all())
+        for task in session.scalars(select(Task).where(
+                Task.backend == backend, Task.project == project, Task.pair_id.in_(chunk),
+                Task.status != "withdrawn")):
+            task.status = "labeled" if live.get(task.pair_id, 0) >= needed else "pending"
 
 
 def current_labels(session: Session, pair_id: int | None = None, include_deleted: bool = False) -> list[Label]:

@@ -75,6 +75,28 @@ def test_edit_supersedes_and_delete_marks(engine: Engine) -> None:
     assert rows[0].superseded_by_id == rows[1].id
 
 
+def test_one_pull_with_many_labels_edits_and_deletions(engine: Engine) -> None:
+    """A large pull in one call: two versions of one annotation, a re-pull, and a deletion elsewhere."""
+    keys = _pairs(engine, 3)
+    first = [_label(k, Choice.A, source_id=f"ann-{i}-{w}", who=w) for i, k in enumerate(keys) for w in ("u1", "u2")]
+    edit = _label(keys[0], Choice.B, source_id="ann-0-u1", version="v2")
+    again = _label(keys[0], Choice.TIE, source_id="ann-0-u1", version="v3")
+    with session_scope(engine) as session:
+        counts = record_pull(session, "ls", "proj", PullResult([*first, edit, again], "c1"))
+        assert (counts.new, counts.edited) == (6, 2)
+    alive = {keys[1]: frozenset({"ann-1-u1"})}  # ann-1-u2 was deleted at the source
+    with session_scope(engine) as session:
+        counts = record_pull(session, "ls", "proj", PullResult([*first, again], "c2", alive=alive))
+        assert (counts.new, counts.edited, counts.duplicates, counts.deleted) == (0, 0, 7, 1)
+    with session_scope(engine) as session:
+        history = list(session.scalars(select(Label).where(Label.source_id == "ann-0-u1").order_by(Label.id)))
+        assert [(r.version, r.choice, r.is_current) for r in history] == [
+            ("v1", "a", False), ("v2", "b", False), ("v3", "tie", True)]
+        assert [r.superseded_by_id for r in history] == [history[1].id, history[2].id, None]
+        deleted = session.scalars(select(Label).where(Label.deleted_at.is_not(None))).unique().all()
+        assert [r.source_id for r in deleted] == ["ann-1-u2"]
+
+
 def test_two_annotators_on_one_pair_and_task_status(engine: Engine) -> None:
     key = _pairs(engine)[0]
     with session_scope(engine) as session:
