@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from prefloop.agreement import agreement_report
 from prefloop.config import LoopConfig
 from prefloop.store.models import Annotator, Label, ModelVersion, Task
+from prefloop.store.queries import live_label_counts
 from prefloop.store.versions import labels_since, latest_model
 
 __all__ = ["loop_status"]
@@ -26,8 +27,7 @@ def loop_status(session: Session, config: LoopConfig) -> dict[str, Any]:
             .group_by(Annotator.backend, Annotator.external_id, Annotator.name)
             .order_by(Annotator.backend, Annotator.external_id))
     ]
-    by_backend = dict(session.execute(select(Label.backend, func.count(Label.id)).where(*live)
-                                      .group_by(Label.backend)).all())
+    by_backend = live_label_counts(session, Label.backend)
     pending = dict(session.execute(select(Task.backend, func.count(Task.id)).where(Task.status == "pending")
                                    .group_by(Task.backend)).all())
     model = latest_model(session)

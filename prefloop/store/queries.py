@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from prefloop.store.models import Annotator, Label, ModelVersion, Pair, Prompt, Response, Task
 
-__all__ = ["LabeledRow", "aggregate_choice", "iter_labeled_rows", "store_stats"]
+__all__ = ["LabeledRow", "aggregate_choice", "iter_labeled_rows", "live_label_counts", "store_stats"]
 
 
 @dataclass(frozen=True)
@@ -80,15 +81,18 @@ def aggregate_choice(choices: list[str]) -> str | None:
     return None
 
 
+def live_label_counts(session: Session, column: Any) -> dict[Any, int]:
+    """Current, undeleted labels counted by ``column`` (e.g. ``Label.backend``)."""
+    return dict(session.execute(select(column, func.count(Label.id)).where(
+        Label.is_current.is_(True), Label.deleted_at.is_(None)).group_by(column)).all())
+
+
 def store_stats(session: Session) -> dict[str, object]:
     """Counts for ``prefloop stats``: pairs, labels by choice / dimension / backend, annotators, tasks."""
     live = (Label.is_current.is_(True), Label.deleted_at.is_(None))
-    by_choice = dict(session.execute(select(Label.choice, func.count()).where(*live).group_by(Label.choice))
-                     .all())
-    by_dimension = dict(session.execute(select(Label.dimension, func.count()).where(*live)
-                                        .group_by(Label.dimension)).all())
-    by_backend = dict(session.execute(select(Label.backend, func.count()).where(*live)
-                                      .group_by(Label.backend)).all())
+    by_choice = live_label_counts(session, Label.choice)
+    by_dimension = live_label_counts(session, Label.dimension)
+    by_backend = live_label_counts(session, Label.backend)
     tasks = dict(session.execute(select(Task.status, func.count()).group_by(Task.status)).all())
     return {
         "pairs": session.scalar(select(func.count(Pair.id))) or 0,
