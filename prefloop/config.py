@@ -61,6 +61,10 @@ class AcquisitionSettings:
     queue_size: int = _f(50, "Pending tasks kept at the backend; each sync tops the queue up to this")
     max_per_prompt: int | None = _f(2, "At most this many pairs of one prompt in one batch")
     seed: int = _f(0, "Seed for random choices (cold start, tie-breaking)")
+    refresh_after_retrain: bool = _f(False, "After a retrain, withdraw pending tasks an older model chose that the "
+                                            "new one no longer ranks in its top queue_size, and refill with its "
+                                            "picks. Only tasks without annotations go; a Label Studio draft on one "
+                                            "is lost")
 
 
 @dataclass

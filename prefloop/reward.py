@@ -113,11 +113,12 @@ def _jsonable(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def score_pool(engine: Engine, model: str | None = None, all_pairs: bool = False,
-               progress: bool = True) -> tuple[str, int]:
+               progress: bool = True, also: Sequence[int] = ()) -> tuple[str, int]:
     """Store predictions of a model (default: newest) for unlabeled pool pairs (or all pairs).
 
-    Pairs already scored by that model are skipped, so a rerun after a crash only does
-    what is left. Identical prompts and responses are embedded once (content-hash cache).
+    ``also`` adds pair ids the pool leaves out (pending tasks being re-ranked). Pairs
+    already scored by that model are skipped, so a rerun after a crash only does what is
+    left. Identical prompts and responses are embedded once (content-hash cache).
     """
     with session_scope(engine) as session:
         row = find_model(session, model)
@@ -130,7 +131,7 @@ def score_pool(engine: Engine, model: str | None = None, all_pairs: bool = False
         if not all_pairs:
             skip = excluded_pair_ids(session)
             ids = [i for i in ids if i not in skip]
-        ids = unscored_pair_ids(session, model_id, ids)
+        ids = unscored_pair_ids(session, model_id, ids + sorted(set(also) - set(ids)))
     done = 0
     for start in range(0, len(ids), SCORE_CHUNK):
         chunk = ids[start:start + SCORE_CHUNK]

@@ -1,7 +1,8 @@
 """``prefloop sync``: one cycle of the loop, safe to kill at any instant and to run again.
 
     pull labels → store them WITH the cursor (one transaction) → retrain at a milestone
-    → rescore the pool → top the backend's queue up with the strategy's picks
+    → rescore the pool → (opt-in) withdraw pending tasks the new model no longer wants
+    → top the backend's queue up with the strategy's picks
 
 Why a rerun always converges:
 
@@ -33,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine, or_, select, text
 from sqlalchemy.engine import make_url
 
 from prefloop.acquisition import ProbPool, get_strategy
@@ -43,7 +44,7 @@ from prefloop.errors import PrefloopError
 from prefloop.faults import checkpoint
 from prefloop.store.db import session_scope
 from prefloop.store.labels import get_cursor, record_pull, set_cursor
-from prefloop.store.models import ModelVersion, Pair, Prediction, Task
+from prefloop.store.models import Label, ModelVersion, Pair, Prediction, Task
 from prefloop.store.tasks import count_pending, excluded_pair_ids, record_tasks
 from prefloop.store.versions import labels_since, latest_model, predictions_for
 from prefloop.types import PushedTask, TaskRequest
@@ -205,11 +206,16 @@ def _milestone(engine: Engine, config: LoopConfig) -> tuple[bool, str | None, in
         return due, model.name, since
 
 
-def _candidates(engine: Engine, config: LoopConfig, need: int, model_id: int | None,
-                ens: Any) -> tuple[list[int], np.ndarray, str, dict[str, Any]]:
-    """Pick up to ``need`` pool pairs: the configured strategy, or random before any model exists."""
+def _candidates(engine: Engine, config: LoopConfig, need: int, model_id: int | None, ens: Any,
+                include: set[int] | frozenset[int] = frozenset(),
+                skip: set[int] | frozenset[int] = frozenset()) -> tuple[list[int], np.ndarray, str, dict[str, Any]]:
+    """Pick up to ``need`` pool pairs: the configured strategy, or random before any model exists.
+
+    ``include`` puts otherwise excluded pairs (pending tasks being re-ranked) back in the
+    running; ``skip`` keeps pairs out (tasks withdrawn in this cycle).
+    """
     with session_scope(engine) as session:
-        excluded = excluded_pair_ids(session)
+        excluded = (excluded_pair_ids(session) - set(include)) | set(skip)
         rows = session.execute(select(Pair.id, Pair.prompt_id).where(Pair.split == "pool").order_by(Pair.id)).all()
         pool = [(pid, prompt) for pid, prompt in rows if pid not in excluded]
         preds = predictions_for(session, model_id, [p for p, _ in pool]) if model_id else {}
@@ -240,7 +246,7 @@ def _candidates(engine: Engine, config: LoopConfig, need: int, model_id: int | N
 
 
 def _top_up(engine: Engine, config: LoopConfig, backend: AnnotationBackend, project: str,
-            dry_run: bool) -> dict[str, Any]:
+            dry_run: bool, skip: set[int] | frozenset[int] = frozenset()) -> dict[str, Any]:
     from prefloop.reward import load_ensemble
 
     with session_scope(engine) as session:
@@ -250,16 +256,76 @@ def _top_up(engine: Engine, config: LoopConfig, backend: AnnotationBackend, proj
     if need == 0:
         return {"pending": pending, "planned": 0, "pushed": 0}
     ens = load_ensemble(model) if model is not None and config.acquisition.strategy.startswith("diverse") else None
-    chosen, scores, strategy, params = _candidates(engine, config, need, model.id if model else None, ens)
+    chosen, scores, strategy, params = _candidates(engine, config, need, model.id if model else None, ens,
+                                                   skip=skip)
     if dry_run:
         return {"pending": pending, "would_push": len(chosen), "strategy": strategy}
     with session_scope(engine) as session:  # plan first: a crash after this is finished by the next run
+        existing = {t.pair_id: t for t in session.scalars(select(Task).where(
+            Task.backend == backend.name, Task.project == project, Task.pair_id.in_(chosen)))}
         for pair_id, score in zip(chosen, scores, strict=True):
-            session.add(Task(pair_id=pair_id, backend=backend.name, project=project, external_id="",
-                             status="pending", strategy=strategy, strategy_params=params, score=float(score),
-                             model_version_id=model.id if model else None))
+            task = existing.get(pair_id)  # one row per pair and project: a withdrawn pair's row is reused
+            if task is None:
+                task = Task(pair_id=pair_id, backend=backend.name, project=project)
+                session.add(task)
+            task.external_id, task.status, task.strategy, task.strategy_params = "", "pending", strategy, params
+            task.score, task.model_version_id = float(score), model.id if model else None
     pushed = _push_planned(engine, backend, project)
     return {"pending": pending, "planned": len(chosen), "pushed": pushed, "strategy": strategy}
+
+
+def _stale_tasks(engine: Engine, backend: AnnotationBackend, project: str) -> dict[int, str]:
+    """Pushed, pending tasks without a live label that a model older than the newest chose: pair id → key."""
+    with session_scope(engine) as session:
+        model = latest_model(session)
+        if model is None:
+            return {}
+        rows = dict(session.execute(select(Task.pair_id, Pair.key).join(Pair, Pair.id == Task.pair_id).where(
+            Task.backend == backend.name, Task.project == project, Task.status == "pending",
+            Task.external_id != "", or_(Task.model_version_id.is_(None), Task.model_version_id != model.id))).all())
+        labeled = set(session.scalars(select(Label.pair_id).where(
+            Label.pair_id.in_(rows), Label.is_current.is_(True), Label.deleted_at.is_(None))))
+    return {pair_id: key for pair_id, key in rows.items() if pair_id not in labeled}
+
+
+def _refresh(engine: Engine, config: LoopConfig, backend: AnnotationBackend, project: str,
+             stale: dict[int, str]) -> tuple[dict[str, Any], set[int]]:
+    """Re-rank stale tasks with the newest model among the pool; withdraw those below its top queue_size.
+
+    Kept tasks are re-attributed to the new model. A backend keeps a task that got an
+    annotation meanwhile, so only tasks that ``live_tasks`` no longer lists are marked
+    withdrawn. A stale task already gone from the backend (a run that died between the
+    withdrawal and the store update, or someone deleting it there) is marked withdrawn first,
+    so a rerun converges.
+    """
+    from prefloop.reward import load_ensemble
+
+    live = {t.pair_key for t in backend.live_tasks()}
+    vanished = {pair_id for pair_id, key in stale.items() if key not in live}
+    stale = {pair_id: key for pair_id, key in stale.items() if pair_id not in vanished}
+    with session_scope(engine) as session:
+        model = latest_model(session)
+    diverse = config.acquisition.strategy.startswith("diverse")
+    ens = load_ensemble(model) if model is not None and diverse else None
+    chosen, scores, strategy, params = _candidates(engine, config, config.acquisition.queue_size, model.id, ens,
+                                                   include=set(stale))
+    keep = {pair_id: float(score) for pair_id, score in zip(chosen, scores, strict=True) if pair_id in stale}
+    drop = [pair_id for pair_id in stale if pair_id not in keep]
+    gone = set(vanished)
+    if drop:
+        backend.withdraw_tasks([stale[pair_id] for pair_id in drop])
+        live = {t.pair_key for t in backend.live_tasks()}
+        gone |= {pair_id for pair_id in drop if stale[pair_id] not in live}
+    with session_scope(engine) as session:
+        for task in session.scalars(select(Task).where(
+                Task.backend == backend.name, Task.project == project, Task.pair_id.in_(set(keep) | gone))):
+            if task.pair_id in gone:
+                task.status = "withdrawn"
+            else:
+                task.model_version_id, task.score, task.strategy, task.strategy_params = (
+                    model.id, keep[task.pair_id], strategy, params)
+    return {"stale": len(stale) + len(vanished), "kept": len(keep), "withdrawn": len(gone) - len(vanished),
+            "vanished": len(vanished)}, gone
 
 
 def run_sync(engine: Engine, config: LoopConfig, *, dry_run: bool = False, progress: bool = False,
@@ -303,13 +369,23 @@ def run_sync(engine: Engine, config: LoopConfig, *, dry_run: bool = False, progr
         t = time.perf_counter()
         with session_scope(engine) as session:
             model = latest_model(session)
+        stale = _stale_tasks(engine, backend, project) if config.acquisition.refresh_after_retrain else {}
         if model is not None and not dry_run:
-            name, scored = score_pool(engine, model.name, progress=progress)
+            name, scored = score_pool(engine, model.name, progress=progress, also=list(stale))
             report.model = name
             log(report.step("score", t, model=name, scored=scored))
 
+        withdrawn: set[int] = set()
+        if stale and dry_run:  # ranking them needs the new model's scores, which a dry run does not store
+            log(report.step("refresh", time.perf_counter(), dry_run=True, stale=len(stale)))
+        elif stale:
+            t = time.perf_counter()
+            refreshed, withdrawn = _refresh(engine, config, backend, project, stale)
+            report.changed |= bool(withdrawn)
+            log(report.step("refresh", t, **refreshed))
+
         t = time.perf_counter()
-        pushed = _top_up(engine, config, backend, project, dry_run)
+        pushed = _top_up(engine, config, backend, project, dry_run, skip=withdrawn)
         report.changed |= bool(pushed.get("pushed"))
         log(report.step("push", t, **pushed))
     return report

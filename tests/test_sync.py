@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -14,7 +15,7 @@ from sqlalchemy import Engine, func, select
 from prefloop.config import load_config
 from prefloop.demo import generated_records, write_oracle
 from prefloop.store.db import session_scope
-from prefloop.store.models import Label, ModelVersion, Prediction, Task
+from prefloop.store.models import Label, ModelVersion, Pair, Prediction, Task
 from prefloop.store.pairs import add_pairs
 from prefloop.store.queries import store_stats
 from prefloop.sync import run_sync
@@ -138,3 +139,82 @@ def test_config_show_masks_secrets(tmp_path: Path, monkeypatch: pytest.MonkeyPat
                           capture_output=True, text=True, env={**__import__("os").environ, **env})
     shown = json.loads(proc.stdout)
     assert shown["backend"]["api_key"] == "***" and "super-secret-token" not in proc.stdout
+
+
+def test_refresh_after_retrain_withdraws_what_the_new_model_no_longer_wants(engine: Engine, tmp_path: Path) -> None:
+    from prefloop.backends import make_backend
+    from prefloop.sync import backend_settings
+
+    fill(engine, 30)
+    path = tmp_path / "prefloop.toml"  # no oracle: tasks stay pending until the test annotates them
+    path.write_text(f"""
+artifacts_dir = "{tmp_path / 'artifacts'}"
+[backend]
+name = "simulated"
+project = "refresh"
+url = "{tmp_path / 'sim'}"
+[acquisition]
+strategy = "bald"
+queue_size = 5
+max_per_prompt = 1
+refresh_after_retrain = true
+[milestone]
+every = 2
+min_labels = 5
+[model]
+{chr(10).join(f'{k} = {json.dumps(v)}' for k, v in FAST_MODEL.items())}
+""")
+    config = load_config(str(path))
+    people = make_backend("simulated", backend_settings(config))
+    done: set[str] = set()
+
+    def annotate(n: int) -> None:
+        todo = [t.pair_key for t in people.live_tasks() if t.pair_key not in done][:n]
+        for key in todo:
+            people.annotate_as(key, "ann-1", "a")
+        done.update(todo)
+
+    def tasks() -> dict[str, Task]:
+        with session_scope(engine) as session:
+            keys = dict(session.execute(select(Pair.id, Pair.key)).all())
+            return {keys[t.pair_id]: t for t in session.scalars(select(Task))}
+
+    run_sync(engine, config, log=lambda _: None)  # cold start: 5 random tasks
+    annotate(5)
+    run_sync(engine, config, log=lambda _: None)  # first model, 5 tasks of its choosing
+    annotate(2)
+    logs: list[dict] = []
+    run_sync(engine, config, log=logs.append)  # +2 labels: retrain; 3 tasks of the old model are stale
+    refresh = next(s for s in logs if s["step"] == "refresh")
+    assert refresh["stale"] == 3 and refresh["kept"] + refresh["withdrawn"] == 3
+    assert refresh["withdrawn"] >= 1, "this seed's ranking drops at least one stale task"
+    with session_scope(engine) as session:
+        newest = session.scalars(select(ModelVersion).order_by(ModelVersion.id.desc())).first().id
+    now = tasks()
+    live = {t.pair_key for t in people.live_tasks()}
+    withdrawn = {k for k, t in now.items() if t.status == "withdrawn"}
+    assert len(withdrawn) == refresh["withdrawn"] and not withdrawn & live
+    pending = {k: t for k, t in now.items() if t.status == "pending"}
+    assert len(pending) == 5 and set(pending) <= live, "the queue was refilled with the new model's picks"
+    assert {t.model_version_id for t in pending.values()} == {newest}, "kept tasks now stand on the new model"
+    assert not withdrawn & done, "annotated pairs are never withdrawn"
+
+    # a stale task deleted at the backend by hand (or by a run that died before the store caught
+    # up) is recorded as withdrawn, not left pending forever
+    annotate(2)
+    stale_now = [k for k, t in tasks().items() if t.status == "pending" and k not in done]
+    people.withdraw_tasks(stale_now[:1])
+    logs = []
+    run_sync(engine, config, log=logs.append)
+    refresh = next(s for s in logs if s["step"] == "refresh")
+    assert refresh["vanished"] == 1 and tasks()[stale_now[0]].status == "withdrawn"
+    withdrawn.add(stale_now[0])
+
+    # a bigger queue takes every pair left in the pool, the withdrawn ones included
+    bigger = dataclasses.replace(config, acquisition=dataclasses.replace(config.acquisition, queue_size=40))
+    run_sync(engine, bigger, log=lambda _: None)
+    again = tasks()
+    assert all(again[k].status == "pending" and again[k].external_id for k in withdrawn)
+    assert withdrawn <= {t.pair_key for t in people.live_tasks()}, "a withdrawn pair came back as a live task"
+    with session_scope(engine) as session:
+        assert session.scalar(select(func.count(Task.id))) == len(again) == 30, "one task row per pair"

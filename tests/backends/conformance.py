@@ -215,3 +215,17 @@ class BackendConformance:
         assert gone == 2
         live = {t.pair_key for t in backend.live_tasks()}
         assert pushed[0].pair_key not in live and pushed[2].pair_key in live
+
+    def test_withdraw_keeps_annotated_tasks_and_a_withdrawn_pair_can_come_back(
+            self, backend: AnnotationBackend, driver: AnnotatorDriver, pushed: list[PushedTask]) -> None:
+        driver.annotate(pushed[3], 0, "a")
+        assert backend.withdraw_tasks([pushed[3].pair_key, pushed[4].pair_key]) == 1
+        live = {t.pair_key for t in backend.live_tasks()}
+        assert pushed[3].pair_key in live and pushed[4].pair_key not in live
+        # a later model wants the withdrawn pair again: it is pushed as a task like any other
+        records = make_pairs(self.n_pairs, tag=type(self).__name__)
+        request = [r for r in _requests(records) if r.pair_key == pushed[4].pair_key]
+        (again,) = backend.push_tasks(request)
+        assert again.pair_key == pushed[4].pair_key
+        live = [t for t in backend.live_tasks() if t.pair_key == pushed[4].pair_key]
+        assert len(live) == 1 and live[0].external_id == again.external_id
