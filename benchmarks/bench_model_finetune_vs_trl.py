@@ -7,6 +7,7 @@ training for either. Prints what it measured as JSON lines.
 
     python benchmarks/bench_model_finetune_vs_trl.py --system both --epochs 2
     python benchmarks/bench_model_finetune_vs_trl.py --system ours --no-share-prompt   # the gain's split
+    python benchmarks/bench_model_finetune_vs_trl.py --system ours --val-fraction 0.1  # with early stopping
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ def run_ours(train: list, test: list, args: argparse.Namespace) -> dict:
         epochs=args.epochs,
         lr=args.lr,
         weight_decay=0.0,
-        val_fraction=0.0,
+        val_fraction=args.val_fraction,
         bf16=args.bf16,
         share_prompt=not args.no_share_prompt,
         seed=args.seed,
@@ -163,6 +164,8 @@ def main() -> None:
     ap.add_argument("--bf16", action="store_true")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-share-prompt", action="store_true", help="prefloop: one sequence per response")
+    ap.add_argument("--val-fraction", type=float, default=0.0,
+                    help="prefloop: validation share for early stopping (0 = none, as TRL runs here)")
     ap.add_argument("--backbone", default=None, help="model folder (default: offline MiniLM)")
     args = ap.parse_args()
     train, test = load_split(Path(args.data), args.n_train, args.n_test)
