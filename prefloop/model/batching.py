@@ -9,6 +9,7 @@ per epoch with a seed, and under data parallelism each process takes every world
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +19,7 @@ import torch
 from prefloop.model.backbone import collate
 from prefloop.model.render import encode, render
 
-__all__ = ["Batch", "EncodedPairs", "shard_groups"]
+__all__ = ["Batch", "EncodedPairs", "count_groups", "shard_groups"]
 
 
 @dataclass
@@ -51,6 +52,12 @@ def shard_groups(
     return groups
 
 
+def count_groups(n_rows: int, batch_size: int, world: int = 1) -> int:
+    """How many batches ``shard_groups`` gives each process for ``n_rows`` rows, without building them."""
+    groups = -(-n_rows // batch_size)
+    return -(-groups // world)
+
+
 class EncodedPairs:
     """Tokenised pairs ready for batching."""
 
@@ -81,13 +88,15 @@ class EncodedPairs:
         return len(self.index)
 
     @property
-    def n_texts(self) -> int:
+    def n_scored(self) -> int:
+        """Distinct texts: what ``score_batches`` scores and ``index`` points into."""
         return len(self.encoded)
 
-    def pair_batches(self, batch_size: int, seed: int | None, rank: int = 0, world: int = 1) -> list[Batch]:
-        """Length-sorted pair batches; order shuffled with ``seed`` (None: longest first)."""
+    def pair_batches(self, batch_size: int, seed: int | None, rank: int = 0, world: int = 1) -> Iterator[Batch]:
+        """Length-sorted pair batches, collated one at a time; order shuffled with ``seed``."""
         key = np.maximum(self.lengths[self.index[:, 0]], self.lengths[self.index[:, 1]])
-        return [self._batch(g) for g in shard_groups(key, batch_size, seed, rank, world)]
+        for rows in shard_groups(key, batch_size, seed, rank, world):
+            yield self._batch(rows)
 
     def _batch(self, rows: np.ndarray) -> Batch:
         texts = np.unique(self.index[rows].ravel())
@@ -97,11 +106,7 @@ class EncodedPairs:
         inputs = collate([self.encoded[t] for t in texts], self.pad_id, self.left_pad)
         return Batch(inputs, ia, ib, rows)
 
-    def text_batches(self, batch_size: int) -> list[tuple[np.ndarray, dict[str, torch.Tensor]]]:
+    def score_batches(self, batch_size: int) -> list[tuple[np.ndarray, dict[str, torch.Tensor]]]:
         """Every unique text once, length-sorted, for scoring: (text rows, padded inputs)."""
-        order = np.argsort(-self.lengths, kind="stable")
-        out = []
-        for i in range(0, len(order), batch_size):
-            rows = order[i : i + batch_size]
-            out.append((rows, collate([self.encoded[t] for t in rows], self.pad_id, self.left_pad)))
-        return out
+        return [(rows, collate([self.encoded[t] for t in rows], self.pad_id, self.left_pad))
+                for rows in shard_groups(self.lengths, batch_size, None)]

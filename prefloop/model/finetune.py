@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from prefloop.model.backbone import autocast, is_decoder, load_backbone, load_tokenizer
-from prefloop.model.batching import EncodedPairs
+from prefloop.model.batching import EncodedPairs, count_groups
 from prefloop.model.config import ModelConfig
 from prefloop.model.data import PairTargets, bootstrap_indices
 from prefloop.model.losses import pair_nll, tie_param_init
@@ -157,8 +157,7 @@ class FinetuneModel:
     def _encode(self, pairs: list[tuple[str, str, str]]) -> EncodedPairs | SharedPairs:
         c = self.config
         if self.shared:
-            eager = getattr(self._base_config(), "_attn_implementation", "sdpa") == "eager"
-            return SharedPairs(pairs, self.tokenizer, c.template, c.max_length, self.layout, float_mask=eager)
+            return SharedPairs(pairs, self.tokenizer, c.template, c.max_length, self.layout)
         return EncodedPairs(pairs, self.tokenizer, c.template, c.max_length, self.decoder)
 
     def _train_member(
@@ -189,7 +188,7 @@ class FinetuneModel:
         net, opt = acc.prepare(self.net, opt)
         dev = acc.device
         rank, world = acc.process_index, acc.num_processes
-        n_batches = len(enc.pair_batches(c.batch_size, None, rank, world))
+        n_batches = count_groups(len(enc), c.batch_size, world)
         total = max(1, c.epochs * n_batches)
         decay = (lambda s: max(0.0, 1 - s / total)) if c.lr_schedule == "linear" else (lambda s: 1.0)
         sched = torch.optim.lr_scheduler.LambdaLR(opt, decay)
@@ -272,25 +271,15 @@ class FinetuneModel:
         was_training = net.training
         net.eval()
         dev = dev or next(net.parameters()).device
-        ra, rb = np.zeros((len(enc), len(members))), np.zeros((len(enc), len(members)))
-        if isinstance(enc, SharedPairs):
-            batches = enc.score_batches(max(1, self.config.embed_batch_size // 2))
-        else:
-            texts = np.zeros((enc.n_texts, len(members)))
-            batches = enc.text_batches(self.config.embed_batch_size)
+        out = np.zeros((enc.n_scored, len(members)))
+        batches = enc.score_batches(self.config.embed_batch_size)
         for j, m in enumerate(members):
             self._use(m)
-            for rows, inputs in batches:
-                r = net({k: v.to(dev) for k, v in inputs.items()}, m)[0].float().cpu().numpy()
-                if isinstance(enc, SharedPairs):  # pairs: [a of each row…, b of each row…]
-                    ra[rows, j], rb[rows, j] = r[: len(rows)], r[len(rows) :]
-                else:
-                    texts[rows, j] = r
-        if not isinstance(enc, SharedPairs):
-            ra, rb = texts[enc.index[:, 0]], texts[enc.index[:, 1]]
+            for slots, inputs in batches:
+                out[slots, j] = net({k: v.to(dev) for k, v in inputs.items()}, m)[0].float().cpu().numpy()
         if was_training:
             net.train()
-        return ra, rb
+        return out[enc.index[:, 0]], out[enc.index[:, 1]]
 
     def member_rewards(self, pairs: list[tuple[str, str, str]], bar: Any) -> tuple[np.ndarray, np.ndarray]:
         return self._pair_rewards(self._encode(pairs), list(range(self.config.k)))

@@ -30,6 +30,7 @@ token states. Anything else falls back to one sequence per response.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -132,10 +133,8 @@ def _find(seq: Ids, part: Ids, start: int) -> int:
     raise ValueError("could not locate the prompt/response in the tokenizer's pair encoding")
 
 
-def collate_layouts(
-    built: list[dict[str, list[int]]], pad_id: int, use_types: bool, causal: bool, float_mask: bool
-) -> dict[str, torch.Tensor]:
-    """Pad built sequences to the longest and derive the [B, 1, L, L] attention mask.
+def collate_layouts(built: list[dict[str, list[int]]], pad_id: int, layout: PairLayout) -> dict[str, torch.Tensor]:
+    """Pad built sequences to the longest and derive the boolean [B, 1, L, L] attention mask.
 
     ``pool_index`` indexes the flattened [B·L] states: all first responses, then all
     second responses (a lone response counts as a first).
@@ -155,20 +154,17 @@ def collate_layouts(
     o = torch.from_numpy(owner)
     oq, ok = o[:, :, None], o[:, None, :]
     allowed = ((ok == 0) | (ok == oq)) & ((oq != 0) | (ok == 0))
-    if causal:
+    if layout.decoder:  # causal
         p = torch.from_numpy(pos)
         allowed &= p[:, None, :] <= p[:, :, None]
     allowed |= torch.eye(width, dtype=torch.bool)  # a padding row attends to itself, never to nothing
-    mask = allowed[:, None]
-    if float_mask:
-        mask = torch.zeros(mask.shape).masked_fill(~mask, torch.finfo(torch.float32).min)
     out = {
         "input_ids": torch.from_numpy(ids),
         "position_ids": torch.from_numpy(pos),
-        "attention_mask": mask,
+        "attention_mask": allowed[:, None],
         "pool_index": torch.from_numpy(pool),
     }
-    if use_types:
+    if layout.type_first is not None:
         out["token_type_ids"] = torch.from_numpy(types)
     return out
 
@@ -193,6 +189,10 @@ def shared_rewards(model: nn.Module, inputs: dict[str, torch.Tensor]) -> torch.T
     """Rewards [R·B] of a collated batch of shared-prompt sequences (order of ``pool_index``)."""
     inner = _inner(model)
     kw = {k: v for k, v in inputs.items() if k != "pool_index"}
+    if getattr(inner.config, "_attn_implementation", "sdpa") == "eager":  # eager attention ADDS its mask
+        allowed = kw["attention_mask"]
+        kw["attention_mask"] = torch.zeros(allowed.shape, device=allowed.device).masked_fill(
+            ~allowed, torch.finfo(torch.float32).min)
     hidden = inner.base_model(**kw).last_hidden_state
     states = hidden.reshape(-1, hidden.shape[-1])[inputs["pool_index"]]
     return head_logits(inner, states)
@@ -213,8 +213,6 @@ def check_support(model: nn.Module, tokenizer: Any, layout: PairLayout) -> str |
     model.eval()
     try:
         dev = next(model.parameters()).device
-        use_types = layout.type_first is not None
-        float_mask = getattr(inner.config, "_attn_implementation", "sdpa") == "eager"
         enc = tokenizer("the quick brown fox", "jumps over it", return_tensors="pt").to(dev)
         own = model(**enc).logits.squeeze(-1)
         hidden = inner.base_model(**enc).last_hidden_state
@@ -226,7 +224,7 @@ def check_support(model: nn.Module, tokenizer: Any, layout: PairLayout) -> str |
         b = tokenizer("a second and longer answer", add_special_tokens=False)["input_ids"]
 
         def rewards(built: list[dict[str, list[int]]]) -> torch.Tensor:
-            inputs = collate_layouts(built, int(tokenizer.pad_token_id), use_types, layout.decoder, float_mask)
+            inputs = collate_layouts(built, int(tokenizer.pad_token_id), layout)
             return shared_rewards(model, {k: v.to(dev) for k, v in inputs.items()})
 
         pair = rewards([layout.build(p, [a, b], 64)])
@@ -259,7 +257,6 @@ class SharedPairs:
         template: str,
         max_length: int,
         layout: PairLayout,
-        float_mask: bool = False,
     ) -> None:
         rendered: list[tuple[Rendered, Rendered]] = [
             (render(p, a, template, tokenizer), render(p, b, template, tokenizer)) for p, a, b in pairs
@@ -273,34 +270,28 @@ class SharedPairs:
         self.lengths = np.array([len(b["input_ids"]) for b in self.built], dtype=np.int64)
         self.pad_id = int(tokenizer.pad_token_id)
         self.layout = layout
-        self.float_mask = float_mask
+        n = len(self.built)
+        # scored slots: response a of pair i is slot i, response b is slot n + i
+        self.index = np.stack([np.arange(n), np.arange(n, 2 * n)], axis=1)
+        self.n_scored = 2 * n
 
     def __len__(self) -> int:
         return len(self.built)
 
     def _collate(self, rows: np.ndarray) -> dict[str, torch.Tensor]:
-        return collate_layouts(
-            [self.built[i] for i in rows],
-            self.pad_id,
-            self.layout.type_first is not None,
-            self.layout.decoder,
-            self.float_mask,
-        )
+        return collate_layouts([self.built[i] for i in rows], self.pad_id, self.layout)
 
-    def pair_batches(self, batch_size: int, seed: int | None, rank: int = 0, world: int = 1) -> list[Batch]:
-        """Length-sorted pair batches; order shuffled with ``seed`` (None: longest first)."""
-        groups = shard_groups(self.lengths, batch_size, seed, rank, world)
-        out = []
-        for rows in groups:
+    def pair_batches(self, batch_size: int, seed: int | None, rank: int = 0, world: int = 1) -> Iterator[Batch]:
+        """Length-sorted pair batches, collated one at a time; order shuffled with ``seed``."""
+        for rows in shard_groups(self.lengths, batch_size, seed, rank, world):
             n = len(rows)
-            out.append(Batch(self._collate(rows), torch.arange(n), torch.arange(n, 2 * n), rows))
-        return out
+            yield Batch(self._collate(rows), torch.arange(n), torch.arange(n, 2 * n), rows)
 
     def score_batches(self, batch_size: int) -> list[tuple[np.ndarray, dict[str, torch.Tensor]]]:
-        """Every pair once, length-sorted: (pair rows, inputs giving rewards [a rows…, b rows…])."""
-        order = np.argsort(-self.lengths, kind="stable")
-        groups = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
-        return [(rows, self._collate(rows)) for rows in groups]
+        """Every pair once, length-sorted, ``batch_size`` responses (two per pair) per forward:
+        (scored slots [a slots…, b slots…], inputs)."""
+        groups = shard_groups(self.lengths, max(1, batch_size // 2), None)
+        return [(np.concatenate([rows, rows + len(self)]), self._collate(rows)) for rows in groups]
 
 
 def _tokenize_unique(tokenizer: Any, texts: list[str]) -> dict[str, Ids]:

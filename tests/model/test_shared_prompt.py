@@ -13,7 +13,7 @@ import torch
 from model_toydata import make_examples, pairs_of
 
 import prefloop.model.finetune
-from prefloop.model import ModelConfig, RewardEnsemble
+from prefloop.model import ModelConfig, RewardEnsemble, default_backbone
 from prefloop.model.backbone import load_backbone
 from prefloop.model.shared_prompt import PairLayout, SharedPairs, check_support, collate_layouts, shared_rewards
 
@@ -61,13 +61,13 @@ def test_build_long_response_keeps_its_start_and_decoder_pools_last_token() -> N
 def test_mask_keeps_responses_apart() -> None:
     enc = PairLayout([101], [102], [102], 0, 1, decoder=False)
     built = [enc.build([5, 6], [[7], [8, 8]], 16), enc.build([5], [[7], [8]], 16)]
-    mask = collate_layouts(built, 0, True, causal=False, float_mask=False)["attention_mask"][0, 0]
+    mask = collate_layouts(built, 0, enc)["attention_mask"][0, 0]
     # layout: CLS_a CLS_b 5 6 SEP | 7 SEP | 8 8 SEP
     cls_a, cls_b, prompt, a, b = 0, 1, [2, 3, 4], [5, 6], [7, 8, 9]
     assert mask[cls_a, prompt].all() and mask[cls_a, a].all() and not mask[cls_a, b].any() and not mask[cls_a, cls_b]
     assert mask[prompt][:, prompt].all() and not mask[prompt][:, [cls_a, cls_b, *a, *b]].any()
     assert mask[b[0], cls_b] and not mask[b[0], a].any()
-    padded = collate_layouts(built, 0, True, causal=False, float_mask=False)["attention_mask"][1, 0]
+    padded = collate_layouts(built, 0, enc)["attention_mask"][1, 0]
     assert padded[-1, -1] and not padded[0, -1]  # padding attends only to itself, nobody attends to it
 
 
@@ -80,20 +80,38 @@ def test_pair_rewards_equal_each_response_alone(minilm: tuple[Any, Any]) -> None
     pairs = pairs_of(make_examples(5, seed=3))
     pairs.append(("Human: " + "tell me a long story " * 30, "Short.", "A much longer answer " * 8))
     enc = SharedPairs(pairs, tok, "plain", 48, lay)
-    rows, inputs = enc.score_batches(8)[0]
+    (slots, inputs), = enc.score_batches(16)  # 16 responses: all six pairs in one padded batch
     with torch.no_grad():
         r = shared_rewards(model, inputs).numpy()
-    n = len(rows)
+    n = len(slots) // 2
+    rows = slots[:n]
+    assert n == len(pairs) and list(slots[n:]) == [len(pairs) + i for i in rows]
     for k, i in enumerate(rows):
         prompt, a, b = pairs[i]
         p_ids, a_ids, b_ids = (tok(x, add_special_tokens=False)["input_ids"] for x in (prompt, a, b))
         budget = 48 - lay.n_special - max(len(a_ids), len(b_ids))
         window = p_ids[-budget:] if budget > 0 else []
         for resp, got in ((a_ids, r[k]), (b_ids, r[n + k])):
-            alone = collate_layouts([lay.build(window, [resp], 48)], tok.pad_token_id, True, False, False)
+            alone = collate_layouts([lay.build(window, [resp], 48)], tok.pad_token_id, lay)
             with torch.no_grad():
                 want = shared_rewards(model, alone).item()
             assert got == pytest.approx(want, abs=1e-4)
+
+
+def test_eager_attention_gives_the_same_rewards(minilm: tuple[Any, Any]) -> None:
+    """The boolean mask is turned into eager attention's additive one inside the forward."""
+    from transformers import AutoModelForSequenceClassification
+
+    tok, model = minilm
+    eager = AutoModelForSequenceClassification.from_pretrained(
+        default_backbone(), num_labels=1, attn_implementation="eager")
+    eager.load_state_dict(model.state_dict())
+    eager.eval()
+    lay = PairLayout.probe(tok, "plain", decoder=False)
+    assert check_support(eager, tok, lay) is None
+    (_, inputs), = SharedPairs(pairs_of(make_examples(4, seed=5)), tok, "plain", 48, lay).score_batches(8)
+    with torch.no_grad():
+        assert torch.allclose(shared_rewards(eager, inputs), shared_rewards(model.eval(), inputs), atol=1e-4)
 
 
 def test_check_support_accepts_minilm_and_names_what_breaks(minilm: tuple[Any, Any]) -> None:
