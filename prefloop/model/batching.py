@@ -46,9 +46,9 @@ def shard_groups(
     if seed is not None:
         perm = np.random.default_rng(seed).permutation(len(groups))
         groups = [groups[i] for i in perm]
-    if world > 1:
-        extra = (-len(groups)) % world
-        groups = (groups + groups[:extra])[rank::world]
+    if world > 1:  # cycle, so that even fewer groups than processes reach every process
+        padded = len(groups) + (-len(groups)) % world
+        groups = [groups[i % len(groups)] for i in range(padded)][rank::world]
     return groups
 
 

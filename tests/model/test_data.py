@@ -36,3 +36,15 @@ def test_replay_sample_fraction() -> None:
     got = replay_sample(new, old, 0.5, seed=0)
     assert got[:10] == new and len(got) == 15
     assert replay_sample(new, old, 0.5, seed=0) == got
+
+
+def test_count_groups_is_the_number_of_batches_each_process_gets() -> None:
+    import numpy as np
+
+    from prefloop.model.batching import count_groups, shard_groups
+
+    for n in (0, 1, 15, 16, 17, 59, 936):
+        for world in (1, 2, 3):
+            lengths = np.arange(n)
+            per_rank = {len(shard_groups(lengths, 16, 7, rank, world)) for rank in range(world)}
+            assert per_rank == {count_groups(n, 16, world)}
