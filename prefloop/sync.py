@@ -206,7 +206,7 @@ def _milestone(engine: Engine, config: LoopConfig) -> tuple[bool, str | None, in
         return due, model.name, since
 
 
-def _candidates(engine: Engine, config: LoopConfig, need: int, model_id: int | None, ens: Any,
+def _candidates(engine: Engine, config: LoopConfig, need: int, model: ModelVersion | None,
                 include: set[int] | frozenset[int] = frozenset(),
                 skip: set[int] | frozenset[int] = frozenset()) -> tuple[list[int], np.ndarray, str, dict[str, Any]]:
     """Pick up to ``need`` pool pairs: the configured strategy, or random before any model exists.
@@ -218,11 +218,11 @@ def _candidates(engine: Engine, config: LoopConfig, need: int, model_id: int | N
         excluded = (excluded_pair_ids(session) - set(include)) | set(skip)
         rows = session.execute(select(Pair.id, Pair.prompt_id).where(Pair.split == "pool").order_by(Pair.id)).all()
         pool = [(pid, prompt) for pid, prompt in rows if pid not in excluded]
-        preds = predictions_for(session, model_id, [p for p, _ in pool]) if model_id else {}
+        preds = predictions_for(session, model.id, [p for p, _ in pool]) if model is not None else {}
         n_tasks = session.scalar(select(Task.id).order_by(Task.id.desc()).limit(1)) or 0
     rng = np.random.default_rng(config.acquisition.seed + n_tasks)
     cap = config.acquisition.max_per_prompt
-    if model_id is None or not pool:
+    if model is None or not pool:
         strategy = get_strategy("random", max_per_prompt=cap)
         probs = np.full((len(pool), 1), 0.5)
         pool_ids = [p for p, _ in pool]
@@ -236,6 +236,9 @@ def _candidates(engine: Engine, config: LoopConfig, need: int, model_id: int | N
     strategy = get_strategy(config.acquisition.strategy, max_per_prompt=cap)
     embeddings = None
     if strategy.name.startswith("diverse"):
+        from prefloop.reward import load_ensemble
+
+        ens = load_ensemble(model)
         with session_scope(engine) as session:
             pairs = {p.id: p for p in session.scalars(select(Pair).where(Pair.id.in_(pool_ids))).unique()}
         texts = [(pairs[i].prompt.text, pairs[i].response_a.text, pairs[i].response_b.text) for i in pool_ids]
@@ -247,17 +250,13 @@ def _candidates(engine: Engine, config: LoopConfig, need: int, model_id: int | N
 
 def _top_up(engine: Engine, config: LoopConfig, backend: AnnotationBackend, project: str,
             dry_run: bool, skip: set[int] | frozenset[int] = frozenset()) -> dict[str, Any]:
-    from prefloop.reward import load_ensemble
-
     with session_scope(engine) as session:
         pending = count_pending(session, backend.name, project)
         model = latest_model(session)
     need = max(0, config.acquisition.queue_size - pending)
     if need == 0:
         return {"pending": pending, "planned": 0, "pushed": 0}
-    ens = load_ensemble(model) if model is not None and config.acquisition.strategy.startswith("diverse") else None
-    chosen, scores, strategy, params = _candidates(engine, config, need, model.id if model else None, ens,
-                                                   skip=skip)
+    chosen, scores, strategy, params = _candidates(engine, config, need, model, skip=skip)
     if dry_run:
         return {"pending": pending, "would_push": len(chosen), "strategy": strategy}
     with session_scope(engine) as session:  # plan first: a crash after this is finished by the next run
@@ -274,12 +273,9 @@ def _top_up(engine: Engine, config: LoopConfig, backend: AnnotationBackend, proj
     return {"pending": pending, "planned": len(chosen), "pushed": pushed, "strategy": strategy}
 
 
-def _stale_tasks(engine: Engine, backend: AnnotationBackend, project: str) -> dict[int, str]:
-    """Pushed, pending tasks without a live label that a model older than the newest chose: pair id → key."""
+def _stale_tasks(engine: Engine, backend: AnnotationBackend, project: str, model: ModelVersion) -> dict[int, str]:
+    """Pushed, pending tasks without a live label that a model older than ``model`` chose: pair id → key."""
     with session_scope(engine) as session:
-        model = latest_model(session)
-        if model is None:
-            return {}
         rows = dict(session.execute(select(Task.pair_id, Pair.key).join(Pair, Pair.id == Task.pair_id).where(
             Task.backend == backend.name, Task.project == project, Task.status == "pending",
             Task.external_id != "", or_(Task.model_version_id.is_(None), Task.model_version_id != model.id))).all())
@@ -289,7 +285,7 @@ def _stale_tasks(engine: Engine, backend: AnnotationBackend, project: str) -> di
 
 
 def _refresh(engine: Engine, config: LoopConfig, backend: AnnotationBackend, project: str,
-             stale: dict[int, str]) -> tuple[dict[str, Any], set[int]]:
+             model: ModelVersion, stale: dict[int, str]) -> tuple[dict[str, Any], set[int]]:
     """Re-rank stale tasks with the newest model among the pool; withdraw those below its top queue_size.
 
     Kept tasks are re-attributed to the new model. A backend keeps a task that got an
@@ -298,16 +294,10 @@ def _refresh(engine: Engine, config: LoopConfig, backend: AnnotationBackend, pro
     withdrawal and the store update, or someone deleting it there) is marked withdrawn first,
     so a rerun converges.
     """
-    from prefloop.reward import load_ensemble
-
     live = {t.pair_key for t in backend.live_tasks()}
     vanished = {pair_id for pair_id, key in stale.items() if key not in live}
     stale = {pair_id: key for pair_id, key in stale.items() if pair_id not in vanished}
-    with session_scope(engine) as session:
-        model = latest_model(session)
-    diverse = config.acquisition.strategy.startswith("diverse")
-    ens = load_ensemble(model) if model is not None and diverse else None
-    chosen, scores, strategy, params = _candidates(engine, config, config.acquisition.queue_size, model.id, ens,
+    chosen, scores, strategy, params = _candidates(engine, config, config.acquisition.queue_size, model,
                                                    include=set(stale))
     keep = {pair_id: float(score) for pair_id, score in zip(chosen, scores, strict=True) if pair_id in stale}
     drop = [pair_id for pair_id in stale if pair_id not in keep]
@@ -369,7 +359,8 @@ def run_sync(engine: Engine, config: LoopConfig, *, dry_run: bool = False, progr
         t = time.perf_counter()
         with session_scope(engine) as session:
             model = latest_model(session)
-        stale = _stale_tasks(engine, backend, project) if config.acquisition.refresh_after_retrain else {}
+        refresh = config.acquisition.refresh_after_retrain and model is not None
+        stale = _stale_tasks(engine, backend, project, model) if refresh else {}
         if model is not None and not dry_run:
             name, scored = score_pool(engine, model.name, progress=progress, also=list(stale))
             report.model = name
@@ -380,7 +371,7 @@ def run_sync(engine: Engine, config: LoopConfig, *, dry_run: bool = False, progr
             log(report.step("refresh", time.perf_counter(), dry_run=True, stale=len(stale)))
         elif stale:
             t = time.perf_counter()
-            refreshed, withdrawn = _refresh(engine, config, backend, project, stale)
+            refreshed, withdrawn = _refresh(engine, config, backend, project, model, stale)
             report.changed |= bool(withdrawn)
             log(report.step("refresh", t, **refreshed))
 
