@@ -116,7 +116,7 @@ def _agreement_plot(engine: Engine, path: Path) -> dict[str, Any]:
     with session_scope(engine) as session:
         for pair_id, who, choice in session.execute(
                 select(Label.pair_id, Annotator.external_id, Label.choice).join(Annotator)
-                .where(Label.is_current.is_(True), Label.deleted_at.is_(None), Label.choice != "skip")):
+                .where(Label.live(), Label.choice != "skip")):
             votes[pair_id][who] = choice
     agree: dict[str, list[int]] = defaultdict(list)
     for by_who in votes.values():

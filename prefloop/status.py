@@ -18,12 +18,11 @@ __all__ = ["loop_status"]
 
 
 def loop_status(session: Session, config: LoopConfig) -> dict[str, Any]:
-    live = (Label.is_current.is_(True), Label.deleted_at.is_(None))
     by_annotator = [
         {"backend": backend, "annotator": name or ext, "labels": n}
         for backend, ext, name, n in session.execute(
             select(Annotator.backend, Annotator.external_id, Annotator.name, func.count(Label.id))
-            .join(Label, Label.annotator_id == Annotator.id).where(*live)
+            .join(Label, Label.annotator_id == Annotator.id).where(Label.live())
             .group_by(Annotator.backend, Annotator.external_id, Annotator.name)
             .order_by(Annotator.backend, Annotator.external_id))
     ]
@@ -35,7 +34,7 @@ def loop_status(session: Session, config: LoopConfig) -> dict[str, Any]:
     milestone = config.milestone.min_labels if model is None else config.milestone.every
     votes: dict[int, list[str]] = defaultdict(list)
     for pair_id, choice in session.execute(select(Label.pair_id, Label.choice).where(
-            *live, Label.choice != "skip", Label.dimension == "overall")):
+            Label.live(), Label.choice != "skip", Label.dimension == "overall")):
         votes[pair_id].append(choice)
     models = [
         {"name": m.name, "parent": m.parent.name if m.parent else None, "mode": m.mode,

@@ -280,7 +280,7 @@ def _stale_tasks(engine: Engine, backend: AnnotationBackend, project: str, model
             Task.backend == backend.name, Task.project == project, Task.status == "pending",
             Task.external_id != "", or_(Task.model_version_id.is_(None), Task.model_version_id != model.id))).all())
         labeled = set(session.scalars(select(Label.pair_id).where(
-            Label.pair_id.in_(rows), Label.is_current.is_(True), Label.deleted_at.is_(None))))
+            Label.pair_id.in_(rows), Label.live())))
     return {pair_id: key for pair_id, key in rows.items() if pair_id not in labeled}
 
 

@@ -160,7 +160,7 @@ def _mark_deleted(
     for chunk in _chunks(sorted(still_there)):
         rows = session.execute(select(Label.id, Label.pair_id, Label.source_id).where(
             Label.backend == backend, Label.project == project, Label.pair_id.in_(chunk),
-            Label.is_current.is_(True), Label.deleted_at.is_(None)))
+            Label.live()))
         for row_id, pair_id, source_id in rows:
             if source_id not in still_there[pair_id]:
                 gone.append(row_id)
@@ -176,7 +176,7 @@ def _update_task_status(session: Session, backend: str, project: str, pair_ids: 
         live = dict(session.execute(
             select(Label.pair_id, func.count(func.distinct(Label.annotator_id))).where(
                 Label.backend == backend, Label.project == project, Label.pair_id.in_(chunk),
-                Label.is_current.is_(True), Label.deleted_at.is_(None)).group_by(Label.pair_id)).all())
+                Label.live()).group_by(Label.pair_id)).all())
         for task in session.scalars(select(Task).where(
                 Task.backend == backend, Task.project == project, Task.pair_id.in_(chunk),
                 Task.status != "withdrawn")):

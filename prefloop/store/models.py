@@ -23,8 +23,10 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    and_,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.sql.elements import ColumnElement
 
 __all__ = [
     "Annotator",
@@ -154,6 +156,11 @@ class Label(Base):
     deleted_at: Mapped[datetime | None] = mapped_column(default=None)
 
     annotator: Mapped[Annotator] = relationship(lazy="joined")
+
+    @classmethod
+    def live(cls) -> ColumnElement[bool]:
+        """SQL condition: the current version of an annotation that was not deleted at the source."""
+        return and_(cls.is_current.is_(True), cls.deleted_at.is_(None))
 
 
 class ModelVersion(Base):

@@ -48,7 +48,7 @@ def iter_labeled_rows(session: Session, dimension: str | None = "overall", split
         .join(ra, Pair.response_a_id == ra.c.id)
         .join(rb, Pair.response_b_id == rb.c.id)
         .join(Annotator, Label.annotator_id == Annotator.id)
-        .where(Label.is_current.is_(True), Label.deleted_at.is_(None))
+        .where(Label.live())
         .order_by(Pair.id, Label.id)
     )
     if dimension is not None:
@@ -84,12 +84,11 @@ def aggregate_choice(choices: list[str]) -> str | None:
 def live_label_counts(session: Session, column: Any) -> dict[Any, int]:
     """Current, undeleted labels counted by ``column`` (e.g. ``Label.backend``)."""
     return dict(session.execute(select(column, func.count(Label.id)).where(
-        Label.is_current.is_(True), Label.deleted_at.is_(None)).group_by(column)).all())
+        Label.live()).group_by(column)).all())
 
 
 def store_stats(session: Session) -> dict[str, object]:
     """Counts for ``prefloop stats``: pairs, labels by choice / dimension / backend, annotators, tasks."""
-    live = (Label.is_current.is_(True), Label.deleted_at.is_(None))
     by_choice = live_label_counts(session, Label.choice)
     by_dimension = live_label_counts(session, Label.dimension)
     by_backend = live_label_counts(session, Label.backend)
@@ -101,7 +100,7 @@ def store_stats(session: Session) -> dict[str, object]:
         "prompts": session.scalar(select(func.count(Prompt.id))) or 0,
         "responses": session.scalar(select(func.count(Response.id))) or 0,
         "labeled_pairs": session.scalar(select(func.count(func.distinct(Label.pair_id))).where(
-            *live, Label.choice != "skip")) or 0,
+            Label.live(), Label.choice != "skip")) or 0,
         "labels": sum(by_choice.values()),
         "labels_by_choice": {c: by_choice.get(c, 0) for c in ("a", "b", "tie", "skip")},
         "labels_by_dimension": by_dimension,

@@ -78,7 +78,7 @@ def count_pending(session: Session, backend: str, project: str) -> int:
 def excluded_pair_ids(session: Session) -> set[int]:
     """Pairs that must not be selected again: labeled anywhere, or pending in any backend, or held out."""
     labeled = session.scalars(select(Label.pair_id).where(
-        Label.is_current.is_(True), Label.deleted_at.is_(None)).distinct())
+        Label.live()).distinct())
     pending = session.scalars(select(Task.pair_id).where(Task.status != "withdrawn").distinct())
     held_out = session.scalars(select(Pair.id).where(Pair.split != "pool"))
     return set(labeled) | set(pending) | set(held_out)

@@ -25,7 +25,7 @@ __all__ = [
 
 def label_snapshot(session: Session) -> dict[str, Any]:
     """Which labels exist now: newest label id and count of live, non-skip pool labels."""
-    live = (Label.is_current.is_(True), Label.deleted_at.is_(None), Label.choice != "skip")
+    live = (Label.live(), Label.choice != "skip")
     return {
         "max_label_id": session.scalar(select(func.max(Label.id))) or 0,
         "n_labels": session.scalar(select(func.count(Label.id)).join(Pair, Label.pair_id == Pair.id)
@@ -36,7 +36,7 @@ def label_snapshot(session: Session) -> dict[str, Any]:
 def labels_since(session: Session, model: ModelVersion | None) -> int:
     """Live, non-skip pool labels added (or edited) after ``model`` was trained."""
     query = (select(func.count(Label.id)).join(Pair, Label.pair_id == Pair.id)
-             .where(Label.is_current.is_(True), Label.deleted_at.is_(None), Label.choice != "skip",
+             .where(Label.live(), Label.choice != "skip",
                     Pair.split == "pool"))
     if model is not None:
         query = query.where(Label.id > int(model.label_snapshot.get("max_label_id", 0)))
