@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -11,7 +10,7 @@ from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from prefloop.store.models import Annotator, Label, SyncCursor, Task, utcnow
-from prefloop.store.pairs import insert_ignore, pairs_by_keys
+from prefloop.store.pairs import chunks, insert_ignore, pairs_by_keys
 from prefloop.types import AnnotatorRef, PullResult
 
 __all__ = [
@@ -113,11 +112,6 @@ def record_pull(
     return counts
 
 
-def _chunks(values: list[Any], size: int = 2000) -> Iterator[list[Any]]:
-    for start in range(0, len(values), size):
-        yield values[start : start + size]
-
-
 def _supersede(session: Session, superseded: list[tuple[int | Label, Label]]) -> None:
     """Mark old rows not current, each pointing at its successor (one executemany, after the flush)."""
     if not superseded:
@@ -137,7 +131,7 @@ def _stored_versions(
 ) -> dict[str, dict[str, tuple[int | Label, bool]]]:
     """source id → {version: (label id, is current)} for what is already stored."""
     out: dict[str, dict[str, tuple[int | Label, bool]]] = {}
-    for chunk in _chunks(sorted(source_ids)):
+    for chunk in chunks(sorted(source_ids)):
         rows = session.execute(select(Label.source_id, Label.version, Label.id, Label.is_current).where(
             Label.backend == backend, Label.project == project, Label.source_id.in_(chunk)))
         for source_id, version, row_id, current in rows:
@@ -157,7 +151,7 @@ def _mark_deleted(
     """Mark live labels of the examined pairs whose source ids are gone; return how many."""
     still_there = {pairs[key].id: ids for key, ids in alive.items() if key in pairs}
     gone: list[int] = []
-    for chunk in _chunks(sorted(still_there)):
+    for chunk in chunks(sorted(still_there)):
         rows = session.execute(select(Label.id, Label.pair_id, Label.source_id).where(
             Label.backend == backend, Label.project == project, Label.pair_id.in_(chunk),
             Label.live()))
@@ -165,14 +159,14 @@ def _mark_deleted(
             if source_id not in still_there[pair_id]:
                 gone.append(row_id)
                 touched.add(pair_id)
-    for chunk in _chunks(gone):
+    for chunk in chunks(gone):
         session.execute(update(Label).where(Label.id.in_(chunk)).values(deleted_at=now))
     return len(gone)
 
 
 def _update_task_status(session: Session, backend: str, project: str, pair_ids: set[int], needed: int) -> None:
     """A task is 'labeled' once enough distinct annotators hold a live label on its pair."""
-    for chunk in _chunks(sorted(pair_ids)):
+    for chunk in chunks(sorted(pair_ids)):
         live = dict(session.execute(
             select(Label.pair_id, func.count(func.distinct(Label.annotator_id))).where(
                 Label.backend == backend, Label.project == project, Label.pair_id.in_(chunk),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from prefloop.store.models import Annotator, Label, Pair, Prompt, Response, utcnow
 from prefloop.types import Choice, PairRecord, content_hash
 
-__all__ = ["AddedCounts", "add_pairs", "insert_ignore", "pair_by_key", "pairs_by_keys"]
+__all__ = ["AddedCounts", "add_pairs", "chunks", "insert_ignore", "pair_by_key", "pairs_by_keys"]
 
 
 @dataclass
@@ -32,6 +32,12 @@ class AddedCounts:
         return self
 
 
+def chunks(values: Sequence[Any], size: int = 2000) -> Iterator[Sequence[Any]]:
+    """Consecutive slices of at most ``size``: IN lists and multi-row INSERTs stay within driver limits."""
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
 def insert_ignore(session: Session, table: Table, rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> None:
     """INSERT rows, silently skipping those that hit the unique constraint on ``keys``."""
     if not rows:
@@ -40,18 +46,15 @@ def insert_ignore(session: Session, table: Table, rows: Sequence[dict[str, Any]]
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
     # SQLite caps bound parameters per statement; keep statements comfortably below.
     width = max(1, len(rows[0]))
-    step = max(1, 30000 // width)
-    for start in range(0, len(rows), step):
-        stmt = insert(table).values(list(rows[start : start + step])).on_conflict_do_nothing(index_elements=list(keys))
-        session.execute(stmt)
+    for chunk in chunks(rows, max(1, 30000 // width)):
+        session.execute(insert(table).values(list(chunk)).on_conflict_do_nothing(index_elements=list(keys)))
 
 
 def _ids_by(session: Session, column: Any, id_column: Any, values: Iterable[str], *where: Any) -> dict[str, int]:
     """Map values of a uniquely indexed column (within ``where``) to row ids, in index-friendly chunks."""
     values = list(set(values))
     found: dict[str, int] = {}
-    for start in range(0, len(values), 5000):
-        chunk = values[start : start + 5000]
+    for chunk in chunks(values, 5000):
         found.update(dict(session.execute(select(column, id_column).where(*where, column.in_(chunk))).all()))
     return found
 
@@ -136,7 +139,6 @@ def pair_by_key(session: Session, key: str) -> Pair | None:
 def pairs_by_keys(session: Session, keys: Iterable[str]) -> dict[str, Pair]:
     keys = list(set(keys))
     out: dict[str, Pair] = {}
-    for start in range(0, len(keys), 2000):
-        chunk = keys[start : start + 2000]
+    for chunk in chunks(keys):
         out.update({p.key: p for p in session.scalars(select(Pair).where(Pair.key.in_(chunk))).unique()})
     return out
