@@ -162,14 +162,15 @@ class ArgillaBackend(AnnotationBackend):
         live = {t.pair_key: t for t in self.live_tasks()}
         missing = [t for t in wanted.values() if t.pair_key not in live]
         size = max(1, min(self.settings.batch_size, MAX_BULK))
+
+        def create(batch: list[TaskRequest]) -> list[dict[str, Any]]:
+            path = f"/api/v1/datasets/{dataset_id}/records/bulk"
+            return self._request("POST", path, json={"items": [self._record_payload(t) for t in batch]}).json()["items"]
+
         for start in range(0, len(missing), size):
             batch = [t for t in missing[start : start + size] if t.pair_key not in live]
             try:
-                created = self._request(
-                    "POST",
-                    f"/api/v1/datasets/{dataset_id}/records/bulk",
-                    json={"items": [self._record_payload(t) for t in batch]},
-                ).json()["items"]
+                created = create(batch)
             except BackendError:
                 # A retried or concurrent create may have landed: the unique (external_id, dataset)
                 # constraint rejects the batch. Re-read what exists and create only what is missing.
@@ -177,11 +178,7 @@ class ArgillaBackend(AnnotationBackend):
                 batch = [t for t in batch if t.pair_key not in live]
                 if not batch:
                     continue
-                created = self._request(
-                    "POST",
-                    f"/api/v1/datasets/{dataset_id}/records/bulk",
-                    json={"items": [self._record_payload(t) for t in batch]},
-                ).json()["items"]
+                created = create(batch)
             live.update((t.pair_key, t) for t in map(self._pushed, created))
         return [live[key] for key in wanted if key in live]
 
