@@ -85,16 +85,21 @@ class PairLayout:
             decoder=decoder,
         )
 
+    def truncate(self, prompt: Ids, responses: list[Ids], max_length: int) -> tuple[Ids, list[Ids]]:
+        """The pair rule: each response keeps its first tokens that fit; the prompt keeps its
+        last tokens that fit beside the LONGER response, so both see the same context."""
+        cap = max(1, max_length - self.n_special)
+        responses = [r[:cap] for r in responses]
+        budget = cap - max(len(r) for r in responses)
+        return (prompt[-budget:] if budget > 0 else []), responses
+
     def build(self, prompt: Ids, responses: list[Ids], max_length: int) -> dict[str, list[int]]:
         """One sequence for a prompt and one or two responses: ids, types, positions, owners, pool index.
 
         ``owner`` is 0 for shared tokens and i+1 for the i-th response's own tokens;
         ``pool`` holds, per response, the index of the token whose state gives its reward.
         """
-        cap = max(1, max_length - self.n_special)
-        responses = [r[:cap] for r in responses]
-        budget = cap - max(len(r) for r in responses)
-        prompt = prompt[-budget:] if budget > 0 else []
+        prompt, responses = self.truncate(prompt, responses, max_length)
         t1 = self.type_first or 0
         t2 = self.type_second or 0
         ids: list[int] = []
@@ -228,8 +233,7 @@ def check_support(model: nn.Module, tokenizer: Any, layout: PairLayout) -> str |
             return shared_rewards(model, {k: v.to(dev) for k, v in inputs.items()})
 
         pair = rewards([layout.build(p, [a, b], 64)])
-        # alone, each response is given the pair's prompt window (the longer response sets it)
-        window = p[-(max(1, 64 - layout.n_special) - max(len(a), len(b))) :]
+        window, _ = layout.truncate(p, [a, b], 64)  # alone, each response gets the pair's prompt window
         alone = torch.cat([rewards([layout.build(window, [r], 64)]) for r in (a, b)])
         if not torch.allclose(pair, alone, atol=1e-4):
             return "the model ignores the 4D attention mask or explicit position ids"

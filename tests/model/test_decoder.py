@@ -91,8 +91,7 @@ def test_decoder_heads_and_finetune(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     lay, tok, model = impl.layout, impl.tokenizer, impl.net.model
     for (prompt, a, b), ra, rb in zip(pairs_of(ex[:4]), p.reward_a, p.reward_b, strict=True):
         p_ids, a_ids, b_ids = (tok(x, add_special_tokens=False)["input_ids"] for x in (prompt, a, b))
-        budget = 24 - lay.n_special - max(len(a_ids), len(b_ids))
-        window = p_ids[-budget:] if budget > 0 else []
+        window, (a_ids, b_ids) = lay.truncate(p_ids, [a_ids, b_ids], 24)
         for resp, got in ((a_ids, ra), (b_ids, rb)):
             ids = torch.tensor([lay.prefix + window + lay.mid + resp + lay.suffix])
             with torch.no_grad():

@@ -89,8 +89,7 @@ def test_pair_rewards_equal_each_response_alone(minilm: tuple[Any, Any]) -> None
     for k, i in enumerate(rows):
         prompt, a, b = pairs[i]
         p_ids, a_ids, b_ids = (tok(x, add_special_tokens=False)["input_ids"] for x in (prompt, a, b))
-        budget = 48 - lay.n_special - max(len(a_ids), len(b_ids))
-        window = p_ids[-budget:] if budget > 0 else []
+        window, (a_ids, b_ids) = lay.truncate(p_ids, [a_ids, b_ids], 48)
         for resp, got in ((a_ids, r[k]), (b_ids, r[n + k])):
             alone = collate_layouts([lay.build(window, [resp], 48)], tok.pad_token_id, lay)
             with torch.no_grad():
