@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["shipped_folder"]
+__all__ = ["demo_sample", "shipped_folder"]
 
 _PACKAGE = Path(__file__).resolve().parent
 
@@ -20,3 +20,11 @@ def shipped_folder(name: str) -> Path:
         if candidate.is_dir():
             return candidate
     raise FileNotFoundError(f"prefloop's {name} folder is missing from this install; reinstall prefloop")
+
+
+def demo_sample() -> Path:
+    """The packaged real-data sample (2,500 HH-RLHF pairs, MIT; see ``demo_data/PROVENANCE.md``)."""
+    path = _PACKAGE / "demo_data" / "hh_rlhf_sample.jsonl.gz"
+    if not path.exists():
+        raise FileNotFoundError(f"prefloop's demo sample is missing at {path}; reinstall prefloop")
+    return path

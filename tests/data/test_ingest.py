@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import gzip
 import json
 from pathlib import Path
 
@@ -16,8 +15,6 @@ from prefloop.errors import IngestError
 from prefloop.store.db import session_scope
 from prefloop.store.models import Label, Pair, Prompt
 from prefloop.store.queries import store_stats
-
-SHARED_HH = Path(__file__).resolve().parents[3] / "shared" / "data" / "hh-rlhf-harmless-base-test.dev.jsonl.gz"
 
 
 def write_jsonl(path: Path, rows: list[dict]) -> Path:
@@ -181,17 +178,3 @@ def test_csv_non_utf8_names_line(engine: Engine, tmp_path: Path) -> None:
     with pytest.raises(IngestError, match=r"bad.csv, line 3: not valid UTF-8"):
         ingest(engine, str(path), progress=False)
     assert counts(engine)["pairs"] == 0
-
-
-@pytest.mark.skipif(not SHARED_HH.exists(), reason="the shared HH data is not on this machine")
-def test_shared_hh_file_ingests_as_dialogue_prefixes(sqlite_engine: Engine) -> None:
-    report = ingest(sqlite_engine, str(SHARED_HH), progress=False)
-    assert (report.pairs_added, report.labels_added) == (1170, 1170)
-    with gzip.open(SHARED_HH, "rt") as handle:
-        first = json.loads(handle.readline())
-    with session_scope(sqlite_engine) as session:
-        prompts = set(session.scalars(select(Prompt.text)))
-    assert first["chosen"][: first["chosen"].rfind("\n\nAssistant:") + 12] in prompts
-    assert all(p.endswith("\n\nAssistant:") for p in prompts)
-    again = ingest(sqlite_engine, str(SHARED_HH), progress=False)
-    assert (again.pairs_added, again.labels_added) == (0, 0)
