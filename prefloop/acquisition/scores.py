@@ -23,6 +23,7 @@ __all__ = [
     "margin",
     "outcome_probs",
     "random_scores",
+    "reward_gaps",
 ]
 
 _EPS = 1e-12
@@ -107,9 +108,18 @@ def logit_disagreement(p: np.ndarray, p_tie: np.ndarray | None = None, eps: floa
     or 1, so members at 0.99 and 0.9999 disagree here. Probabilities are clipped to
     ``[eps, 1 − eps]``.
     """
-    q = np.clip(outcome_probs(p, p_tie), eps, 1.0)
-    d = np.log(q[..., 0]) - np.log(q[..., 1])
-    return d.var(axis=1)
+    return reward_gaps(p, p_tie, eps).var(axis=1)
+
+
+def reward_gaps(p: np.ndarray, p_tie: np.ndarray | None = None, eps: float = 1e-6) -> np.ndarray:
+    """Each member's implied reward gap ``d_k = log P_k(a≻b) − log P_k(b≻a)``, shape ``[n, K]``.
+
+    Exactly r_a − r_b for Bradley-Terry and Davidson members (approximately for Rao-Kupper);
+    how scores that reason about rewards recover them when only probabilities are stored.
+    Probabilities are clipped to ``[eps, 1 − eps]``, so ``|d_k| ≤ log((1 − eps)/eps)``.
+    """
+    q = np.clip(outcome_probs(p, p_tie), eps, 1.0 - eps)
+    return np.log(q[..., 0]) - np.log(q[..., 1])
 
 
 def margin(p: np.ndarray, p_tie: np.ndarray | None = None) -> np.ndarray:

@@ -8,10 +8,15 @@ recorded on the tasks it creates, so ``get_strategy(s.name, **s.params)`` rebuil
     get_strategy("diverse", inner="bald", shortlist=2000)
     get_strategy("diverse:bald")              # the same, from a spec string
     get_strategy("diverse:margin", method="kmeanspp", max_per_prompt=2)
+    get_strategy("epig", n_targets=200)       # scores with parameters (POOL_SCORERS)
+    get_strategy("balpm", beta=0.1)           # BAL-PM: greedy BALD + feature-space entropy
+
+``Strategy.needs_embeddings`` says whether ``ProbPool.embeddings`` must be filled.
 """
 
 from __future__ import annotations
 
+import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,12 +24,16 @@ from typing import Any
 
 import numpy as np
 
+from prefloop.acquisition import literature as L
 from prefloop.acquisition import scores as S
 from prefloop.acquisition.batch import diverse_select, exclusion_mask, shortlist, top_k
+from prefloop.acquisition.feature_entropy import entropy_greedy_select
 
 __all__ = [
+    "POOL_SCORERS",
     "SCORERS",
     "DiverseStrategy",
+    "EntropyBatchStrategy",
     "ProbPool",
     "ScoreStrategy",
     "Selection",
@@ -58,12 +67,15 @@ class ProbPool:
     embeddings: np.ndarray | None = None  # [n, d] pair embeddings (diversity)
     prompt_ids: np.ndarray | None = None  # [n] any hashable ids (per-prompt caps)
     exclude: np.ndarray | None = None  # [n] bool mask, or indices
+    rewards_a: np.ndarray | None = None  # [n, K] member rewards of response a (drts, delta_ucb; optional)
+    rewards_b: np.ndarray | None = None  # [n, K] member rewards of response b
+    acquired_embeddings: np.ndarray | None = None  # [m, d] labelled pairs outside the pool (balpm)
 
     def __post_init__(self) -> None:
         p = np.asarray(self.p_members)
         self.p_members = p[:, None] if p.ndim == 1 else p
         n = self.n
-        for name in ("p_tie", "embeddings", "prompt_ids"):
+        for name in ("p_tie", "embeddings", "prompt_ids", "rewards_a", "rewards_b"):
             value = getattr(self, name)
             if value is not None and len(value) != n:
                 raise ValueError(f"ProbPool.{name} has {len(value)} rows but p_members has {n}")
@@ -74,6 +86,40 @@ class ProbPool:
 
     def excluded(self) -> np.ndarray:
         return exclusion_mask(self.n, self.exclude)
+
+
+def _drts(pool: ProbPool, rng: np.random.Generator, *, beta: float = 1.0) -> np.ndarray:
+    return L.drts(pool.p_members, rng, pool.p_tie, beta, pool.rewards_a, pool.rewards_b)
+
+
+def _delta_ucb(pool: ProbPool, rng: np.random.Generator, *, beta: float = 1.0) -> np.ndarray:
+    return L.delta_ucb(pool.p_members, pool.p_tie, beta, pool.rewards_a, pool.rewards_b)
+
+
+def _epig(pool: ProbPool, rng: np.random.Generator, *, n_targets: int | None = 100) -> np.ndarray:
+    # targets: a seeded sample of every pool row, labelled or not (the inputs we predict on)
+    return L.epig(pool.p_members, pool.p_tie, n_targets=n_targets, rng=rng)
+
+
+def _noise_aware(pool: ProbPool, rng: np.random.Generator, *, tie_max: float = 0.5,
+                 min_epistemic_share: float = 0.1) -> np.ndarray:
+    return L.noise_aware(pool.p_members, pool.p_tie, tie_max, min_epistemic_share)
+
+
+#: name → score function of (pool, rng, **params) for scores that take parameters or more than p
+POOL_SCORERS: dict[str, Callable[..., np.ndarray]] = {
+    "drts": _drts,
+    "delta_ucb": _delta_ucb,
+    "epig": _epig,
+    "noise_aware": _noise_aware,
+}
+
+
+def _score_params(name: str) -> set[str]:
+    if name not in POOL_SCORERS:
+        return set()
+    sig = inspect.signature(POOL_SCORERS[name])
+    return {n for n, prm in sig.parameters.items() if prm.kind is inspect.Parameter.KEYWORD_ONLY}
 
 
 @dataclass
@@ -94,6 +140,8 @@ class Strategy(ABC):
 
     name: str
     params: dict[str, Any]
+    #: True when ``select`` reads ``pool.embeddings`` (callers compute them only then)
+    needs_embeddings: bool = False
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, params={self.params!r})"
@@ -108,18 +156,32 @@ class Strategy(ABC):
 
 
 class ScoreStrategy(Strategy):
-    """Top-k of one score function, with an optional per-prompt cap."""
+    """Top-k of one score function, with an optional per-prompt cap.
 
-    def __init__(self, name: str, max_per_prompt: int | None = None) -> None:
-        if name != "random" and name not in SCORERS:
+    ``score_params`` go to a ``POOL_SCORERS`` function (e.g. ``beta`` for drts / delta_ucb,
+    ``n_targets`` for epig); the plain ``SCORERS`` take none.
+    """
+
+    def __init__(self, name: str, max_per_prompt: int | None = None, **score_params: Any) -> None:
+        if name != "random" and name not in SCORERS and name not in POOL_SCORERS:
             raise ValueError(f"unknown score {name!r}; known: {', '.join(available_strategies())}")
+        unknown = set(score_params) - _score_params(name)
+        if unknown:
+            takes = ", ".join(sorted(_score_params(name))) or "none besides max_per_prompt"
+            raise ValueError(f"strategy {name!r} got unknown parameter(s) {', '.join(sorted(unknown))}; "
+                             f"it takes: {takes}")
         self.name = name
         self.max_per_prompt = max_per_prompt
-        self.params = {} if max_per_prompt is None else {"max_per_prompt": max_per_prompt}
+        self.score_params = dict(score_params)
+        self.params = dict(score_params)
+        if max_per_prompt is not None:
+            self.params["max_per_prompt"] = max_per_prompt
 
     def score(self, pool: ProbPool, rng: np.random.Generator) -> np.ndarray:
         if self.name == "random":
             return S.random_scores(pool.n, rng)
+        if self.name in POOL_SCORERS:
+            return POOL_SCORERS[self.name](pool, rng, **self.score_params)
         return SCORERS[self.name](pool.p_members, pool.p_tie)
 
     def select(self, pool: ProbPool, k: int, rng: np.random.Generator | None = None) -> Selection:
@@ -136,6 +198,8 @@ class DiverseStrategy(Strategy):
     'kmeanspp'; ``score_weight`` > 0 keeps some pull towards the best scores (see
     ``batch.diverse_select``). Needs ``pool.embeddings``.
     """
+
+    needs_embeddings = True
 
     def __init__(
         self,
@@ -180,32 +244,103 @@ class DiverseStrategy(Strategy):
         return Selection(idx, s[idx], self.name, dict(self.params))
 
 
+class EntropyBatchStrategy(Strategy):
+    """BAL-PM (Melo et al. 2024): a greedy batch maximising epistemic score + β·feature-space entropy gain.
+
+    Each pick maximises ``inner``'s score (default BALD) plus β times the gain in a kNN
+    entropy estimate of the acquired set (``feature_entropy.entropy_greedy_select``). The set
+    starts as ``pool.acquired_embeddings`` when given, else the embeddings of the pool's
+    excluded rows (labelled or pending pairs: both end up in the training set). ``shortlist``
+    limits the search to the inner score's top M (default: every pair). Needs ``pool.embeddings``.
+    """
+
+    needs_embeddings = True
+
+    def __init__(
+        self,
+        inner: Strategy | None = None,
+        beta: float = 1.0,
+        n_neighbors: int = 1,
+        dim: int | None = None,
+        shortlist: int | None = None,
+        max_per_prompt: int | None = None,
+    ) -> None:
+        if n_neighbors < 1:
+            raise ValueError("balpm: n_neighbors must be at least 1")
+        self.inner = inner if inner is not None else ScoreStrategy("bald")
+        self.beta, self.n_neighbors, self.dim = beta, n_neighbors, dim
+        self.shortlist, self.max_per_prompt = shortlist, max_per_prompt
+        self.name = "balpm" if self.inner.name == "bald" else f"balpm:{self.inner.name}"
+        self.params = {
+            "inner": self.inner.name,
+            "inner_params": dict(self.inner.params),
+            "beta": beta,
+            "n_neighbors": n_neighbors,
+            "dim": dim,
+            "shortlist": shortlist,
+            "max_per_prompt": max_per_prompt,
+        }
+
+    def score(self, pool: ProbPool, rng: np.random.Generator) -> np.ndarray:
+        return self.inner.score(pool, rng)
+
+    def select(self, pool: ProbPool, k: int, rng: np.random.Generator | None = None) -> Selection:
+        if pool.embeddings is None:
+            raise ValueError(f"strategy {self.name!r} needs pair embeddings: pass ProbPool(embeddings=...)")
+        rng = rng if rng is not None else np.random.default_rng(0)
+        s = self.score(pool, rng)
+        excluded = pool.excluded()
+        cand = shortlist(s, self.shortlist if self.shortlist is not None else pool.n, excluded)
+        acquired = pool.acquired_embeddings
+        if acquired is None:
+            acquired = np.asarray(pool.embeddings[np.flatnonzero(excluded)], dtype=np.float64)
+        idx, crit = entropy_greedy_select(s, pool.embeddings, cand, k, acquired, self.beta, self.n_neighbors,
+                                          self.dim, pool.prompt_ids, self.max_per_prompt)
+        return Selection(idx, crit, self.name, dict(self.params))
+
+
+#: strategies that wrap an inner one, by spec head
+_WRAPPERS = {"diverse": DiverseStrategy, "balpm": EntropyBatchStrategy}
+_ALIASES = {"bal_pm": "balpm", "deltaucb": "delta_ucb", "noiseaware": "noise_aware"}
+
+
 def available_strategies() -> list[str]:
-    """Names ``get_strategy`` accepts (``diverse`` wraps any of the others)."""
-    return ["random", *SCORERS, "diverse"]
+    """Names ``get_strategy`` accepts (``diverse`` wraps any of the others; ``balpm`` wraps a score)."""
+    return ["random", *SCORERS, *POOL_SCORERS, "balpm", "diverse"]
 
 
 def get_strategy(spec: str, **params: Any) -> Strategy:
     """Build a strategy from a name or spec string and keyword parameters.
 
-    ``spec``: ``"bald"``, ``"diverse"`` (with ``inner=...``), ``"diverse:bald"``,
-    ``"diverse(bald)"``; wrappers nest (``"diverse:diverse:bald"`` is legal if pointless).
-    For ``diverse``, ``inner_params`` (a dict) go to the inner strategy.
+    ``spec``: ``"bald"``, ``"epig"``, ``"diverse"`` (with ``inner=...``), ``"diverse:bald"``,
+    ``"diverse(bald)"``, ``"balpm"`` (= ``"balpm:bald"``), ``"balpm:epig"``; wrappers nest
+    (``"diverse:diverse:bald"`` is legal if pointless). For a wrapper, ``inner_params`` (a
+    dict) go to the inner strategy; other keywords go to the strategy named (``TypeError`` or
+    ``ValueError`` on one it does not take). ``-`` and ``_`` are interchangeable
+    (``"delta-ucb"``); ``"bal-pm"`` is ``"balpm"``.
     """
     spec = spec.strip().lower().replace("-", "_")
-    if spec.startswith("diverse(") and spec.endswith(")"):
-        spec = "diverse:" + spec[len("diverse("):-1]
+    for alias, name in _ALIASES.items():
+        if spec == alias or spec.startswith((f"{alias}:", f"{alias}(")):
+            spec = name + spec[len(alias):]
+    for wrapper in _WRAPPERS:
+        if spec.startswith(f"{wrapper}(") and spec.endswith(")"):
+            spec = f"{wrapper}:" + spec[len(wrapper) + 1:-1]
     head, _, rest = spec.partition(":")
-    if head == "diverse":
+    if head in _WRAPPERS:
         inner_spec = rest or params.pop("inner", None)
+        if not inner_spec and head == "balpm":
+            inner_spec = "bald"
         if not inner_spec:
-            raise ValueError("'diverse' needs an inner strategy: 'diverse:bald' or inner='bald'")
+            raise ValueError(f"{head!r} needs an inner strategy: '{head}:bald' or inner='bald'")
         params.pop("inner", None)
         inner_params = dict(params.pop("inner_params", None) or {})
         inner = inner_spec if isinstance(inner_spec, Strategy) else get_strategy(inner_spec, **inner_params)
-        return DiverseStrategy(inner, **params)
+        if head == "balpm" and not isinstance(inner, ScoreStrategy):
+            raise ValueError(f"'balpm' wraps a score, not {inner.name!r}: use e.g. 'balpm:bald' or 'balpm:epig'")
+        return _WRAPPERS[head](inner, **params)
     if rest:
-        raise ValueError(f"only 'diverse' wraps another strategy; got {spec!r}")
-    if head == "random" or head in SCORERS:
+        raise ValueError(f"only {' and '.join(map(repr, _WRAPPERS))} wrap another strategy; got {spec!r}")
+    if head == "random" or head in SCORERS or head in POOL_SCORERS:
         return ScoreStrategy(head, **params)
     raise ValueError(f"unknown strategy {spec!r}; known: {', '.join(available_strategies())}")
