@@ -3,6 +3,11 @@
 Formats: JSONL, Parquet, or a Hugging Face ``datasets`` folder (``save_to_disk``).
 Ties never enter chosen/rejected data; with ``ties="separate"`` they (and the pairs
 whose annotators disagree) go to a second file beside the main one.
+
+Several labels on one pair become one row by ``aggregate``: ``majority`` (a tie for the most
+votes between a and b is a disagreement, left out), ``dawid-skene`` (the most probable class
+under a Dawid–Skene fit over all annotators, with its posterior as ``confidence``), or
+``none`` (one row per label).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from prefloop.annotators.aggregate import AGGREGATIONS, aggregate_labels
 from prefloop.errors import PrefloopError
 from prefloop.store.db import session_scope
 from prefloop.store.queries import LabeledRow, aggregate_choice, iter_labeled_rows
@@ -42,14 +48,40 @@ def _trl_row(prompt: str, winner: str, a: str, b: str, strength: float | None, m
     return row
 
 
-def _rows(labels: Iterable[LabeledRow], kind: str, aggregate: bool, margin: bool
+def _dawid_skene_rows(labels: Iterable[LabeledRow], margin: bool) -> Iterator[tuple[str, dict[str, Any]]]:
+    """One row per pair: the Dawid–Skene verdict, its posterior as ``confidence``."""
+    rows = list(labels)
+    posteriors = aggregate_labels([lb.pair_id for lb in rows], [(lb.backend, lb.annotator) for lb in rows],
+                                  [lb.choice for lb in rows], "dawid-skene")
+    for pair_id, group in itertools.groupby(rows, key=lambda lb: lb.pair_id):
+        items = list(group)
+        first = items[0]
+        post = posteriors[pair_id]
+        assert post is not None
+        winner = ("a", "b", "tie")[int(post.argmax())]
+        extra = {"n_labels": len(items), "confidence": round(float(post.max()), 6),
+                 "posterior": {"a": float(post[0]), "b": float(post[1]), "tie": float(post[2])}}
+        if winner == "tie":
+            yield "ties", {"prompt": first.prompt, "response_a": first.response_a, "response_b": first.response_b,
+                           "reason": "tie", "votes": [lb.choice for lb in items], **extra}
+            continue
+        strengths = [lb.strength for lb in items if lb.choice == winner and lb.strength is not None]
+        strength = sum(strengths) / len(strengths) if strengths else None
+        yield "main", {**_trl_row(first.prompt, winner, first.response_a, first.response_b, strength, margin),
+                       **extra}
+
+
+def _rows(labels: Iterable[LabeledRow], kind: str, aggregate: bool | str, margin: bool
           ) -> Iterator[tuple[str, dict[str, Any]]]:
     """Yield (stream, row): stream 'main' or 'ties' (ties and disagreements)."""
     if kind == "raw":
         for lb in labels:
             yield "main", asdict(lb)
         return
-    if not aggregate:
+    if aggregate == "dawid-skene":
+        yield from _dawid_skene_rows(labels, margin)
+        return
+    if not aggregate or aggregate == "none":
         for lb in labels:
             if lb.choice == "tie":
                 yield "ties", {"prompt": lb.prompt, "response_a": lb.response_a, "response_b": lb.response_b,
@@ -122,7 +154,7 @@ class _Sink:
             datasets.Dataset.from_list(self.buffer).save_to_disk(str(self.path))
 
 
-def export_labels(engine: Engine, out: str, *, fmt: str = "jsonl", kind: str = "trl", aggregate: bool = True,
+def export_labels(engine: Engine, out: str, *, fmt: str = "jsonl", kind: str = "trl", aggregate: bool | str = True,
                   ties: str = "exclude", margin: bool = False, dimension: str = "overall",
                   split: str | None = None) -> ExportReport:
     """Write the store's current labels; see the module docstring for the rules."""
@@ -130,6 +162,8 @@ def export_labels(engine: Engine, out: str, *, fmt: str = "jsonl", kind: str = "
         raise PrefloopError(f"unknown export format {fmt!r}; use one of {', '.join(FORMATS)}")
     if kind not in ("trl", "raw"):
         raise PrefloopError(f"unknown export kind {kind!r}; use trl or raw")
+    if isinstance(aggregate, str) and aggregate not in AGGREGATIONS:
+        raise PrefloopError(f"unknown aggregation {aggregate!r}; use one of {', '.join(AGGREGATIONS)}")
     path = Path(out)
     path.parent.mkdir(parents=True, exist_ok=True)
     main = _Sink(path, fmt)

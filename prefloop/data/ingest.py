@@ -1,45 +1,57 @@
-"""``prefloop ingest``: validate a whole source, then write it in one transaction.
+"""``prefloop ingest``: read a whole source, write it in ONE transaction, all or nothing.
 
-Two streaming passes keep memory bounded: the first validates every row (and,
-with ``skip_invalid``, writes the rejected ones with their reasons); the second
-writes the valid rows in batches inside ONE transaction, so a failure or a kill
-leaves the store exactly as it was.
+One streaming pass reads, checks and writes in batches inside a single transaction: the
+first bad row stops the writing (the rest is still read, so every problem is reported
+at once) and the transaction is rolled back, so a failure or a kill leaves the store
+exactly as it was. With ``skip_invalid`` bad rows are written to a rejects file instead.
+
+The format of a source is found from its first row (``formats.detect_adapter``) unless
+named; rows of no known format are generic (``shapes.row_to_pairs``). Degenerate rows
+of known formats (identical responses, empty texts) are skipped and counted unless
+``strict``; a source with label-like columns from which no label was read is refused.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from sqlalchemy import Engine
 
-from prefloop.data.readers import detect_format, read_rows
-from prefloop.data.shapes import ShapeOptions, row_to_pairs
-from prefloop.errors import IngestError, RowProblem
+from prefloop.data.fields import ShapeOptions
+from prefloop.data.formats import detect_adapter, get_adapter
+from prefloop.data.readers import read_rows
+from prefloop.data.shapes import LABEL_LIKE, row_to_pairs
+from prefloop.errors import DegenerateRow, IngestError, RowProblem, SourceError
 from prefloop.store.db import session_scope
 from prefloop.store.pairs import AddedCounts, add_pairs
 from prefloop.types import PairRecord
 
-__all__ = ["IngestReport", "ingest", "iter_records", "read_valid_records"]
+__all__ = ["IngestReport", "ReadResult", "ingest", "iter_records", "read_records", "read_valid_records"]
 
-BATCH = 2000
+BATCH = 5000
 MAX_KEPT_PROBLEMS = 200
+Converter = Callable[[dict[str, Any], tuple[str, int], ShapeOptions], list[PairRecord]]
 
 
 @dataclass
 class IngestReport:
     source: str
+    format: str = "generic"
     rows: int = 0
     rejected: int = 0
+    degenerate: int = 0
     pairs_seen: int = 0
     pairs_added: int = 0
     labels_seen: int = 0
     labels_added: int = 0
     rejects_path: str | None = None
     problems: list[dict[str, object]] = field(default_factory=list)
+    degenerate_examples: list[dict[str, object]] = field(default_factory=list)
 
     @property
     def nothing_new(self) -> bool:
@@ -49,107 +61,184 @@ class IngestReport:
         return asdict(self)
 
 
+@dataclass
+class ReadResult:
+    """What ``read_records`` found: the pairs, and how many rows were degenerate or invalid."""
+
+    records: list[PairRecord]
+    format: str
+    rows: int = 0
+    degenerate: int = 0
+    invalid: int = 0
+    problems: list[RowProblem] = field(default_factory=list)
+
+
 def _source_name(source: str) -> str:
     return Path(source).name or source
 
 
-def iter_records(source: str, fmt: str | None = None, opts: ShapeOptions | None = None,
-                 split: str | None = None) -> Iterator[tuple[int, list[PairRecord] | RowProblem]]:
+def _generic(row: dict[str, Any], where: tuple[str, int], opts: ShapeOptions) -> list[PairRecord]:
+    return row_to_pairs(row, where[0], where[1], opts)
+
+
+def choose_converter(first_row: dict[str, Any], opts: ShapeOptions) -> tuple[str, Converter]:
+    """The named format, else the detected one; ``--map`` / label options mean the user's own layout."""
+    if opts.fmt:
+        adapter = get_adapter(opts.fmt)
+        return adapter.name, adapter.convert
+    if opts.mapping or opts.label_map or opts.label_decoder:
+        return "generic", _generic
+    adapter = detect_adapter(first_row)
+    return (adapter.name, adapter.convert) if adapter else ("generic", _generic)
+
+
+@dataclass
+class _Reading:
+    """State of one pass over a source: the format chosen and the first row's columns."""
+
+    format: str = "generic"
+    columns: tuple[str, ...] = ()
+
+
+def iter_records(source: str, fmt: str | None = None, opts: ShapeOptions | None = None, split: str | None = None,
+                 *, encoding: str = "utf-8", hub: bool = False, state: _Reading | None = None
+                 ) -> Iterator[tuple[int, list[PairRecord] | RowProblem]]:
     """Yield ``(line, pairs)`` for good rows and ``(line, problem)`` for bad ones.
 
-    A problem that makes the rest of the file unreadable (not UTF-8 inside a CSV, a
-    broken Parquet file) is raised instead.
+    ``fmt`` is the file type (jsonl, json, csv, parquet, hf); ``opts.fmt`` the dataset format.
+    A problem that makes the rest of the source unreadable is raised (``SourceError``,
+    or a ``RowProblem`` for malformed JSON/CSV), never yielded.
     """
     opts = opts or ShapeOptions()
+    state = state if state is not None else _Reading()
     name = _source_name(source)
-    for line, row in read_rows(source, fmt, split):
+    convert: Converter | None = None
+    for line, row in read_rows(source, fmt, split, encoding=encoding, hub=hub):
+        if convert is None:
+            state.format, convert = choose_converter(row, opts)
+            state.columns = tuple(str(k) for k in row)
         try:
-            yield line, row_to_pairs(row, name, line, opts)
+            yield line, convert(row, (name, line), opts)
         except RowProblem as problem:
+            if line == 1 and state.format == "generic" and problem.message.startswith("unrecognised shape"):
+                raise SourceError(name, problem.message, "Name the format with --format NAME "
+                                  "(see prefloop ingest --help) or map the columns with --map.") from None
             yield line, problem
+
+
+def _check_labels_found(name: str, state: _Reading, labels_seen: int, rows: int) -> None:
+    """A source with label-like columns that gave no label at all is a mapping mistake, not exit 0."""
+    label_columns = [c for c in state.columns if c.lower() in LABEL_LIKE or c.lower().startswith("winner")]
+    if rows and labels_seen == 0 and label_columns:
+        raise SourceError(name, f"has label-like column(s) {', '.join(label_columns)} but no label was read",
+                          f"Say what they mean, e.g. --map label={label_columns[0]} --label-map 1=a,0=b, "
+                          "or name the dataset with --format.")
+
+
+def read_records(source: str, fmt: str | None = None, opts: ShapeOptions | None = None, *, strict: bool = False,
+                 split: str | None = None, encoding: str = "utf-8", hub: bool = False) -> ReadResult:
+    """Every pair a source holds, in memory (for evaluation and experiments, not ingest).
+
+    Degenerate rows are skipped and counted (``result.degenerate``) unless ``opts.strict``;
+    other bad rows are skipped and counted (``result.invalid``), or raise ``IngestError``
+    naming them when ``strict``. File-level failures raise ``SourceError``.
+    """
+    opts = opts or ShapeOptions()
+    state = _Reading()
+    result = ReadResult(records=[], format="generic")
+    for _line, item in iter_records(source, fmt, opts, split, encoding=encoding, hub=hub, state=state):
+        result.rows += 1
+        if isinstance(item, DegenerateRow) and not opts.strict:
+            result.degenerate += 1
+        elif isinstance(item, RowProblem):
+            result.invalid += 1
+            result.problems.append(item)
+        else:
+            result.records.extend(item)
+    result.format = state.format
+    if strict and result.problems:
+        raise IngestError(result.problems[:MAX_KEPT_PROBLEMS], len(result.problems))
+    return result
 
 
 def read_valid_records(source: str, fmt: str | None = None, opts: ShapeOptions | None = None,
                        strict: bool = False) -> list[PairRecord]:
-    """Every pair a source holds, in memory (for evaluation and experiments, not ingest).
+    """The pairs of ``read_records`` alone (the older API, kept for its callers).
 
-    Bad rows are skipped, or raise ``IngestError`` naming them when ``strict``.
+    Degenerate rows are skipped even when ``strict`` (strict is about invalid rows); use
+    ``read_records`` to know how many were skipped.
     """
-    records: list[PairRecord] = []
-    problems: list[RowProblem] = []
-    for _line, item in iter_records(source, fmt, opts):
-        if isinstance(item, RowProblem):
-            problems.append(item)
-        else:
-            records.extend(item)
-    if strict and problems:
-        raise IngestError(problems, len(problems))
-    return records
+    return read_records(source, fmt, opts, strict=strict).records
 
 
 def _progress(enabled: bool) -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+    return Progress(SpinnerColumn(), TextColumn("{task.description} {task.completed:,} rows"), TimeElapsedColumn(),
                     disable=not enabled, transient=True)
 
 
-def _validate(source: str, fmt: str, opts: ShapeOptions, hf_split: str | None, report: IngestReport,
-              rejects: Path | None, progress: Progress) -> list[RowProblem]:
-    problems: list[RowProblem] = []
-    task = progress.add_task(f"checking {_source_name(source)}", total=None)
-    handle = rejects.open("w", encoding="utf-8") if rejects else None
-    try:
-        for _line, item in iter_records(source, fmt, opts, hf_split):
-            report.rows += 1
-            progress.advance(task)
-            if isinstance(item, RowProblem):
-                report.rejected += 1
-                if len(problems) < MAX_KEPT_PROBLEMS:
-                    problems.append(item)
-                if handle:
-                    handle.write(json.dumps(item.to_dict(), ensure_ascii=False) + "\n")
-    except RowProblem as fatal:  # the source cannot be read past this point
-        problems.append(fatal)
-        report.rejected += 1
-        raise IngestError(problems, report.rejected) from None
-    finally:
-        if handle:
-            handle.close()
-    return problems
+def _note(report: IngestReport, item: RowProblem, opts: ShapeOptions, problems: list[RowProblem],
+          handle: Any) -> None:
+    if isinstance(item, DegenerateRow) and not opts.strict:
+        report.degenerate += 1
+        if len(report.degenerate_examples) < 5:
+            report.degenerate_examples.append(item.to_dict())
+        return
+    report.rejected += 1
+    if len(problems) < MAX_KEPT_PROBLEMS:
+        problems.append(item)
+    if handle:
+        handle.write(json.dumps(item.to_dict(), ensure_ascii=False) + "\n")
 
 
 def ingest(engine: Engine, source: str, *, fmt: str | None = None, opts: ShapeOptions | None = None,
            skip_invalid: bool = False, rejects_path: str | None = None, split: str = "pool",
-           hf_split: str | None = None, progress: bool = True) -> IngestReport:
-    """Read ``source`` into the store. Raises ``IngestError`` (nothing written) on bad rows
-    unless ``skip_invalid``; re-ingesting the same source adds nothing."""
+           hf_split: str | None = None, progress: bool = True, encoding: str = "utf-8",
+           hub: bool = False) -> IngestReport:
+    """Read ``source`` into the store in one transaction; see the module docstring for the rules.
+
+    Raises ``IngestError`` (nothing written) on bad rows unless ``skip_invalid``, and
+    ``SourceError`` when the source itself cannot be read; re-ingesting adds nothing.
+    """
     opts = opts or ShapeOptions()
-    fmt = fmt or detect_format(source)
+    name = _source_name(source)
     report = IngestReport(source=source)
-    rejects = Path(rejects_path or f"{_source_name(source)}.rejected.jsonl") if skip_invalid else None
-    with _progress(progress) as bar:
-        problems = _validate(source, fmt, opts, hf_split, report, rejects, bar)
-        report.problems = [p.to_dict() for p in problems[:20]]
-        if problems and not skip_invalid:
-            raise IngestError(problems, report.rejected)
-        if rejects is not None:
-            report.rejects_path = str(rejects) if report.rejected else None
-            if not report.rejected:
-                rejects.unlink(missing_ok=True)
-        counts = AddedCounts()
-        task = bar.add_task(f"writing {_source_name(source)}", total=report.rows - report.rejected)
-        name = _source_name(source)
-        batch: list[PairRecord] = []
-        with session_scope(engine) as session:  # ONE transaction: all rows or none
-            for _line, item in iter_records(source, fmt, opts, hf_split):
+    rejects = Path(rejects_path or f"{name}.rejected.jsonl") if skip_invalid else None
+    problems: list[RowProblem] = []
+    counts = AddedCounts()
+    state = _Reading()
+    handle = rejects.open("w", encoding="utf-8") if rejects else None
+    try:
+        with _progress(progress) as bar, session_scope(engine) as session:  # ONE transaction: all rows or none
+            task = bar.add_task(f"reading {name}", total=None)
+            batch: list[PairRecord] = []
+            for _line, item in iter_records(source, fmt, opts, hf_split, encoding=encoding, hub=hub, state=state):
+                report.rows += 1
+                bar.advance(task)
                 if isinstance(item, RowProblem):
+                    _note(report, item, opts, problems, handle)
                     continue
                 batch.extend(item)
-                bar.advance(task)
                 if len(batch) >= BATCH:
-                    counts += add_pairs(session, batch, source=name, split=split)
+                    if report.rejected == 0 or skip_invalid:
+                        counts += add_pairs(session, batch, source=name, split=split)
                     batch = []
+            if report.rejected and not skip_invalid:
+                raise IngestError(problems, report.rejected)
             if batch:
                 counts += add_pairs(session, batch, source=name, split=split)
+            report.format = state.format
+            _check_labels_found(name, state, counts.labels_seen, report.rows - report.rejected - report.degenerate)
+    except RowProblem as fatal:  # malformed JSON/CSV: the source cannot be read past this point
+        problems.append(fatal)
+        raise IngestError(problems, report.rejected + 1) from None
+    finally:
+        if handle:
+            handle.close()
+    report.problems = [p.to_dict() for p in problems[:20]]
+    if rejects is not None:
+        report.rejects_path = str(rejects) if report.rejected else None
+        if not report.rejected:
+            rejects.unlink(missing_ok=True)
     report.pairs_seen, report.pairs_added = counts.pairs_seen, counts.pairs_added
     report.labels_seen, report.labels_added = counts.labels_seen, counts.labels_added
     return report

@@ -1,59 +1,126 @@
-"""Streaming readers: JSONL, CSV, Parquet and Hugging Face datasets, one row at a time.
+"""Streaming readers: JSONL, JSON arrays, CSV, Parquet and Hugging Face datasets, one row at a time.
 
 Each reader yields ``(line, row)``: ``line`` is the 1-based line (JSONL, CSV: the
-record's first line) or row number (Parquet, datasets), so every error can name
-where it happened. Memory stays bounded by a batch, whatever the file's size.
+record's first line), the element number (JSON arrays) or row number (Parquet,
+datasets), so every error can name where it happened. JSONL, CSV and Parquet stay
+bounded by a batch whatever the file's size; a JSON array (the shape Label Studio,
+Argilla and PandaLM write) is parsed whole, as those exports are.
+
+A problem with the source as a whole (missing, empty, not really gzip, not Parquet,
+not in the encoding claimed) raises ``SourceError`` with one line saying what to do;
+a problem in one row is the caller's, as a ``RowProblem``.
 """
 
 from __future__ import annotations
 
+import bz2
 import csv
 import gzip
 import io
 import json
+import lzma
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from prefloop.errors import RowProblem
+from prefloop.errors import RowProblem, SourceError
 
-__all__ = ["detect_format", "read_rows"]
+__all__ = ["FORMATS", "HUB_PREFIX", "detect_format", "read_rows"]
 
 Row = dict[str, Any]
 
-FORMATS = ("jsonl", "csv", "parquet", "hf")
+FORMATS = ("jsonl", "json", "csv", "parquet", "hf")
+HUB_PREFIX = "hf://"
+_COMPRESSED = (".gz", ".bz2", ".xz", ".zst")
+# Errors a decompressor raises when the bytes are not what the suffix claims.
+_BAD_STREAM = (OSError, EOFError, lzma.LZMAError, zlib.error, ValueError)
 
 
-def detect_format(source: str) -> str:
-    """Guess the format from the name; a folder or a name that is not a file is a `datasets` source."""
-    path = Path(source)
+def _plain_name(path: Path) -> str:
     name = path.name.lower()
-    for suffix in (".gz", ".bz2"):
+    for suffix in _COMPRESSED:
         name = name.removesuffix(suffix)
-    if path.is_dir() or not path.exists():
+    return name
+
+
+def detect_format(source: str, hub: bool = False) -> str:
+    """The reader for ``source``: from the file name; a saved dataset folder or a hub name is ``hf``.
+
+    A local path that does not exist is an error at once: only ``hf://name`` or ``hub=True``
+    sends a name to the Hugging Face Hub (a typo must not cost 25 s of network retries).
+    """
+    if source.startswith(HUB_PREFIX) or hub:
         return "hf"
-    if name.endswith((".jsonl", ".json", ".ndjson")):
+    path = Path(source)
+    if path.is_dir():
+        return "json" if (path / "records.json").is_file() else "hf"
+    if not path.exists():
+        raise SourceError(source, "file not found",
+                          f"Check the path; to read a Hugging Face Hub dataset write {HUB_PREFIX}{source} "
+                          "or pass --hub.")
+    name = _plain_name(path)
+    if name.endswith(".json"):
+        return "json"
+    if name.endswith((".jsonl", ".ndjson")):
         return "jsonl"
     if name.endswith((".csv", ".tsv")):
         return "csv"
     if name.endswith((".parquet", ".pq")):
         return "parquet"
-    raise RowProblem(source, None, None, "unknown file type; use --format jsonl|csv|parquet|hf")
+    raise SourceError(source, "unknown file type", "Name the reader with --file-type jsonl|json|csv|parquet|hf.")
 
 
 def _open_binary(path: Path) -> IO[bytes]:
-    if path.suffix == ".gz":
+    suffix = path.suffix.lower()
+    if suffix == ".gz":
         return gzip.open(path, "rb")
+    if suffix == ".bz2":
+        return bz2.open(path, "rb")
+    if suffix == ".xz":
+        return lzma.open(path, "rb")
+    if suffix == ".zst":
+        try:
+            import zstandard
+        except ImportError:
+            raise SourceError(str(path), "Zstandard-compressed input needs the zstandard package",
+                              "pip install zstandard, or decompress first: zstd -d FILE") from None
+        return zstandard.ZstdDecompressor().stream_reader(path.open("rb"))  # type: ignore[no-any-return]
     return path.open("rb")
 
 
-def _read_jsonl(path: Path) -> Iterator[tuple[int, Row]]:
+def _decoder(name: str, encoding: str) -> Any:
+    """Decode one line; the first may carry a BOM (Excel, Notepad), which is never part of a column name."""
+
+    shown = "UTF-8" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
+
+    def decode(raw: bytes, number: int) -> str:
+        try:
+            text = raw.decode(encoding)
+        except UnicodeDecodeError as exc:
+            raise SourceError(name, f"not valid {shown} (byte {exc.start})",
+                              "If the file is in another encoding, pass it, e.g. --encoding latin-1.",
+                              line=number) from None
+        return text.removeprefix("\ufeff") if number == 1 else text
+
+    return decode
+
+
+def _first_byte(path: Path) -> bytes:
+    """The first non-blank byte, read through the decompressor (so a bad .gz fails here, cleanly)."""
+    with _open_binary(path) as handle:
+        while chunk := handle.read(4096):
+            stripped = chunk.lstrip().removeprefix(b"\xef\xbb\xbf").lstrip()
+            if stripped:
+                return stripped[:1]
+    return b""
+
+
+def _read_jsonl(path: Path, encoding: str) -> Iterator[tuple[int, Row]]:
+    decode = _decoder(str(path), encoding)
     with _open_binary(path) as handle:
         for number, raw in enumerate(handle, start=1):
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise RowProblem(str(path), number, None, f"not valid UTF-8 (byte {exc.start})") from None
+            text = decode(raw, number)
             if not text.strip():
                 continue
             try:
@@ -66,12 +133,33 @@ def _read_jsonl(path: Path) -> Iterator[tuple[int, Row]]:
             yield number, row
 
 
-class _LineCountingReader(io.TextIOBase):
-    """Text stream over UTF-8 bytes that remembers the line it is on and names bad bytes."""
+def _read_json(path: Path, encoding: str) -> Iterator[tuple[int, Row]]:
+    """A ``.json`` file: one JSON array of objects, or (common, if misnamed) JSON lines."""
+    if path.is_dir():  # an Argilla ``to_disk`` folder
+        path = path / "records.json"
+    if _first_byte(path) != b"[":
+        yield from _read_jsonl(path, encoding)
+        return
+    with _open_binary(path) as handle:
+        raw = handle.read()
+    text = _decoder(str(path), encoding)(raw, 1)
+    try:
+        rows = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SourceError(str(path), f"malformed JSON array: {exc.msg}", "Check that the export finished.",
+                          line=exc.lineno) from None
+    for number, row in enumerate(rows, start=1):
+        if not isinstance(row, dict):
+            raise RowProblem(str(path), number, None, "each element of the JSON array must be an object")
+        yield number, row
 
-    def __init__(self, raw: IO[bytes], name: str) -> None:
+
+class _LineCountingReader(io.TextIOBase):
+    """Text stream over bytes that remembers the line it is on and names bad bytes."""
+
+    def __init__(self, raw: IO[bytes], name: str, encoding: str) -> None:
         self.raw = raw
-        self.name = name
+        self.decode = _decoder(name, encoding)
         self.line = 0
 
     def readline(self, size: int | None = -1) -> str:
@@ -79,10 +167,7 @@ class _LineCountingReader(io.TextIOBase):
         if not data:
             return ""
         self.line += 1
-        try:
-            return data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise RowProblem(self.name, self.line, None, f"not valid UTF-8 (byte {exc.start})") from None
+        return str(self.decode(data, self.line))
 
     def __iter__(self) -> Iterator[str]:
         while line := self.readline():
@@ -95,10 +180,10 @@ class _LineCountingReader(io.TextIOBase):
         return line
 
 
-def _read_csv(path: Path) -> Iterator[tuple[int, Row]]:
+def _read_csv(path: Path, encoding: str) -> Iterator[tuple[int, Row]]:
     csv.field_size_limit(1 << 30)
     with _open_binary(path) as handle:
-        stream = _LineCountingReader(handle, str(path))
+        stream = _LineCountingReader(handle, str(path), encoding)
         delimiter = "\t" if ".tsv" in path.name.lower() else ","
         reader = csv.DictReader(stream, delimiter=delimiter)
         start = 2
@@ -112,13 +197,14 @@ def _read_csv(path: Path) -> Iterator[tuple[int, Row]]:
             raise RowProblem(str(path), stream.line, None, f"malformed CSV: {exc}") from None
 
 
-def _read_parquet(path: Path) -> Iterator[tuple[int, Row]]:
+def _read_parquet(path: Path, encoding: str) -> Iterator[tuple[int, Row]]:
     import pyarrow.parquet as pq
 
     try:
         parquet = pq.ParquetFile(path)
     except Exception as exc:
-        raise RowProblem(str(path), None, None, f"not a readable Parquet file: {exc}") from None
+        raise SourceError(str(path), f"not a readable Parquet file ({str(exc).splitlines()[0][:120]})",
+                          "Check that the file is complete, or name its real type with --file-type.") from None
     number = 0
     for batch in parquet.iter_batches(batch_size=2000):
         for row in batch.to_pylist():
@@ -126,38 +212,73 @@ def _read_parquet(path: Path) -> Iterator[tuple[int, Row]]:
             yield number, row
 
 
-def _read_hf(source: str, split: str | None) -> Iterator[tuple[int, Row]]:
+def _load_hf(source: str, split: str | None) -> Any:
     try:
         import datasets
     except ImportError:
-        raise RowProblem(source, None, None, "reading a datasets source needs: pip install 'prefloop[hf]'") \
-            from None
+        raise SourceError(source, "reading a datasets source needs the hf extra",
+                          "pip install 'prefloop[hf]'") from None
     path = Path(source)
     try:
         saved = (path / "dataset_info.json").exists() or (path / "dataset_dict.json").exists()
         if path.is_dir() and saved:
             loaded = datasets.load_from_disk(str(path))
+        elif path.is_dir():
+            raise SourceError(source, "a folder that is neither a saved dataset nor an Argilla export",
+                              "Pass a file inside it, or a folder written by save_to_disk / to_disk.")
         else:
-            loaded = datasets.load_dataset(source, split=split, streaming=True)
+            loaded = datasets.load_dataset(source.removeprefix(HUB_PREFIX), split=split, streaming=True)
+    except SourceError:
+        raise
     except Exception as exc:
-        raise RowProblem(source, None, None, f"could not load the dataset: {exc}") from None
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise SourceError(source, f"could not load the dataset: {first}",
+                          "Check the folder (dataset_info.json, state.json) or the hub name and --hf-split.") \
+            from None
     if isinstance(loaded, datasets.DatasetDict | datasets.IterableDatasetDict):
         name = split or ("train" if "train" in loaded else next(iter(loaded)))
         loaded = loaded[name]
-    for number, row in enumerate(loaded, start=1):
+    return loaded
+
+
+def _read_hf(source: str, split: str | None) -> Iterator[tuple[int, Row]]:
+    for number, row in enumerate(_load_hf(source, split), start=1):
         yield number, dict(row)
 
 
-def read_rows(source: str, fmt: str | None = None, split: str | None = None) -> Iterator[tuple[int, Row]]:
-    """Yield ``(line, row)`` from any supported source; raises ``RowProblem`` on unreadable input."""
-    fmt = fmt or detect_format(source)
+_READERS = {"jsonl": _read_jsonl, "json": _read_json, "csv": _read_csv, "parquet": _read_parquet}
+
+
+def _guarded(rows: Iterator[tuple[int, Row]], source: str) -> Iterator[tuple[int, Row]]:
+    """Turn a decompressor's failure (a ``.gz`` that is not gzip) into one line, not a traceback."""
+    count = 0
+    try:
+        for item in rows:
+            count += 1
+            yield item
+    except (RowProblem, SourceError):
+        raise
+    except _BAD_STREAM as exc:
+        raise SourceError(source, f"cannot be decompressed or read ({exc})",
+                          "Check that the file is complete and that its suffix matches its content.") from None
+    if count == 0:
+        raise SourceError(source, "no rows (the input is empty)", "Check that this is the file you meant.")
+
+
+def read_rows(source: str, fmt: str | None = None, split: str | None = None, *, encoding: str = "utf-8",
+              hub: bool = False) -> Iterator[tuple[int, Row]]:
+    """Yield ``(line, row)`` from any supported source.
+
+    Raises ``SourceError`` when the source as a whole is unreadable or empty, ``RowProblem``
+    when reading cannot continue past one line (malformed JSON, CSV).
+    """
+    fmt = fmt or detect_format(source, hub)
     if fmt == "hf":
-        yield from _read_hf(source, split)
+        yield from _guarded(_read_hf(source, split), source)
         return
     path = Path(source)
     if not path.exists():
-        raise RowProblem(source, None, None, "file not found")
-    readers = {"jsonl": _read_jsonl, "csv": _read_csv, "parquet": _read_parquet}
-    if fmt not in readers:
-        raise RowProblem(source, None, None, f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
-    yield from readers[fmt](path)
+        raise SourceError(source, "file not found", "Check the path.")
+    if fmt not in _READERS:
+        raise SourceError(source, f"unknown file type {fmt!r}", f"Use one of {', '.join(FORMATS)}.")
+    yield from _guarded(_READERS[fmt](path, encoding), source)

@@ -12,7 +12,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from prefloop.store.models import Annotator, Label, Pair, Prompt, Response, utcnow
-from prefloop.types import Choice, PairRecord, content_hash
+from prefloop.types import CanonicalPair, Choice, PairRecord, content_hash
 
 __all__ = ["AddedCounts", "add_pairs", "chunks", "insert_ignore", "pair_by_key", "pairs_by_keys"]
 
@@ -69,6 +69,42 @@ def _import_annotator(session: Session, name: str) -> int:
     return annotator_id
 
 
+# Reserved keys a reader puts in a record's metadata for the label, not the pair (data.fields).
+_LABEL_KEY, _LABEL_RAW = "_label_key", "_label_raw"
+
+
+def _label_source_id(key: str, who: str, dimension: str, label_key: str | None) -> str:
+    """The label's identity at its source: pair, annotator, dimension, and the source's own id if any.
+
+    Without the source's id, two rows judging the same texts by the same annotator (PandaLM
+    compares some identical answers from different model pairs) would collapse into one.
+    """
+    base = f"{key}:{who}:{dimension}"
+    if label_key is None:
+        return base if len(base) <= 200 else f"{key}:{content_hash(base)[:40]}"
+    full = f"{base}:{label_key}"
+    return full if len(full) <= 200 else f"{key}:{content_hash(full)[:40]}"
+
+
+def _texts(records: Sequence[tuple[PairRecord, CanonicalPair]], now: Any
+           ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Prompt and response rows of a batch, once each; message lists ride along when a reader kept them."""
+    prompts: dict[str, dict[str, Any]] = {}
+    responses: dict[str, dict[str, Any]] = {}
+    for r, c in records:
+        if c.prompt_hash not in prompts:
+            messages = r.metadata.get("prompt_messages") if r.metadata else None
+            prompts[c.prompt_hash] = {"hash": c.prompt_hash, "text": r.prompt, "messages": messages,
+                                      "created_at": now}
+        turns = (r.metadata or {}).get("response_messages") or {}
+        for h, text, model in ((c.hash_a, c.response_a, r.model_b if c.flipped else r.model_a),
+                               (c.hash_b, c.response_b, r.model_a if c.flipped else r.model_b)):
+            if h not in responses:
+                meta = {"messages": turns[h]} if h in turns else {}
+                responses[h] = {"hash": h, "text": text, "model_name": model, "metadata": meta, "created_at": now}
+    return list(prompts.values()), list(responses.values())
+
+
 def add_pairs(session: Session, records: Sequence[PairRecord], source: str, split: str = "pool") -> AddedCounts:
     """Store a batch of pairs and their labels; anything already stored is left as it is.
 
@@ -78,28 +114,24 @@ def add_pairs(session: Session, records: Sequence[PairRecord], source: str, spli
     """
     counts = AddedCounts(pairs_seen=len(records))
     now = utcnow()
-    prompts = {content_hash(r.prompt): r.prompt for r in records}
-    responses: dict[str, tuple[str, str | None]] = {}
-    for r in records:
-        responses.setdefault(content_hash(r.response_a), (r.response_a, r.model_a))
-        responses.setdefault(content_hash(r.response_b), (r.response_b, r.model_b))
-    insert_ignore(session, Prompt.__table__,
-                  [{"hash": h, "text": t, "created_at": now} for h, t in prompts.items()], ["hash"])
-    insert_ignore(session, Response.__table__,
-                  [{"hash": h, "text": t, "model_name": m, "metadata": {}, "created_at": now}
-                   for h, (t, m) in responses.items()], ["hash"])
-    prompt_ids = _ids_by(session, Prompt.hash, Prompt.id, prompts)
-    response_ids = _ids_by(session, Response.hash, Response.id, responses)
+    oriented = [(r, r.canonical()) for r in records]
+    prompt_rows, response_rows = _texts(oriented, now)
+    insert_ignore(session, Prompt.__table__, prompt_rows, ["hash"])
+    insert_ignore(session, Response.__table__, response_rows, ["hash"])
+    prompt_ids = _ids_by(session, Prompt.hash, Prompt.id, (p["hash"] for p in prompt_rows))
+    response_ids = _ids_by(session, Response.hash, Response.id, (p["hash"] for p in response_rows))
 
     pair_rows: dict[str, dict[str, Any]] = {}
     label_rows: list[tuple[str, PairRecord, Choice]] = []
-    for r in records:
-        c = r.canonical()
-        pair_rows.setdefault(c.key, {
-            "key": c.key, "prompt_id": prompt_ids[c.prompt_hash], "response_a_id": response_ids[c.hash_a],
-            "response_b_id": response_ids[c.hash_b], "source": source, "split": split,
-            "metadata": dict(r.metadata), "created_at": now,
-        })
+    for r, c in oriented:
+        if c.key not in pair_rows:
+            meta = {k: v for k, v in r.metadata.items()
+                    if k not in (_LABEL_KEY, _LABEL_RAW, "response_messages")} if r.metadata else {}
+            pair_rows[c.key] = {
+                "key": c.key, "prompt_id": prompt_ids[c.prompt_hash], "response_a_id": response_ids[c.hash_a],
+                "response_b_id": response_ids[c.hash_b], "source": source, "split": split,
+                "metadata": meta, "created_at": now,
+            }
         if c.label is not None:
             label_rows.append((c.key, r, c.label))
     existing = set(_ids_by(session, Pair.key, Pair.id, pair_rows))
@@ -116,13 +148,16 @@ def add_pairs(session: Session, records: Sequence[PairRecord], source: str, spli
         if who not in annotators:
             annotators[who] = _import_annotator(session, who)
         dimension = r.dimension or "overall"
-        source_id = f"{key}:{who}:{dimension}"
+        meta = r.metadata or {}
+        source_id = _label_source_id(key, who, dimension, meta.get(_LABEL_KEY))
+        raw = dict(meta.get(_LABEL_RAW) or {})
+        if r.source_line:
+            raw["line"] = r.source_line
         rows[source_id] = {
             "pair_id": pair_ids[key], "annotator_id": annotators[who], "choice": choice.value,
             "strength": r.strength, "dimension": dimension, "rationale": r.rationale,
             "backend": "import", "project": source, "source_id": source_id, "version": "1",
-            "pulled_at": now, "raw": {"line": r.source_line} if r.source_line else {},
-            "is_current": True,
+            "pulled_at": now, "raw": raw, "is_current": True,
         }
     counts.labels_seen = len(label_rows)
     # (backend, project, source_id) is the prefix of the labels' unique index: no table scan

@@ -36,7 +36,7 @@ def test_explicit_rows_and_label_spellings(engine: Engine, tmp_path: Path) -> No
         {"prompt": "p1", "response_a": "x", "response_b": "y", "label": "model_a"},
         {"prompt": "p2", "response_a": "x", "response_b": "y", "label": "B"},
         {"prompt": "p3", "response_a": "x", "response_b": "y", "label": "tie (bothbad)"},
-        {"prompt": "p4", "response_a": "x", "response_b": "y", "label": 1},
+        {"prompt": "p4", "response_a": "x", "response_b": "y", "label": "response_b"},
         {"prompt": "p5", "response_a": "x", "response_b": "y"},
     ]
     report = ingest(engine, str(write_jsonl(tmp_path / "d.jsonl", rows)), progress=False)
