@@ -140,13 +140,16 @@ def ingest(obj: Context, source: str, fmt: str | None, mapping: tuple[str, ...],
 @click.option("--kind", type=click.Choice(["trl", "raw"]), default="trl", show_default=True,
               help="trl: prompt/chosen/rejected; raw: one row per label with annotator and provenance.")
 @click.option("--per-annotator", is_flag=True, help="trl: one row per label instead of one per pair.")
+@click.option("--aggregate", type=click.Choice(["majority", "dawid-skene", "none"]), default="majority",
+              show_default=True, help="Several labels on a pair → one row: majority vote, Dawid-Skene "
+              "(weights annotators by estimated reliability; adds confidence), or none (= --per-annotator).")
 @click.option("--ties", type=click.Choice(["exclude", "separate"]), default="exclude", show_default=True,
               help="Ties and disagreements are never chosen/rejected; 'separate' writes them to OUT.ties.*")
 @click.option("--margin", is_flag=True, help="Add a 'margin' column from label strength.")
 @click.option("--dimension", default="overall", show_default=True)
 @pass_ctx
-def export(obj: Context, out: str, fmt: str | None, kind: str, per_annotator: bool, ties: str, margin: bool,
-           dimension: str) -> None:
+def export(obj: Context, out: str, fmt: str | None, kind: str, per_annotator: bool, aggregate: str, ties: str,
+           margin: bool, dimension: str) -> None:
     """Write labels for training: TRL chosen/rejected, or raw per-annotator rows.
 
     \b
@@ -154,13 +157,14 @@ def export(obj: Context, out: str, fmt: str | None, kind: str, per_annotator: bo
       prefloop export prefs.jsonl --margin --ties separate
       prefloop export prefs.parquet --kind raw
       prefloop export prefs_ds --format hf
+      prefloop export prefs.jsonl --aggregate dawid-skene
     """
     from prefloop.data.export import export_labels
 
     if fmt is None:
         fmt = "parquet" if out.endswith(".parquet") else "jsonl" if out.endswith(".jsonl") else "hf"
     try:
-        report = export_labels(obj.engine(), out, fmt=fmt, kind=kind, aggregate=not per_annotator,
+        report = export_labels(obj.engine(), out, fmt=fmt, kind=kind, aggregate="none" if per_annotator else aggregate,
                                ties=ties, margin=margin, dimension=dimension)
     except PrefloopError as exc:
         raise _fail(exc) from None
@@ -377,6 +381,43 @@ def status(obj: Context, config_path: str | None, as_json: bool) -> None:
         models.add_row(m["name"], str(m["parent"]), m["mode"], str(m["labels"]), json.dumps(m["metrics"]))
     out.print(models)
     out.print(f"agreement: {data['agreement']}")
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON object: annotators, krippendorff_alpha, fleiss_kappa.")
+@click.option("--out", default=None, help="Folder for kappa_heatmap.png and annotators.json.")
+@click.option("--dimension", default="overall", show_default=True)
+@pass_ctx
+def annotators(obj: Context, as_json: bool, out: str | None, dimension: str) -> None:
+    """Annotator quality: agreement, Cohen's kappa, Dawid-Skene reliability, ties, skips, time,
+    position bias, flags (spammer, position-biased, low agreement, failed gold).
+
+    \b
+    Examples:
+      prefloop annotators
+      prefloop annotators --json --out quality/ | jq '.annotators[] | select(.flagged)'
+    """
+    from prefloop.annotator_quality import annotators_report
+
+    try:
+        data = annotators_report(obj.engine(), out=out, dimension=dimension)
+    except PrefloopError as exc:
+        raise _fail(exc) from None
+    if as_json:
+        _echo_json(data)
+        return
+    table = Table("annotator", "labels", "consensus", "reliability", "ties", "skips", "s/label", "first shown",
+                  "flags", title="annotators")
+    for row in data["annotators"]:
+        bias = row["position_bias"]
+        table.add_row(row["annotator"], str(row["labels"]), str(row["agreement_with_consensus"]),
+                      str(row["reliability"]), str(row["tie_rate"]), str(row["skip_rate"]),
+                      str(row["median_seconds"]), f"{bias['first_shown_share']} (p={bias['p_value']})" if bias else "-",
+                      ", ".join(row["reasons"]))
+    Console().print(table)
+    click.echo(f"Krippendorff's alpha {data['krippendorff_alpha']}   Fleiss' kappa {data['fleiss_kappa']}   "
+               f"items {data['items']} ({data['items_with_several_labels']} with several labels)"
+               + (f"   heatmap {data['heatmap']}" if data.get("heatmap") else ""))
 
 
 @cli.group(name="config")

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from prefloop.agreement import agreement_report
+from prefloop.annotators.agreement import agreement_report
 from prefloop.config import LoopConfig
 from prefloop.store.models import Annotator, Label, ModelVersion, Task
 from prefloop.store.queries import live_label_counts

@@ -10,7 +10,8 @@ Settings read from ``settings.extra`` (all optional):
   a JSONL file of ``{"pair_key": ..., "choice": ...}``. Pairs without an answer stay pending.
 * ``annotators``: ``[{"id": "ann-1", "accuracy": 0.9}, ...]``; default one annotator
   ``"sim-1"`` with accuracy ``1 − noise_rate``. An annotator without ``accuracy`` gets
-  ``1 − noise_rate``.
+  ``1 − noise_rate``. ``{"id": "lazy", "clicks": "first"}`` always clicks the response shown
+  first (``"second"``: the other one), whatever the pair: a position-biased annotator.
 * ``noise_rate`` (0.0): chance an annotator without own accuracy picks the wrong side.
 * ``tie_rate`` (0.0): chance any annotator answers "tie" on a decisive pair.
 * ``annotators_per_pair``: how many annotators answer each task (default
@@ -119,6 +120,7 @@ class SimulatedBackend(AnnotationBackend):
         self.annotators: list[tuple[str, float]] = [
             (str(a["id"]), float(a.get("accuracy", default_acc))) for a in raw
         ]
+        self.clicks: dict[str, str] = {str(a["id"]): str(a["clicks"]) for a in raw if a.get("clicks")}
         self.annotators_per_pair = int(extra.get("annotators_per_pair", settings.annotators_per_pair))
         if not 1 <= self.annotators_per_pair <= len(self.annotators):
             raise BackendError(f"annotators_per_pair={self.annotators_per_pair} needs that many annotators "
@@ -301,6 +303,8 @@ class SimulatedBackend(AnnotationBackend):
                 believed = self._answer(task["pair_key"], annotator, accuracy, truth)
                 # the annotator clicks a side of the screen; _write maps it back
                 shown = undo_presentation(believed.value, bool(task["swapped"]))
+                if annotator in self.clicks:  # position bias: the same screen side every time
+                    shown = "a" if self.clicks[annotator] == "first" else "b"
                 self._write(conn, task["pair_key"], annotator, shown, None, None, simulated=True)
             conn.execute("UPDATE tasks SET simulated = 1 WHERE id = ?", (task["id"],))
 

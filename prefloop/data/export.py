@@ -1,6 +1,9 @@
 """``prefloop export``: labels out as TRL chosen/rejected rows or raw per-annotator rows.
 
 Formats: JSONL, Parquet, or a Hugging Face ``datasets`` folder (``save_to_disk``).
+Pairs that came in as message lists (TRL conversational data, Arena conversations) go
+out as message lists again: ``prompt`` a list of messages, ``chosen`` / ``rejected`` the
+assistant's turns. Raw rows keep every dimension, ties and skips unless told otherwise.
 Ties never enter chosen/rejected data; with ``ties="separate"`` they (and the pairs
 whose annotators disagree) go to a second file beside the main one.
 
@@ -24,6 +27,7 @@ from sqlalchemy import Engine
 from prefloop.annotators.aggregate import AGGREGATIONS, aggregate_labels
 from prefloop.errors import PrefloopError
 from prefloop.store.db import session_scope
+from prefloop.store.pairs import conversations
 from prefloop.store.queries import LabeledRow, aggregate_choice, iter_labeled_rows
 
 __all__ = ["ExportReport", "export_labels"]
@@ -40,7 +44,27 @@ class ExportReport:
     disagreements: int
 
 
-def _trl_row(prompt: str, winner: str, a: str, b: str, strength: float | None, margin: bool) -> dict[str, Any]:
+Conversations = dict[int, tuple[list[Any], list[Any], list[Any]]]
+
+
+def _with_conversations(session: Any, labels: Iterable[LabeledRow], size: int = 2000
+                        ) -> Iterator[tuple[LabeledRow, Conversations]]:
+    """Labels in chunks, each with the message lists of its pairs (one query per chunk, not per pair)."""
+    iterator = iter(labels)
+    while chunk := list(itertools.islice(iterator, size)):
+        found = conversations(session, [lb.pair_id for lb in chunk])
+        for lb in chunk:
+            yield lb, found
+
+
+def _texts(lb: LabeledRow, convs: Conversations) -> tuple[Any, Any, Any]:
+    """Prompt, A and B as message lists when the pair came in as messages, else as texts."""
+    if lb.pair_id in convs:
+        return convs[lb.pair_id]
+    return lb.prompt, lb.response_a, lb.response_b
+
+
+def _trl_row(prompt: Any, winner: str, a: Any, b: Any, strength: float | None, margin: bool) -> dict[str, Any]:
     chosen, rejected = (a, b) if winner == "a" else (b, a)
     row: dict[str, Any] = {"prompt": prompt, "chosen": chosen, "rejected": rejected}
     if margin:
@@ -155,9 +179,17 @@ class _Sink:
 
 
 def export_labels(engine: Engine, out: str, *, fmt: str = "jsonl", kind: str = "trl", aggregate: bool | str = True,
-                  ties: str = "exclude", margin: bool = False, dimension: str = "overall",
-                  split: str | None = None) -> ExportReport:
-    """Write the store's current labels; see the module docstring for the rules."""
+                  ties: str = "exclude", margin: bool = False, dimension: str | None = "overall",
+                  split: str | None = None, include_skips: bool | None = None) -> ExportReport:
+    """Write the store's current labels; see the module docstring for the rules.
+
+    ``dimension=None`` exports every dimension (useful with ``kind="raw"``); skips are in
+    raw exports and never in TRL ones unless ``include_skips`` says otherwise.
+    """
+    if include_skips is None:
+        include_skips = kind == "raw"
+    if kind == "trl" and dimension is None:
+        dimension = "overall"  # chosen/rejected rows of several dimensions would contradict each other
     if fmt not in FORMATS:
         raise PrefloopError(f"unknown export format {fmt!r}; use one of {', '.join(FORMATS)}")
     if kind not in ("trl", "raw"):
@@ -172,7 +204,8 @@ def export_labels(engine: Engine, out: str, *, fmt: str = "jsonl", kind: str = "
     n_ties = n_disagree = 0
     try:
         with session_scope(engine) as session:
-            labels = iter_labeled_rows(session, dimension=dimension, split=split)
+            labels = _with_conversations(session, iter_labeled_rows(session, dimension=dimension, split=split,
+                                                                    include_skips=include_skips))
             for stream, row in _rows(labels, kind, aggregate, margin):
                 if stream == "main":
                     main.write(row)

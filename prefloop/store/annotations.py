@@ -1,0 +1,76 @@
+"""Read side for annotator quality: every current label with who gave it, how it was shown and when."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import and_, select
+from sqlalchemy.orm import Session
+
+from prefloop.store.models import Annotator, Label, Task
+
+__all__ = ["AnnotationRow", "annotation_rows"]
+
+
+@dataclass(frozen=True)
+class AnnotationRow:
+    """A live label (skips included) with its annotator and the task it answered, if any.
+
+    ``swapped`` is the task's presentation order (True: response B was shown first); None
+    for labels without a task (ingested files). ``lead_time`` is the seconds the backend
+    measured (Label Studio keeps it in the raw annotation).
+    """
+
+    label_id: int
+    pair_id: int
+    annotator_id: int
+    backend: str
+    external_id: str
+    name: str | None
+    choice: str
+    swapped: bool | None
+    lead_time: float | None
+    created_at: datetime | None
+
+
+def annotation_rows(session: Session, dimension: str = "overall") -> list[AnnotationRow]:
+    """Every live label of ``dimension`` (skips included), ordered by label id."""
+    task = and_(Task.backend == Label.backend, Task.project == Label.project, Task.pair_id == Label.pair_id)
+    query = (
+        select(
+            Label.id,
+            Label.pair_id,
+            Label.annotator_id,
+            Annotator.backend,
+            Annotator.external_id,
+            Annotator.name,
+            Label.choice,
+            Task.swapped,
+            Label.raw,
+            Label.source_created_at,
+        )
+        .join(Annotator, Label.annotator_id == Annotator.id)
+        .outerjoin(Task, task)
+        .where(Label.live(), Label.dimension == dimension)
+        .order_by(Label.id)
+    )
+    out = []
+    for row in session.execute(query):
+        raw = row[8] or {}
+        lead = raw.get("lead_time") if isinstance(raw, dict) else None
+        out.append(
+            AnnotationRow(
+                row[0],
+                row[1],
+                row[2],
+                row[3],
+                row[4],
+                row[5],
+                row[6],
+                None if row[7] is None else bool(row[7]),
+                float(lead) if isinstance(lead, int | float) else None,
+                row[9],
+            )
+        )
+    return out

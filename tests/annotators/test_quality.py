@@ -1,0 +1,97 @@
+"""Simulated annotators of known accuracy through the simulator, the store and the report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import Engine
+
+from prefloop.annotator_quality import annotators_report
+from prefloop.annotators import dawid_skene, label_matrix, majority_vote
+from prefloop.backends import BackendSettings
+from prefloop.backends.simulated import SimulatedBackend
+from prefloop.store.db import session_scope
+from prefloop.store.labels import record_pull
+from prefloop.store.pairs import add_pairs
+from prefloop.store.tasks import record_tasks
+from prefloop.types import PairRecord, TaskRequest
+
+ANNOTATORS = [
+    {"id": "ace", "accuracy": 0.95},
+    {"id": "good", "accuracy": 0.85},
+    {"id": "fair", "accuracy": 0.75},
+    {"id": "spam", "accuracy": 0.5},
+    {"id": "lazy", "clicks": "first"},
+]
+
+
+def _run(engine: Engine, folder: Path, n: int = 500, seed: int = 3) -> dict[int, str]:
+    """Push n pairs to the simulator (4 of 5 annotators each), pull, store; return pair id → truth."""
+    rng = np.random.default_rng(7)
+    records = [PairRecord(f"question {i}", f"first answer {i}", f"second answer {i}") for i in range(n)]
+    truth = {r.canonical().key: str(rng.choice(["a", "b", "tie"], p=[0.45, 0.45, 0.1])) for r in records}
+    backend = SimulatedBackend(
+        BackendSettings(
+            project="q",
+            url=str(folder),
+            extra={"oracle": truth, "annotators": ANNOTATORS, "annotators_per_pair": 4, "seed": seed},
+        )
+    )
+    with session_scope(engine) as session:
+        add_pairs(session, records, source="sim")
+    requests = [
+        TaskRequest(pair_key=c.key, prompt=r.prompt, response_a=c.response_a, response_b=c.response_b)
+        for r in records
+        for c in [r.canonical()]
+    ]
+    pushed = backend.push_tasks(requests)
+    with session_scope(engine) as session:
+        record_tasks(session, backend.name, pushed)
+    result = backend.pull_labels()
+    with session_scope(engine) as session:
+        record_pull(session, backend.name, "q", result, labels_per_task=3)
+    from prefloop.store.pairs import pairs_by_keys
+
+    with session_scope(engine) as session:
+        ids = {k: p.id for k, p in pairs_by_keys(session, truth).items()}
+    return {ids[k]: v for k, v in truth.items()}
+
+
+def test_reliability_order_flags_and_ds_beats_majority(engine: Engine, tmp_path: Path) -> None:
+    truth = _run(engine, tmp_path / "sim")
+    report = annotators_report(engine, out=str(tmp_path / "out"))
+    rows = {r["annotator"]: r for r in report["annotators"]}
+    assert set(rows) == {"ace", "good", "fair", "spam", "lazy"}
+    genuine = [rows[n]["reliability"] for n in ("ace", "good", "fair")]
+    assert genuine == sorted(genuine, reverse=True)
+    assert min(genuine) > max(rows["spam"]["reliability"], rows["lazy"]["reliability"])
+    assert rows["spam"]["flagged"] and "spammer" in rows["spam"]["reasons"]
+    assert rows["lazy"]["flagged"] and "position-biased" in rows["lazy"]["reasons"]
+    assert rows["lazy"]["position_bias"]["first_shown_share"] == 1.0
+    assert rows["spam"]["position_bias"]["p_value"] > 0.001  # random clicks are not a side preference
+    assert not any(rows[n]["flagged"] for n in ("ace", "good", "fair"))
+    assert (tmp_path / "out" / "kappa_heatmap.png").stat().st_size > 1000
+    assert set(report) >= {"annotators", "krippendorff_alpha", "fleiss_kappa"}
+    assert set(rows["ace"]) >= {
+        "annotator",
+        "labels",
+        "agreement_with_consensus",
+        "reliability",
+        "tie_rate",
+        "position_bias",
+        "flagged",
+        "reasons",
+    }
+
+    # aggregation accuracy against the oracle
+    from prefloop.annotator_quality import annotations_from_rows
+    from prefloop.store.annotations import annotation_rows
+
+    with session_scope(engine) as session:
+        matrix = label_matrix(annotations_from_rows(annotation_rows(session)))
+    want = np.array([["a", "b", "tie"].index(truth[p]) for p in matrix.pair_ids])
+    ds_acc = (dawid_skene(matrix.labels).hard_labels() == want).mean()
+    mv_acc = (majority_vote(matrix.labels) == want).mean()
+    assert ds_acc >= mv_acc
+    assert ds_acc > 0.8
