@@ -83,12 +83,75 @@ def _parse_mapping(values: tuple[str, ...]) -> dict[str, str]:
     return mapping
 
 
-@cli.command()
+def _parse_label_map(value: str | None) -> dict[str, Any] | None:
+    from prefloop.types import Choice
+
+    if not value:
+        return None
+    out: dict[str, Any] = {}
+    for item in value.split(","):
+        raw, _, meaning = item.partition("=")
+        try:
+            out[raw.strip()] = Choice(meaning.strip().lower())
+        except ValueError:
+            raise click.BadParameter(f"{item!r}: use VALUE=a|b|tie|skip, e.g. 1=a,0=b", param_hint="--label-map") \
+                from None
+    return out
+
+
+_FILE_TYPES = ["jsonl", "json", "csv", "parquet", "hf"]
+
+
+def _format_names() -> list[str]:
+    from prefloop.data.formats import adapter_names
+
+    return adapter_names()
+
+
+_INGEST_HELP = """Read pairs and labels from JSONL, JSON, CSV, Parquet or a Hugging Face dataset.
+
+    The layout of well-known datasets and tool exports is detected from the first row
+    (or named with --format); other files use prompt/response_a/response_b/label,
+    chosen/rejected or prompt/responses columns, renamed with --map. Degenerate rows of
+    known datasets (identical responses, empty texts) are skipped and counted; --strict
+    refuses them instead. Nothing is written unless the whole source is good.
+
+    \b
+    Formats: {formats}
+
+    \b
+    Examples:
+      prefloop ingest hh.jsonl.gz                       # HH chosen/rejected dialogues
+      prefloop ingest pandalm-testset-v1.json           # detected: 3 votes per pair
+      prefloop ingest shp.jsonl --format shp            # labels = 1 means A
+      prefloop ingest votes.csv --map prompt=question --map label=winner --label-map 1=a,0=b
+      prefloop ingest tldr.jsonl --map prompt=info.post --map response_a=summaries.0.text \\
+          --map response_b=summaries.1.text --map label=choice --label-map 0=a,1=b
+      prefloop ingest scores.csv --map label=pref --label-decoder signed --dimension helpful
+      prefloop ingest hf://Anthropic/hh-rlhf --hf-split test   # from the hub, with internet
+      prefloop ingest big.parquet --skip-invalid --rejects bad.jsonl
+    """
+
+
+@cli.command(help=_INGEST_HELP.format(formats=", ".join(_format_names())))
 @click.argument("source")
-@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "parquet", "hf"]), default=None,
-              help="Input format (default: from the file name; a folder or hub name is a datasets source).")
+@click.option("--format", "fmt", type=click.Choice([*_FILE_TYPES, *_format_names()]), default=None,
+              help="Dataset format (see the list above; default: detected), or a file type.")
+@click.option("--file-type", type=click.Choice(_FILE_TYPES), default=None,
+              help="File type (default: from the name; a folder is a saved dataset or an Argilla to_disk export).")
 @click.option("--map", "mapping", multiple=True, metavar="CANONICAL=COLUMN",
-              help="Rename a column: prompt, response_a, response_b, label, chosen, rejected, responses, ...")
+              help="Rename a column: prompt, response_a, response_b, label, chosen, rejected, responses, ...; "
+                   "COLUMN may be a nested path (info.post, summaries.0.text) or json:COLUMN.")
+@click.option("--label-map", default=None, metavar="VALUE=a|b|tie,...",
+              help="What each label value means, e.g. 1=a,0=b (needed for numeric labels).")
+@click.option("--label-decoder", type=click.Choice(["signed", "signed-b", "onehot", "rank"]), default=None,
+              help="signed: label>0 means A better (|label| = strength); signed-b: >0 means B; "
+                   "onehot: label_a/label_b/label_tie columns; rank: rank_a/rank_b, 1 = best.")
+@click.option("--dimension", default=None, help="Dimension of labels that do not name one (default: overall).")
+@click.option("--annotator", default=None, help="Annotator of labels that do not name one (default: import:FILE).")
+@click.option("--strict", is_flag=True, help="Refuse degenerate rows (identical responses, empty texts).")
+@click.option("--encoding", default="utf-8", show_default=True, help="Text encoding of JSONL/CSV input.")
+@click.option("--hub", is_flag=True, help="SOURCE is a Hugging Face Hub name (same as an hf:// prefix).")
 @click.option("--skip-invalid", is_flag=True, help="Keep valid rows; write rejected ones with reasons to a file.")
 @click.option("--rejects", default=None, help="Where --skip-invalid writes rejected rows (JSONL).")
 @click.option("--split", default="pool", type=click.Choice(["pool", "test"]),
@@ -99,34 +162,35 @@ def _parse_mapping(values: tuple[str, ...]) -> dict[str, str]:
               help="Cap candidate pairs expanded from several responses per prompt.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @pass_ctx
-def ingest(obj: Context, source: str, fmt: str | None, mapping: tuple[str, ...], skip_invalid: bool,
-           rejects: str | None, split: str, hf_split: str | None, max_chars: int,
-           max_pairs_per_prompt: int | None, as_json: bool) -> None:
-    """Read pairs and labels from JSONL, CSV, Parquet or a Hugging Face dataset.
-
-    \b
-    Examples:
-      prefloop ingest hh.jsonl.gz                       # HH chosen/rejected dialogues
-      prefloop ingest votes.csv --map prompt=question --map label=winner
-      prefloop ingest Anthropic/hh-rlhf --hf-split test # from the hub, with internet
-      prefloop ingest big.parquet --skip-invalid --rejects bad.jsonl
-    """
+def ingest(obj: Context, source: str, fmt: str | None, file_type: str | None, mapping: tuple[str, ...],
+           label_map: str | None, label_decoder: str | None, dimension: str | None, annotator: str | None,
+           strict: bool, encoding: str, hub: bool, skip_invalid: bool, rejects: str | None, split: str,
+           hf_split: str | None, max_chars: int, max_pairs_per_prompt: int | None, as_json: bool) -> None:
+    from prefloop.data.fields import ShapeOptions
     from prefloop.data.ingest import ingest as run_ingest
-    from prefloop.data.shapes import ShapeOptions
 
+    if fmt in _FILE_TYPES:  # the older meaning of --format
+        file_type, fmt = file_type or fmt, None
     opts = ShapeOptions(mapping=_parse_mapping(mapping) or None, max_chars=max_chars,
-                        max_pairs_per_prompt=max_pairs_per_prompt)
+                        max_pairs_per_prompt=max_pairs_per_prompt, label_map=_parse_label_map(label_map),
+                        label_decoder=label_decoder, dimension=dimension, annotator=annotator, fmt=fmt,
+                        strict=strict)
     try:
-        report = run_ingest(obj.engine(), source, fmt=fmt, opts=opts, skip_invalid=skip_invalid,
-                            rejects_path=rejects, split=split, hf_split=hf_split,
+        report = run_ingest(obj.engine(), source, fmt=file_type, opts=opts, skip_invalid=skip_invalid,
+                            rejects_path=rejects, split=split, hf_split=hf_split, encoding=encoding, hub=hub,
                             progress=sys.stderr.isatty())
     except PrefloopError as exc:
         raise _fail(exc) from None
     if as_json:
         _echo_json(report.to_dict())
         return
-    click.echo(f"{source}: {report.rows} rows, {report.pairs_added} new pairs "
-               f"({report.pairs_seen - report.pairs_added} already stored), {report.labels_added} new labels")
+    click.echo(f"{source} ({report.format}): {report.rows} rows, {report.pairs_seen} pairs, "
+               f"{report.labels_seen} labels by {report.annotators} annotators; "
+               f"{report.pairs_added} new pairs ({report.pairs_seen - report.pairs_added} already stored or "
+               f"repeated), {report.labels_added} new labels")
+    if report.degenerate:
+        click.echo(f"{report.degenerate} degenerate rows skipped (identical responses or empty texts; "
+                   "--strict refuses them)")
     if report.nothing_new:
         click.echo("nothing new: everything in this source was already in the store")
     if report.rejected:
@@ -146,7 +210,8 @@ def ingest(obj: Context, source: str, fmt: str | None, mapping: tuple[str, ...],
 @click.option("--ties", type=click.Choice(["exclude", "separate"]), default="exclude", show_default=True,
               help="Ties and disagreements are never chosen/rejected; 'separate' writes them to OUT.ties.*")
 @click.option("--margin", is_flag=True, help="Add a 'margin' column from label strength.")
-@click.option("--dimension", default="overall", show_default=True)
+@click.option("--dimension", default=None,
+              help="Dimension to export (default: overall for trl; every dimension for raw).")
 @pass_ctx
 def export(obj: Context, out: str, fmt: str | None, kind: str, per_annotator: bool, aggregate: str, ties: str,
            margin: bool, dimension: str) -> None:
@@ -155,7 +220,8 @@ def export(obj: Context, out: str, fmt: str | None, kind: str, per_annotator: bo
     \b
     Examples:
       prefloop export prefs.jsonl --margin --ties separate
-      prefloop export prefs.parquet --kind raw
+      prefloop export prefs.parquet --kind raw          # annotator, tie, strength, dimension, skips
+      prefloop export harmless.jsonl --dimension harmless
       prefloop export prefs_ds --format hf
       prefloop export prefs.jsonl --aggregate dawid-skene
     """

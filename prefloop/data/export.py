@@ -95,39 +95,40 @@ def _dawid_skene_rows(labels: Iterable[LabeledRow], margin: bool) -> Iterator[tu
                        **extra}
 
 
-def _rows(labels: Iterable[LabeledRow], kind: str, aggregate: bool | str, margin: bool
+def _rows(labels: Iterable[tuple[LabeledRow, Conversations]], kind: str, aggregate: bool | str, margin: bool
           ) -> Iterator[tuple[str, dict[str, Any]]]:
     """Yield (stream, row): stream 'main' or 'ties' (ties and disagreements)."""
     if kind == "raw":
-        for lb in labels:
-            yield "main", asdict(lb)
+        for lb, convs in labels:
+            row = asdict(lb)
+            if lb.pair_id in convs:
+                row["prompt"], row["response_a"], row["response_b"] = convs[lb.pair_id]
+            yield "main", row
         return
     if aggregate == "dawid-skene":
-        yield from _dawid_skene_rows(labels, margin)
+        yield from _dawid_skene_rows((lb for lb, _ in labels), margin)
         return
     if not aggregate or aggregate == "none":
-        for lb in labels:
+        for lb, convs in labels:
+            prompt, a, b = _texts(lb, convs)
             if lb.choice == "tie":
-                yield "ties", {"prompt": lb.prompt, "response_a": lb.response_a, "response_b": lb.response_b,
+                yield "ties", {"prompt": prompt, "response_a": a, "response_b": b,
                                "annotator": lb.annotator, "reason": "tie"}
             else:
-                row = _trl_row(lb.prompt, lb.choice, lb.response_a, lb.response_b, lb.strength, margin)
-                yield "main", {**row, "annotator": lb.annotator}
+                yield "main", {**_trl_row(prompt, lb.choice, a, b, lb.strength, margin), "annotator": lb.annotator}
         return
-    for _pair_id, group in itertools.groupby(labels, key=lambda lb: lb.pair_id):
+    for _pair_id, group in itertools.groupby(labels, key=lambda item: item[0].pair_id):
         items = list(group)
-        first = items[0]
-        winner = aggregate_choice([lb.choice for lb in items])
+        prompt, a, b = _texts(*items[0])
+        winner = aggregate_choice([lb.choice for lb, _ in items])
         if winner in ("a", "b"):
-            strengths = [lb.strength for lb in items if lb.choice == winner and lb.strength is not None]
+            strengths = [lb.strength for lb, _ in items if lb.choice == winner and lb.strength is not None]
             strength = sum(strengths) / len(strengths) if strengths else None
-            row = _trl_row(first.prompt, winner, first.response_a, first.response_b, strength, margin)
-            yield "main", {**row, "n_labels": len(items)}
+            yield "main", {**_trl_row(prompt, winner, a, b, strength, margin), "n_labels": len(items)}
         else:
-            yield "ties", {"prompt": first.prompt, "response_a": first.response_a,
-                           "response_b": first.response_b, "n_labels": len(items),
+            yield "ties", {"prompt": prompt, "response_a": a, "response_b": b, "n_labels": len(items),
                            "reason": "tie" if winner == "tie" else "disagreement",
-                           "votes": [lb.choice for lb in items]}
+                           "votes": [lb.choice for lb, _ in items]}
 
 
 class _Sink:

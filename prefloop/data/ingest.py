@@ -49,6 +49,7 @@ class IngestReport:
     pairs_added: int = 0
     labels_seen: int = 0
     labels_added: int = 0
+    annotators: int = 0
     rejects_path: str | None = None
     problems: list[dict[str, object]] = field(default_factory=list)
     degenerate_examples: list[dict[str, object]] = field(default_factory=list)
@@ -190,6 +191,15 @@ def _note(report: IngestReport, item: RowProblem, opts: ShapeOptions, problems: 
         handle.write(json.dumps(item.to_dict(), ensure_ascii=False) + "\n")
 
 
+def _count_row(report: IngestReport, records: list[PairRecord], who: set[str], name: str) -> None:
+    """Pairs are counted per row (several labels of one row on the same texts are ONE pair read)."""
+    if len(records) == 1:
+        report.pairs_seen += 1
+    else:
+        report.pairs_seen += len({(r.prompt, frozenset((r.response_a, r.response_b))) for r in records})
+    who.update(r.annotator or f"import:{name}" for r in records if r.label is not None)
+
+
 def ingest(engine: Engine, source: str, *, fmt: str | None = None, opts: ShapeOptions | None = None,
            skip_invalid: bool = False, rejects_path: str | None = None, split: str = "pool",
            hf_split: str | None = None, progress: bool = True, encoding: str = "utf-8",
@@ -206,6 +216,7 @@ def ingest(engine: Engine, source: str, *, fmt: str | None = None, opts: ShapeOp
     problems: list[RowProblem] = []
     counts = AddedCounts()
     state = _Reading()
+    who: set[str] = set()
     handle = rejects.open("w", encoding="utf-8") if rejects else None
     try:
         with _progress(progress) as bar, session_scope(engine) as session:  # ONE transaction: all rows or none
@@ -218,6 +229,7 @@ def ingest(engine: Engine, source: str, *, fmt: str | None = None, opts: ShapeOp
                     _note(report, item, opts, problems, handle)
                     continue
                 batch.extend(item)
+                _count_row(report, item, who, name)
                 if len(batch) >= BATCH:
                     if report.rejected == 0 or skip_invalid:
                         counts += add_pairs(session, batch, source=name, split=split)
@@ -239,6 +251,7 @@ def ingest(engine: Engine, source: str, *, fmt: str | None = None, opts: ShapeOp
         report.rejects_path = str(rejects) if report.rejected else None
         if not report.rejected:
             rejects.unlink(missing_ok=True)
-    report.pairs_seen, report.pairs_added = counts.pairs_seen, counts.pairs_added
+    report.pairs_added = counts.pairs_added
     report.labels_seen, report.labels_added = counts.labels_seen, counts.labels_added
+    report.annotators = len(who)
     return report

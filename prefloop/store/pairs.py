@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from prefloop.store.models import Annotator, Label, Pair, Prompt, Response, utcnow
 from prefloop.types import CanonicalPair, Choice, PairRecord, content_hash
 
-__all__ = ["AddedCounts", "add_pairs", "chunks", "insert_ignore", "pair_by_key", "pairs_by_keys"]
+__all__ = ["AddedCounts", "add_pairs", "chunks", "conversations", "insert_ignore", "pair_by_key", "pairs_by_keys"]
 
 
 @dataclass
@@ -176,4 +176,26 @@ def pairs_by_keys(session: Session, keys: Iterable[str]) -> dict[str, Pair]:
     out: dict[str, Pair] = {}
     for chunk in chunks(keys):
         out.update({p.key: p for p in session.scalars(select(Pair).where(Pair.key.in_(chunk))).unique()})
+    return out
+
+
+def conversations(session: Session, pair_ids: Iterable[int]) -> dict[int, tuple[list[Any], list[Any], list[Any]]]:
+    """(prompt messages, response A messages, response B messages) of the pairs that came in as messages.
+
+    Pairs ingested as plain text are absent; a response stored without its own messages is
+    one assistant turn.
+    """
+    ra, rb = Response.__table__.alias("ra"), Response.__table__.alias("rb")
+    out: dict[int, tuple[list[Any], list[Any], list[Any]]] = {}
+    for chunk in chunks(list(set(pair_ids))):
+        query = (select(Pair.id, Prompt.messages, ra.c.text, ra.c.metadata, rb.c.text, rb.c.metadata)
+                 .join(Prompt, Pair.prompt_id == Prompt.id)
+                 .join(ra, Pair.response_a_id == ra.c.id).join(rb, Pair.response_b_id == rb.c.id)
+                 .where(Pair.id.in_(chunk), Prompt.messages.is_not(None)))
+        for pid, messages, text_a, meta_a, text_b, meta_b in session.execute(query):
+            if not messages:
+                continue
+            turns_a = (meta_a or {}).get("messages") or [{"role": "assistant", "content": text_a}]
+            turns_b = (meta_b or {}).get("messages") or [{"role": "assistant", "content": text_b}]
+            out[pid] = (messages, turns_a, turns_b)
     return out

@@ -30,9 +30,11 @@ def _detect(row: Row) -> bool:
 
 
 def _convert(row: Row, where: Where, opts: ShapeOptions) -> list[PairRecord]:
-    instruction = check_text(required(row, "instruction", where), "instruction", where, opts, degenerate=True)
+    # one real row has an empty instruction and the task in ``input``: the prompt is both together
+    instruction = check_text(required(row, "instruction", where), "instruction", where, opts, allow_empty=True)
     extra = row.get("input")
-    prompt = f"{instruction}\n\n{extra}" if extra not in (None, "") else instruction
+    prompt = "\n\n".join(str(t) for t in (instruction, extra) if t not in (None, "") and str(t).strip())
+    prompt = check_text(prompt, "instruction", where, opts, degenerate=True)
     a = check_text(required(row, "response1", where), "response1", where, opts, allow_empty=True)
     b = check_text(required(row, "response2", where), "response2", where, opts, allow_empty=True)
     models = str(row.get("cmp_key") or "").split("_", 1)
