@@ -281,9 +281,14 @@ def _model_config(base: dict[str, Any], **overrides: Any) -> Any:
 @click.option("--max-length", type=int, default=None)
 @click.option("--seed", type=int, default=None)
 @click.option("--config", "config_path", default=None, help="prefloop.toml to read [model] settings from.")
+@click.option("--aggregate", type=click.Choice(["none", "majority", "dawid-skene"]), default=None,
+              help="Several labels on a pair: none = each label counts (soft target by counts), majority = "
+              "the majority choice, dawid-skene = the Dawid-Skene posterior as a soft target "
+              "(default: [model] aggregate, else none).")
 @pass_ctx
 def train(obj: Context, mode: str | None, parent: str | None, backbone: str | None, k: int | None,
-          epochs: int | None, max_length: int | None, seed: int | None, config_path: str | None) -> None:
+          epochs: int | None, max_length: int | None, seed: int | None, config_path: str | None,
+          aggregate: str | None) -> None:
     """Train a reward-model ensemble on the store's labels; prints the new version.
 
     \b
@@ -291,6 +296,7 @@ def train(obj: Context, mode: str | None, parent: str | None, backbone: str | No
       prefloop train                              # heads mode, K=5, offline MiniLM
       prefloop train --mode finetune -k 1 --epochs 2
       prefloop train --from rm-1a2b3c4d           # incremental: new labels + replay
+      prefloop train --aggregate dawid-skene      # soft targets weighted by annotator reliability
     """
     from prefloop.config import load_config
     from prefloop.reward import train_model
@@ -302,7 +308,7 @@ def train(obj: Context, mode: str | None, parent: str | None, backbone: str | No
         config = _model_config(base, mode=mode, backbone=backbone, k=k, epochs=epochs, max_length=max_length,
                                seed=seed)
         result = train_model(obj.engine(), config, loop.artifacts_dir, parent=parent,
-                             progress=sys.stderr.isatty())
+                             progress=sys.stderr.isatty(), aggregate=aggregate or loop.model.get("aggregate", "none"))
     except PrefloopError as exc:
         raise _fail(exc) from None
     console.print(f"trained on {result.n_new} labels" + (f" (+ replay from {result.n_replay_pool} older, "

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Engine, select
 
+from prefloop.annotators.aggregate import AGGREGATIONS, aggregate_labels
 from prefloop.errors import PrefloopError
 from prefloop.faults import checkpoint
 from prefloop.model import (
@@ -34,7 +35,7 @@ from prefloop.store.versions import (
 )
 from prefloop.types import Choice
 
-__all__ = ["TrainResult", "evaluate_model", "load_ensemble", "score_pool", "train_model"]
+__all__ = ["TrainResult", "evaluate_model", "load_ensemble", "score_pool", "train_model", "training_examples"]
 
 SCORE_CHUNK = 2000
 
@@ -54,6 +55,41 @@ def _example(row: LabeledRow) -> PreferenceExample:
                              choice=Choice(row.choice), strength=row.strength)
 
 
+def training_examples(rows: Sequence[LabeledRow], aggregate: str = "none") -> list[tuple[int, PreferenceExample]]:
+    """Labels → training examples, each with the newest label id behind it (for the new/old split).
+
+    * ``none``: every label is an example; several annotators on one pair become a soft target
+      by their counts (the model room sums the weights of a pair's labels).
+    * ``majority``: one example per pair, the majority choice; split votes are left out.
+    * ``dawid-skene``: per pair, the Dawid–Skene posterior over (a, b, tie) as a soft target of
+      total weight 1: one example per class weighted by its posterior, so a pair counts once and
+      a label from an unreliable annotator moves it less.
+    """
+    if aggregate == "none":
+        return [(r.label_id, _example(r)) for r in rows]
+    if aggregate not in AGGREGATIONS:
+        raise PrefloopError(f"unknown aggregation {aggregate!r}; use one of {', '.join(AGGREGATIONS)}")
+    targets = aggregate_labels([r.pair_id for r in rows], [(r.backend, r.annotator) for r in rows],
+                               [r.choice for r in rows], aggregate)
+    by_pair: dict[int, list[LabeledRow]] = {}
+    for r in rows:
+        by_pair.setdefault(r.pair_id, []).append(r)
+    out: list[tuple[int, PreferenceExample]] = []
+    for pair_id, labels in by_pair.items():
+        target = targets.get(pair_id)
+        if target is None:
+            continue
+        first, newest = labels[0], max(r.label_id for r in labels)
+        for choice, weight in zip((Choice.A, Choice.B, Choice.TIE), target, strict=True):
+            if weight < 1e-6:
+                continue
+            strengths = [r.strength for r in labels if r.choice == choice.value and r.strength is not None]
+            out.append((newest, PreferenceExample(
+                prompt=first.prompt, response_a=first.response_a, response_b=first.response_b, choice=choice,
+                strength=sum(strengths) / len(strengths) if strengths else None, weight=float(weight))))
+    return out
+
+
 def load_ensemble(model: ModelVersion) -> RewardEnsemble:
     if not model.artifact_path or not Path(model.artifact_path).exists():
         raise PrefloopError(f"weights of model {model.name} are missing at {model.artifact_path}; "
@@ -62,12 +98,13 @@ def load_ensemble(model: ModelVersion) -> RewardEnsemble:
 
 
 def train_model(engine: Engine, config: ModelConfig, artifacts_dir: str, parent: str | None = None,
-                incremental: bool = True, progress: bool = True) -> TrainResult:
+                incremental: bool = True, progress: bool = True, aggregate: str = "none") -> TrainResult:
     """Train on the store's live pool labels; with a parent, warm-start on new labels + replay.
 
-    Several annotators' labels on one pair each count as one example (the model room
-    aggregates them into soft targets). The new version records its parent, config,
-    label snapshot and metrics; the same weights trained twice stay one version.
+    Several annotators' labels on one pair are combined as ``aggregate`` says (see
+    ``training_examples``; by default each counts as one example and the model room turns
+    them into soft targets). The new version records its parent, config (with the
+    aggregation), label snapshot and metrics; the same weights trained twice stay one version.
     """
     with session_scope(engine) as session:
         parent_row = find_model(session, parent) if parent else None
@@ -78,24 +115,27 @@ def train_model(engine: Engine, config: ModelConfig, artifacts_dir: str, parent:
     if not rows:
         raise PrefloopError("no labels to train on: ingest labeled pairs or pull some with `prefloop sync`")
     parent_ens = None
-    new, old = rows, []
+    examples = training_examples(rows, aggregate)
+    new, old = [ex for _, ex in examples], []
     if parent_row is not None and incremental:
         parent_ens = load_ensemble(parent_row)
         cut = int(parent_row.label_snapshot.get("max_label_id", 0))
-        new = [r for r in rows if r.label_id > cut]
-        old = [r for r in rows if r.label_id <= cut]
+        new = [ex for newest, ex in examples if newest > cut]
+        old = [ex for newest, ex in examples if newest <= cut]
         if not new:
             raise PrefloopError(f"no labels since model {parent_row.name}; nothing to learn")
+    if not new:
+        raise PrefloopError(f"no training pairs left after {aggregate} aggregation (every pair's votes are split)")
     checkpoint("train:started")
-    ens, report = RewardEnsemble.train([_example(r) for r in new], config, parent=parent_ens,
-                                       replay=[_example(r) for r in old] or None, progress=progress)
+    ens, report = RewardEnsemble.train(new, config, parent=parent_ens, replay=old or None, progress=progress)
     path = Path(artifacts_dir) / "models" / ens.name
     ens.save(path)
     checkpoint("train:saved")
     with session_scope(engine) as session:
         row = record_model_version(
             session, name=ens.name, parent_id=parent_row.id if parent_row and incremental else None,
-            base_model=config.resolved_backbone(), mode=config.mode, config=config.to_dict(),
+            base_model=config.resolved_backbone(), mode=config.mode,
+            config={**config.to_dict(), "aggregate": aggregate},
             artifact_path=str(path.resolve()), snapshot={**snapshot, "n_trained": len(rows)},
             metrics=_jsonable(report))
         model_id = row.id

@@ -346,7 +346,7 @@ def run_sync(engine: Engine, config: LoopConfig, *, dry_run: bool = False, progr
         due, current, since = _milestone(engine, config)
         if due and not dry_run:
             result = train_model(engine, model_config(config), config.artifacts_dir, parent=current,
-                                 progress=progress)
+                                 progress=progress, aggregate=config.model.get("aggregate", "none"))
             report.changed = True
             log(report.step("train", t, model=result.name, parent=result.parent, new_labels=result.n_new,
                             replay_pool=result.n_replay_pool, metrics={k: result.report.get(k) for k in (
