@@ -37,6 +37,7 @@ def annotations_from_rows(rows: Sequence[AnnotationRow]) -> list[Annotation]:
             swapped=r.swapped,
             seconds=r.lead_time,
             created_at=r.created_at.timestamp() if r.created_at else None,
+            gold=r.gold,
         )
         for r in rows
     ]

@@ -308,7 +308,8 @@ def train(obj: Context, mode: str | None, parent: str | None, backbone: str | No
         config = _model_config(base, mode=mode, backbone=backbone, k=k, epochs=epochs, max_length=max_length,
                                seed=seed)
         result = train_model(obj.engine(), config, loop.artifacts_dir, parent=parent,
-                             progress=sys.stderr.isatty(), aggregate=aggregate or loop.model.get("aggregate", "none"))
+                             progress=sys.stderr.isatty(), aggregate=aggregate or loop.model.get("aggregate", "none"),
+                             annotators=loop.annotators)
     except PrefloopError as exc:
         raise _fail(exc) from None
     console.print(f"trained on {result.n_new} labels" + (f" (+ replay from {result.n_replay_pool} older, "
@@ -459,8 +460,9 @@ def status(obj: Context, config_path: str | None, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="One JSON object: annotators, krippendorff_alpha, fleiss_kappa.")
 @click.option("--out", default=None, help="Folder for kappa_heatmap.png and annotators.json.")
 @click.option("--dimension", default="overall", show_default=True)
+@click.option("--config", "config_path", default=None, help="prefloop.toml to read [annotators] gold settings from.")
 @pass_ctx
-def annotators(obj: Context, as_json: bool, out: str | None, dimension: str) -> None:
+def annotators(obj: Context, as_json: bool, out: str | None, dimension: str, config_path: str | None) -> None:
     """Annotator quality: agreement, Cohen's kappa, Dawid-Skene reliability, ties, skips, time,
     position bias, flags (spammer, position-biased, low agreement, failed gold).
 
@@ -470,9 +472,13 @@ def annotators(obj: Context, as_json: bool, out: str | None, dimension: str) -> 
       prefloop annotators --json --out quality/ | jq '.annotators[] | select(.flagged)'
     """
     from prefloop.annotator_quality import annotators_report
+    from prefloop.annotators import QualityThresholds
+    from prefloop.config import load_config
 
     try:
-        data = annotators_report(obj.engine(), out=out, dimension=dimension)
+        gold = load_config(config_path).annotators
+        thresholds = QualityThresholds(min_gold_accuracy=gold.min_gold_accuracy, gold_min_labels=gold.gold_min_labels)
+        data = annotators_report(obj.engine(), out=out, dimension=dimension, thresholds=thresholds)
     except PrefloopError as exc:
         raise _fail(exc) from None
     if as_json:
@@ -490,6 +496,56 @@ def annotators(obj: Context, as_json: bool, out: str | None, dimension: str) -> 
     click.echo(f"Krippendorff's alpha {data['krippendorff_alpha']}   Fleiss' kappa {data['fleiss_kappa']}   "
                f"items {data['items']} ({data['items_with_several_labels']} with several labels)"
                + (f"   heatmap {data['heatmap']}" if data.get("heatmap") else ""))
+
+
+@cli.group(name="gold")
+def gold_group() -> None:
+    """Known-answer pairs for gold checks ([annotators] gold_rate mixes them into the queue)."""
+
+
+@gold_group.command(name="add")
+@click.argument("source")
+@pass_ctx
+def gold_add(obj: Context, source: str) -> None:
+    """Add pairs with known answers from a labeled file (any format `ingest` reads).
+
+    The pairs are held apart (split 'gold'): never chosen by acquisition nor trained on.
+
+    \b
+    Example:
+      prefloop gold add checks.jsonl
+    """
+    from prefloop.gold import add_gold_file
+
+    try:
+        result = add_gold_file(obj.engine(), source)
+    except PrefloopError as exc:
+        raise _fail(exc) from None
+    click.echo(f"{result['gold_answers']} new gold answers from {result['pairs']} pairs"
+               + (f" ({result['conflicting']} with conflicting labels skipped)" if result["conflicting"] else ""))
+
+
+@gold_group.command(name="derive")
+@click.option("--min-labels", default=3, show_default=True, help="Labels a pair needs, all the same.")
+@click.option("--min-reliability", default=0.8, show_default=True,
+              help="Dawid-Skene reliability each of its annotators needs (and no flag).")
+@pass_ctx
+def gold_derive(obj: Context, min_labels: int, min_reliability: float) -> None:
+    """Make known answers of pairs labeled unanimously by reliable annotators (for other projects:
+    a pair is shown once per project).
+
+    \b
+    Example:
+      prefloop gold derive --min-labels 3 --min-reliability 0.85
+    """
+    from prefloop.gold import derive_gold
+
+    try:
+        result = derive_gold(obj.engine(), min_labels=min_labels, min_reliability=min_reliability)
+    except PrefloopError as exc:
+        raise _fail(exc) from None
+    click.echo(f"{result['gold_answers']} new gold answers ({result['candidates']} unanimous pairs by "
+               f"{', '.join(result['trusted_annotators']) or 'nobody trusted'})")
 
 
 @cli.group(name="config")

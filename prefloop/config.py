@@ -17,6 +17,7 @@ from prefloop.errors import ConfigError
 __all__ = [
     "SECRET_ENV",
     "AcquisitionSettings",
+    "AnnotatorSettings",
     "BackendSection",
     "LoopConfig",
     "MilestoneSettings",
@@ -77,6 +78,24 @@ class MilestoneSettings:
 
 
 @dataclass
+class AnnotatorSettings:
+    """``[annotators]``: gold checks and what training does with annotators who fail them."""
+
+    gold_rate: float = _f(0.0, "Share of each top-up given to gold checks: pairs with a known answer "
+                               "(`prefloop gold`), shown like any other task; 0 = off")
+    gold_min_labels: int = _f(5, "Gold answers an annotator needs before their gold accuracy is judged")
+    min_gold_accuracy: float = _f(0.7, "Annotators below this share of right gold answers fail the gold check")
+    low_gold: str = _f("exclude", "Training with labels of annotators who fail the gold check: exclude | downweight "
+                                  "(weight = their gold accuracy) | keep")
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.gold_rate < 1.0:
+            raise ConfigError(f"[annotators] gold_rate must be in [0, 1), got {self.gold_rate}")
+        if self.low_gold not in ("exclude", "downweight", "keep"):
+            raise ConfigError(f"[annotators] low_gold must be exclude, downweight or keep, got {self.low_gold!r}")
+
+
+@dataclass
 class LoopConfig:
     """The whole ``prefloop.toml``."""
 
@@ -84,6 +103,7 @@ class LoopConfig:
     backend: BackendSection = _f(BackendSection, "[backend]")
     acquisition: AcquisitionSettings = _f(AcquisitionSettings, "[acquisition]")
     milestone: MilestoneSettings = _f(MilestoneSettings, "[milestone]")
+    annotators: AnnotatorSettings = _f(AnnotatorSettings, "[annotators]")
     model: dict[str, Any] = _f(dict, "[model]: any ModelConfig field (mode, backbone, k, max_length, ...)")
     lock_timeout_s: float = _f(0.0, "How long a second sync waits for the lock before exiting 'lock held'")
     artifacts_dir: str = _f("prefloop-artifacts", "Where model weights, caches and reports are written")
@@ -169,10 +189,11 @@ def config_reference() -> str:
     """Markdown reference of every setting, generated from the dataclasses."""
     lines = []
     for section, cls in (("", LoopConfig), ("[backend]", BackendSection), ("[acquisition]", AcquisitionSettings),
-                         ("[milestone]", MilestoneSettings)):
+                         ("[milestone]", MilestoneSettings), ("[annotators]", AnnotatorSettings)):
         lines.append(f"\n**{section or 'top level'}**\n")
         for spec in fields(cls):
-            if spec.name == "source" or (cls is LoopConfig and spec.name in ("backend", "acquisition", "milestone")):
+            if spec.name == "source" or (cls is LoopConfig and spec.name in ("backend", "acquisition", "milestone",
+                                                                              "annotators")):
                 continue
             default = spec.default_factory() if spec.default_factory is not MISSING else spec.default
             lines.append(f"- `{spec.name}` (default `{default!r}`): {spec.metadata.get('help', '')}")

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
 
 from prefloop.annotators.aggregate import AGGREGATIONS, aggregate_labels
+from prefloop.config import AnnotatorSettings
 from prefloop.errors import PrefloopError
 from prefloop.faults import checkpoint
 from prefloop.model import (
@@ -23,6 +25,7 @@ from prefloop.model import (
     plot_reward_vs_length,
 )
 from prefloop.store.db import session_scope
+from prefloop.store.gold import gold_accuracy
 from prefloop.store.models import ModelVersion, Pair
 from prefloop.store.queries import LabeledRow, iter_labeled_rows
 from prefloop.store.tasks import excluded_pair_ids
@@ -55,7 +58,24 @@ def _example(row: LabeledRow) -> PreferenceExample:
                              choice=Choice(row.choice), strength=row.strength)
 
 
-def training_examples(rows: Sequence[LabeledRow], aggregate: str = "none") -> list[tuple[int, PreferenceExample]]:
+def gold_weights(session: Session, settings: AnnotatorSettings) -> dict[tuple[str, str], float]:
+    """(backend, annotator) → training weight for annotators judged by enough gold checks:
+    1 when they pass, and when they fail 0 (``exclude``), their gold accuracy (``downweight``)
+    or 1 (``keep``)."""
+    out = {}
+    for who, (n, right) in gold_accuracy(session).items():
+        if n < settings.gold_min_labels:
+            continue
+        accuracy = right / n
+        if accuracy >= settings.min_gold_accuracy or settings.low_gold == "keep":
+            out[who] = 1.0
+        else:
+            out[who] = 0.0 if settings.low_gold == "exclude" else accuracy
+    return out
+
+
+def training_examples(rows: Sequence[LabeledRow], aggregate: str = "none",
+                      weights: Mapping[tuple[str, str], float] | None = None) -> list[tuple[int, PreferenceExample]]:
     """Labels → training examples, each with the newest label id behind it (for the new/old split).
 
     * ``none``: every label is an example; several annotators on one pair become a soft target
@@ -64,9 +84,15 @@ def training_examples(rows: Sequence[LabeledRow], aggregate: str = "none") -> li
     * ``dawid-skene``: per pair, the Dawid–Skene posterior over (a, b, tie) as a soft target of
       total weight 1: one example per class weighted by its posterior, so a pair counts once and
       a label from an unreliable annotator moves it less.
+
+    ``weights`` ((backend, annotator) → weight, default 1) scales each label of ``none``; a
+    weight of 0 leaves the annotator's labels out of every aggregation.
     """
+    weights = weights or {}
+    rows = [r for r in rows if weights.get((r.backend, r.annotator), 1.0) > 0]
     if aggregate == "none":
-        return [(r.label_id, _example(r)) for r in rows]
+        return [(r.label_id, replace(_example(r), weight=weights.get((r.backend, r.annotator), 1.0)))
+                for r in rows]
     if aggregate not in AGGREGATIONS:
         raise PrefloopError(f"unknown aggregation {aggregate!r}; use one of {', '.join(AGGREGATIONS)}")
     targets = aggregate_labels([r.pair_id for r in rows], [(r.backend, r.annotator) for r in rows],
@@ -98,13 +124,16 @@ def load_ensemble(model: ModelVersion) -> RewardEnsemble:
 
 
 def train_model(engine: Engine, config: ModelConfig, artifacts_dir: str, parent: str | None = None,
-                incremental: bool = True, progress: bool = True, aggregate: str = "none") -> TrainResult:
+                incremental: bool = True, progress: bool = True, aggregate: str = "none",
+                annotators: AnnotatorSettings | None = None) -> TrainResult:
     """Train on the store's live pool labels; with a parent, warm-start on new labels + replay.
 
     Several annotators' labels on one pair are combined as ``aggregate`` says (see
     ``training_examples``; by default each counts as one example and the model room turns
     them into soft targets). The new version records its parent, config (with the
     aggregation), label snapshot and metrics; the same weights trained twice stay one version.
+    Labels given on gold checks never train; annotators who fail them are left out or
+    down-weighted as ``annotators.low_gold`` says.
     """
     with session_scope(engine) as session:
         parent_row = find_model(session, parent) if parent else None
@@ -112,10 +141,11 @@ def train_model(engine: Engine, config: ModelConfig, artifacts_dir: str, parent:
             raise PrefloopError(f"no model version {parent!r}; see `prefloop status` for the versions")
         snapshot = label_snapshot(session)
         rows = list(iter_labeled_rows(session, split="pool", max_label_id=snapshot["max_label_id"]))
+        weights = gold_weights(session, annotators or AnnotatorSettings())
     if not rows:
         raise PrefloopError("no labels to train on: ingest labeled pairs or pull some with `prefloop sync`")
     parent_ens = None
-    examples = training_examples(rows, aggregate)
+    examples = training_examples(rows, aggregate, weights)
     new, old = [ex for _, ex in examples], []
     if parent_row is not None and incremental:
         parent_ens = load_ensemble(parent_row)
@@ -135,7 +165,8 @@ def train_model(engine: Engine, config: ModelConfig, artifacts_dir: str, parent:
         row = record_model_version(
             session, name=ens.name, parent_id=parent_row.id if parent_row and incremental else None,
             base_model=config.resolved_backbone(), mode=config.mode,
-            config={**config.to_dict(), "aggregate": aggregate},
+            config={**config.to_dict(), "aggregate": aggregate,
+                    "annotator_weights": {f"{b}:{a}": w for (b, a), w in sorted(weights.items()) if w != 1.0}},
             artifact_path=str(path.resolve()), snapshot={**snapshot, "n_trained": len(rows)},
             metrics=_jsonable(report))
         model_id = row.id

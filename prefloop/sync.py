@@ -43,6 +43,7 @@ from prefloop.config import LoopConfig
 from prefloop.errors import PrefloopError
 from prefloop.faults import checkpoint
 from prefloop.store.db import session_scope
+from prefloop.store.gold import gold_candidates
 from prefloop.store.labels import get_cursor, record_pull, set_cursor
 from prefloop.store.models import Label, ModelVersion, Pair, Prediction, Task
 from prefloop.store.tasks import count_pending, excluded_pair_ids, record_tasks
@@ -248,6 +249,21 @@ def _candidates(engine: Engine, config: LoopConfig, need: int, model: ModelVersi
     return [pool_ids[i] for i in sel.indices], sel.scores, strategy.name, sel.params
 
 
+def _gold_picks(engine: Engine, config: LoopConfig, backend: str, project: str, need: int) -> list[int]:
+    """Gold pairs to mix into a top-up of ``need`` tasks: ``gold_rate`` of it on average (the
+    fraction rounded at random, so small top-ups get their share over time)."""
+    rate = config.annotators.gold_rate
+    if rate <= 0 or need <= 0:
+        return []
+    with session_scope(engine) as session:
+        candidates = gold_candidates(session, backend, project)
+        n_tasks = session.scalar(select(Task.id).order_by(Task.id.desc()).limit(1)) or 0
+    rng = np.random.default_rng([config.acquisition.seed, n_tasks, 15])
+    expected = need * rate
+    n = min(len(candidates), int(expected) + int(rng.random() < expected - int(expected)))
+    return sorted(int(p) for p in rng.choice(candidates, size=n, replace=False)) if n else []
+
+
 def _top_up(engine: Engine, config: LoopConfig, backend: AnnotationBackend, project: str,
             dry_run: bool, skip: set[int] | frozenset[int] = frozenset()) -> dict[str, Any]:
     with session_scope(engine) as session:
@@ -256,21 +272,27 @@ def _top_up(engine: Engine, config: LoopConfig, backend: AnnotationBackend, proj
     need = max(0, config.acquisition.queue_size - pending)
     if need == 0:
         return {"pending": pending, "planned": 0, "pushed": 0}
-    chosen, scores, strategy, params = _candidates(engine, config, need, model, skip=skip)
+    gold = _gold_picks(engine, config, backend.name, project, need)
+    chosen, scores, strategy, params = _candidates(engine, config, need - len(gold), model, skip=skip)
     if dry_run:
-        return {"pending": pending, "would_push": len(chosen), "strategy": strategy}
+        return {"pending": pending, "would_push": len(chosen) + len(gold), "strategy": strategy}
+    # a gold check looks like its batch: same strategy and model, a score drawn from the batch's
+    gold_scores = (np.random.default_rng(len(chosen)).choice(scores, size=len(gold)) if len(scores)
+                   else [0.0] * len(gold))
     with session_scope(engine) as session:  # plan first: a crash after this is finished by the next run
         existing = {t.pair_id: t for t in session.scalars(select(Task).where(
-            Task.backend == backend.name, Task.project == project, Task.pair_id.in_(chosen)))}
-        for pair_id, score in zip(chosen, scores, strict=True):
+            Task.backend == backend.name, Task.project == project, Task.pair_id.in_(chosen + gold)))}
+        for pair_id, score, is_gold in [*zip(chosen, scores, [False] * len(chosen), strict=True),
+                                        *zip(gold, gold_scores, [True] * len(gold), strict=True)]:
             task = existing.get(pair_id)  # one row per pair and project: a withdrawn pair's row is reused
             if task is None:
                 task = Task(pair_id=pair_id, backend=backend.name, project=project)
                 session.add(task)
             task.external_id, task.status, task.strategy, task.strategy_params = "", "pending", strategy, params
-            task.score, task.model_version_id = float(score), model.id if model else None
+            task.score, task.model_version_id, task.gold = float(score), model.id if model else None, is_gold
     pushed = _push_planned(engine, backend, project)
-    return {"pending": pending, "planned": len(chosen), "pushed": pushed, "strategy": strategy}
+    return {"pending": pending, "planned": len(chosen) + len(gold), "gold": len(gold), "pushed": pushed,
+            "strategy": strategy}
 
 
 def _stale_tasks(engine: Engine, backend: AnnotationBackend, project: str, model: ModelVersion) -> dict[int, str]:
@@ -278,7 +300,8 @@ def _stale_tasks(engine: Engine, backend: AnnotationBackend, project: str, model
     with session_scope(engine) as session:
         rows = dict(session.execute(select(Task.pair_id, Pair.key).join(Pair, Pair.id == Task.pair_id).where(
             Task.backend == backend.name, Task.project == project, Task.status == "pending",
-            Task.external_id != "", or_(Task.model_version_id.is_(None), Task.model_version_id != model.id))).all())
+            Task.external_id != "", Task.gold.is_(False),
+            or_(Task.model_version_id.is_(None), Task.model_version_id != model.id))).all())
         labeled = set(session.scalars(select(Label.pair_id).where(
             Label.pair_id.in_(rows), Label.live())))
     return {pair_id: key for pair_id, key in rows.items() if pair_id not in labeled}
@@ -346,7 +369,8 @@ def run_sync(engine: Engine, config: LoopConfig, *, dry_run: bool = False, progr
         due, current, since = _milestone(engine, config)
         if due and not dry_run:
             result = train_model(engine, model_config(config), config.artifacts_dir, parent=current,
-                                 progress=progress, aggregate=config.model.get("aggregate", "none"))
+                                 progress=progress, aggregate=config.model.get("aggregate", "none"),
+                                 annotators=config.annotators)
             report.changed = True
             log(report.step("train", t, model=result.name, parent=result.parent, new_labels=result.n_new,
                             replay_pool=result.n_replay_pool, metrics={k: result.report.get(k) for k in (

@@ -87,9 +87,14 @@ def dawid_skene(
     smoothing: float = 0.01,
     symmetric: bool | None = None,
     init: np.ndarray | None = None,
+    known: np.ndarray | None = None,
 ) -> DawidSkeneResult:
     """Fit Dawid–Skene by EM; see the module docstring. Deterministic: EM starts from the soft
-    majority vote, or from ``init`` (``[n_items, K]`` class probabilities) when given."""
+    majority vote, or from ``init`` (``[n_items, K]`` class probabilities) when given.
+
+    ``known`` (``[n_items]``, a class code or -1) clamps items whose true class is known (gold
+    checks) to it: they anchor the confusion matrices, which matters most when few annotators
+    disagree with no majority to tell who is right."""
     labels = np.asarray(labels, dtype=np.int64)
     n_items, n_ann = labels.shape
     k = n_classes
@@ -102,6 +107,10 @@ def dawid_skene(
     post[has] = votes[has] / votes[has].sum(axis=1, keepdims=True)
     if init is not None:
         post = np.asarray(init, dtype=np.float64).copy()
+    clamp = np.zeros(n_items, dtype=bool) if known is None else np.asarray(known, dtype=np.int64) >= 0
+    if clamp.any():
+        anchor = np.eye(k)[np.asarray(known, dtype=np.int64)[clamp]]
+        post[clamp] = anchor
     ks = np.arange(k)
     if symmetric is None:
         symmetric = k == 3
@@ -128,6 +137,8 @@ def dawid_skene(
         top = log_joint.max(axis=1, keepdims=True)
         norm = top[:, 0] + np.log(np.exp(log_joint - top).sum(axis=1))
         post = np.exp(log_joint - norm[:, None])
+        if clamp.any():
+            post[clamp] = anchor
         ll = float(norm.sum())
         if abs(ll - prev) <= tol * max(1.0, abs(ll)):
             converged = True

@@ -69,6 +69,7 @@ class QualityThresholds:
     position_share: float = 0.65
     min_agreement: float = 0.6
     min_gold_accuracy: float = 0.7
+    gold_min_labels: int = 5
 
 
 @dataclass
@@ -144,9 +145,30 @@ def _reasons(row: dict[str, Any], n_decisive: int, t: QualityThresholds) -> list
     ):
         reasons.append("low agreement")
     gold = row["gold"]
-    if gold and gold["n"] >= t.min_labels and gold["accuracy"] < t.min_gold_accuracy:
+    if gold and gold["n"] >= t.gold_min_labels and gold["accuracy"] < t.min_gold_accuracy:
         reasons.append("failed gold")
     return reasons
+
+
+def _fit_with_gold(annotations: Sequence[Annotation], names: list[str]) -> DawidSkeneResult:
+    """Dawid–Skene on every label, gold checks included with their known answer clamped; the
+    result is restricted to the ordinary items (rows of ``label_matrix(include_gold=False)``)."""
+    full = label_matrix(annotations, names, include_gold=True)
+    known = np.full(len(full.pair_ids), -1, dtype=np.int64)
+    for a in annotations:
+        if a.gold in CODE and a.pair_id in full.index:
+            known[full.index[a.pair_id]] = CODE[a.gold]
+    fit = dawid_skene(full.labels, len(CLASSES), known=known)
+    ordinary = sorted({a.pair_id for a in annotations if a.choice in CODE and a.gold is None})
+    rows = [full.index[p] for p in ordinary]
+    return DawidSkeneResult(
+        posteriors=fit.posteriors[rows],
+        priors=fit.priors,
+        confusion=fit.confusion,
+        log_likelihood=fit.log_likelihood,
+        n_iter=fit.n_iter,
+        converged=fit.converged,
+    )
 
 
 def annotator_report(
@@ -162,7 +184,7 @@ def annotator_report(
     matrix = label_matrix(annotations, names, include_gold=False)
     labels = matrix.labels
     k = len(CLASSES)
-    fit = (ds or dawid_skene(labels, k)) if labels.size else None
+    fit = ds or _fit_with_gold(annotations, names) if labels.size else None
     loo, loo_n = leave_one_out_agreement(labels, k)
     kappa = cohen_kappa_matrix(labels, k)
     by_name: dict[str, list[Annotation]] = {n: [] for n in names}

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
-from prefloop.store.models import Annotator, Label, Task
+from prefloop.store.models import Annotator, GoldAnswer, Label, Task
 
 __all__ = ["AnnotationRow", "annotation_rows"]
 
@@ -32,10 +32,11 @@ class AnnotationRow:
     swapped: bool | None
     lead_time: float | None
     created_at: datetime | None
+    gold: str | None = None  # the known answer, for a label given on a gold task
 
 
 def annotation_rows(session: Session, dimension: str = "overall") -> list[AnnotationRow]:
-    """Every live label of ``dimension`` (skips included), ordered by label id."""
+    """Every live label of ``dimension`` (skips included, gold checks marked), ordered by label id."""
     task = and_(Task.backend == Label.backend, Task.project == Label.project, Task.pair_id == Label.pair_id)
     query = (
         select(
@@ -49,9 +50,12 @@ def annotation_rows(session: Session, dimension: str = "overall") -> list[Annota
             Task.swapped,
             Label.raw,
             Label.source_created_at,
+            Label.gold,
+            GoldAnswer.answer,
         )
         .join(Annotator, Label.annotator_id == Annotator.id)
         .outerjoin(Task, task)
+        .outerjoin(GoldAnswer, GoldAnswer.pair_id == Label.pair_id)
         .where(Label.live(), Label.dimension == dimension)
         .order_by(Label.id)
     )
@@ -71,6 +75,7 @@ def annotation_rows(session: Session, dimension: str = "overall") -> list[Annota
                 None if row[7] is None else bool(row[7]),
                 float(lead) if isinstance(lead, int | float) else None,
                 row[9],
+                row[11] if row[10] else None,
             )
         )
     return out

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
+from prefloop.store.gold import mark_gold_labels
 from prefloop.store.models import Annotator, Label, SyncCursor, Task, utcnow
 from prefloop.store.pairs import chunks, insert_ignore, pairs_by_keys
 from prefloop.types import AnnotatorRef, PullResult
@@ -109,6 +110,7 @@ def record_pull(
     _supersede(session, superseded)
     counts.deleted = _mark_deleted(session, backend, project, pairs, result.alive, now, touched)
     _update_task_status(session, backend, project, touched, labels_per_task)
+    mark_gold_labels(session, backend, project, touched)
     return counts
 
 

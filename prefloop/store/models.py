@@ -24,6 +24,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     and_,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.sql.elements import ColumnElement
@@ -31,6 +32,7 @@ from sqlalchemy.sql.elements import ColumnElement
 __all__ = [
     "Annotator",
     "Base",
+    "GoldAnswer",
     "Label",
     "ModelVersion",
     "Pair",
@@ -151,6 +153,8 @@ class Label(Base):
     source_updated_at: Mapped[datetime | None] = mapped_column(default=None)
     pulled_at: Mapped[datetime] = mapped_column(default=utcnow)
     raw: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Given on a gold task (a known-answer check): scores the annotator, never trains the model.
+    gold: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     is_current: Mapped[bool] = mapped_column(Boolean, default=True)
     superseded_by_id: Mapped[int | None] = mapped_column(ForeignKey("labels.id"), default=None)
     deleted_at: Mapped[datetime | None] = mapped_column(default=None)
@@ -197,12 +201,28 @@ class Task(Base):
     external_id: Mapped[str] = mapped_column(String(200))
     status: Mapped[str] = mapped_column(String(20), default="pending")
     swapped: Mapped[bool] = mapped_column(Boolean, default=False)
+    # A known-answer check mixed into the queue; the backend is not told (annotators cannot tell).
+    gold: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     strategy: Mapped[str | None] = mapped_column(String(200), default=None)
     strategy_params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     score: Mapped[float | None] = mapped_column(Float, default=None)
     model_version_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id"), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class GoldAnswer(Base):
+    """The known answer of a pair used as a gold check (canonical orientation)."""
+
+    __tablename__ = "gold_answers"
+    __table_args__ = (CheckConstraint("answer IN ('a', 'b', 'tie')", name="answer"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    pair_id: Mapped[int] = mapped_column(ForeignKey("pairs.id"), unique=True)
+    answer: Mapped[str] = mapped_column(String(8))
+    # Where the answer comes from: a gold file's name, or "unanimous" (reliable annotators agreed).
+    source: Mapped[str] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Prediction(Base):

@@ -36,8 +36,12 @@ class LabeledRow:
 
 
 def iter_labeled_rows(session: Session, dimension: str | None = "overall", split: str | None = None,
-                      include_skips: bool = False, max_label_id: int | None = None) -> Iterator[LabeledRow]:
-    """Current, non-deleted labels with texts, ordered by pair then label id; streamed."""
+                      include_skips: bool = False, max_label_id: int | None = None,
+                      include_gold: bool = False) -> Iterator[LabeledRow]:
+    """Current, non-deleted labels with texts, ordered by pair then label id; streamed.
+
+    Labels given on gold tasks (known-answer checks) are left out unless ``include_gold``.
+    """
     ra, rb = Response.__table__.alias("ra"), Response.__table__.alias("rb")
     query = (
         select(Label.id, Pair.id, Pair.key, Pair.split, Prompt.text, ra.c.text, rb.c.text, Label.choice,
@@ -59,6 +63,8 @@ def iter_labeled_rows(session: Session, dimension: str | None = "overall", split
         query = query.where(Label.choice != "skip")
     if max_label_id is not None:
         query = query.where(Label.id <= max_label_id)
+    if not include_gold:
+        query = query.where(Label.gold.is_(False))
     for row in session.execute(query.execution_options(yield_per=2000)):
         created = row[13].isoformat() if row[13] is not None else None
         yield LabeledRow(*row[:13], created)  # type: ignore[arg-type]

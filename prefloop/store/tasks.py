@@ -24,6 +24,7 @@ class TaskMeta:
     params: Mapping[str, Any] | None = None
     score: float | None = None
     model_version_id: int | None = None
+    gold: bool = False  # a known-answer check (stored only; the backend shows it like any task)
 
 
 def record_tasks(
@@ -58,6 +59,7 @@ def record_tasks(
             task.strategy_params = dict(why.params or {})
             task.score = why.score
             task.model_version_id = why.model_version_id
+            task.gold = why.gold
         task.updated_at = utcnow()
     session.flush()
     return added

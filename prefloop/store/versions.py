@@ -24,8 +24,8 @@ __all__ = [
 
 
 def label_snapshot(session: Session) -> dict[str, Any]:
-    """Which labels exist now: newest label id and count of live, non-skip pool labels."""
-    live = (Label.live(), Label.choice != "skip")
+    """Which labels exist now: newest label id and count of live, non-skip, non-gold pool labels."""
+    live = (Label.live(), Label.choice != "skip", Label.gold.is_(False))
     return {
         "max_label_id": session.scalar(select(func.max(Label.id))) or 0,
         "n_labels": session.scalar(select(func.count(Label.id)).join(Pair, Label.pair_id == Pair.id)
@@ -34,9 +34,9 @@ def label_snapshot(session: Session) -> dict[str, Any]:
 
 
 def labels_since(session: Session, model: ModelVersion | None) -> int:
-    """Live, non-skip pool labels added (or edited) after ``model`` was trained."""
+    """Live, non-skip pool labels added (or edited) after ``model`` was trained (gold checks do not count)."""
     query = (select(func.count(Label.id)).join(Pair, Label.pair_id == Pair.id)
-             .where(Label.live(), Label.choice != "skip",
+             .where(Label.live(), Label.choice != "skip", Label.gold.is_(False),
                     Pair.split == "pool"))
     if model is not None:
         query = query.where(Label.id > int(model.label_snapshot.get("max_label_id", 0)))

@@ -111,3 +111,15 @@ def test_a_spammer_has_no_discrimination() -> None:
     fit = dawid_skene(labels)
     disc = fit.discrimination()
     assert disc[3] < 0.15 and disc[:3].min() > 0.6
+
+
+def test_known_answers_decide_between_two_annotators_who_always_disagree() -> None:
+    truth = np.array([0, 1, 0, 1, 1, 0, 0, 1])
+    labels = np.stack([truth, 1 - truth], axis=1)  # annotator 0 always right, annotator 1 always wrong
+    blind = dawid_skene(labels)
+    assert blind.reliability()[0] == pytest.approx(blind.reliability()[1], abs=0.05), "symmetric: undecidable"
+    known = np.array([0, 1, -1, -1, -1, -1, -1, -1])
+    fit = dawid_skene(labels, known=known)
+    assert fit.reliability()[0] > 0.9 > 0.1 > fit.reliability()[1]
+    assert (fit.hard_labels() == truth).all()
+    np.testing.assert_allclose(fit.posteriors[:2], np.eye(3)[[0, 1]])

@@ -20,10 +20,13 @@ from sqlalchemy import Engine, func, select
 
 from prefloop.backends.base import AnnotationBackend
 from prefloop.store.db import session_scope
+from prefloop.store.gold import add_gold_answers, gold_accuracy
 from prefloop.store.labels import get_cursor, record_pull, set_cursor
 from prefloop.store.models import Label, Task
 from prefloop.store.pairs import add_pairs, pairs_by_keys
-from prefloop.store.tasks import record_tasks
+from prefloop.store.queries import iter_labeled_rows
+from prefloop.store.tasks import TaskMeta, record_tasks
+from prefloop.store.versions import labels_since
 from prefloop.types import Choice, PairRecord, PushedTask, TaskRequest
 
 __all__ = ["AnnotatorDriver", "BackendConformance", "make_pairs"]
@@ -229,3 +232,31 @@ class BackendConformance:
         assert again.pair_key == pushed[4].pair_key
         live = [t for t in backend.live_tasks() if t.pair_key == pushed[4].pair_key]
         assert len(live) == 1 and live[0].external_id == again.external_id
+
+    def test_gold_task_scores_annotators_and_never_trains(self, backend: AnnotationBackend, driver: AnnotatorDriver,
+                                                           pushed: list[PushedTask], sqlite_engine: Engine) -> None:
+        # a known-answer pair goes out exactly like the others: the request has no field that could say "gold"
+        assert "gold" not in TaskRequest.__dataclass_fields__
+        records = make_pairs(1, tag=f"gold-{type(self).__name__}")
+        (request,) = _requests(records)
+        answer = "a"
+        with session_scope(sqlite_engine) as session:
+            add_pairs(session, records, source="conformance-gold", split="gold")
+            add_gold_answers(session, {pairs_by_keys(session, [request.pair_key])[request.pair_key].id: answer},
+                             "conformance")
+        (gold,) = backend.push_tasks([request])
+        with session_scope(sqlite_engine) as session:
+            record_tasks(session, backend.name, [gold], {gold.pair_key: TaskMeta(strategy="conformance", gold=True)})
+        driver.annotate(gold, 0, _canonical(answer, gold.swapped))  # right
+        driver.annotate(gold, 1, _canonical("b", gold.swapped))  # wrong
+        driver.annotate(pushed[0], 0, "a")
+        self._pull(backend, sqlite_engine)
+        gold_labels = self._labels(sqlite_engine, gold.pair_key)
+        assert len(gold_labels) == 2 and all(lb.gold for lb in gold_labels)
+        assert not any(lb.gold for lb in self._labels(sqlite_engine, pushed[0].pair_key))
+        first, second = driver.annotator_ids[0], driver.annotator_ids[1]
+        with session_scope(sqlite_engine) as session:
+            assert gold_accuracy(session) == {(backend.name, first): (1, 1), (backend.name, second): (1, 0)}
+            rows = list(iter_labeled_rows(session))
+            assert [r.pair_key for r in rows] == [pushed[0].pair_key], "gold answers are never training labels"
+            assert labels_since(session, None) == 1, "nor count toward the milestone"
