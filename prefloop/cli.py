@@ -571,23 +571,42 @@ def config_show(config_path: str | None) -> None:
 
 
 @cli.command()
-@click.option("--workdir", default="prefloop-demo", show_default=True, help="Folder for the store and report.")
-@click.option("--cycles", default=6, show_default=True, help="Sync cycles to run.")
-@click.option("--queue", default=40, show_default=True, help="Tasks kept in front of the annotators.")
-@click.option("--milestone", default=60, show_default=True, help="Retrain after this many new labels.")
-def demo(workdir: str, cycles: int, queue: int, milestone: int) -> None:
-    """Run the whole loop offline: SQLite, simulated annotators, the offline model; write a report.
+@click.option("--workdir", default="prefloop-demo", show_default=True, help="Folder for the stores and report.")
+@click.option("--data", default=None, metavar="FILE",
+              help="Labelled pairs in any format `ingest` reads (default: the packaged real HH-RLHF sample).")
+@click.option("--synthetic", is_flag=True, help="Generated pairs instead of real ones (fast; not real preferences).")
+@click.option("--quick", is_flag=True, help="A smaller run: 1,000 pairs, 500 held out, 5 cycles.")
+@click.option("--strategy", default=None, help="Strategy compared with random (default: [acquisition] strategy).")
+@click.option("--cycles", type=click.IntRange(2), default=None, help="Sync cycles per arm (default 8; 5 with --quick).")
+@click.option("--queue", type=click.IntRange(1), default=None, help="Tasks kept in front of the annotators.")
+@click.option("--milestone", type=click.IntRange(1), default=None, help="Retrain after this many new labels.")
+@click.option("--test-size", type=click.IntRange(20), default=None, help="Held-out pairs (default 600; 500 quick).")
+def demo(workdir: str, data: str | None, synthetic: bool, quick: bool, strategy: str | None, cycles: int | None,
+         queue: int | None, milestone: int | None, test_size: int | None) -> None:
+    """Does the loop learn, and does choosing pairs beat random? Offline, on real human labels.
 
-    Uses the shared HH-RLHF pairs (../shared/data) when present, else generated pairs.
+    Splits 2,500 real HH-RLHF preference pairs (packaged with prefloop) into a pool and a
+    held-out set, then runs the loop twice side by side — pairs chosen by the acquisition
+    strategy vs at random, same annotators and seed — with simulated annotators answering
+    from the human labels, the offline MiniLM model retrained at each milestone. Writes
+    report.md and a self-contained report.html with both learning curves. About 6-10 minutes
+    on a 2-core CPU (the embeddings are cached for reruns); --quick about 3.
 
     \b
-    Example:
-      prefloop demo && open prefloop-demo/report/report.md
+    Examples:
+      prefloop demo
+      prefloop demo --quick --strategy bald
+      prefloop demo --data my_pairs.jsonl --test-size 300
     """
-    from prefloop.demo import run_demo
+    import dataclasses
 
+    from prefloop.demo import DemoSize, run_demo
+
+    size = DemoSize.quick() if quick else DemoSize.full()
+    overrides = {"cycles": cycles, "queue": queue, "milestone": milestone, "test_size": test_size}
+    size = dataclasses.replace(size, **{k: v for k, v in overrides.items() if v is not None})
     try:
-        path = run_demo(workdir, cycles=cycles, queue=queue, milestone=milestone, say=console.print)
+        path = run_demo(workdir, data=data, synthetic=synthetic, strategy=strategy, size=size, say=console.print)
     except PrefloopError as exc:
         raise _fail(exc) from None
     click.echo(f"demo finished; report at {path}")

@@ -1,19 +1,24 @@
-"""``prefloop demo``: the whole loop on one machine, offline, in a few minutes.
+"""``prefloop demo``: does the loop learn, and does choosing pairs beat random? On real human labels.
 
-A fresh SQLite store, simulated annotators that answer from real human labels (the
-shared HH-RLHF pairs when present, otherwise generated pairs with a learnable signal),
-the offline MiniLM reward model, several ``sync`` cycles with milestone retrains, and a
-Markdown report with PNGs: learning curve, calibration, reward vs length, agreement.
+The packaged sample of 2,500 real HH-RLHF pairs (``prefloop/demo_data``; ``--data`` takes any
+file ``ingest`` reads, ``--synthetic`` generated pairs) is split once into a held-out test set
+and a pool. Two arms then run the real loop side by side — the same pool, test set, simulated
+annotators (who answer from the human label, with their own error rates), seed and cold-start
+batch — one choosing pairs with the acquisition strategy, one at random. Each arm is a fresh
+SQLite store driven by ``run_sync`` cycles with milestone retrains of the default (heads) model;
+every model is scored on the test set. The report (Markdown and one self-contained HTML page)
+shows both learning curves, calibration, reward vs length, annotator agreement, and a reading
+of the result with a paired bootstrap interval.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import random
+import shutil
 import time
-from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,31 +26,50 @@ import numpy as np
 from sqlalchemy import Engine, select
 
 from prefloop.config import AcquisitionSettings, BackendSection, LoopConfig, MilestoneSettings
+from prefloop.errors import PrefloopError
 from prefloop.store.db import init_db, make_engine, session_scope
-from prefloop.store.models import Annotator, Label
 from prefloop.store.pairs import add_pairs
 from prefloop.types import Choice, PairRecord
 
-__all__ = ["find_shared_hh", "generated_records", "run_demo", "write_oracle"]
+__all__ = ["ANNOTATORS", "ArmResult", "DemoSize", "generated_records", "load_demo_records", "run_demo",
+           "write_oracle"]
 
-HH_NAME = "hh-rlhf-harmless-base-test.dev.jsonl.gz"
 TOPICS = ["tea", "bikes", "python", "gardening", "taxes", "sleep", "running", "chess", "bread", "rain"]
 GOOD = ["clear", "kind", "accurate", "helpful", "careful", "honest"]
 BAD = ["rude", "wrong", "careless", "dismissive", "misleading", "lazy"]
+SAMPLE_DIMENSION = "helpful"  # the objective the demo trains on the packaged sample
 ANNOTATORS = [{"id": "alice", "accuracy": 0.95}, {"id": "bob", "accuracy": 0.85}, {"id": "carol", "accuracy": 0.75}]
 
 
-def find_shared_hh() -> Path | None:
-    """The shared HH pairs, if this machine has them: $PREFLOOP_DEMO_DATA, or ../shared/data near here."""
-    env = os.environ.get("PREFLOOP_DEMO_DATA")
-    if env:
-        return Path(env) if Path(env).exists() else None
-    here = Path(__file__).resolve()
-    for base in (Path.cwd(), *Path.cwd().parents, *here.parents):
-        candidate = base / "shared" / "data" / HH_NAME
-        if candidate.exists():
-            return candidate
-    return None
+@dataclass(frozen=True)
+class DemoSize:
+    """How big a demo run is: the full one (default) or ``--quick``."""
+
+    max_pairs: int | None  # pairs taken from the data (None: all)
+    test_size: int
+    cycles: int
+    queue: int
+    milestone: int
+
+    @classmethod
+    def full(cls) -> DemoSize:
+        return cls(max_pairs=None, test_size=600, cycles=10, queue=60, milestone=120)
+
+    @classmethod
+    def quick(cls) -> DemoSize:
+        return cls(max_pairs=1000, test_size=500, cycles=6, queue=60, milestone=120)
+
+
+@dataclass
+class ArmResult:
+    """One arm of the demo: its strategy, learning curve and final model's per-pair correctness."""
+
+    strategy: str
+    root: Path
+    config: LoopConfig
+    curve: list[dict[str, Any]] = field(default_factory=list)
+    final_correct: np.ndarray | None = None
+    final_model: str | None = None
 
 
 def generated_records(n: int, seed: int = 0) -> list[PairRecord]:
@@ -74,157 +98,149 @@ def write_oracle(records: list[PairRecord], path: Path) -> Path:
     return path
 
 
-def _load_records(source: Path | None, n_generated: int) -> tuple[list[PairRecord], str]:
-    if source is None:
-        return generated_records(n_generated), f"{n_generated} generated pairs (no shared HH data found)"
+def _sample_description() -> str:
+    from prefloop.resources import demo_sample
+
+    manifest = json.loads((demo_sample().parent / "manifest.json").read_text())
+    parts = ", ".join(f"{v['taken']:,} {k}" for k, v in manifest["sources"].items()
+                      if k.startswith(SAMPLE_DIMENSION))
+    return (f"the {SAMPLE_DIMENSION} pairs of the packaged sample of real HH-RLHF human preferences ({parts}; "
+            "MIT, Anthropic 2022)")
+
+
+def load_demo_records(data: str | None, synthetic: bool, n_generated: int = 600) -> tuple[list[PairRecord], str]:
+    """The labelled pairs a demo runs on, and a sentence saying which data they are."""
+    if synthetic:
+        return generated_records(n_generated), f"{n_generated} generated pairs (--synthetic; not real preferences)"
     from prefloop.data.ingest import read_valid_records
+    from prefloop.resources import demo_sample
 
-    records = read_valid_records(str(source))
-    return records, f"{len(records)} HH-RLHF harmless pairs from {source}"
+    source = Path(data) if data else demo_sample()
+    if data and not source.exists():
+        raise PrefloopError(f"--data {data}: file not found")
+    records = [r for r in read_valid_records(str(source)) if r.label in (Choice.A, Choice.B, Choice.TIE)]
+    if data is None:
+        # One objective per reward: helpfulness and harmlessness pull in opposite directions, and one
+        # frozen-feature model trained on both stayed at chance (0.50-0.55 with 600 pairs, measured).
+        records = [r for r in records if r.dimension == SAMPLE_DIMENSION]
+    if len(records) < 100:
+        raise PrefloopError(f"{source}: only {len(records)} labelled pairs; the demo needs at least 100")
+    described = _sample_description() if data is None else f"{len(records):,} labelled pairs from {source}"
+    return records, described
 
 
-def _clean(root: Path) -> None:
-    """Start from an empty store and annotators; keep the embedding cache so a rerun is faster."""
-    import shutil
+def _split(records: list[PairRecord], size: DemoSize) -> tuple[list[PairRecord], list[PairRecord]]:
+    order = list(range(len(records)))
+    random.Random(0).shuffle(order)
+    if size.max_pairs is not None:
+        order = order[: size.max_pairs]
+    n_test = min(size.test_size, len(order) // 2)
+    return [records[i] for i in order[n_test:]], [records[i] for i in order[:n_test]]
 
-    for name in ("prefloop.db", "prefloop.db-wal", "prefloop.db-shm"):
-        (root / name).unlink(missing_ok=True)
-    for folder in (root / "annotators", root / "report", root / "artifacts" / "models"):
-        shutil.rmtree(folder, ignore_errors=True)
 
-
-def demo_config(workdir: Path, oracle: Path, cycles_queue: int, milestone: int) -> LoopConfig:
+def arm_config(root: Path, oracle: Path, strategy: str, size: DemoSize, cache: Path) -> LoopConfig:
+    """The loop configuration of one arm: simulated annotators, the default heads model."""
     return LoopConfig(
-        db=f"sqlite:///{workdir / 'prefloop.db'}",
-        backend=BackendSection(name="simulated", project="demo", url=str(workdir / "annotators"),
+        db=f"sqlite:///{root / 'prefloop.db'}",
+        backend=BackendSection(name="simulated", project="demo", url=str(root / "annotators"),
                                annotators_per_pair=2,
                                extra={"oracle_path": str(oracle), "annotators": ANNOTATORS, "seed": 0}),
-        acquisition=AcquisitionSettings(strategy="diverse:bald", queue_size=cycles_queue, max_per_prompt=1),
-        milestone=MilestoneSettings(every=milestone, min_labels=milestone),
-        model={"mode": "heads", "k": 5, "max_length": 256, "head": "linear"},
-        artifacts_dir=str(workdir / "artifacts"),
+        acquisition=AcquisitionSettings(strategy=strategy, queue_size=size.queue, max_per_prompt=1),
+        milestone=MilestoneSettings(every=size.milestone, min_labels=size.milestone),
+        model={"mode": "heads", "k": 5, "max_length": 256, "head": "linear", "cache_dir": None},
+        artifacts_dir=str(root / "artifacts"),
     )
 
 
-def _agreement_plot(engine: Engine, path: Path) -> dict[str, Any]:
-    """Each annotator's agreement with the other annotators on shared pairs (bar chart)."""
-    from prefloop.model.plots import pyplot, save_figure
+def _score_test(engine: Engine, model: str, test: list[PairRecord]) -> tuple[dict[str, Any], np.ndarray]:
+    """Metrics of ``model`` on the held-out pairs, and which pairs it got right."""
+    from prefloop.model import evaluate_predictions, pair_lengths
+    from prefloop.reward import load_ensemble
+    from prefloop.store.versions import find_model
 
-    plt = pyplot()
-
-    votes: dict[int, dict[str, str]] = defaultdict(dict)
     with session_scope(engine) as session:
-        for pair_id, who, choice in session.execute(
-                select(Label.pair_id, Annotator.external_id, Label.choice).join(Annotator)
-                .where(Label.live(), Label.choice != "skip")):
-            votes[pair_id][who] = choice
-    agree: dict[str, list[int]] = defaultdict(list)
-    for by_who in votes.values():
-        for who, choice in by_who.items():
-            others = [c for w, c in by_who.items() if w != who]
-            agree[who].extend(int(choice == c) for c in others)
-    rates = {who: float(np.mean(v)) for who, v in sorted(agree.items()) if v}
-    fig, ax = plt.subplots(figsize=(5, 3))
-    ax.bar(list(rates), list(rates.values()), color="C2")
-    ax.set_ylim(0, 1)
-    ax.set_ylabel("agreement with others")
-    ax.set_title("Annotator agreement on shared pairs")
-    save_figure(fig, path)
-    return rates
+        ens = load_ensemble(find_model(session, model))
+    texts = [(r.prompt, r.response_a, r.response_b) for r in test]
+    labels = [r.label.value for r in test]
+    pred = ens.predict(texts)
+    len_a, len_b = pair_lengths(texts)
+    metrics = evaluate_predictions(pred.p_a, labels, p_tie=pred.p_tie, p_b=pred.p_b, reward_a=pred.reward_a,
+                                   reward_b=pred.reward_b, len_a=len_a, len_b=len_b)
+    decisive = np.array([r.label in (Choice.A, Choice.B) for r in test])
+    wins_a = np.array([r.label is Choice.A for r in test])
+    correct = ((pred.p_a > pred.p_b) == wins_a)[decisive]
+    return metrics, correct.astype(np.float64)
 
 
-def _curve_plot(curve: list[dict[str, Any]], path: Path) -> None:
-    from prefloop.model.plots import pyplot, save_figure
+def _labels_pulled(engine: Engine) -> tuple[int, int]:
+    """Live labels the annotators gave (the held-out pairs' labels are not counted), and their pairs."""
+    from prefloop.store.models import Label, Pair
 
-    plt = pyplot()
-
-    fig, ax = plt.subplots(figsize=(5, 3.5))
-    xs = [c["labels"] for c in curve]
-    ax.plot(xs, [c["accuracy"] for c in curve], "o-", label="held-out accuracy")
-    ax.plot(xs, [c["log_loss"] for c in curve], "s--", label="held-out log-loss")
-    ax.set_xlabel("labels pulled from annotators")
-    ax.set_title("Learning curve (demo)")
-    ax.legend()
-    save_figure(fig, path)
+    with session_scope(engine) as session:
+        rows = session.execute(select(Label.pair_id).join(Pair, Pair.id == Label.pair_id).where(
+            Label.live(), Label.choice != "skip", Pair.split == "pool")).all()
+    return len(rows), len({r[0] for r in rows})
 
 
-def run_demo(workdir: str = "prefloop-demo", cycles: int = 6, queue: int = 40, milestone: int = 60,
-             test_size: int = 300, n_generated: int = 400,
-             say: Callable[[str], None] = print) -> Path:
-    """Run the loop end to end and return the report's path."""
-    from prefloop.reward import evaluate_model
-    from prefloop.status import loop_status
-    from prefloop.sync import json_logger, run_sync
+def _run_arm(arm: ArmResult, pool: list[PairRecord], test: list[PairRecord], size: DemoSize,
+             label: str, say: Callable[[str], None]) -> None:
+    from prefloop.sync import run_sync
 
-    started = time.perf_counter()
-    root = Path(workdir).resolve()
-    _clean(root)
-    (root / "report").mkdir(parents=True, exist_ok=True)
-    records, described = _load_records(find_shared_hh(), n_generated)
-    say(f"data: {described}")
-    rng = random.Random(0)
-    order = list(range(len(records)))
-    rng.shuffle(order)
-    test = [records[i] for i in order[:test_size]]
-    pool = [records[i] for i in order[test_size:]]
-    oracle = write_oracle(pool, root / "oracle.jsonl")
-    config = demo_config(root, oracle, queue, milestone)
-    assert config.db is not None
-    init_db(config.db)
-    engine = make_engine(config.db)
+    assert arm.config.db is not None
+    init_db(arm.config.db)
+    engine = make_engine(arm.config.db)
     with session_scope(engine) as session:
         add_pairs(session, [PairRecord(r.prompt, r.response_a, r.response_b) for r in pool], source="demo-pool")
         add_pairs(session, test, source="demo-test", split="test")
-    say(f"store: {root / 'prefloop.db'} ({len(pool)} pool pairs for annotators, {len(test)} held out)")
-    log = json_logger()
-    curve: list[dict[str, Any]] = []
-    last_model = None
-    for cycle in range(1, cycles + 1):
-        say(f"sync cycle {cycle}/{cycles}")
-        report = run_sync(engine, config, log=log, progress=True)
-        if report.model and report.model != last_model:
-            last_model = report.model
-            metrics = evaluate_model(engine, last_model, progress=False)
-            with session_scope(engine) as session:
-                n_labels = loop_status(session, config)["labels_by_backend"].get("simulated", 0)
-            curve.append({"cycle": cycle, "model": last_model, "labels": n_labels,
-                          "accuracy": metrics["accuracy"], "log_loss": metrics["log_loss"], "ece": metrics["ece"]})
-            say(f"  model {last_model}: {n_labels} labels, held-out accuracy {metrics['accuracy']:.3f}")
-    return _write_report(engine, config, root, curve, described, time.perf_counter() - started, say)
+    last = None
+    quiet = lambda entry: None  # noqa: E731 - the demo prints its own progress lines
+    for cycle in range(1, size.cycles + 1):
+        report = run_sync(engine, arm.config, log=quiet, progress=True)
+        if report.model and report.model != last:
+            last = report.model
+            metrics, correct = _score_test(engine, last, test)
+            n_labels, n_pairs = _labels_pulled(engine)
+            arm.curve.append({"cycle": cycle, "model": last, "labels": n_labels, "pairs": n_pairs,
+                              "accuracy": metrics["accuracy"], "log_loss": metrics["log_loss"],
+                              "ece": metrics["ece"], "length_corr": metrics.get("length_corr")})
+            arm.final_correct, arm.final_model = correct, last
+            say(f"  {label} cycle {cycle}/{size.cycles}: {n_labels} labels on {n_pairs} pairs → "
+                f"held-out accuracy {metrics['accuracy']:.3f}, log-loss {metrics['log_loss']:.3f}, "
+                f"ECE {metrics['ece']:.3f}")
+        else:
+            say(f"  {label} cycle {cycle}/{size.cycles}: tasks pushed, waiting for labels")
+    engine.dispose()
 
 
-def _write_report(engine: Engine, config: LoopConfig, root: Path, curve: list[dict[str, Any]], described: str,
-                  seconds: float, say: Callable[[str], None]) -> Path:
-    from prefloop.reward import evaluate_model
-    from prefloop.status import loop_status
+def run_demo(workdir: str = "prefloop-demo", data: str | None = None, synthetic: bool = False,
+             quick: bool = False, strategy: str | None = None, size: DemoSize | None = None,
+             say: Callable[[str], None] = print) -> Path:
+    """Run both arms and write the report; returns the Markdown report's path (HTML beside it)."""
+    from prefloop.demo_report import write_report
 
-    out = root / "report"
-    final = evaluate_model(engine, None, out=str(out), progress=False) if curve else {}
-    if curve:
-        _curve_plot(curve, out / "learning_curve.png")
-    rates = _agreement_plot(engine, out / "agreement.png")
-    with session_scope(engine) as session:
-        status = loop_status(session, config)
-    lines = [
-        "# prefloop demo report", "",
-        f"Data: {described}. Simulated annotators (accuracy vs the human label): "
-        + ", ".join(f"{a['id']} {a['accuracy']}" for a in ANNOTATORS) + ", two per pair.",
-        f"Strategy `{config.acquisition.strategy}`, queue {config.acquisition.queue_size}, "
-        f"retrain every {config.milestone.every} labels. Ran in {seconds:.0f} s.", "",
-        "## Learning curve", "", "| cycle | labels | model | accuracy | log-loss | ECE |", "|---|---|---|---|---|---|",
-        *[f"| {c['cycle']} | {c['labels']} | {c['model']} | {c['accuracy']:.3f} | {c['log_loss']:.3f} | "
-          f"{c['ece']:.3f} |" for c in curve], "",
-        "![learning curve](learning_curve.png)", "",
-        "## Final model on the held-out pairs", "",
-        *[f"- {k}: {v:.4f}" if isinstance(v, float) else f"- {k}: {v}" for k, v in final.items()
-          if not isinstance(v, dict | list)], "",
-        "![calibration](reliability.png)", "", "![reward vs length](reward_vs_length.png)", "",
-        "## Annotators", "",
-        f"Agreement: {json.dumps(status['agreement'])}", "",
-        *[f"- {who}: agrees with the others on {rate:.0%} of shared pairs" for who, rate in rates.items()], "",
-        "![agreement](agreement.png)", "",
-    ]
-    path = out / "report.md"
-    path.write_text("\n".join(lines))
+    started = time.perf_counter()
+    size = size or (DemoSize.quick() if quick else DemoSize.full())
+    strategy = strategy or AcquisitionSettings().strategy
+    if strategy == "random":
+        raise PrefloopError("--strategy random: the demo compares a strategy WITH random; pick another one")
+    root = Path(workdir).resolve()
+    records, described = load_demo_records(data, synthetic)
+    pool, test = _split(records, size)
+    say(f"data: {described}")
+    say(f"split: {len(pool):,} pool pairs for the annotators, {len(test):,} held out for evaluation")
+    for name in ("arms", "report"):
+        shutil.rmtree(root / name, ignore_errors=True)  # the embedding cache is kept: a rerun is faster
+    (root / "report").mkdir(parents=True)
+    oracle = write_oracle(pool, root / "oracle.jsonl")
+    arms = []
+    for i, name in enumerate((strategy, "random"), start=1):
+        arm_root = root / "arms" / name.replace(":", "-")
+        arm = ArmResult(name, arm_root, arm_config(arm_root, oracle, name, size, root / "embedding-cache"))
+        say(f"arm {i}/2: pairs chosen by `{name}`")
+        _run_arm(arm, pool, test, size, name, say)
+        arms.append(arm)
+    path = write_report(root / "report", arms, test, described, size, time.perf_counter() - started)
     say(f"report: {path}")
+    say(f"report (HTML): {path.with_suffix('.html')}")
     return path
+

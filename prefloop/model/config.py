@@ -68,10 +68,26 @@ class ModelConfig:
     val_fraction: float = _f(0.1, "Share of pairs held out for validation log-loss (early stopping); 0 disables.")
     patience: int = _f(2, "Epochs without validation improvement before stopping (best epoch is kept).")
     bootstrap: bool = _f(True, "Heads mode: each member trains on a bootstrap resample of the train pairs.")
-    replay_fraction: float = _f(
-        0.5,
+    replay_fraction: float | None = _f(
+        None,
         "Incremental training: old labels replayed, as a multiple of the number of new labels "
-        "(0.5 = half as many old as new), capped by what the caller passes.",
+        "(0.5 = half as many old as new), capped by what the caller passes. None = every old label in "
+        "heads mode (heads are cheap, and forgetting is what made retrains worse) and 0.5 in finetune mode.",
+    )
+    head_prior: float = _f(
+        1.0,
+        "Heads mode: precision λ of a Gaussian prior on head weights (loss + λ/2N·||w − w₀||², N labels). "
+        "w₀ = 0, or the parent's weights when a retrain replays only part of the old labels. 0 = off.",
+    )
+    head_validation: Literal["oob", "split"] = _f(
+        "oob",
+        "Heads mode with bootstrap (k > 1): early-stop each member on its out-of-bag pairs and calibrate on "
+        "them, so every label trains some member ('oob'); or hold out val_fraction of the pairs ('split').",
+    )
+    calibrate: bool = _f(
+        True,
+        "Fit a temperature T on held-out labels (out-of-bag pairs or the validation split) after training; "
+        "it is saved with the model and divides every reward gap in score and eval.",
     )
     tie_model: Literal["davidson", "rao_kupper", "none"] = _f(
         "davidson",
@@ -113,6 +129,20 @@ class ModelConfig:
     def help(cls) -> dict[str, str]:
         """Field name → help text (for CLI options and docs)."""
         return {f.name: f.metadata.get("help", "") for f in dataclasses.fields(cls)}
+
+    def resolved_replay_fraction(self) -> float:
+        """The replay multiple actually used (``inf`` = every old label)."""
+        if self.replay_fraction is not None:
+            return self.replay_fraction
+        return float("inf") if self.mode == "heads" else 0.5
+
+    def replays_everything(self) -> bool:
+        return self.resolved_replay_fraction() == float("inf")
+
+    def holds_out_split(self) -> bool:
+        """Whether a validation split is taken (heads with out-of-bag validation take none)."""
+        oob = self.mode == "heads" and self.head_validation == "oob" and self.bootstrap and self.k > 1
+        return not oob and self.val_fraction > 0
 
     def resolved_backbone(self) -> str:
         return self.backbone or default_backbone()

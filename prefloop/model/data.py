@@ -120,7 +120,9 @@ def bootstrap_indices(n: int, seed: int) -> np.ndarray:
 def replay_sample(
     new: list[PreferenceExample], old: list[PreferenceExample], fraction: float, seed: int
 ) -> list[PreferenceExample]:
-    """New labels plus ``fraction × len(new)`` old labels drawn without replacement (seeded)."""
+    """New labels plus ``fraction × len(new)`` old labels drawn without replacement (seeded); ``inf`` = all."""
+    if fraction == float("inf"):
+        return list(new) + list(old)
     n_old = min(len(old), round(fraction * len(new)))
     if n_old <= 0:
         return list(new)

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from prefloop.model.calibration import fit_temperature
 from prefloop.model.config import ModelConfig
 from prefloop.model.data import PreferenceExample, aggregate, replay_sample, split
 from prefloop.model.losses import probs_numpy
@@ -117,11 +118,12 @@ class RewardEnsemble:
             same = (parent.config.mode, parent.config.resolved_backbone(), parent.config.k)
             if same != (config.mode, config.resolved_backbone(), config.k):
                 raise ValueError("warm start needs the parent's mode, backbone and k; train without parent instead")
-        used = replay_sample(examples, replay or [], config.replay_fraction, config.seed) if replay else examples
+        fraction = config.resolved_replay_fraction()
+        used = replay_sample(examples, replay or [], fraction, config.seed) if replay else examples
         targets = aggregate(used, config.margin_scale)
         if len(targets) == 0:
             raise ValueError("no usable labels (all skipped?): label some pairs first")
-        train_t, val_t = split(targets, config.val_fraction, config.seed)
+        train_t, val_t = split(targets, config.val_fraction if config.holds_out_split() else 0.0, config.seed)
         log = MetricsLog(config, enabled=_is_main_process())
         t0 = time.perf_counter()
         with progress_bar(progress and _is_main_process()) as bar:
@@ -135,18 +137,28 @@ class RewardEnsemble:
                 impl, thetas, stats = FinetuneModel.fit(train_t, val_t, config, parent, log, bar)
             else:
                 raise ValueError(f"unknown mode {config.mode!r}; use 'heads' or 'finetune'")
+            calibration = stats.pop("calibration", None)
+            if config.calibrate and calibration is None and val_t is not None:
+                ra, rb = impl.member_rewards(val_t.pairs, bar)
+                calibration = (ra - rb, val_t.wins, None)
+        temperature = 1.0
+        if config.calibrate and calibration is not None:
+            temperature = fit_temperature(*calibration[:2], thetas, config.tie_model, calibration[2])
+            stats["calibration_pairs"] = len(calibration[1])
+        stats["temperature"] = temperature
         seconds = time.perf_counter() - t0
         if config.mode == "finetune" and config.share_prompt and not stats["share_prompt"]:
             # the saved config must name the layout the weights were trained in
             config = dataclasses.replace(config, share_prompt=False)
             impl.config = config
-        version = _digest(impl.state_tensors())
+        version = _digest({**impl.state_tensors(), "temperature": torch.tensor(temperature)})
         meta = {
             "version": version,
             "name": config.name or f"rm-{version[:8]}",
             "parent_version": parent.version if parent else None,
             "parent_name": parent.name if parent else None,
             "trained_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "temperature": temperature,
         }
         ens = cls(config, impl, thetas, meta)
         report = {
@@ -170,10 +182,16 @@ class RewardEnsemble:
         return ens, report
 
     # ---- inference ------------------------------------------------------------------------
+    @property
+    def temperature(self) -> float:
+        """Calibration temperature T fitted after training (1.0 for models saved before it existed)."""
+        return float(self.meta.get("temperature", 1.0))
+
     def member_rewards(self, pairs: list[Pair], progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
-        """Rewards of a and b per member: two arrays [n, K]."""
+        """Calibrated rewards of a and b per member (raw rewards / T): two arrays [n, K]."""
         with progress_bar(progress) as bar:
-            return self._impl.member_rewards(pairs, bar)
+            ra, rb = self._impl.member_rewards(pairs, bar)
+        return ra / self.temperature, rb / self.temperature
 
     def predict(self, pairs: list[Pair], progress: bool = False) -> EnsemblePrediction:
         """P(a≻b), P(b≻a), P(tie) per member for each (prompt, a, b) pair."""

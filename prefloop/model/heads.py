@@ -1,8 +1,12 @@
 """Heads mode: a frozen backbone embeds each rendered text once; K small heads learn rewards.
 
 Each head maps a pooled embedding to a scalar reward and owns its tie parameter θ. Member i
-trains on a bootstrap resample of the training pairs with seed ``seed + i`` and stops early
-on the (shared, not resampled) validation log-loss, keeping its best epoch.
+trains on a bootstrap resample of the training pairs with seed ``seed + i`` and stops early,
+keeping its best epoch, on held-out log-loss: its out-of-bag pairs (the ~37 % its resample
+left out) when no validation split is given, else the shared validation split. A Gaussian
+prior on the head's weights (``head_prior``; centred at zero, or at the parent's weights when
+a retrain sees only part of the old labels) keeps a head from fitting noise in the 20–80
+labels a milestone brings; its pull fades as 1/n as labels accumulate.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from prefloop.model.losses import pair_nll, tie_param_init
 from prefloop.model.render import Rendered, encode, render
 from prefloop.model.tracking import MetricsLog
 
-__all__ = ["Embedder", "RewardHead", "train_heads"]
+__all__ = ["Embedder", "Prior", "RewardHead", "train_heads"]
 
 
 _SHARED: dict[tuple[object, ...], Embedder] = {}
@@ -192,6 +196,26 @@ def _nll(head: RewardHead, data: tuple[torch.Tensor, ...], tie_model: str) -> fl
     return float(pair_nll(head(xa) - head(xb), w, head.theta, tie_model, m))
 
 
+class Prior:
+    """Gaussian prior N(w₀, 1/λ) on a head's weights (not its tie parameter), as a penalty.
+
+    Added to the mean label NLL as λ/(2N)·||w − w₀||², N the total label weight: the MAP of
+    the summed likelihood times the prior, so its pull shrinks as labels accumulate.
+    """
+
+    def __init__(self, head: RewardHead, precision: float, center: RewardHead | None, n_labels: float) -> None:
+        self.scale = precision / (2.0 * max(n_labels, 1.0))
+        source = center.net if center is not None else None
+        self.params = list(head.net.parameters())
+        self.centers = (
+            [p.detach().clone() for p in source.parameters()] if source is not None
+            else [torch.zeros_like(p) for p in self.params]
+        )
+
+    def penalty(self) -> torch.Tensor:
+        return self.scale * sum(((p - c) ** 2).sum() for p, c in zip(self.params, self.centers, strict=True))
+
+
 def _train_one(
     head: RewardHead,
     train: tuple[torch.Tensor, ...],
@@ -199,6 +223,7 @@ def _train_one(
     config: ModelConfig,
     seed: int,
     on_epoch: Any,
+    prior: Prior | None = None,
 ) -> dict[str, Any]:
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
@@ -212,6 +237,8 @@ def _train_one(
         for s in range(0, len(perm), config.head_batch_size):
             b = perm[s : s + config.head_batch_size]
             loss = pair_nll(head(xa[b]) - head(xb[b]), w[b], head.theta, config.tie_model, m[b])
+            if prior is not None:
+                loss = loss + prior.penalty()
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -242,13 +269,20 @@ def train_heads(
     parent_heads: list[RewardHead] | None,
     log: MetricsLog,
     bar: Any,
-) -> tuple[list[RewardHead], list[dict[str, Any]]]:
-    """Train ``config.k`` heads; a parent's heads (same backbone) are the warm start."""
+    prior_at_parent: bool = False,
+) -> tuple[list[RewardHead], list[dict[str, Any]], np.ndarray]:
+    """Train ``config.k`` heads; a parent's heads (same backbone) are the warm start.
+
+    Returns the heads, a report per member and the out-of-bag mask [n_train, K] (True where
+    member k never saw pair i; all False without bootstrap) for calibration.
+    """
     ea, eb = emb
     both = np.concatenate([ea, eb]) if len(ea) else np.zeros((1, ea.shape[1]), np.float32)
     mean, std = torch.from_numpy(both.mean(0)), torch.from_numpy(both.std(0) + 1e-6)
     val_t = _tensors(*val_emb, val) if val is not None and val_emb is not None else None
     heads, reports = [], []
+    oob = np.zeros((len(train), config.k), dtype=bool)
+    n_labels = float(train.wins.sum())
     task = bar.add_task("heads", total=config.k)
     for i in range(config.k):
         seed = config.seed + i
@@ -260,26 +294,33 @@ def train_heads(
             head = make_head(config, ea.shape[1])
             head.mean.copy_(mean)
             head.std.copy_(std)
-        sub = train
+        prior = None
+        if config.head_prior > 0:
+            prior = Prior(head, config.head_prior, copy.deepcopy(head) if prior_at_parent and parent_heads else None,
+                          n_labels)
+        member_val = val_t
         if config.bootstrap and config.k > 1:
             idx = bootstrap_indices(len(train), seed)
             counts = np.bincount(idx, minlength=len(train)).astype(np.float64)
             keep = counts > 0
+            oob[:, i] = ~keep
             sub = PairTargets(
                 [p for p, k in zip(train.pairs, keep, strict=True) if k],
                 train.wins[keep] * counts[keep, None],
                 train.margin[keep],
             )
             data = _tensors(ea[keep], eb[keep], sub)
+            if member_val is None and (~keep).any():  # early-stop on the pairs this member never sees
+                member_val = _tensors(ea[~keep], eb[~keep], train.subset(np.flatnonzero(~keep)))
         else:
-            data = _tensors(ea, eb, sub)
+            data = _tensors(ea, eb, train)
 
-        def on_epoch(epoch: int, score: float, i: int = i) -> None:
-            log.log({"member": i, "epoch": epoch, "val_loss" if val_t is not None else "train_loss": score})
+        def on_epoch(epoch: int, score: float, i: int = i, held_out: bool = member_val is not None) -> None:
+            log.log({"member": i, "epoch": epoch, "val_loss" if held_out else "train_loss": score})
 
         with one_thread():
-            rep = _train_one(head, data, val_t, config, seed, on_epoch)
+            rep = _train_one(head, data, member_val, config, seed, on_epoch, prior)
         heads.append(head.eval())
         reports.append(rep)
         bar.update(task, advance=1, info=f"member {i}: {rep['epochs']} ep, loss {rep['train_loss']:.3f}")
-    return heads, reports
+    return heads, reports, oob

@@ -51,7 +51,7 @@ def test_prediction_shapes_and_valid_probabilities(trained: tuple[RewardEnsemble
 def test_members_differ_and_seed_reproduces(trained: tuple[RewardEnsemble, dict, ModelConfig]) -> None:
     ens, report, cfg = trained
     pred = ens.predict(pairs_of(make_examples(5, seed=4, offset=800)))
-    assert not np.allclose(pred.p_a_members[:, 0], pred.p_a_members[:, 1])  # bootstrap resamples
+    assert not np.allclose(pred.reward_a_members[:, 0], pred.reward_a_members[:, 1])  # bootstrap resamples
     _again, report2 = RewardEnsemble.train(make_examples(64), cfg, progress=False)
     assert report2["version"] == report["version"]
     assert report2["texts_encoded"] == 0  # every text came from the on-disk cache
@@ -71,15 +71,23 @@ def test_save_load_identical(trained: tuple[RewardEnsemble, dict, ModelConfig], 
 def test_incremental_warm_starts_from_parent(trained: tuple[RewardEnsemble, dict, ModelConfig]) -> None:
     parent, _, cfg = trained
     old, new = make_examples(64), make_examples(8, seed=11, offset=2000)
-    frozen = dataclasses.replace(cfg, lr=0.0)  # lr 0: the child can only be its starting point
+    # lr 0: the child can only be its starting point (no temperature, so raw rewards compare)
+    frozen = dataclasses.replace(cfg, lr=0.0, calibrate=False, replay_fraction=0.5)
     child, report = RewardEnsemble.train(new, frozen, parent=parent, replay=old, progress=False)
     assert report["parent_version"] == parent.version and child.parent_version == parent.version
     assert report["n_replayed"] == 4 and report["n_examples"] == 12
     pairs = pairs_of(new)
     # the child starts as the parent's function (its input scaling is refitted, the maths folded in)
-    np.testing.assert_allclose(child.predict(pairs).p_a_members, parent.predict(pairs).p_a_members, atol=1e-5)
+    raw_parent = parent.member_rewards(pairs)[0] * parent.temperature
+    np.testing.assert_allclose(child.member_rewards(pairs)[0], raw_parent, atol=1e-5)
     fresh, _ = RewardEnsemble.train(new, frozen, progress=False)
-    assert not np.allclose(fresh.predict(pairs).p_a_members, parent.predict(pairs).p_a_members)
+    assert not np.allclose(fresh.member_rewards(pairs)[0], raw_parent)
+    # heads mode replays every old label by default, as a fresh fit: the same model as training
+    # from scratch on old + new, with the parent kept as lineage only
+    refit, full = RewardEnsemble.train(new, cfg, parent=parent, replay=old, progress=False)
+    assert full["n_replayed"] == 64 and full["n_examples"] == 72 and refit.parent_version == parent.version
+    scratch, _ = RewardEnsemble.train(new + old, cfg, progress=False)
+    np.testing.assert_allclose(refit.member_rewards(pairs)[0], scratch.member_rewards(pairs)[0], atol=1e-6)
     # with a learning rate the child moves away from the parent
     child2, _ = RewardEnsemble.train(new, cfg, parent=parent, replay=old, progress=False)
     assert child2.version != parent.version

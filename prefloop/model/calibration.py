@@ -1,0 +1,66 @@
+"""Temperature scaling of an ensemble's reward gaps, fitted on labels the members did not train on.
+
+A reward model trained on a few hundred noisy labels is over- or under-confident even when it
+ranks pairs well. One scalar T divides every member's reward gap (P = f(d / T, θ)); it is
+chosen to minimise the log-loss of the ensemble-mean probabilities on held-out labels: the
+validation split, or — for bootstrap members in heads mode — each pair's out-of-bag members
+(the members whose resample left it out), so no label is spent on calibration alone. T only
+rescales confidence: the ranking of pairs, and so accuracy, is unchanged.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from prefloop.model.losses import probs_numpy
+
+__all__ = ["MIN_CALIBRATION_PAIRS", "fit_temperature", "mean_probs", "nll_of"]
+
+MIN_CALIBRATION_PAIRS = 20  # below this a fitted T is noise; keep T = 1
+# T only softens (1 ≤ T ≤ 20). A model fitted to few noisy labels is overconfident; asking the
+# held-out pairs for T < 1 as well was measured to backfire: with 80 labels on HH helpful the
+# out-of-bag fit chose T = 0.67 and held-out log-loss rose to 0.79 (ECE 0.13).
+_GRID = np.exp(np.linspace(0.0, np.log(20.0), 122))  # steps of 2.5 %
+
+
+def mean_probs(delta: np.ndarray, thetas: np.ndarray, tie_model: str, mask: np.ndarray | None = None,
+               temperature: float = 1.0) -> np.ndarray:
+    """[n, 3] ensemble-mean (P(a≻b), P(b≻a), P(tie)) over the members ``mask`` selects per pair.
+
+    ``delta`` [n, K] are the members' reward gaps r_a − r_b; rows whose mask is all False
+    come out as NaN (no member may speak for them).
+    """
+    probs = probs_numpy(delta / temperature, np.asarray(thetas)[None, :], tie_model)  # [n, K, 3]
+    if mask is None:
+        return probs.mean(axis=1)
+    m = mask.astype(np.float64)[..., None]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (probs * m).sum(axis=1) / m.sum(axis=1)
+
+
+def nll_of(probs: np.ndarray, wins: np.ndarray, tie_model: str) -> float:
+    """Weighted mean negative log-likelihood of label weights ``wins`` [n, 3] under ``probs`` [n, 3].
+
+    With ``tie_model='none'`` a tie counts half a win for each side, as in training.
+    """
+    wins = np.asarray(wins, dtype=np.float64)
+    if tie_model == "none":
+        wins = np.stack([wins[:, 0] + wins[:, 2] / 2, wins[:, 1] + wins[:, 2] / 2, np.zeros(len(wins))], axis=1)
+    logp = np.log(np.clip(probs, 1e-12, 1.0))
+    return float(-(wins * logp).sum() / max(wins.sum(), 1e-12))
+
+
+def fit_temperature(delta: np.ndarray, wins: np.ndarray, thetas: np.ndarray, tie_model: str,
+                    mask: np.ndarray | None = None) -> float:
+    """The T in [1, 20] minimising held-out log-loss (grid in 2.5 % steps); 1.0 with too few pairs."""
+    delta = np.asarray(delta, dtype=np.float64)
+    wins = np.asarray(wins, dtype=np.float64)
+    usable = wins.sum(axis=1) > 0
+    if mask is not None:
+        usable &= mask.any(axis=1)
+    if usable.sum() < MIN_CALIBRATION_PAIRS:
+        return 1.0
+    delta, wins = delta[usable], wins[usable]
+    mask = None if mask is None else mask[usable]
+    losses = [nll_of(mean_probs(delta, thetas, tie_model, mask, t), wins, tie_model) for t in _GRID]
+    return float(_GRID[int(np.argmin(losses))])

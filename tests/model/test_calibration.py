@@ -1,0 +1,63 @@
+"""Temperature scaling and the head prior, against hand-computed values."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from prefloop.model.calibration import fit_temperature, mean_probs, nll_of
+from prefloop.model.heads import Prior, RewardHead
+
+
+def test_mean_probs_and_nll_by_hand() -> None:
+    # Bradley-Terry ('none'): member gaps 0 and ln 3 → P(a) = 0.5 and 0.75; mean 0.625
+    delta = np.array([[0.0, math.log(3.0)]])
+    p = mean_probs(delta, np.zeros(2), "none")
+    np.testing.assert_allclose(p, [[0.625, 0.375, 0.0]])
+    # a mask keeps only member 1 → 0.75; T = 2 halves the gap: σ(ln3 / 2) = √3/(1+√3)
+    np.testing.assert_allclose(mean_probs(delta, np.zeros(2), "none", np.array([[False, True]]))[0, 0], 0.75)
+    np.testing.assert_allclose(mean_probs(delta[:, 1:], np.zeros(1), "none", temperature=2.0)[0, 0],
+                               math.sqrt(3) / (1 + math.sqrt(3)))
+    # NLL: one A-win at P(a)=0.625 and a tie counted half/half: (−ln .625 − .5 ln .625 − .5 ln .375) / 2
+    wins = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
+    probs = np.array([[0.625, 0.375, 0.0], [0.625, 0.375, 0.0]])
+    want = (-math.log(0.625) - 0.5 * math.log(0.625) - 0.5 * math.log(0.375)) / 2
+    assert math.isclose(nll_of(probs, wins, "none"), want, rel_tol=1e-12)
+
+
+def test_fit_temperature_recovers_the_generating_temperature() -> None:
+    rng = np.random.default_rng(0)
+    d = rng.normal(0, 3, size=(4000, 1))  # an overconfident model: truth is σ(d / 2.5)
+    a_wins = rng.random(4000) < 1 / (1 + np.exp(-d[:, 0] / 2.5))
+    wins = np.stack([a_wins, ~a_wins, np.zeros(4000, bool)], axis=1).astype(float)
+    t = fit_temperature(d, wins, np.zeros(1), "none")
+    assert 2.2 < t < 2.8
+    # fitted T lowers the log-loss against T = 1
+    assert nll_of(mean_probs(d, np.zeros(1), "none", temperature=t), wins, "none") < nll_of(
+        mean_probs(d, np.zeros(1), "none"), wins, "none")
+
+
+def test_too_few_pairs_or_no_out_of_bag_member_keep_t_at_one() -> None:
+    d = np.full((10, 2), 5.0)
+    wins = np.tile([0.0, 1.0, 0.0], (10, 1))  # badly wrong, but only 10 pairs
+    assert fit_temperature(d, wins, np.zeros(2), "davidson") == 1.0
+    d, wins = np.full((50, 2), 5.0), np.tile([0.0, 1.0, 0.0], (50, 1))
+    assert fit_temperature(d, wins, np.zeros(2), "davidson", np.zeros((50, 2), bool)) == 1.0
+    assert math.isclose(fit_temperature(d, wins, np.zeros(2), "davidson"), 20.0)  # confidently wrong → softest T
+
+
+def test_prior_penalty_by_hand() -> None:
+    head = RewardHead(2, "linear", 4, 0.0, "davidson")
+    with torch.no_grad():
+        head.net.weight.copy_(torch.tensor([[1.0, 2.0]]))
+        head.net.bias.fill_(3.0)
+    # centred at zero, λ = 4, N = 2 labels: 4/(2·2) · (1 + 4 + 9) = 14
+    assert math.isclose(float(Prior(head, 4.0, None, 2.0).penalty()), 14.0)
+    parent = RewardHead(2, "linear", 4, 0.0, "davidson")
+    with torch.no_grad():
+        parent.net.weight.copy_(torch.tensor([[1.0, 0.0]]))
+        parent.net.bias.fill_(1.0)
+    # centred at the parent: 1 · (0 + 4 + 4) = 8; the tie parameter θ is not penalised
+    assert math.isclose(float(Prior(head, 4.0, parent, 2.0).penalty()), 8.0)
