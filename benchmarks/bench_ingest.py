@@ -1,9 +1,11 @@
-"""Ingest N generated pairs into a fresh SQLite store; print time and peak memory.
+"""Ingest N generated pairs into a fresh store (SQLite, or PostgreSQL with --pg); print time and memory.
 
 Runs each size in a child process so peak RSS is that ingest's alone. Memory should
-not grow with the file (two streaming passes, batched writes).
+not grow with the file (one streaming pass, batched writes). ``cpu_seconds`` is the
+child's user + system time: on a shared machine wall time also counts other work.
 
     python benchmarks/bench_ingest.py --sizes 25000 100000
+    python benchmarks/bench_ingest.py --sizes 100000 --pg postgresql+psycopg://postgres@127.0.0.1:5432/postgres
 """
 
 from __future__ import annotations
@@ -41,18 +43,36 @@ def child(path: str, db: str) -> None:
     from prefloop.store.db import init_db, make_engine
 
     init_db(db)
+    engine = make_engine(db)
+    before = resource.getrusage(resource.RUSAGE_SELF)
     start = time.perf_counter()
-    report = ingest(make_engine(db), path, progress=False)
+    report = ingest(engine, path, progress=False)
     seconds = time.perf_counter() - start
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = usage.ru_utime + usage.ru_stime - before.ru_utime - before.ru_stime
     print(json.dumps({"pairs_added": report.pairs_added, "labels_added": report.labels_added,
-                      "seconds": round(seconds, 1), "peak_rss_mb": round(peak_mb, 1)}))
+                      "seconds": round(seconds, 1), "pairs_per_s": round(report.pairs_added / seconds),
+                      "cpu_seconds": round(cpu, 1), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1)}))
+
+
+def fresh_pg_database(admin_url: str, name: str) -> str:
+    """A new empty database next to ``admin_url``'s (dropped first if it exists)."""
+    from sqlalchemy import create_engine, text
+
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return admin_url.rsplit("/", 1)[0] + f"/{name}"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", type=int, nargs="+", default=[25_000, 100_000])
     parser.add_argument("--child", nargs=2, metavar=("PATH", "DB"))
+    parser.add_argument("--pg", default=None, metavar="ADMIN_URL",
+                        help="Measure PostgreSQL: a fresh database is created next to this one per size.")
     args = parser.parse_args()
     if args.child:
         child(*args.child)
@@ -61,7 +81,7 @@ def main() -> None:
         for n in args.sizes:
             path = Path(tmp) / f"pairs_{n}.jsonl"
             generate(path, n)
-            db = f"sqlite:///{tmp}/store_{n}.db"
+            db = fresh_pg_database(args.pg, f"prefloop_bench_{n}") if args.pg else f"sqlite:///{tmp}/store_{n}.db"
             out = subprocess.run([sys.executable, __file__, "--child", str(path), db], capture_output=True,
                                  text=True, check=True).stdout.strip().splitlines()[-1]
             size_mb = path.stat().st_size / 1e6

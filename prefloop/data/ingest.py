@@ -28,7 +28,7 @@ from prefloop.data.readers import read_rows
 from prefloop.data.shapes import LABEL_LIKE, row_to_pairs
 from prefloop.errors import DegenerateRow, IngestError, RowProblem, SourceError
 from prefloop.store.db import session_scope
-from prefloop.store.pairs import AddedCounts, add_pairs
+from prefloop.store.pairs import AddedCounts, add_pairs, prepare_bulk_load
 from prefloop.types import PairRecord
 
 __all__ = ["IngestReport", "ReadResult", "ingest", "iter_records", "read_records", "read_valid_records"]
@@ -221,10 +221,12 @@ def ingest(engine: Engine, source: str, *, fmt: str | None = None, opts: ShapeOp
     try:
         with _progress(progress) as bar, session_scope(engine) as session:  # ONE transaction: all rows or none
             task = bar.add_task(f"reading {name}", total=None)
+            prepare_bulk_load(session)
             batch: list[PairRecord] = []
             for _line, item in iter_records(source, fmt, opts, hf_split, encoding=encoding, hub=hub, state=state):
                 report.rows += 1
-                bar.advance(task)
+                if report.rows % 1000 == 0:
+                    bar.update(task, completed=report.rows)
                 if isinstance(item, RowProblem):
                     _note(report, item, opts, problems, handle)
                     continue
