@@ -613,7 +613,9 @@ def demo(workdir: str, data: str | None, synthetic: bool, quick: bool, strategy:
 
 
 @cli.command()
-@click.argument("data")
+@click.argument("data", nargs=-1, required=True)
+@click.option("--test", "test_file", default=None, metavar="FILE",
+              help="Independent labelled test file (any format `ingest` reads); default: --test-fraction of DATA.")
 @click.option("--strategy", "strategies", multiple=True,
               default=("random", "entropy", "disagreement", "bald", "diverse:bald"), show_default=True,
               help="Acquisition strategy to compare (repeat the option).")
@@ -621,31 +623,52 @@ def demo(workdir: str, data: str | None, synthetic: bool, quick: bool, strategy:
 @click.option("--seed-size", default=40, show_default=True, help="Labels in the initial seed set.")
 @click.option("--batch", "batch_size", default=40, show_default=True, help="Labels acquired per round.")
 @click.option("--rounds", default=8, show_default=True)
-@click.option("--test-fraction", default=0.25, show_default=True, help="Held-out share for the curves.")
+@click.option("--test-fraction", default=0.25, show_default=True, help="Held-out share for the curves (no --test).")
 @click.option("--noise", "noise_rate", default=0.0, show_default=True, help="Simulated annotator error rate.")
+@click.option("--mode", type=click.Choice(["heads", "finetune"]), default="heads", show_default=True,
+              help="Model mode trained every round (finetune costs minutes per round on a CPU).")
+@click.option("-k", "--members", "k", type=click.IntRange(1), default=5, show_default=True, help="Ensemble size.")
 @click.option("--scratch", is_flag=True, help="Retrain from scratch each round instead of warm-starting.")
+@click.option("--strict", is_flag=True, help="Fail on degenerate rows (identical responses) instead of skipping.")
 @click.option("--out", default="simulation", show_default=True, help="Folder for curves, plot and summary.")
-def simulate(data: str, strategies: tuple[str, ...], seeds: str, seed_size: int, batch_size: int, rounds: int,
-             test_fraction: float, noise_rate: float, scratch: bool, out: str) -> None:
-    """Offline active-learning experiment on a labeled file: strategies vs random, several seeds.
+def simulate(data: tuple[str, ...], test_file: str | None, strategies: tuple[str, ...], seeds: str, seed_size: int,
+             batch_size: int, rounds: int, test_fraction: float, noise_rate: float, mode: str, k: int,
+             scratch: bool, strict: bool, out: str) -> None:
+    """Offline active-learning experiment on labelled files: strategies vs random, several seeds.
 
-    The file's labels play the simulated annotators; nothing is written to the store.
+    The files' labels play the simulated annotators; nothing is written to the store. Several
+    DATA files form one pool; --test scores every seed on an independent file. Degenerate
+    rows (two identical responses) are skipped and counted.
 
     \b
-    Example:
+    Examples:
       prefloop simulate ../shared/data/hh-rlhf-harmless-base-test.dev.jsonl.gz \\
           --strategy random --strategy bald --seeds 0,1,2 --out sim/
+      prefloop simulate helpful-base.jsonl.gz rejection-sampled.jsonl.gz --test held-out.jsonl \\
+          --seeds 0,1,2,3,4 --seed-size 100 --batch 100 --rounds 9
     """
-    from prefloop.data.ingest import read_valid_records
+    from prefloop.data.ingest import read_records
+    from prefloop.data.shapes import ShapeOptions
     from prefloop.model import ModelConfig
     from prefloop.simulate import run_simulation
 
+    opts = ShapeOptions(strict=strict)
     try:
-        records = read_valid_records(data)
+        records, test_records = [], None
+        for path in data:
+            read = read_records(path, opts=opts, strict=strict)
+            records.extend(read.records)
+            click.echo(f"{path}: {len(read.records):,} pairs, {read.degenerate:,} degenerate rows skipped, "
+                       f"{read.invalid:,} invalid rows skipped", err=True)
+        if test_file:
+            read = read_records(test_file, opts=opts, strict=strict)
+            test_records = read.records
+            click.echo(f"{test_file} (test): {len(read.records):,} pairs, {read.degenerate:,} degenerate rows "
+                       f"skipped, {read.invalid:,} invalid rows skipped", err=True)
         result = run_simulation(records, list(strategies), [int(s) for s in seeds.split(",")], seed_size=seed_size,
                                 batch_size=batch_size, rounds=rounds, test_fraction=test_fraction,
-                                model_config=ModelConfig(mode="heads"), out_dir=out, noise_rate=noise_rate,
-                                progress=sys.stderr.isatty(), warm_start=not scratch)
+                                model_config=ModelConfig(mode=mode, k=k), out_dir=out, noise_rate=noise_rate,
+                                progress=sys.stderr.isatty(), warm_start=not scratch, test_pairs=test_records)
     except (PrefloopError, ValueError) as exc:
         raise _fail(exc) from None
     click.echo(result.paths["summary"].read_text())

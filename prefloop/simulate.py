@@ -95,12 +95,21 @@ class _Run:
     order: list[str] = field(default_factory=list)
 
 
-def _split(n: int, seed: int, test_fraction: float,
-           seed_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(test, pool, seed set ⊂ pool) index arrays; depend on the seed only."""
+def _split(n: int, seed: int, test_fraction: float, seed_size: int,
+           fixed_test: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(test, pool, seed set ⊂ pool) index arrays; depend on the seed only.
+
+    With ``fixed_test`` (an independent test file) the test set is the same for every seed
+    and the seed only draws the seed set from the rest.
+    """
     perm = np.random.default_rng(seed).permutation(n)
-    n_test = round(n * test_fraction)
-    test, pool = np.sort(perm[:n_test]), perm[n_test:]
+    if fixed_test is not None:
+        is_test = np.zeros(n, dtype=bool)
+        is_test[fixed_test] = True
+        test, pool = np.sort(fixed_test), perm[~is_test[perm]]
+    else:
+        n_test = round(n * test_fraction)
+        test, pool = np.sort(perm[:n_test]), perm[n_test:]
     if seed_size > len(pool):
         raise ValueError(f"seed_size={seed_size} exceeds the {len(pool)} pool pairs: lower it")
     return test, np.sort(pool), np.sort(pool[:seed_size])
@@ -152,7 +161,7 @@ def _one_run(
     seed_examples = _label(run, data, index, seed_idx, "seed", None)
     ens = seed_model or RewardEnsemble.train(seed_examples, _config(cfg, run.seed, 0), progress=False)[0]
     pool_pairs = [data.pairs[i] for i in pool]
-    emb = ens.embed_pairs(pool_pairs) if strategy.name.startswith("diverse") else None
+    emb = ens.embed_pairs(pool_pairs) if strategy.needs_embeddings else None
     rows = [{"round": 0, "n_labels": int(run.labeled.sum()), "n_annotations": len(run.examples),
              **_evaluate(ens, data, test)}]
     first = ens
@@ -162,7 +171,8 @@ def _one_run(
             break
         pred = ens.predict(pool_pairs)
         prob_pool = ProbPool(p_members=pred.p_a_members, p_tie=pred.p_tie_members, embeddings=emb,
-                             prompt_ids=data.prompt_ids[pool], exclude=~free)
+                             prompt_ids=data.prompt_ids[pool], exclude=~free,
+                             rewards_a=pred.reward_a_members, rewards_b=pred.reward_b_members)
         sel = strategy.select(prob_pool, batch_size, np.random.default_rng([run.seed, r]))
         old = list(run.examples)
         new = _label(run, data, index, pool[sel.indices], strategy.name, sel.scores)
@@ -194,6 +204,7 @@ def run_simulation(
     strategy_params: Mapping[str, Mapping[str, Any]] | None = None,
     baseline: str = "random",
     warm_start: bool = True,
+    test_pairs: Sequence[PairRecord] | None = None,
 ) -> SimulationResult:
     """Run every strategy for every seed and write curves, plot and summary into ``out_dir``.
 
@@ -203,8 +214,18 @@ def run_simulation(
     (e.g. ``{"diverse:bald": {"shortlist": 200}}``). ``baseline`` names the strategy whose
     final accuracy the summary's "labels to reach" column targets. ``warm_start`` False
     retrains each round from scratch on all labels instead of warm-starting from the parent.
+    ``test_pairs`` (an independent labelled file) replace the ``test_fraction`` split: every
+    seed is scored on them, and a test pair that also appears in ``pairs`` leaves the pool.
     """
-    data = LabeledPool.from_records(pairs)
+    fixed_test = None
+    if test_pairs is not None:
+        data = LabeledPool.from_records([*test_pairs, *pairs])
+        n_test = len(LabeledPool.from_records(test_pairs))
+        if n_test == 0:
+            raise ValueError("the test file has no labelled pairs")
+        fixed_test = np.arange(n_test)
+    else:
+        data = LabeledPool.from_records(pairs)
     cfg = model_config or ModelConfig(mode="heads")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -215,7 +236,7 @@ def run_simulation(
     with tempfile.TemporaryDirectory(prefix="prefloop-sim-") as state, progress_bar(progress) as bar:
         task = bar.add_task("simulate", total=len(strategies) * len(seeds) * rounds)
         for seed in seeds:
-            test, pool, seed_idx = _split(len(data), seed, test_fraction, seed_size)
+            test, pool, seed_idx = _split(len(data), seed, test_fraction, seed_size, fixed_test)
             oracle = {data.keys[i]: data.labels[i].value for i in range(len(data))}
             seed_model: RewardEnsemble | None = None
             for spec in strategies:

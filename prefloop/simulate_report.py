@@ -61,7 +61,9 @@ def labels_to_reach(curves: Sequence[dict[str, Any]], baseline: str = "random", 
             boots.append(_first_reach(grid, np.nanmean(a[pick], axis=0), float(np.nanmean(b[pick, -1]))))
         lo, hi = np.quantile(np.asarray(boots), [0.025, 0.975], method="inverted_cdf")  # inf-safe
         mean_curve = np.nanmean(a, axis=0)
+        paired = _paired_differences(grid, a, b_grid, b, rng, n_boot)
         table.append({
+            **paired,
             "strategy": name,
             "seeds": len(common),
             "target_accuracy": target,
@@ -77,6 +79,32 @@ def labels_to_reach(curves: Sequence[dict[str, Any]], baseline: str = "random", 
             "best_at_labels": int(grid[int(np.nanargmax(mean_curve))]),
         })
     return table
+
+
+def _paired_differences(grid: np.ndarray, a: np.ndarray, b_grid: np.ndarray, b: np.ndarray,
+                        rng: np.random.Generator, n_boot: int) -> dict[str, Any]:
+    """Strategy minus baseline, paired by seed (seeds share their test set and seed set).
+
+    ``aulc``: mean accuracy over the label counts both curves reached (area under the
+    learning curve per label); ``aulc_diff`` and ``final_diff`` with 95 % intervals from
+    resampling seeds (a single seed gives no interval).
+    """
+    common = np.intersect1d(grid, b_grid)
+    if common.size == 0:
+        return {"aulc": None, "aulc_diff": None, "aulc_diff_ci": None, "final_diff": None, "final_diff_ci": None}
+    ai = a[:, np.searchsorted(grid, common)]
+    bi = b[:, np.searchsorted(b_grid, common)]
+    d_area = np.nanmean(ai, axis=1) - np.nanmean(bi, axis=1)  # per seed
+    d_final = ai[:, -1] - bi[:, -1]
+
+    def ci(values: np.ndarray) -> list[float] | None:
+        if len(values) < 2:
+            return None
+        boots = values[rng.integers(0, len(values), size=(n_boot, len(values)))].mean(axis=1)
+        return [float(v) for v in np.quantile(boots, [0.025, 0.975])]
+
+    return {"aulc": float(np.nanmean(ai)), "aulc_diff": float(d_area.mean()), "aulc_diff_ci": ci(d_area),
+            "final_diff": float(d_final.mean()), "final_diff_ci": ci(d_final)}
 
 
 def summary_markdown(table: Sequence[dict[str, Any]], baseline: str = "random") -> str:
@@ -102,7 +130,21 @@ def summary_markdown(table: Sequence[dict[str, Any]], baseline: str = "random") 
     if table:
         lines.append("")
         lines.append(f"Target accuracy: {table[0]['target_accuracy']:.3f}")
+        lines += ["", f"Paired by seed against {baseline} (95% CI by resampling seeds; AULC = mean held-out "
+                  "accuracy over the label counts both curves reached):", "",
+                  "| strategy | AULC | AULC − baseline | 95% CI | final − baseline | 95% CI |",
+                  "|---|---|---|---|---|---|"]
+        for r in table:
+            if r.get("aulc") is None:
+                continue
+            lines.append(f"| {r['strategy']} | {r['aulc']:.3f} | {100 * r['aulc_diff']:+.1f} pts "
+                         f"| {_pts(r['aulc_diff_ci'])} | {100 * r['final_diff']:+.1f} pts "
+                         f"| {_pts(r['final_diff_ci'])} |")
     return "\n".join(lines) + "\n"
+
+
+def _pts(ci: list[float] | None) -> str:
+    return "n/a (one seed)" if ci is None else f"[{100 * ci[0]:+.1f}, {100 * ci[1]:+.1f}]"
 
 
 def plot_curves(curves: Sequence[dict[str, Any]], path: str | Path, reference: float | None = None) -> Path:

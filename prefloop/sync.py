@@ -42,6 +42,7 @@ from prefloop.backends import AnnotationBackend, BackendSettings, BackendUnreach
 from prefloop.config import LoopConfig
 from prefloop.errors import PrefloopError
 from prefloop.faults import checkpoint
+from prefloop.store.annotations import ask_for_labels, labeled_task_votes
 from prefloop.store.db import session_scope
 from prefloop.store.gold import gold_candidates
 from prefloop.store.labels import get_cursor, record_pull, set_cursor
@@ -195,6 +196,30 @@ def _pull(engine: Engine, backend: AnnotationBackend, project: str, labels_per_t
             "unknown_pairs": len(counts.unknown_pairs), "cursor": result.cursor}
 
 
+def _redundancy(engine: Engine, config: LoopConfig, backend: AnnotationBackend, project: str) -> dict[str, Any]:
+    """Adaptive redundancy: reopen labeled tasks whose labels disagree or whose model guess is unsure.
+
+    The backend is asked first and the store second; a crash in between is repaired by the next
+    run, which finds the same tasks and asks again (asking twice for one total is a no-op).
+    """
+    from prefloop.annotators.redundancy import RedundancyPolicy, labels_wanted
+
+    settings = config.annotators
+    policy = RedundancyPolicy(max_labels=settings.max_annotators, uncertain_margin=settings.uncertain_margin)
+    with session_scope(engine) as session:
+        tasks = labeled_task_votes(session, backend.name, project)
+    wanted = labels_wanted([t.votes for t in tasks], [t.p_a for t in tasks], policy)
+    more = {t.pair_id: int(w) for t, w in zip(tasks, wanted, strict=True) if w > len(t.votes)}
+    keys = {t.pair_id: t.pair_key for t in tasks}
+    by_total: dict[int, list[str]] = {}
+    for pair_id, total in more.items():
+        by_total.setdefault(total, []).append(keys[pair_id])
+    reopened = sum(backend.request_more_labels(group, total) for total, group in sorted(by_total.items()))
+    with session_scope(engine) as session:
+        ask_for_labels(session, backend.name, project, more)
+    return {"labeled_tasks": len(tasks), "asked_for_more": len(more), "reopened": reopened}
+
+
 def _milestone(engine: Engine, config: LoopConfig) -> tuple[bool, str | None, int]:
     with session_scope(engine) as session:
         model = latest_model(session)
@@ -236,7 +261,7 @@ def _candidates(engine: Engine, config: LoopConfig, need: int, model: ModelVersi
     p_tie = np.array([preds[p].p_tie for p in pool_ids], dtype=np.float64)
     strategy = get_strategy(config.acquisition.strategy, max_per_prompt=cap)
     embeddings = None
-    if strategy.name.startswith("diverse"):
+    if strategy.needs_embeddings:
         from prefloop.reward import load_ensemble
 
         ens = load_ensemble(model)
@@ -364,6 +389,14 @@ def run_sync(engine: Engine, config: LoopConfig, *, dry_run: bool = False, progr
         pulled = _pull(engine, backend, project, config.backend.annotators_per_pair, dry_run)
         log(report.step("pull", t, dry_run=dry_run, **pulled))
         report.changed |= pulled["new"] + pulled["edited"] + pulled["deleted"] > 0
+        if config.annotators.redundancy == "adaptive" and not dry_run:
+            t = time.perf_counter()
+            if not backend.supports_more_labels:
+                raise PrefloopError(f"[annotators] redundancy = \"adaptive\" needs a backend that can ask for more "
+                                    f"labels on one task; {backend.name} cannot: use \"fixed\"")
+            more = _redundancy(engine, config, backend, project)
+            report.changed |= more["asked_for_more"] > 0
+            log(report.step("redundancy", t, **more))
 
         t = time.perf_counter()
         due, current, since = _milestone(engine, config)

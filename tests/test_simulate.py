@@ -7,10 +7,11 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from prefloop.model import ModelConfig
 from prefloop.simulate import LabeledPool, run_simulation
-from prefloop.simulate_report import labels_to_reach
+from prefloop.simulate_report import labels_to_reach, summary_markdown
 from prefloop.types import Choice, PairRecord
 
 TOPICS = ["bread", "tomatoes", "a bike tyre", "a tent", "rice", "a fence", "tea", "a shelf", "soup", "a kite",
@@ -75,3 +76,48 @@ def test_labels_to_reach_on_hand_made_curves() -> None:
     assert table["random"]["labels_needed"] == 40 and table["random"]["fraction"] == 1.0
     assert table["bald"]["labels_needed"] == 20 and table["bald"]["fraction"] == 0.5
     assert table["bald"]["ci_low"] == table["bald"]["ci_high"] == 20  # identical seeds: no spread
+    # paired by seed: AULC = mean over (0.5, 0.62, 0.66, 0.67) = 0.6125; random's 0.5675; identical seeds
+    assert table["bald"]["aulc"] == pytest.approx(0.6125) and table["random"]["aulc"] == pytest.approx(0.5675)
+    assert table["bald"]["aulc_diff"] == pytest.approx(0.045) and table["bald"]["final_diff"] == pytest.approx(0.05)
+    assert table["bald"]["aulc_diff_ci"] == pytest.approx([0.045, 0.045])
+    assert "+4.5 pts" in summary_markdown(list(table.values()))
+
+
+def _write_jsonl(path: Path, records: list[PairRecord], extra: list[dict] | None = None) -> Path:
+    rows = [{"prompt": r.prompt, "response_a": r.response_a, "response_b": r.response_b, "label": r.label.value}
+            for r in records]
+    path.write_text("".join(json.dumps(row) + "\n" for row in [*rows, *(extra or [])]))
+    return path
+
+
+def test_simulate_cli_several_pool_files_and_an_independent_test_file(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from prefloop.cli import cli
+
+    pairs = tiny_pairs(64)
+    pool_a = _write_jsonl(tmp_path / "pool_a.jsonl", pairs[:24])
+    pool_b = _write_jsonl(tmp_path / "pool_b.jsonl", pairs[24:48])
+    # the test file in HH's layout (whole dialogues), with one degenerate row as real HH files have
+    hh = [{"chosen": f"\n\nHuman: {r.prompt}\n\nAssistant: {r.response_a if r.label is Choice.A else r.response_b}",
+           "rejected": f"\n\nHuman: {r.prompt}\n\nAssistant: {r.response_b if r.label is Choice.A else r.response_a}"}
+          for r in pairs[48:]]
+    same = "\n\nHuman: Is this a pair?\n\nAssistant: Same text."
+    test = tmp_path / "test.jsonl"
+    test.write_text("".join(json.dumps(row) + "\n" for row in [*hh, {"chosen": same, "rejected": same}]))
+    out = tmp_path / "sim"
+    result = CliRunner().invoke(cli, ["simulate", str(pool_a), str(pool_b), "--test", str(test), "--strategy",
+                                      "random", "--strategy", "bald", "--seeds", "0,1", "--seed-size", "6",
+                                      "--batch", "6", "--rounds", "2", "--members", "3", "--out", str(out)],
+                                env={"HF_HUB_OFFLINE": "1", "PREFLOOP_CACHE": str(tmp_path / "cache")})
+    assert result.exit_code == 0, result.output
+    # degenerate rows are skipped and counted per file, not fatal
+    assert "pool_a.jsonl: 24 pairs, 0 degenerate rows skipped" in result.output
+    assert "test.jsonl (test): 16 pairs, 1 degenerate rows skipped" in result.output
+    data = json.loads((out / "curves.json").read_text())
+    assert {r["n"] for r in data["curves"]} == {16}  # every seed and round scored on the 16 test pairs
+    assert sorted({r["n_labels"] for r in data["curves"]}) == [6, 12, 18]
+    assert "Paired by seed against random" in result.output
+    # the --strict flag turns a degenerate row into an error
+    strict = CliRunner().invoke(cli, ["simulate", str(pool_a), "--test", str(test), "--strict", "--out", str(out)])
+    assert strict.exit_code != 0 and "identical" in strict.output
