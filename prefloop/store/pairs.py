@@ -72,51 +72,78 @@ def _processor(table: Table, column: str, dialect: Any) -> Any:
     return table.c[column].type.dialect_impl(dialect).bind_processor(dialect)
 
 
+def _converted(table: Table, rows: Sequence[dict[str, Any]], columns: list[str], dialect: Any,
+               skip: Iterable[str]) -> Iterator[tuple[Any, ...]]:
+    """Each row's values in ``columns`` order, converted by the column's type (``skip``: left as they are)."""
+    skipped = set(skip)
+    processors = [None if c in skipped else _processor(table, c, dialect) for c in columns]
+    get = itemgetter(*columns) if len(columns) > 1 else (lambda r: (r[columns[0]],))
+    convert = [(i, p) for i, p in enumerate(processors) if p]
+    for r in rows:
+        values = list(get(r))
+        for i, p in convert:
+            values[i] = p(values[i])
+        yield tuple(values)
+
+
 def _bulk_insert_ignore(session: Session, table: Table, rows: Sequence[dict[str, Any]], keys: Sequence[str],
                         constants: dict[str, Any] | None = None, lookups: dict[str, tuple[Table, str]] | None = None
                         ) -> int:
     """``insert_ignore`` for ingest's hot path; returns how many rows were new.
 
-    ``lookups`` name foreign-key columns whose row value is a natural key to resolve in
-    the database (``{"prompt_id": (prompts, "hash")}``): a scalar subquery per value, so
-    ids never travel to Python and back.
-
     Values are converted by each column's own type (``constants``, the same for every
-    row, once) and handed straight to the driver's executemany: SQLAlchemy's per-row
-    parameter handling was most of an ingest's remaining time. Rows must all carry the
-    same keys and every column without a database default (no Python-side defaults are
-    applied here), which ``add_pairs`` guarantees. The driver's row count says how many
-    rows were inserted, so no query is needed to tell new rows from stored ones.
+    row, once) and handed straight to the driver: SQLite's executemany, PostgreSQL's COPY
+    into a temporary table then one INSERT ... SELECT (psycopg's executemany paid a round
+    trip per row). SQLAlchemy's per-row parameter handling was most of an ingest's time.
+    ``lookups`` name foreign-key columns whose row value is a natural key to resolve in
+    the database (``{"prompt_id": (prompts, "hash")}``), so ids never travel to Python.
+    Rows must all carry the same keys and every column without a database default (no
+    Python-side defaults are applied here), which ``add_pairs`` guarantees. The driver's
+    row count says how many rows were new: no query tells new rows from stored ones.
     """
     if not rows:
         return 0
     connection = session.connection()
     dialect = connection.dialect
-    constants = constants or {}
+    constants, lookups = constants or {}, lookups or {}
     columns = list(rows[0])
-    processors = [None if c in (lookups or {}) else _processor(table, c, dialect) for c in columns]
     fixed = tuple(p(v) if (p := table.c[c].type.dialect_impl(dialect).bind_processor(dialect)) else v
                   for c, v in constants.items())
-    mark = "?" if dialect.paramstyle == "qmark" else "%s"
-    lookups = lookups or {}
-    slots = [f'(SELECT id FROM "{lookups[c][0].name}" WHERE "{lookups[c][1]}" = {mark})' if c in lookups else mark
-             for c in columns] + [mark] * len(constants)
     names = ", ".join(f'"{c}"' for c in [*columns, *constants])
     conflict = ", ".join(f'"{k}"' for k in keys)
+    values = _converted(table, rows, columns, dialect, lookups)
+    if dialect.name == "postgresql":
+        return _copy_insert(connection, table, columns, values, names, conflict, lookups, fixed)
+    slots = [f'(SELECT id FROM "{lookups[c][0].name}" WHERE "{lookups[c][1]}" = ?)' if c in lookups else "?"
+             for c in columns] + ["?"] * len(constants)
     sql = f'INSERT INTO "{table.name}" ({names}) VALUES ({", ".join(slots)}) ON CONFLICT ({conflict}) DO NOTHING'
-
-    get = itemgetter(*columns) if len(columns) > 1 else (lambda r: (r[columns[0]],))
-    convert = [(i, p) for i, p in enumerate(processors) if p]
     added = 0
-    for chunk in chunks(rows, 10000):
-        params = []
-        for r in chunk:
-            values = list(get(r))
-            for i, p in convert:
-                values[i] = p(values[i])
-            params.append((*values, *fixed))
-        result = connection.exec_driver_sql(sql, params)
+    for chunk in chunks(list(values), 10000):
+        result = connection.exec_driver_sql(sql, [(*v, *fixed) for v in chunk])
         added += max(result.rowcount, 0)
+    return added
+
+
+def _copy_insert(connection: Any, table: Table, columns: list[str], values: Iterable[tuple[Any, ...]], names: str,
+                 conflict: str, lookups: dict[str, tuple[Table, str]], fixed: tuple[Any, ...]) -> int:
+    """PostgreSQL: COPY the rows into a temporary text table, then INSERT ... SELECT ... ON CONFLICT DO NOTHING."""
+    dialect = connection.dialect
+    stage = f"_prefloop_stage_{table.name}"
+    raw = connection.connection.dbapi_connection
+    with raw.cursor() as cursor:
+        cursor.execute(f'DROP TABLE IF EXISTS "{stage}"')
+        cursor.execute(f'CREATE TEMP TABLE "{stage}" ({", ".join(f"c{i} text" for i in range(len(columns)))}) '
+                       "ON COMMIT DROP")
+        with cursor.copy(f'COPY "{stage}" FROM STDIN') as copy:
+            for row in values:
+                copy.write_row(tuple(None if v is None else str(v) for v in row))
+        exprs = [f'(SELECT id FROM "{lookups[c][0].name}" WHERE "{lookups[c][1]}" = s.c{i})' if c in lookups
+                 else f"s.c{i}::{table.c[c].type.compile(dialect)}" for i, c in enumerate(columns)]
+        exprs += ["%s"] * len(fixed)
+        cursor.execute(f'INSERT INTO "{table.name}" ({names}) SELECT {", ".join(exprs)} FROM "{stage}" s '
+                       f"ON CONFLICT ({conflict}) DO NOTHING", fixed)
+        added = max(cursor.rowcount, 0)
+        cursor.execute(f'DROP TABLE "{stage}"')
     return added
 
 

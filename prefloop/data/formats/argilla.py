@@ -88,6 +88,8 @@ def _labels(fields: Row, responses: dict[str, list[dict[str, Any]]], record_id: 
                 dimension = question[len("dimension_"):]
                 out.append(make_pair(prompt, a, b, label_of(value, VALUES, f"{question}.responses", where), where,
                                      label_key=f"{key}:{dimension}", dimension=dimension, **common))
+    if not out:  # nobody has judged it yet (drafts, a suggestion at most): a pair for the pool, unlabeled
+        out.append(make_pair(prompt, a, b, None, where))
     return [with_options(r, opts) for r in out]
 
 

@@ -117,6 +117,8 @@ def _json(row: Row, where: Where, opts: ShapeOptions) -> list[PairRecord]:
         raw = {"lead_time": ann.get("lead_time"), "annotation_id": ann.get("id"), "task_id": row.get("id")}
         out.extend(_labels(values, texts, f"label-studio:{who}", bool(ann.get("was_cancelled")),
                            f"ls:{ann.get('id')}", raw, where, opts))
+    if not out:  # not annotated yet (predictions at most): a pair for the pool, unlabeled
+        out.append(make_pair(*texts, None, where))
     return out
 
 
