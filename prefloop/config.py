@@ -87,12 +87,19 @@ class AnnotatorSettings:
     min_gold_accuracy: float = _f(0.7, "Annotators below this share of right gold answers fail the gold check")
     low_gold: str = _f("exclude", "Training with labels of annotators who fail the gold check: exclude | downweight "
                                   "(weight = their gold accuracy) | keep")
+    redundancy: str = _f("fixed", "fixed: annotators_per_pair labels per task | adaptive: start from that and ask "
+                                  "for one more label (up to max_annotators) only where the labels disagree or the "
+                                  "model is unsure (backends that support it: simulated)")
+    max_annotators: int = _f(3, "Adaptive redundancy: most labels one pair gets")
+    uncertain_margin: float = _f(0.15, "Adaptive redundancy: the model is unsure when |P(a≻b) − 0.5| is below this")
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.gold_rate < 1.0:
             raise ConfigError(f"[annotators] gold_rate must be in [0, 1), got {self.gold_rate}")
         if self.low_gold not in ("exclude", "downweight", "keep"):
             raise ConfigError(f"[annotators] low_gold must be exclude, downweight or keep, got {self.low_gold!r}")
+        if self.redundancy not in ("fixed", "adaptive"):
+            raise ConfigError(f"[annotators] redundancy must be fixed or adaptive, got {self.redundancy!r}")
 
 
 @dataclass

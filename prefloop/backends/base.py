@@ -144,6 +144,18 @@ class AnnotationBackend(ABC):
     def withdraw_tasks(self, pair_keys: Sequence[str]) -> int:
         """Remove tasks that are no longer wanted and have no annotation; return how many."""
 
+    #: whether ``request_more_labels`` works (adaptive redundancy needs a per-task label count)
+    supports_more_labels: bool = False
+
+    def request_more_labels(self, pair_keys: Sequence[str], total: int) -> int:
+        """Reopen live tasks until each has ``total`` annotations from different people; return how many.
+
+        Idempotent: asking twice for the same total changes nothing. Optional: a backend whose
+        label count is fixed per project does not implement it (``supports_more_labels``).
+        """
+        raise BackendError(f"{self.name} sets one label count per project; it cannot ask for more labels "
+                           "on single tasks (set [annotators] redundancy = \"fixed\")")
+
 
 def undo_presentation(choice_shown: str, swapped: bool) -> str:
     """Map a choice made on the screen ('a' = left/first shown) back to the canonical pair."""

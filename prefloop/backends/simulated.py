@@ -60,7 +60,7 @@ CREATE TABLE IF NOT EXISTS tasks (
     id INTEGER PRIMARY KEY AUTOINCREMENT, project TEXT NOT NULL, pair_key TEXT NOT NULL,
     prompt TEXT, response_a TEXT, response_b TEXT, swapped INTEGER NOT NULL,
     status TEXT NOT NULL, pushed_at REAL NOT NULL, pushed_after_pull INTEGER NOT NULL,
-    simulated INTEGER NOT NULL DEFAULT 0, UNIQUE (project, pair_key));
+    simulated INTEGER NOT NULL DEFAULT 0, wanted INTEGER, UNIQUE (project, pair_key));
 CREATE TABLE IF NOT EXISTS annotations (
     id INTEGER PRIMARY KEY AUTOINCREMENT, project TEXT NOT NULL, pair_key TEXT NOT NULL,
     annotator TEXT NOT NULL, shown TEXT NOT NULL, choice TEXT NOT NULL, swapped INTEGER NOT NULL,
@@ -103,6 +103,7 @@ class SimulatedBackend(AnnotationBackend):
     """Oracle-driven annotators behind the ``AnnotationBackend`` contract, persisted in a folder."""
 
     name = "simulated"
+    supports_more_labels = True
 
     def __init__(self, settings: BackendSettings) -> None:
         super().__init__(settings)
@@ -144,6 +145,8 @@ class SimulatedBackend(AnnotationBackend):
         conn.row_factory = sqlite3.Row
         try:
             conn.executescript(_SCHEMA)
+            if "wanted" not in {row[1] for row in conn.execute("PRAGMA table_info(tasks)")}:
+                conn.execute("ALTER TABLE tasks ADD COLUMN wanted INTEGER")  # a state folder from before
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn
@@ -250,6 +253,20 @@ class SimulatedBackend(AnnotationBackend):
                     gone += cur.rowcount
         return gone
 
+    def request_more_labels(self, pair_keys: Sequence[str], total: int) -> int:
+        """Reopen live tasks for ``total`` annotators; the next simulated annotators answer them."""
+        if not 1 <= total <= len(self.annotators):
+            raise BackendError(f"{total} labels per task needs that many simulated annotators "
+                               f"(have {len(self.annotators)})")
+        reopened = 0
+        with self._db() as conn:
+            for key in pair_keys:
+                cur = conn.execute("UPDATE tasks SET wanted = ?, simulated = 0 WHERE project = ? AND pair_key = ? "
+                                   "AND status = 'live' AND COALESCE(wanted, 0) < ?",
+                                   (total, self.settings.project, key, total))
+                reopened += cur.rowcount
+        return reopened
+
     # -- annotations: one write path for simulated annotators and the test driver ------
 
     def _label(self, row: sqlite3.Row) -> PulledLabel:
@@ -283,9 +300,9 @@ class SimulatedBackend(AnnotationBackend):
             return Choice.TIE
         return truth if u_acc < accuracy else truth.flipped()
 
-    def _who(self, pair_key: str) -> list[tuple[str, float]]:
+    def _who(self, pair_key: str, n: int | None = None) -> list[tuple[str, float]]:
         ranked = sorted(self.annotators, key=lambda a: _rng(self.seed, "assign", pair_key, a[0]).random())
-        return ranked[: self.annotators_per_pair]
+        return ranked[: n or self.annotators_per_pair]
 
     def _simulate(self, conn: sqlite3.Connection, pulls: int) -> None:
         """Annotators answer every live, unanswered task with an oracle label whose latency has passed."""
@@ -299,7 +316,11 @@ class SimulatedBackend(AnnotationBackend):
             waited_pulls = pulls - task["pushed_after_pull"]
             if waited_pulls <= self.latency_pulls or now - task["pushed_at"] < self.latency_s:
                 continue
-            for annotator, accuracy in self._who(task["pair_key"]):
+            done = {r[0] for r in conn.execute("SELECT annotator FROM annotations WHERE project = ? AND "
+                                               "pair_key = ?", (self.settings.project, task["pair_key"]))}
+            for annotator, accuracy in self._who(task["pair_key"], task["wanted"]):
+                if annotator in done:  # a reopened task: only the new annotators answer
+                    continue
                 believed = self._answer(task["pair_key"], annotator, accuracy, truth)
                 # the annotator clicks a side of the screen; _write maps it back
                 shown = undo_presentation(believed.value, bool(task["swapped"]))

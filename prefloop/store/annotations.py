@@ -8,9 +8,10 @@ from datetime import datetime
 from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
-from prefloop.store.models import Annotator, GoldAnswer, Label, Task
+from prefloop.store.models import Annotator, GoldAnswer, Label, Pair, Prediction, Task
+from prefloop.store.pairs import chunks
 
-__all__ = ["AnnotationRow", "annotation_rows"]
+__all__ = ["AnnotationRow", "TaskVotes", "annotation_rows", "ask_for_labels", "labeled_task_votes"]
 
 
 @dataclass(frozen=True)
@@ -79,3 +80,55 @@ def annotation_rows(session: Session, dimension: str = "overall") -> list[Annota
             )
         )
     return out
+
+
+@dataclass(frozen=True)
+class TaskVotes:
+    """A labeled, ordinary task of one project, its labels so far and the model's newest guess."""
+
+    pair_id: int
+    pair_key: str
+    votes: list[str]
+    p_a: float | None
+
+
+def labeled_task_votes(session: Session, backend: str, project: str) -> list[TaskVotes]:
+    """Tasks marked labeled (not gold) with the choices of their live labels (skips left out)."""
+    tasks = dict(
+        session.execute(
+            select(Task.pair_id, Pair.key)
+            .join(Pair, Pair.id == Task.pair_id)
+            .where(Task.backend == backend, Task.project == project, Task.status == "labeled", Task.gold.is_(False))
+        ).all()
+    )
+    votes: dict[int, list[str]] = {p: [] for p in tasks}
+    guesses: dict[int, float] = {}
+    for chunk in chunks(sorted(tasks)):
+        for pair_id, choice in session.execute(
+            select(Label.pair_id, Label.choice).where(
+                Label.backend == backend,
+                Label.project == project,
+                Label.pair_id.in_(chunk),
+                Label.live(),
+                Label.gold.is_(False),
+                Label.choice != "skip",
+                Label.dimension == "overall",
+            )
+        ):
+            votes[pair_id].append(choice)
+        for pair_id, p_a in session.execute(
+            select(Prediction.pair_id, Prediction.p_a)
+            .where(Prediction.pair_id.in_(chunk))
+            .order_by(Prediction.model_version_id)
+        ):
+            guesses[pair_id] = p_a  # the newest model's guess wins
+    return [TaskVotes(p, tasks[p], votes[p], guesses.get(p)) for p in sorted(tasks) if votes[p]]
+
+
+def ask_for_labels(session: Session, backend: str, project: str, wanted: dict[int, int]) -> None:
+    """Record that these tasks (pair id → labels wanted) are open again for more labels."""
+    for task in session.scalars(
+        select(Task).where(Task.backend == backend, Task.project == project, Task.pair_id.in_(list(wanted)))
+    ):
+        task.labels_wanted = wanted[task.pair_id]
+        task.status = "pending"

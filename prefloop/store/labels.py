@@ -176,7 +176,8 @@ def _update_task_status(session: Session, backend: str, project: str, pair_ids: 
         for task in session.scalars(select(Task).where(
                 Task.backend == backend, Task.project == project, Task.pair_id.in_(chunk),
                 Task.status != "withdrawn")):
-            task.status = "labeled" if live.get(task.pair_id, 0) >= needed else "pending"
+            wanted = max(needed, task.labels_wanted or 0)
+            task.status = "labeled" if live.get(task.pair_id, 0) >= wanted else "pending"
 
 
 def current_labels(session: Session, pair_id: int | None = None, include_deleted: bool = False) -> list[Label]:

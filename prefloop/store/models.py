@@ -203,6 +203,8 @@ class Task(Base):
     swapped: Mapped[bool] = mapped_column(Boolean, default=False)
     # A known-answer check mixed into the queue; the backend is not told (annotators cannot tell).
     gold: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Adaptive redundancy asked for this many labels (None: the project's annotators_per_pair).
+    labels_wanted: Mapped[int | None] = mapped_column(Integer, default=None)
     strategy: Mapped[str | None] = mapped_column(String(200), default=None)
     strategy_params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     score: Mapped[float | None] = mapped_column(Float, default=None)
