@@ -95,3 +95,43 @@ def test_reliability_order_flags_and_ds_beats_majority(engine: Engine, tmp_path:
     mv_acc = (majority_vote(matrix.labels) == want).mean()
     assert ds_acc >= mv_acc
     assert ds_acc > 0.8
+
+
+def test_store_rows_carry_shown_order_and_time(engine: Engine) -> None:
+    """Label Studio keeps lead_time in the raw annotation; Argilla only submission times (gaps)."""
+    from datetime import UTC, datetime, timedelta
+
+    from prefloop.store.annotations import annotation_rows
+    from prefloop.types import AnnotatorRef, Choice, PulledLabel, PullResult, PushedTask
+
+    records = [PairRecord(f"q{i}", f"one {i}", f"two {i}") for i in range(4)]
+    keys = [r.canonical().key for r in records]
+    with session_scope(engine) as session:
+        add_pairs(session, records, source="t")
+        record_tasks(session, "label_studio", [PushedTask(k, str(i), i % 2 == 1, "p") for i, k in enumerate(keys)])
+        record_tasks(session, "argilla", [PushedTask(k, f"r{i}", False, "d") for i, k in enumerate(keys)])
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    ls = [
+        PulledLabel(k, AnnotatorRef("7", "lena"), Choice.A, f"ls{i}", "1", raw={"lead_time": 10.0 + i})
+        for i, k in enumerate(keys)
+    ]
+    ar = [
+        PulledLabel(k, AnnotatorRef("u-1", "arno"), Choice.B, f"ar{i}", "1", created_at=start + timedelta(seconds=s))
+        for i, (k, s) in enumerate(zip(keys, [0, 20, 50, 4000], strict=True))
+    ]
+    with session_scope(engine) as session:
+        record_pull(session, "label_studio", "p", PullResult(ls, "c"))
+        record_pull(session, "argilla", "d", PullResult(ar, "c"))
+    with session_scope(engine) as session:
+        rows = annotation_rows(session)
+    by = {(r.backend, r.pair_id): r for r in rows}
+    assert [r.swapped for r in rows if r.backend == "label_studio"] == [False, True, False, True]
+    assert [r.lead_time for r in rows if r.backend == "label_studio"] == [10.0, 11.0, 12.0, 13.0]
+    assert len(by) == 8
+    report = annotators_report(engine)
+    got = {r["annotator"]: r for r in report["annotators"]}
+    assert got["lena"]["median_seconds"] == 11.5
+    assert got["arno"]["median_seconds"] == 25.0  # gaps 20 and 30; the 3950 s gap is a break
+    # lena always clicked canonical "a": shown first on the straight tasks, second on the swapped ones
+    assert got["lena"]["position_bias"]["first_shown_share"] == 0.5
+    assert got["arno"]["position_bias"]["first_shown_share"] == 0.0
