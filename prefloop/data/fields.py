@@ -90,8 +90,9 @@ def get_path(row: Mapping[str, Any], path: str) -> Any:
     return current
 
 
-def check_text(value: Any, name: str, where: Where, opts: ShapeOptions, *, allow_empty: bool = False,
-               degenerate: bool = False) -> str:
+def check_text(
+    value: Any, name: str, where: Where, opts: ShapeOptions, *, allow_empty: bool = False, degenerate: bool = False
+) -> str:
     """A text field, checked: present, text, not empty (unless allowed), within the size limit, no NUL.
 
     With ``degenerate`` an empty text raises ``DegenerateRow`` (skipped and counted in
@@ -106,9 +107,12 @@ def check_text(value: Any, name: str, where: Where, opts: ShapeOptions, *, allow
     if not allow_empty and not value.strip():
         raise (DegenerateRow if degenerate else RowProblem)(where[0], where[1], name, "empty text")
     if len(value) > opts.max_chars:
-        raise RowProblem(where[0], where[1], name,
-                         f"text of {len(value):,} characters exceeds the limit of {opts.max_chars:,} "
-                         "(raise it with --max-chars)")
+        raise RowProblem(
+            where[0],
+            where[1],
+            name,
+            f"text of {len(value):,} characters exceeds the limit of {opts.max_chars:,} (raise it with --max-chars)",
+        )
     if "\x00" in value:
         raise RowProblem(where[0], where[1], name, "contains a NUL character")
     return value
@@ -119,8 +123,9 @@ def render_messages(messages: list[dict[str, Any]]) -> str:
     return "".join(f"\n\n{str(m.get('role', 'user')).capitalize()}: {m.get('content') or ''}" for m in messages)
 
 
-def split_conversations(conv_a: list[dict[str, Any]], conv_b: list[dict[str, Any]]
-                        ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+def split_conversations(
+    conv_a: list[dict[str, Any]], conv_b: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
     """(shared prompt messages, the rest of A, the rest of B): the prompt is the common prefix."""
     shared = 0
     for ma, mb in zip(conv_a, conv_b, strict=False):
@@ -136,9 +141,19 @@ LABEL_KEY = "_label_key"
 LABEL_RAW = "_label_raw"
 
 
-def make_pair(prompt: str, a: str, b: str, label: Choice | None, where: Where, *, field_b: str = "response_b",
-              degenerate: bool = True, label_key: str | None = None, label_raw: dict[str, Any] | None = None,
-              **extras: Any) -> PairRecord:
+def make_pair(
+    prompt: str,
+    a: str,
+    b: str,
+    label: Choice | None,
+    where: Where,
+    *,
+    field_b: str = "response_b",
+    degenerate: bool = True,
+    label_key: str | None = None,
+    label_raw: dict[str, Any] | None = None,
+    **extras: Any,
+) -> PairRecord:
     """One ``PairRecord``; identical responses raise ``DegenerateRow`` (or a plain problem).
 
     ``label_key`` is the source's own id for this judgement (a row id, an annotation id):
@@ -147,8 +162,9 @@ def make_pair(prompt: str, a: str, b: str, label: Choice | None, where: Where, *
     that the store takes off before it writes the pair's metadata.
     """
     if a.strip() == b.strip():
-        raise (DegenerateRow if degenerate else RowProblem)(where[0], where[1], field_b,
-                                                             "identical to the other response; a pair needs two")
+        raise (DegenerateRow if degenerate else RowProblem)(
+            where[0], where[1], field_b, "identical to the other response; a pair needs two"
+        )
     extras.setdefault("source_line", where[1])
     if label_key is not None or label_raw:
         meta = dict(extras.get("metadata") or {})
@@ -160,8 +176,8 @@ def make_pair(prompt: str, a: str, b: str, label: Choice | None, where: Where, *
     return PairRecord(prompt=prompt, response_a=a, response_b=b, label=label, **extras)
 
 
-def conversation_metadata(prompt_msgs: list[dict[str, Any]], msgs_a: list[dict[str, Any]], a: str,
-                          msgs_b: list[dict[str, Any]], b: str) -> dict[str, Any]:
+def conversation_metadata(
+    prompt_msgs: list[dict[str, Any]], msgs_a: list[dict[str, Any]], a: str, msgs_b: list[dict[str, Any]], b: str
+) -> dict[str, Any]:
     """Pair metadata that lets export give the conversation back as message lists (TRL conversational)."""
-    return {"prompt_messages": prompt_msgs,
-            "response_messages": {content_hash(a): msgs_a, content_hash(b): msgs_b}}
+    return {"prompt_messages": prompt_msgs, "response_messages": {content_hash(a): msgs_a, content_hash(b): msgs_b}}

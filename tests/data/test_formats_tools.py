@@ -21,37 +21,78 @@ PROMPT = "Which is the capital of France?"
 
 
 def _ls_task(task_id: int, left: str, right: str, annotations: list[dict]) -> dict:
-    return {"id": task_id, "data": {"prompt": PROMPT, "left": left, "right": right, "pair_key": f"k{task_id}",
-                                    "swapped": task_id % 2 == 0},
-            "annotations": annotations,
-            "predictions": [{"result": [{"from_name": "preference", "to_name": "prompt", "type": "choices",
-                                         "value": {"choices": ["b"]}}], "score": 0.9}]}
+    return {
+        "id": task_id,
+        "data": {
+            "prompt": PROMPT,
+            "left": left,
+            "right": right,
+            "pair_key": f"k{task_id}",
+            "swapped": task_id % 2 == 0,
+        },
+        "annotations": annotations,
+        "predictions": [
+            {
+                "result": [
+                    {"from_name": "preference", "to_name": "prompt", "type": "choices", "value": {"choices": ["b"]}}
+                ],
+                "score": 0.9,
+            }
+        ],
+    }
 
 
 def _ls_annotation(ann_id: int, user: int, choice: str | None, cancelled: bool = False, **extra: object) -> dict:
-    result = [] if choice is None else [{"from_name": "preference", "to_name": "prompt", "type": "choices",
-                                         "value": {"choices": [choice]}}]
+    result = (
+        []
+        if choice is None
+        else [{"from_name": "preference", "to_name": "prompt", "type": "choices", "value": {"choices": [choice]}}]
+    )
     for name, value in extra.items():
         result.append({"from_name": name, "to_name": "prompt", "value": value})
-    return {"id": ann_id, "completed_by": user, "result": result, "was_cancelled": cancelled,
-            "lead_time": 12.5 + ann_id, "created_at": "2026-11-01T10:00:00Z", "updated_at": "2026-11-01T10:00:00Z"}
+    return {
+        "id": ann_id,
+        "completed_by": user,
+        "result": result,
+        "was_cancelled": cancelled,
+        "lead_time": 12.5 + ann_id,
+        "created_at": "2026-11-01T10:00:00Z",
+        "updated_at": "2026-11-01T10:00:00Z",
+    }
 
 
 def test_label_studio_json_choices_cancel_strength_dimension(sqlite_engine: Engine, tmp_path: Path) -> None:
     tasks = [
-        _ls_task(1, "Paris.", "Lyon.", [
-            _ls_annotation(11, 1, "a", strength={"rating": 3}, rationale={"text": ["Paris is right"]},
-                           dim_harmless={"choices": ["tie"]}),
-            _ls_annotation(12, 2, "A is better"),
-        ]),
+        _ls_task(
+            1,
+            "Paris.",
+            "Lyon.",
+            [
+                _ls_annotation(
+                    11,
+                    1,
+                    "a",
+                    strength={"rating": 3},
+                    rationale={"text": ["Paris is right"]},
+                    dim_harmless={"choices": ["tie"]},
+                ),
+                _ls_annotation(12, 2, "A is better"),
+            ],
+        ),
         _ls_task(2, "Marseille.", "Paris!", [_ls_annotation(21, 1, "b"), _ls_annotation(22, 3, None, cancelled=True)]),
     ]
     report = run(sqlite_engine, write_json_array(tmp_path / "project-1.json", tasks))
     assert report.format == "label-studio"
-    assert raw_verdicts(sqlite_engine, tmp_path) == sorted([
-        ("Paris.", "label-studio:1", "overall", 3.0), ("tie", "label-studio:1", "harmless", None),
-        ("Paris.", "label-studio:2", "overall", None), ("Paris!", "label-studio:1", "overall", None),
-        ("skip", "label-studio:3", "overall", None)], key=repr)
+    assert raw_verdicts(sqlite_engine, tmp_path) == sorted(
+        [
+            ("Paris.", "label-studio:1", "overall", 3.0),
+            ("tie", "label-studio:1", "harmless", None),
+            ("Paris.", "label-studio:2", "overall", None),
+            ("Paris!", "label-studio:1", "overall", None),
+            ("skip", "label-studio:3", "overall", None),
+        ],
+        key=repr,
+    )
     with session_scope(sqlite_engine) as session:
         raws = [lb.raw for lb in session.scalars(select(Label))]
     assert {r["lead_time"] for r in raws} == {23.5, 24.5, 33.5, 34.5}, "lead_time kept with each label"
@@ -59,53 +100,112 @@ def test_label_studio_json_choices_cancel_strength_dimension(sqlite_engine: Engi
 
 def test_label_studio_pairwise_project(sqlite_engine: Engine, tmp_path: Path) -> None:
     def ann(ann_id: int, user: dict, selected: str) -> dict:
-        return {"id": ann_id, "completed_by": user, "was_cancelled": False, "lead_time": 4.0,
-                "result": [{"from_name": "comparison", "to_name": "text1", "type": "pairwise",
-                            "value": {"selected": selected}}]}
+        return {
+            "id": ann_id,
+            "completed_by": user,
+            "was_cancelled": False,
+            "lead_time": 4.0,
+            "result": [
+                {"from_name": "comparison", "to_name": "text1", "type": "pairwise", "value": {"selected": selected}}
+            ],
+        }
 
-    tasks = [{"id": 7, "data": {"prompt": "Haiku about rain", "text1": "Rain taps softly", "text2": "It rains."},
-              "annotations": [ann(1, {"id": 5, "email": "ann@example.org"}, "left"),
-                              ann(2, {"id": 6, "email": "bob@example.org"}, "right")]}]
+    tasks = [
+        {
+            "id": 7,
+            "data": {"prompt": "Haiku about rain", "text1": "Rain taps softly", "text2": "It rains."},
+            "annotations": [
+                ann(1, {"id": 5, "email": "ann@example.org"}, "left"),
+                ann(2, {"id": 6, "email": "bob@example.org"}, "right"),
+            ],
+        }
+    ]
     run(sqlite_engine, write_json_array(tmp_path / "pairwise.json", tasks))
-    assert raw_verdicts(sqlite_engine, tmp_path) == [("It rains.", "label-studio:bob@example.org", "overall", None),
-                                                     ("Rain taps softly", "label-studio:ann@example.org", "overall",
-                                                      None)]
+    assert raw_verdicts(sqlite_engine, tmp_path) == [
+        ("It rains.", "label-studio:bob@example.org", "overall", None),
+        ("Rain taps softly", "label-studio:ann@example.org", "overall", None),
+    ]
 
 
 def test_label_studio_json_min(sqlite_engine: Engine, tmp_path: Path) -> None:
-    rows = [{"id": 1, "prompt": PROMPT, "left": "Paris.", "right": "Lyon.", "pair_key": "k1", "swapped": False,
-             "preference": "a", "annotator": "ann@example.org", "annotation_id": 11, "created_at": "x",
-             "updated_at": "x", "lead_time": 3.0},
-            {"id": 1, "prompt": PROMPT, "left": "Paris.", "right": "Lyon.", "pair_key": "k1", "swapped": False,
-             "preference": "Tie", "annotator": "bob@example.org", "annotation_id": 12, "created_at": "x",
-             "updated_at": "x", "lead_time": 5.0}]
+    rows = [
+        {
+            "id": 1,
+            "prompt": PROMPT,
+            "left": "Paris.",
+            "right": "Lyon.",
+            "pair_key": "k1",
+            "swapped": False,
+            "preference": "a",
+            "annotator": "ann@example.org",
+            "annotation_id": 11,
+            "created_at": "x",
+            "updated_at": "x",
+            "lead_time": 3.0,
+        },
+        {
+            "id": 1,
+            "prompt": PROMPT,
+            "left": "Paris.",
+            "right": "Lyon.",
+            "pair_key": "k1",
+            "swapped": False,
+            "preference": "Tie",
+            "annotator": "bob@example.org",
+            "annotation_id": 12,
+            "created_at": "x",
+            "updated_at": "x",
+            "lead_time": 5.0,
+        },
+    ]
     report = run(sqlite_engine, write_json_array(tmp_path / "project-min.json", rows))
     assert report.format == "label-studio-min"
-    assert raw_verdicts(sqlite_engine, tmp_path) == [("Paris.", "label-studio:ann@example.org", "overall", None),
-                                                     ("tie", "label-studio:bob@example.org", "overall", None)]
+    assert raw_verdicts(sqlite_engine, tmp_path) == [
+        ("Paris.", "label-studio:ann@example.org", "overall", None),
+        ("tie", "label-studio:bob@example.org", "overall", None),
+    ]
 
 
 def _argilla_nested(rid: str, a: str, b: str, responses: dict) -> dict:
-    return {"id": rid, "_server_id": f"srv-{rid}", "status": "completed",
-            "fields": {"prompt": PROMPT, "response_a": a, "response_b": b},
-            "metadata": {"pair_key": f"k-{rid}", "swapped": "false"},
-            "suggestions": {"preference": {"value": "b", "score": 0.8, "agent": "rm-1"}},
-            "responses": responses, "vectors": {}}
+    return {
+        "id": rid,
+        "_server_id": f"srv-{rid}",
+        "status": "completed",
+        "fields": {"prompt": PROMPT, "response_a": a, "response_b": b},
+        "metadata": {"pair_key": f"k-{rid}", "swapped": "false"},
+        "suggestions": {"preference": {"value": "b", "score": 0.8, "agent": "rm-1"}},
+        "responses": responses,
+        "vectors": {},
+    }
 
 
 NESTED = [
-    _argilla_nested("r1", "Paris.", "Lyon.", {
-        "preference": [{"value": "a", "user_id": "u1", "status": "submitted"},
-                       {"value": "b", "user_id": "u2", "status": "draft"},
-                       {"value": None, "user_id": "u3", "status": "discarded"}],
-        "strength": [{"value": 2, "user_id": "u1", "status": "submitted"}],
-        "dimension_harmless": [{"value": "tie", "user_id": "u1", "status": "submitted"}]}),
-    _argilla_nested("r2", "Nice.", "Paris!", {"preference": [{"value": "b", "user_id": "u2",
-                                                              "status": "submitted"}]}),
+    _argilla_nested(
+        "r1",
+        "Paris.",
+        "Lyon.",
+        {
+            "preference": [
+                {"value": "a", "user_id": "u1", "status": "submitted"},
+                {"value": "b", "user_id": "u2", "status": "draft"},
+                {"value": None, "user_id": "u3", "status": "discarded"},
+            ],
+            "strength": [{"value": 2, "user_id": "u1", "status": "submitted"}],
+            "dimension_harmless": [{"value": "tie", "user_id": "u1", "status": "submitted"}],
+        },
+    ),
+    _argilla_nested("r2", "Nice.", "Paris!", {"preference": [{"value": "b", "user_id": "u2", "status": "submitted"}]}),
     _argilla_nested("r3", "Only", "suggested", {}),
 ]
-EXPECTED_ARGILLA = sorted([("Paris.", "argilla:u1", "overall", 2.0), ("tie", "argilla:u1", "harmless", None),
-                           ("skip", "argilla:u3", "overall", None), ("Paris!", "argilla:u2", "overall", None)], key=repr)
+EXPECTED_ARGILLA = sorted(
+    [
+        ("Paris.", "argilla:u1", "overall", 2.0),
+        ("tie", "argilla:u1", "harmless", None),
+        ("skip", "argilla:u3", "overall", None),
+        ("Paris!", "argilla:u2", "overall", None),
+    ],
+    key=repr,
+)
 
 
 def test_argilla_nested_records_suggestions_never_labels(sqlite_engine: Engine, tmp_path: Path) -> None:
@@ -127,11 +227,16 @@ def test_argilla_to_disk_folder(sqlite_engine: Engine, tmp_path: Path) -> None:
 
 def _flat(record: dict) -> dict:
     """The ``to_hub`` / ``to_datasets`` layout of one nested record."""
-    row = {"id": record["id"], "status": record["status"], "_server_id": record["_server_id"],
-           **record["fields"], **record["metadata"],
-           "preference.suggestion": record["suggestions"]["preference"]["value"],
-           "preference.suggestion.score": record["suggestions"]["preference"]["score"],
-           "preference.suggestion.agent": record["suggestions"]["preference"]["agent"]}
+    row = {
+        "id": record["id"],
+        "status": record["status"],
+        "_server_id": record["_server_id"],
+        **record["fields"],
+        **record["metadata"],
+        "preference.suggestion": record["suggestions"]["preference"]["value"],
+        "preference.suggestion.score": record["suggestions"]["preference"]["score"],
+        "preference.suggestion.agent": record["suggestions"]["preference"]["agent"],
+    }
     for question in ("preference", "strength", "dimension_harmless", "rationale"):
         items = record["responses"].get(question, [])
         row[f"{question}.responses"] = [i["value"] for i in items] or None

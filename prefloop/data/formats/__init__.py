@@ -28,8 +28,7 @@ __all__ = ["ADAPTERS", "Adapter", "adapter_names", "detect_adapter", "get_adapte
 # Order matters for detection: specific layouts before the generic chosen/rejected ones.
 ADAPTERS: dict[str, Adapter] = {
     a.name: a
-    for module in (label_studio, argilla, arena, pandalm, helpsteer, pku, shp, summarize, nectar, ultrafeedback,
-                   trl)
+    for module in (label_studio, argilla, arena, pandalm, helpsteer, pku, shp, summarize, nectar, ultrafeedback, trl)
     for a in module.ADAPTERS
 }
 

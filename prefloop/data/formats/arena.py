@@ -46,16 +46,22 @@ def _messages(value: Any, name: str, where: Where) -> list[dict[str, Any]]:
     return [{"role": str(m.get("role", "user")), "content": m.get("content") or ""} for m in value]
 
 
-def _pair(prompt_msgs: list[dict[str, Any]], conv_a: list[dict[str, Any]], conv_b: list[dict[str, Any]],
-          label: Choice | None, where: Where, opts: ShapeOptions, **extras: Any) -> PairRecord:
+def _pair(
+    prompt_msgs: list[dict[str, Any]],
+    conv_a: list[dict[str, Any]],
+    conv_b: list[dict[str, Any]],
+    label: Choice | None,
+    where: Where,
+    opts: ShapeOptions,
+    **extras: Any,
+) -> PairRecord:
     prompt_msgs2, rest_a, rest_b = split_conversations(conv_a, conv_b)
     prompt_msgs = prompt_msgs or prompt_msgs2
     prompt = check_text(render_messages(prompt_msgs), "prompt", where, opts, degenerate=True)
     a = check_text(render_messages(rest_a).strip(), "conversation_a", where, opts, degenerate=True)
     b = check_text(render_messages(rest_b).strip(), "conversation_b", where, opts, degenerate=True)
     meta = conversation_metadata(prompt_msgs, rest_a, a, rest_b, b)
-    return with_options(make_pair(prompt, a, b, label, where, field_b="conversation_b", metadata=meta, **extras),
-                        opts)
+    return with_options(make_pair(prompt, a, b, label, where, field_b="conversation_b", metadata=meta, **extras), opts)
 
 
 def _is_conversations(row: Row) -> bool:
@@ -69,10 +75,21 @@ def _conversations(row: Row, where: Where, opts: ShapeOptions) -> list[PairRecor
     conv_b = _messages(required(row, "conversation_b", where), "conversation_b", where)
     judge = row.get("judge")
     qid = row.get("question_id")
-    return [_pair([], conv_a, conv_b, label, where, opts, annotator=str(judge) if judge else None,
-                  rationale="both bad" if winner == "tie (bothbad)" else None,
-                  model_a=row.get("model_a"), model_b=row.get("model_b"),
-                  label_key=str(qid) if qid is not None else None)]
+    return [
+        _pair(
+            [],
+            conv_a,
+            conv_b,
+            label,
+            where,
+            opts,
+            annotator=str(judge) if judge else None,
+            rationale="both bad" if winner == "tie (bothbad)" else None,
+            model_a=row.get("model_a"),
+            model_b=row.get("model_b"),
+            label_key=str(qid) if qid is not None else None,
+        )
+    ]
 
 
 def _is_55k(row: Row) -> bool:
@@ -91,12 +108,18 @@ def _turns(value: Any, name: str, where: Where) -> list[str]:
 
 
 def _onehot(row: Row, where: Where) -> Choice:
-    flags = {c: number(row.get(f"winner_{n}"), f"winner_{n}", where)
-             for c, n in ((Choice.A, "model_a"), (Choice.B, "model_b"), (Choice.TIE, "tie"))}
+    flags = {
+        c: number(row.get(f"winner_{n}"), f"winner_{n}", where)
+        for c, n in ((Choice.A, "model_a"), (Choice.B, "model_b"), (Choice.TIE, "tie"))
+    }
     hot = [c for c, v in flags.items() if v]
     if len(hot) != 1:
-        raise RowProblem(where[0], where[1], "winner_model_a",
-                         f"exactly one of winner_model_a/winner_model_b/winner_tie must be 1, found {len(hot)}")
+        raise RowProblem(
+            where[0],
+            where[1],
+            "winner_model_a",
+            f"exactly one of winner_model_a/winner_model_b/winner_tie must be 1, found {len(hot)}",
+        )
     return hot[0]
 
 
@@ -113,14 +136,29 @@ def _55k(row: Row, where: Where, opts: ShapeOptions) -> list[PairRecord]:
         return out
 
     rid = row.get("id")
-    return [_pair([], conversation(resp_a), conversation(resp_b), _onehot(row, where), where, opts,
-                  model_a=row.get("model_a"), model_b=row.get("model_b"),
-                  label_key=str(rid) if rid is not None else None)]
+    return [
+        _pair(
+            [],
+            conversation(resp_a),
+            conversation(resp_b),
+            _onehot(row, where),
+            where,
+            opts,
+            model_a=row.get("model_a"),
+            model_b=row.get("model_b"),
+            label_key=str(rid) if rid is not None else None,
+        )
+    ]
 
 
 ADAPTERS = [
-    Adapter("chatbot-arena", "Chatbot Arena conversations: winner incl. tie (bothbad), judge = annotator",
-            _is_conversations, _conversations),
-    Adapter("arena-55k", "arena-human-preference-55k: one-hot winner_model_a/_b/_tie, JSON-encoded turns",
-            _is_55k, _55k),
+    Adapter(
+        "chatbot-arena",
+        "Chatbot Arena conversations: winner incl. tie (bothbad), judge = annotator",
+        _is_conversations,
+        _conversations,
+    ),
+    Adapter(
+        "arena-55k", "arena-human-preference-55k: one-hot winner_model_a/_b/_tie, JSON-encoded turns", _is_55k, _55k
+    ),
 ]

@@ -38,8 +38,11 @@ def _is_flat(row: Row) -> bool:
 
 
 def _is_nested(row: Row) -> bool:
-    return isinstance(row.get("fields"), dict) and isinstance(row.get("responses"), dict | type(None)) \
+    return (
+        isinstance(row.get("fields"), dict)
+        and isinstance(row.get("responses"), dict | type(None))
         and "responses" in row
+    )
 
 
 def _responses_flat(row: Row) -> dict[str, list[dict[str, Any]]]:
@@ -52,13 +55,15 @@ def _responses_flat(row: Row) -> dict[str, list[dict[str, Any]]]:
         values = row.get(column) or []
         users = row.get(f"{column}.users") or []
         status = row.get(f"{column}.status") or []
-        out[question] = [{"value": v, "user_id": u, "status": s}
-                         for v, u, s in zip(values, users, status, strict=False)]
+        out[question] = [
+            {"value": v, "user_id": u, "status": s} for v, u, s in zip(values, users, status, strict=False)
+        ]
     return out
 
 
-def _labels(fields: Row, responses: dict[str, list[dict[str, Any]]], record_id: Any, where: Where,
-            opts: ShapeOptions) -> list[PairRecord]:
+def _labels(
+    fields: Row, responses: dict[str, list[dict[str, Any]]], record_id: Any, where: Where, opts: ShapeOptions
+) -> list[PairRecord]:
     prompt = check_text(fields.get("prompt"), "prompt", where, opts, degenerate=True)
     a = check_text(fields.get("response_a"), "response_a", where, opts, degenerate=True)
     b = check_text(fields.get("response_b"), "response_b", where, opts, degenerate=True)
@@ -80,14 +85,34 @@ def _labels(fields: Row, responses: dict[str, list[dict[str, Any]]], record_id: 
             continue
         if values.get("preference") is not None:
             rationale = values.get("rationale")
-            out.append(make_pair(prompt, a, b, label_of(values["preference"], VALUES, "preference.responses", where),
-                                 where, label_key=key, strength=number(values.get("strength"), "strength", where),
-                                 rationale=str(rationale).strip() or None if rationale else None, **common))
+            out.append(
+                make_pair(
+                    prompt,
+                    a,
+                    b,
+                    label_of(values["preference"], VALUES, "preference.responses", where),
+                    where,
+                    label_key=key,
+                    strength=number(values.get("strength"), "strength", where),
+                    rationale=str(rationale).strip() or None if rationale else None,
+                    **common,
+                )
+            )
         for question, value in values.items():
             if question.startswith("dimension_") and value is not None:
-                dimension = question[len("dimension_"):]
-                out.append(make_pair(prompt, a, b, label_of(value, VALUES, f"{question}.responses", where), where,
-                                     label_key=f"{key}:{dimension}", dimension=dimension, **common))
+                dimension = question[len("dimension_") :]
+                out.append(
+                    make_pair(
+                        prompt,
+                        a,
+                        b,
+                        label_of(value, VALUES, f"{question}.responses", where),
+                        where,
+                        label_key=f"{key}:{dimension}",
+                        dimension=dimension,
+                        **common,
+                    )
+                )
     if not out:  # nobody has judged it yet (drafts, a suggestion at most): a pair for the pool, unlabeled
         out.append(make_pair(prompt, a, b, None, where))
     return [with_options(r, opts) for r in out]
@@ -105,8 +130,11 @@ def _nested(row: Row, where: Where, opts: ShapeOptions) -> list[PairRecord]:
 
 
 ADAPTERS = [
-    Adapter("argilla", "Argilla 2.x flat export (to_hub / to_datasets): Q.responses, .users, .status",
-            _is_flat, _flat),
-    Adapter("argilla-records", "Argilla 2.x nested records (to_list(flatten=False), to_disk records.json)",
-            _is_nested, _nested),
+    Adapter("argilla", "Argilla 2.x flat export (to_hub / to_datasets): Q.responses, .users, .status", _is_flat, _flat),
+    Adapter(
+        "argilla-records",
+        "Argilla 2.x nested records (to_list(flatten=False), to_disk records.json)",
+        _is_nested,
+        _nested,
+    ),
 ]

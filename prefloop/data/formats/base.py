@@ -68,5 +68,10 @@ def with_options(record: PairRecord, opts: ShapeOptions) -> PairRecord:
     """Apply ``--dimension`` / ``--annotator`` to a record that does not name its own."""
     if (opts.dimension is None or record.dimension) and (opts.annotator is None or record.annotator):
         return record
-    return PairRecord(**{**record.__dict__, "dimension": record.dimension or opts.dimension,
-                         "annotator": record.annotator or opts.annotator})
+    return PairRecord(
+        **{
+            **record.__dict__,
+            "dimension": record.dimension or opts.dimension,
+            "annotator": record.annotator or opts.annotator,
+        }
+    )

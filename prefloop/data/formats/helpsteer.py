@@ -52,8 +52,21 @@ def _hs2(row: Row, where: Where, opts: ShapeOptions) -> list[PairRecord]:
     b = check_text(required(row, "response_2", where), "response_2", where, opts, degenerate=True)
     label, strength = signed_preference(required(row, "preference_strength", where), "preference_strength", where)
     parts = [str(row[k]).strip() for k in ("preference_statement", "preference_elaboration") if row.get(k)]
-    return [with_options(make_pair(prompt, a, b, label, where, field_b="response_2", strength=strength,
-                                   rationale="\n\n".join(parts) or None), opts)]
+    return [
+        with_options(
+            make_pair(
+                prompt,
+                a,
+                b,
+                label,
+                where,
+                field_b="response_2",
+                strength=strength,
+                rationale="\n\n".join(parts) or None,
+            ),
+            opts,
+        )
+    ]
 
 
 def _is_hs3(row: Row) -> bool:
@@ -70,8 +83,11 @@ def _hs3(row: Row, where: Where, opts: ShapeOptions) -> list[PairRecord]:
     a = check_text(required(row, "response1", where), "response1", where, opts, degenerate=True)
     b = check_text(required(row, "response2", where), "response2", where, opts, degenerate=True)
     overall, _ = signed_preference(required(row, "overall_preference", where), "overall_preference", where)
-    meta = {"prompt_messages": context, "overall_preference": row.get("overall_preference"),
-            "domain": row.get("domain")}
+    meta = {
+        "prompt_messages": context,
+        "overall_preference": row.get("overall_preference"),
+        "domain": row.get("domain"),
+    }
     individual = row.get("individual_preference") or []
     if not individual:
         return [with_options(make_pair(prompt, a, b, overall, where, field_b="response2", metadata=meta), opts)]
@@ -80,15 +96,31 @@ def _hs3(row: Row, where: Where, opts: ShapeOptions) -> list[PairRecord]:
         if not isinstance(item, dict):
             raise RowProblem(where[0], where[1], f"individual_preference.{i - 1}", "expected {score, reasoning}")
         label, strength = signed_preference(item.get("score"), f"individual_preference.{i - 1}.score", where)
-        out.append(with_options(make_pair(prompt, a, b, label, where, field_b="response2", strength=strength,
-                                          annotator=f"helpsteer3:annotator{i}", metadata=meta,
-                                          rationale=(item.get("reasoning") or None)), opts))
+        out.append(
+            with_options(
+                make_pair(
+                    prompt,
+                    a,
+                    b,
+                    label,
+                    where,
+                    field_b="response2",
+                    strength=strength,
+                    annotator=f"helpsteer3:annotator{i}",
+                    metadata=meta,
+                    rationale=(item.get("reasoning") or None),
+                ),
+                opts,
+            )
+        )
     return out
 
 
 ADAPTERS = [
-    Adapter("helpsteer2", "HelpSteer2 preference: preference_strength -3..3, negative = response_1 better",
-            _is_hs2, _hs2),
-    Adapter("helpsteer3", "HelpSteer3 preference: message-list context, per-annotator individual_preference",
-            _is_hs3, _hs3),
+    Adapter(
+        "helpsteer2", "HelpSteer2 preference: preference_strength -3..3, negative = response_1 better", _is_hs2, _hs2
+    ),
+    Adapter(
+        "helpsteer3", "HelpSteer3 preference: message-list context, per-annotator individual_preference", _is_hs3, _hs3
+    ),
 ]

@@ -28,25 +28,64 @@ from prefloop.types import Choice, PairRecord
 __all__ = ["ADAPTERS", "VERDICTS"]
 
 VERDICTS = {
-    "a": Choice.A, "a is better": Choice.A, "left": Choice.A, "response a": Choice.A, "first": Choice.A,
-    "b": Choice.B, "b is better": Choice.B, "right": Choice.B, "response b": Choice.B, "second": Choice.B,
-    "tie": Choice.TIE, "equal": Choice.TIE, "both": Choice.TIE,
+    "a": Choice.A,
+    "a is better": Choice.A,
+    "left": Choice.A,
+    "response a": Choice.A,
+    "first": Choice.A,
+    "b": Choice.B,
+    "b is better": Choice.B,
+    "right": Choice.B,
+    "response b": Choice.B,
+    "second": Choice.B,
+    "tie": Choice.TIE,
+    "equal": Choice.TIE,
+    "both": Choice.TIE,
 }
 _TEXTS = (("prompt", "left", "right"), ("prompt", "response_a", "response_b"), ("prompt", "text1", "text2"))
-_META = {"id", "annotator", "annotation_id", "created_at", "updated_at", "lead_time", "was_cancelled",
-         "strength", "rationale", "prompt", "left", "right", "response_a", "response_b", "text1", "text2",
-         "pair_key", "swapped", "strategy", "score", "model_version", "data", "annotations", "predictions"}
+_META = {
+    "id",
+    "annotator",
+    "annotation_id",
+    "created_at",
+    "updated_at",
+    "lead_time",
+    "was_cancelled",
+    "strength",
+    "rationale",
+    "prompt",
+    "left",
+    "right",
+    "response_a",
+    "response_b",
+    "text1",
+    "text2",
+    "pair_key",
+    "swapped",
+    "strategy",
+    "score",
+    "model_version",
+    "data",
+    "annotations",
+    "predictions",
+}
 
 
 def _texts(data: Row, where: Where, opts: ShapeOptions) -> tuple[str, str, str]:
     for p, a, b in _TEXTS:
         if a in data and b in data:
             prompt = data.get(p) or ""
-            return (check_text(prompt, p, where, opts, allow_empty=True),
-                    check_text(data[a], a, where, opts, degenerate=True),
-                    check_text(data[b], b, where, opts, degenerate=True))
-    raise RowProblem(where[0], where[1], "data", "no pair texts: expected left/right, response_a/response_b "
-                     "or text1/text2 (map others with --map)")
+            return (
+                check_text(prompt, p, where, opts, allow_empty=True),
+                check_text(data[a], a, where, opts, degenerate=True),
+                check_text(data[b], b, where, opts, degenerate=True),
+            )
+    raise RowProblem(
+        where[0],
+        where[1],
+        "data",
+        "no pair texts: expected left/right, response_a/response_b or text1/text2 (map others with --map)",
+    )
 
 
 def _verdict(value: Any, name: str, where: Where) -> Choice | None:
@@ -67,8 +106,16 @@ def _verdict(value: Any, name: str, where: Where) -> Choice | None:
     return choice
 
 
-def _labels(values: dict[str, Any], texts: tuple[str, str, str], who: str, cancelled: bool, key: str,
-            raw: dict[str, Any], where: Where, opts: ShapeOptions) -> list[PairRecord]:
+def _labels(
+    values: dict[str, Any],
+    texts: tuple[str, str, str],
+    who: str,
+    cancelled: bool,
+    key: str,
+    raw: dict[str, Any],
+    where: Where,
+    opts: ShapeOptions,
+) -> list[PairRecord]:
     """The labels one annotation gives: skip if cancelled, else the overall verdict and each dimension."""
     prompt, a, b = texts
     common = {"annotator": who, "label_raw": raw}
@@ -81,17 +128,30 @@ def _labels(values: dict[str, Any], texts: tuple[str, str, str], who: str, cance
     if isinstance(rationale, dict):
         rationale = "\n".join(rationale.get("text") or [])
     for name, value in values.items():
-        if name == "preference" or (name not in _META and not name.startswith("dim_")
-                                    and isinstance(value, dict | str) and _pairwise(value)):
+        if name == "preference" or (
+            name not in _META and not name.startswith("dim_") and isinstance(value, dict | str) and _pairwise(value)
+        ):
             choice = _verdict(value, name, where)
             if choice is not None:
-                out.append(make_pair(prompt, a, b, choice, where, label_key=key, strength=strength,
-                                     rationale=str(rationale).strip() or None if rationale else None, **common))
+                out.append(
+                    make_pair(
+                        prompt,
+                        a,
+                        b,
+                        choice,
+                        where,
+                        label_key=key,
+                        strength=strength,
+                        rationale=str(rationale).strip() or None if rationale else None,
+                        **common,
+                    )
+                )
         elif name.startswith("dim_"):
             choice = _verdict(value, name, where)
             if choice is not None:
-                out.append(make_pair(prompt, a, b, choice, where, label_key=f"{key}:{name[4:]}",
-                                     dimension=name[4:], **common))
+                out.append(
+                    make_pair(prompt, a, b, choice, where, label_key=f"{key}:{name[4:]}", dimension=name[4:], **common)
+                )
     return [with_options(r, opts) for r in out]
 
 
@@ -115,8 +175,18 @@ def _json(row: Row, where: Where, opts: ShapeOptions) -> list[PairRecord]:
             who = who.get("email") or who.get("id")
         values = {r.get("from_name"): r.get("value", {}) for r in ann.get("result") or []}
         raw = {"lead_time": ann.get("lead_time"), "annotation_id": ann.get("id"), "task_id": row.get("id")}
-        out.extend(_labels(values, texts, f"label-studio:{who}", bool(ann.get("was_cancelled")),
-                           f"ls:{ann.get('id')}", raw, where, opts))
+        out.extend(
+            _labels(
+                values,
+                texts,
+                f"label-studio:{who}",
+                bool(ann.get("was_cancelled")),
+                f"ls:{ann.get('id')}",
+                raw,
+                where,
+                opts,
+            )
+        )
     if not out:  # not annotated yet (predictions at most): a pair for the pool, unlabeled
         out.append(make_pair(*texts, None, where))
     return out
@@ -130,12 +200,19 @@ def _min(row: Row, where: Where, opts: ShapeOptions) -> list[PairRecord]:
     texts = _texts(row, where, opts)
     values = {k: v for k, v in row.items() if k not in _META or k in ("strength", "rationale")}
     raw = {"lead_time": row.get("lead_time"), "annotation_id": row.get("annotation_id"), "task_id": row.get("id")}
-    return _labels(values, texts, f"label-studio:{row.get('annotator')}", bool(row.get("was_cancelled")),
-                   f"ls:{row.get('annotation_id')}", raw, where, opts)
+    return _labels(
+        values,
+        texts,
+        f"label-studio:{row.get('annotator')}",
+        bool(row.get("was_cancelled")),
+        f"ls:{row.get('annotation_id')}",
+        raw,
+        where,
+        opts,
+    )
 
 
 ADAPTERS = [
-    Adapter("label-studio", "Label Studio JSON export: tasks with annotations (choices or pairwise)",
-            _is_json, _json),
+    Adapter("label-studio", "Label Studio JSON export: tasks with annotations (choices or pairwise)", _is_json, _json),
     Adapter("label-studio-min", "Label Studio JSON_MIN export: one flat row per annotation", _is_min, _min),
 ]

@@ -21,8 +21,7 @@ __all__ = ["ADAPTERS"]
 
 def _detect(row: Row) -> bool:
     answers = row.get("answers")
-    return (isinstance(answers, list) and bool(answers) and isinstance(answers[0], dict)
-            and "answer" in answers[0])
+    return isinstance(answers, list) and bool(answers) and isinstance(answers[0], dict) and "answer" in answers[0]
 
 
 def _convert(row: Row, where: Where, opts: ShapeOptions) -> list[PairRecord]:
@@ -42,12 +41,26 @@ def _convert(row: Row, where: Where, opts: ShapeOptions) -> list[PairRecord]:
         raise DegenerateRow(where[0], where[1], "answers", "fewer than two distinct answers")
     for (ta, ra, ma), (tb, rb, mb) in itertools.combinations(unique, 2):
         label = None if ra is None or rb is None else Choice.TIE if ra == rb else Choice.A if ra < rb else Choice.B
-        pairs.append(with_options(make_pair(prompt, ta, tb, label, where, model_a=ma, model_b=mb,
-                                            metadata={"ranks": {content_hash(ta): ra, content_hash(tb): rb}}), opts))
+        pairs.append(
+            with_options(
+                make_pair(
+                    prompt,
+                    ta,
+                    tb,
+                    label,
+                    where,
+                    model_a=ma,
+                    model_b=mb,
+                    metadata={"ranks": {content_hash(ta): ra, content_hash(tb): rb}},
+                ),
+                opts,
+            )
+        )
         if opts.max_pairs_per_prompt and len(pairs) >= opts.max_pairs_per_prompt:
             break
     return pairs
 
 
-ADAPTERS = [Adapter("nectar", "Nectar: answers [{answer, model, rank}], rank 1 = best, every pair labeled",
-                    _detect, _convert)]
+ADAPTERS = [
+    Adapter("nectar", "Nectar: answers [{answer, model, rank}], rank 1 = best, every pair labeled", _detect, _convert)
+]

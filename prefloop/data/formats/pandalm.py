@@ -45,12 +45,28 @@ def _convert(row: Row, where: Where, opts: ShapeOptions) -> list[PairRecord]:
         if row.get(column) is None:
             continue
         label = label_of(row[column], VOTES, column, where)
-        out.append(with_options(make_pair(prompt, a, b, label, where, field_b="response2", model_a=model_a,
-                                          model_b=model_b, annotator=f"pandalm:{column}", label_key=key), opts))
+        out.append(
+            with_options(
+                make_pair(
+                    prompt,
+                    a,
+                    b,
+                    label,
+                    where,
+                    field_b="response2",
+                    model_a=model_a,
+                    model_b=model_b,
+                    annotator=f"pandalm:{column}",
+                    label_key=key,
+                ),
+                opts,
+            )
+        )
     if not out:
         required(row, "annotator1", where)
     return out
 
 
-ADAPTERS = [Adapter("pandalm", "PandaLM test set: JSON array, annotator1..3 each 0 = tie, 1/2 = response1/2",
-                    _detect, _convert)]
+ADAPTERS = [
+    Adapter("pandalm", "PandaLM test set: JSON array, annotator1..3 each 0 = tie, 1/2 = response1/2", _detect, _convert)
+]

@@ -33,13 +33,28 @@ def _convert(row: Row, where: Where, opts: ShapeOptions) -> list[PairRecord]:
         if row.get(column) is None:
             continue
         label = label_of(row[column], IDS, column, where)
-        out.append(make_pair(prompt, a, b, label, where, field_b="response_1", dimension=dimension,
-                             annotator=opts.annotator, metadata=meta,
-                             model_a=row.get("response_0_source"), model_b=row.get("response_1_source")))
+        out.append(
+            make_pair(
+                prompt,
+                a,
+                b,
+                label,
+                where,
+                field_b="response_1",
+                dimension=dimension,
+                annotator=opts.annotator,
+                metadata=meta,
+                model_a=row.get("response_0_source"),
+                model_b=row.get("response_1_source"),
+            )
+        )
     if not out:
         required(row, "better_response_id", where)
     return out
 
 
-ADAPTERS = [Adapter("pku-saferlhf", "PKU-SafeRLHF: better_response_id -> helpful, safer_response_id -> harmless",
-                    _detect, _convert)]
+ADAPTERS = [
+    Adapter(
+        "pku-saferlhf", "PKU-SafeRLHF: better_response_id -> helpful, safer_response_id -> harmless", _detect, _convert
+    )
+]

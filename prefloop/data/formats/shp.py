@@ -35,9 +35,24 @@ def _convert(row: Row, where: Where, opts: ShapeOptions) -> list[PairRecord]:
         if sa and sb:
             ratio = max(sa, sb) / min(sa, sb)
     key = "|".join(str(row.get(k)) for k in ("post_id", "c_root_id_A", "c_root_id_B")) if "post_id" in row else None
-    return [with_options(make_pair(prompt, a, b, label, where, field_b="human_ref_B", strength=ratio,
-                                   label_key=key, metadata={"domain": row.get("domain")}), opts)]
+    return [
+        with_options(
+            make_pair(
+                prompt,
+                a,
+                b,
+                label,
+                where,
+                field_b="human_ref_B",
+                strength=ratio,
+                label_key=key,
+                metadata={"domain": row.get("domain")},
+            ),
+            opts,
+        )
+    ]
 
 
-ADAPTERS = [Adapter("shp", "Stanford SHP: labels = 1 means human_ref_A preferred; history is the prompt",
-                    _detect, _convert)]
+ADAPTERS = [
+    Adapter("shp", "Stanford SHP: labels = 1 means human_ref_A preferred; history is the prompt", _detect, _convert)
+]

@@ -36,13 +36,31 @@ def _convert(row: Row, where: Where, opts: ShapeOptions) -> list[PairRecord]:
     strength = number(None if confidence is MISSING else confidence, "extra.confidence", where)
     worker = row.get("worker")
     post_id = get_path(row, "info.id")
-    return [with_options(make_pair(prompt, a, b, label, where, field_b="summaries.1.text", strength=strength,
-                                   annotator=str(worker) if worker else None,
-                                   model_a=get_path(row, "summaries.0.policy") or None,
-                                   model_b=get_path(row, "summaries.1.policy") or None,
-                                   label_key=None if post_id is MISSING else f"{post_id}:{row.get('batch')}"),
-                         opts)]
+    return [
+        with_options(
+            make_pair(
+                prompt,
+                a,
+                b,
+                label,
+                where,
+                field_b="summaries.1.text",
+                strength=strength,
+                annotator=str(worker) if worker else None,
+                model_a=get_path(row, "summaries.0.policy") or None,
+                model_b=get_path(row, "summaries.1.policy") or None,
+                label_key=None if post_id is MISSING else f"{post_id}:{row.get('batch')}",
+            ),
+            opts,
+        )
+    ]
 
 
-ADAPTERS = [Adapter("summarize-feedback", "OpenAI summarize-from-feedback comparisons: choice, worker, confidence",
-                    _detect, _convert)]
+ADAPTERS = [
+    Adapter(
+        "summarize-feedback",
+        "OpenAI summarize-from-feedback comparisons: choice, worker, confidence",
+        _detect,
+        _convert,
+    )
+]

@@ -21,8 +21,13 @@ __all__ = ["ADAPTERS"]
 
 def _is_hh(row: Row) -> bool:
     chosen, rejected = row.get("chosen"), row.get("rejected")
-    return (isinstance(chosen, str) and isinstance(rejected, str) and "prompt" not in row
-            and "\n\nHuman:" in chosen and "\n\nAssistant:" in chosen)
+    return (
+        isinstance(chosen, str)
+        and isinstance(rejected, str)
+        and "prompt" not in row
+        and "\n\nHuman:" in chosen
+        and "\n\nAssistant:" in chosen
+    )
 
 
 def _is_trl(row: Row) -> bool:
@@ -34,7 +39,11 @@ def _convert(row: Row, where: Where, opts: ShapeOptions) -> list[PairRecord]:
 
 
 ADAPTERS = [
-    Adapter("hh-rlhf", "Anthropic HH-RLHF: chosen/rejected whole dialogues, the shared prefix is the prompt",
-            _is_hh, _convert),
+    Adapter(
+        "hh-rlhf",
+        "Anthropic HH-RLHF: chosen/rejected whole dialogues, the shared prefix is the prompt",
+        _is_hh,
+        _convert,
+    ),
     Adapter("trl", "TRL chosen/rejected: texts or message lists, explicit or implicit prompt", _is_trl, _convert),
 ]

@@ -34,5 +34,8 @@ def _convert(row: Row, where: Where, opts: ShapeOptions) -> list[PairRecord]:
     return [with_options(replace(record, label=label, strength=strength, metadata=meta), opts)]
 
 
-ADAPTERS = [Adapter("ultrafeedback", "UltraFeedback binarized: score_chosen/score_rejected, equal scores = tie",
-                    _detect, _convert)]
+ADAPTERS = [
+    Adapter(
+        "ultrafeedback", "UltraFeedback binarized: score_chosen/score_rejected, equal scores = tie", _detect, _convert
+    )
+]
