@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
 from typing import Any
 
@@ -18,18 +19,34 @@ console = Console(stderr=True)
 
 
 class Context:
-    def __init__(self, db: str | None) -> None:
-        from prefloop.store.db import resolve_db_url
+    """What every command shares: the global options and the one effective configuration."""
 
-        self.db_url = resolve_db_url(db)
-        self.explicit_db = db is not None
+    def __init__(self, db: str | None, config_path: str | None, debug: bool = False) -> None:
+        self.db_flag = db
+        self.config_path = config_path
+        self.debug = debug
+        self._config: Any = None
 
-    def engine(self, migrate: bool = True) -> Any:
-        from prefloop.store.db import init_db, make_engine
+    def config(self, path: str | None = None, **overrides: Any) -> Any:
+        """The effective configuration (flags > environment > prefloop.toml > defaults), loaded once."""
+        from prefloop.config import load_config
 
-        if migrate:
-            init_db(self.db_url)
-        return make_engine(self.db_url)
+        flags = {k: v for k, v in overrides.items() if v is not None}
+        if self._config is None or path or flags:
+            self._config = load_config(path or self.config_path, db=self.db_flag, overrides=flags)
+        return self._config
+
+    @property
+    def db_url(self) -> str:
+        return str(self.config().db_url())
+
+    def engine(self, create: bool = False, migrate: bool = True) -> Any:
+        """The store of the effective configuration; only ``create`` makes a new one. Named on stderr."""
+        from prefloop.store.db import describe_url, open_store
+
+        engine = open_store(self.db_url, create=create, migrate=migrate)
+        click.echo(f"store: {describe_url(self.db_url)}", err=True)
+        return engine
 
 
 pass_ctx = click.make_pass_decorator(Context)
@@ -39,38 +56,118 @@ def _echo_json(data: Any) -> None:
     click.echo(json.dumps(data, default=str, sort_keys=True))
 
 
-def _fail(exc: Exception) -> click.ClickException:
-    return click.ClickException(str(exc))
+def _fail(exc: PrefloopError) -> click.ClickException:
+    failure = click.ClickException(str(exc))
+    failure.exit_code = exc.exit_code
+    return failure
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--db", envvar="PREFLOOP_DB_URL", default=None,
-              help="Database URL or SQLite file (default: prefloop.db here; env PREFLOOP_DB_URL).")
+# global options: accepted before or after the subcommand (``prefloop stats --db x.db``)
+_GLOBAL_WITH_VALUE = ("--db", "--config")
+_GLOBAL_FLAGS = ("--debug",)
+
+
+def _hoist_global_options(args: list[str]) -> list[str]:
+    """Move global options found after the subcommand to the front, where click reads them."""
+    front: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            rest.extend(args[i:])
+            break
+        if arg in _GLOBAL_WITH_VALUE and i + 1 < len(args):
+            front.extend(args[i:i + 2])
+            i += 2
+            continue
+        if arg in _GLOBAL_FLAGS or arg.startswith(tuple(f"{name}=" for name in _GLOBAL_WITH_VALUE)):
+            front.append(arg)
+        else:
+            rest.append(arg)
+        i += 1
+    return front + rest
+
+
+def _say_error(exc: BaseException, debug: bool) -> int:
+    """The one place a command's failure becomes a message and an exit code."""
+    from prefloop.errors import exit_code_for
+
+    if isinstance(exc, PrefloopError):
+        click.echo(f"Error: {exc}", err=True)
+    elif isinstance(exc, KeyboardInterrupt):
+        click.echo("Error: interrupted (SIGINT); committed work is kept, rerun to continue", err=True)
+    else:
+        click.echo(f"Error: unexpected {type(exc).__name__}: {exc}\n(rerun with --debug for the traceback)",
+                   err=True)
+    return exit_code_for(exc)
+
+
+class PrefloopGroup(click.Group):
+    """Hoists global options and maps every error to its message and exit code."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if ctx.parent is None:
+            args = _hoist_global_options(list(args))
+        return super().parse_args(ctx, args)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except (Exception, KeyboardInterrupt) as exc:
+            debug = isinstance(ctx.obj, Context) and ctx.obj.debug
+            if debug and not isinstance(exc, PrefloopError | KeyboardInterrupt):
+                raise
+            ctx.exit(_say_error(exc, debug))
+
+
+def _raise_on_signal(signum: int, _frame: Any) -> None:
+    from prefloop.errors import Interrupted
+
+    raise Interrupted(signal.Signals(signum).name)
+
+
+@click.group(cls=PrefloopGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--db", default=None,
+              help="Database URL or SQLite file (default: db in prefloop.toml, env PREFLOOP_DB_URL, "
+                   "else prefloop.db here). Before or after the subcommand.")
+@click.option("--config", "config_path", default=None,
+              help="prefloop.toml to read (default: env PREFLOOP_CONFIG, else ./prefloop.toml if present).")
+@click.option("--debug", is_flag=True, help="Show the traceback of an unexpected error.")
 @click.version_option(package_name="prefloop")
 @click.pass_context
-def cli(ctx: click.Context, db: str | None) -> None:
+def cli(ctx: click.Context, db: str | None, config_path: str | None, debug: bool) -> None:
     """prefloop: active learning between human preference annotators and a reward model.
+
+    Settings come from flags, then the environment, then prefloop.toml, then defaults
+    (`prefloop config show` prints them with their sources). Only `init` and `ingest`
+    create a store.
 
     \b
     Example:
-      prefloop ingest pairs.jsonl && prefloop stats
+      prefloop init && prefloop ingest pairs.jsonl && prefloop stats
     """
-    ctx.obj = Context(db)
+    ctx.obj = Context(db, config_path, debug)
 
 
 @cli.command()
 @pass_ctx
 def init(obj: Context) -> None:
-    """Create the database, or upgrade it to the newest schema.
+    """Create the store, or upgrade it to the newest schema (never inside a database that is not one).
 
     \b
     Example:
-      prefloop --db postgresql://me@db.example/prefloop init
+      prefloop init --db postgresql://me@db.example/prefloop
     """
-    from prefloop.store.db import init_db
+    from prefloop.store.db import current_revision
 
-    revision = init_db(obj.db_url)
-    click.echo(f"database ready at schema revision {revision}")
+    engine = obj.engine(create=True)
+    try:
+        click.echo(f"database ready at schema revision {current_revision(engine)}")
+    finally:
+        engine.dispose()
 
 
 def _parse_mapping(values: tuple[str, ...]) -> dict[str, str]:
@@ -176,7 +273,7 @@ def ingest(obj: Context, source: str, fmt: str | None, file_type: str | None, ma
                         label_decoder=label_decoder, dimension=dimension, annotator=annotator, fmt=fmt,
                         strict=strict)
     try:
-        report = run_ingest(obj.engine(), source, fmt=file_type, opts=opts, skip_invalid=skip_invalid,
+        report = run_ingest(obj.engine(create=True), source, fmt=file_type, opts=opts, skip_invalid=skip_invalid,
                             rejects_path=rejects, split=split, hf_split=hf_split, encoding=encoding, hub=hub,
                             progress=sys.stderr.isatty())
     except PrefloopError as exc:
@@ -271,8 +368,9 @@ def _model_config(base: dict[str, Any], **overrides: Any) -> Any:
 
 
 @cli.command()
-@click.option("--mode", type=click.Choice(["heads", "finetune"]), default=None,
-              help="heads: frozen backbone + K heads (cheap); finetune: train the backbone.")
+@click.option("--mode", type=click.Choice(["heads", "finetune", "adapted"]), default=None,
+              help="heads: frozen backbone + K heads (cheap); finetune: train the backbone (k>1 trains K LoRA "
+              "members: K times one model's time); adapted: fine-tune one backbone, then K heads on its features.")
 @click.option("--from", "parent", default=None, metavar="VERSION",
               help="Warm-start from this model version: new labels plus a replay sample of old ones.")
 @click.option("--backbone", default=None, help="HF model id or local folder (default: offline MiniLM).")
@@ -298,12 +396,11 @@ def train(obj: Context, mode: str | None, parent: str | None, backbone: str | No
       prefloop train --from rm-1a2b3c4d           # incremental: new labels + replay
       prefloop train --aggregate dawid-skene      # soft targets weighted by annotator reliability
     """
-    from prefloop.config import load_config
+    from prefloop.config import model_config
     from prefloop.reward import train_model
-    from prefloop.sync import model_config
 
     try:
-        loop = load_config(config_path)
+        loop = obj.config(config_path)
         base = model_config(loop).to_dict()
         config = _model_config(base, mode=mode, backbone=backbone, k=k, epochs=epochs, max_length=max_length,
                                seed=seed)
@@ -371,89 +468,72 @@ def evaluate(obj: Context, model: str | None, data: str | None, split: str, out:
 
 
 @cli.command()
-@click.option("--config", "config_path", default=None, help="Config file (default: ./prefloop.toml if present).")
 @click.option("--backend", default=None, help="Override [backend] name: simulated | label_studio | argilla.")
-@click.option("--dry-run", is_flag=True, help="Show what would happen; write nothing anywhere.")
+@click.option("--dry-run", is_flag=True, help="Report what a real cycle would do; write nothing anywhere.")
+@click.option("--progress/--no-progress", default=None,
+              help="Progress of each long step on stderr (default: when stderr is a terminal).")
 @pass_ctx
-def sync(obj: Context, config_path: str | None, backend: str | None, dry_run: bool) -> None:
+def sync(obj: Context, backend: str | None, dry_run: bool, progress: bool | None) -> None:
     """One cycle: pull labels, retrain at a milestone, rescore, top up the annotation queue.
 
-    Safe to kill and to re-run at any time; prints one JSON line per step.
+    Safe to kill and to re-run at any time; prints one JSON line per step, and every
+    failure ends with {"step": "error", "type": ..., "message": ...}.
 
     \b
-    Exit codes: 0 ok, 1 unexpected error, 2 config error, 3 backend unreachable,
-                4 lock held (another sync runs), 5 nothing to do.
+    Exit codes: 0 ok, 1 unexpected error, 2 config or store error, 3 backend or database
+                unreachable, 4 lock held (another sync runs), 5 nothing to do,
+                130 SIGINT, 143 SIGTERM.
     \b
     Example (crontab, every 5 minutes):
       */5 * * * * cd /srv/prefs && prefloop sync >> sync.log 2>&1
     """
-    from prefloop.backends import BackendError, BackendUnreachable
-    from prefloop.config import load_config
-    from prefloop.errors import ConfigError
-    from prefloop.sync import ExitCode, LockHeld, json_logger, run_sync
+    from prefloop.config import check_secrets
+    from prefloop.errors import ExitCode
+    from prefloop.sync import error_entry, json_logger, run_sync, save_traceback
 
     log = json_logger()
+    config = None
     try:
-        config = load_config(config_path, db=obj.db_url if obj.explicit_db else None)
-        if backend:
-            config.backend.name = backend.replace("-", "_")
-        if config.db:
-            obj.db_url = config.db
+        config = obj.config(None, **{"backend.name": backend})
+        check_secrets(config)
         engine = obj.engine(migrate=not dry_run)
-        report = run_sync(engine, config, dry_run=dry_run, log=log)
-    except ConfigError as exc:
-        log({"step": "error", "kind": "config", "error": str(exc)})
-        sys.exit(ExitCode.CONFIG_ERROR)
-    except LockHeld as exc:
-        log({"step": "error", "kind": "lock_held", "error": str(exc)})
-        sys.exit(ExitCode.LOCK_HELD)
-    except BackendUnreachable as exc:
-        log({"step": "error", "kind": "backend_unreachable", "error": str(exc)})
-        sys.exit(ExitCode.BACKEND_UNREACHABLE)
-    except (BackendError, PrefloopError) as exc:
-        log({"step": "error", "kind": type(exc).__name__, "error": str(exc)})
-        sys.exit(ExitCode.ERROR)
+        report = run_sync(engine, config, dry_run=dry_run, log=log,
+                          progress=sys.stderr.isatty() if progress is None else progress)
+    except (Exception, KeyboardInterrupt) as exc:
+        entry = error_entry(exc)
+        if obj.debug:
+            import traceback
+
+            traceback.print_exc()
+        elif not isinstance(exc, PrefloopError | KeyboardInterrupt) and config is not None and not dry_run:
+            entry["traceback"] = save_traceback(config.artifacts_dir, exc)
+        log(entry)
+        sys.exit(entry["exit_code"])
     sys.exit(ExitCode.OK if report.changed or dry_run else ExitCode.NOTHING_TO_DO)
 
 
 @cli.command()
-@click.option("--config", "config_path", default=None)
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object for scripts.")
 @pass_ctx
-def status(obj: Context, config_path: str | None, as_json: bool) -> None:
+def status(obj: Context, as_json: bool) -> None:
     """Labels by backend and annotator, pending tasks, milestone progress, models, agreement.
 
     \b
-    Example:
-      prefloop status --json
+    Examples:
+      prefloop status
+      prefloop status --json | jq .milestone
     """
-    from prefloop.config import load_config
-    from prefloop.status import loop_status
+    from prefloop.status import loop_status, status_lines
     from prefloop.store.db import session_scope
 
-    try:
-        config = load_config(config_path)
-    except PrefloopError as exc:
-        raise _fail(exc) from None
+    config = obj.config()
     with session_scope(obj.engine()) as session:
         data = loop_status(session, config)
     if as_json:
         _echo_json(data)
         return
-    out = Console()
-    out.print(f"[bold]model[/bold] {data['current_model'] or 'none yet'}   "
-              f"[bold]milestone[/bold] {data['milestone']['progress']} new labels"
-              + ("  (due)" if data["milestone"]["due"] else ""))
-    out.print(f"pending tasks: {data['pending_tasks'] or 0}   labels by backend: {data['labels_by_backend']}")
-    table = Table("backend", "annotator", "labels", title="labels by annotator")
-    for row in data["labels_by_annotator"]:
-        table.add_row(row["backend"], str(row["annotator"]), str(row["labels"]))
-    out.print(table)
-    models = Table("name", "parent", "mode", "labels", "metrics", title="model versions")
-    for m in data["models"]:
-        models.add_row(m["name"], str(m["parent"]), m["mode"], str(m["labels"]), json.dumps(m["metrics"]))
-    out.print(models)
-    out.print(f"agreement: {data['agreement']}")
+    for line in status_lines(data):
+        click.echo(line)
 
 
 @cli.command()
@@ -473,10 +553,9 @@ def annotators(obj: Context, as_json: bool, out: str | None, dimension: str, con
     """
     from prefloop.annotator_quality import annotators_report
     from prefloop.annotators import QualityThresholds
-    from prefloop.config import load_config
 
     try:
-        gold = load_config(config_path).annotators
+        gold = obj.config(config_path).annotators
         thresholds = QualityThresholds(min_gold_accuracy=gold.min_gold_accuracy, gold_min_labels=gold.gold_min_labels)
         data = annotators_report(obj.engine(), out=out, dimension=dimension, thresholds=thresholds)
     except PrefloopError as exc:
@@ -550,24 +629,50 @@ def gold_derive(obj: Context, min_labels: int, min_reliability: float) -> None:
 
 @cli.group(name="config")
 def config_group() -> None:
-    """Inspect the effective configuration."""
+    """The one effective configuration: flags > environment > prefloop.toml > defaults."""
 
 
 @config_group.command(name="show")
-@click.option("--config", "config_path", default=None)
-def config_show(config_path: str | None) -> None:
-    """Print the effective config (file + environment) as JSON, secrets masked.
+@click.option("--json", "as_json", is_flag=True, help="The settings as one JSON object (no sources).")
+@pass_ctx
+def config_show(obj: Context, as_json: bool) -> None:
+    """Print the effective configuration as TOML, each value with its source, secrets masked.
+
+    \b
+    Examples:
+      LABEL_STUDIO_API_KEY=... prefloop config show
+      prefloop config show --config /srv/prefloop/prefloop.toml --json
+    """
+    from prefloop.config import masked
+    from prefloop.config_render import render_config
+
+    config = obj.config()
+    if as_json:
+        _echo_json(masked(config))
+        return
+    click.echo(render_config(config), nl=False)
+
+
+@config_group.command(name="init")
+@click.argument("path", default="prefloop.toml")
+@click.option("--force", is_flag=True, help="Overwrite an existing file.")
+def config_init(path: str, force: bool) -> None:
+    """Write a commented starter prefloop.toml (every setting at its default, with its help).
 
     \b
     Example:
-      LABEL_STUDIO_API_KEY=... prefloop config show
+      prefloop config init && $EDITOR prefloop.toml && prefloop config show
     """
-    from prefloop.config import load_config, masked
+    from pathlib import Path
 
-    try:
-        _echo_json(masked(load_config(config_path)))
-    except PrefloopError as exc:
-        raise _fail(exc) from None
+    from prefloop.config_render import starter_config
+    from prefloop.errors import InvalidRequest
+
+    target = Path(path)
+    if target.exists() and not force:
+        raise InvalidRequest(f"{target} exists; pass --force to overwrite it")
+    target.write_text(starter_config(), encoding="utf-8")
+    click.echo(f"wrote {target}; edit it, then check it with `prefloop config show`")
 
 
 @cli.command()
@@ -625,7 +730,7 @@ def demo(workdir: str, data: str | None, synthetic: bool, quick: bool, strategy:
 @click.option("--rounds", default=8, show_default=True)
 @click.option("--test-fraction", default=0.25, show_default=True, help="Held-out share for the curves (no --test).")
 @click.option("--noise", "noise_rate", default=0.0, show_default=True, help="Simulated annotator error rate.")
-@click.option("--mode", type=click.Choice(["heads", "finetune"]), default="heads", show_default=True,
+@click.option("--mode", type=click.Choice(["heads", "finetune", "adapted"]), default="heads", show_default=True,
               help="Model mode trained every round (finetune costs minutes per round on a CPU).")
 @click.option("-k", "--members", "k", type=click.IntRange(1), default=5, show_default=True, help="Ensemble size.")
 @click.option("--scratch", is_flag=True, help="Retrain from scratch each round instead of warm-starting.")
@@ -676,6 +781,8 @@ def simulate(data: tuple[str, ...], test_file: str | None, strategies: tuple[str
 
 
 def main() -> None:
+    signal.signal(signal.SIGTERM, _raise_on_signal)
+    signal.signal(signal.SIGINT, _raise_on_signal)
     cli(prog_name="prefloop")
 
 

@@ -29,10 +29,17 @@ def _f(default: Any, help: str) -> Any:
 class ModelConfig:
     """How a reward-model ensemble is built and trained (see each field's help)."""
 
-    mode: Literal["heads", "finetune"] = _f(
+    mode: Literal["heads", "finetune", "adapted"] = _f(
         "heads",
         "'heads': frozen backbone, cached embeddings, K small heads on bootstrap resamples "
-        "(cheap on CPU). 'finetune': the backbone is trained (full for k=1, K LoRA adapters for k>1).",
+        "(cheap on CPU). 'finetune': the backbone is trained (full for k=1, K LoRA adapters for k>1: "
+        "K times the cost of one model). 'adapted': ONE fine-tuned backbone + K linear heads on its "
+        "features; later retrains refit only the heads until the labels grow by adapt_growth.",
+    )
+    adapt_growth: float = _f(
+        2.0,
+        "Adapted mode: re-fine-tune the backbone once the labelled pairs reach this multiple of the count it "
+        "was last fine-tuned on; between those milestones only the K heads retrain (seconds).",
     )
     backbone: str | None = _f(
         None,
@@ -72,7 +79,7 @@ class ModelConfig:
         None,
         "Incremental training: old labels replayed, as a multiple of the number of new labels "
         "(0.5 = half as many old as new), capped by what the caller passes. None = every old label in "
-        "heads mode (heads are cheap, and forgetting is what made retrains worse) and 0.5 in finetune mode.",
+        "heads and adapted modes (heads are cheap, and forgetting made retrains worse) and 0.5 in finetune mode.",
     )
     head_prior: float = _f(
         1.0,
@@ -134,7 +141,7 @@ class ModelConfig:
         """The replay multiple actually used (``inf`` = every old label)."""
         if self.replay_fraction is not None:
             return self.replay_fraction
-        return float("inf") if self.mode == "heads" else 0.5
+        return float("inf") if self.mode in ("heads", "adapted") else 0.5
 
     def replays_everything(self) -> bool:
         return self.resolved_replay_fraction() == float("inf")

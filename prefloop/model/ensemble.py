@@ -135,8 +135,12 @@ class RewardEnsemble:
                 from prefloop.model.finetune import FinetuneModel
 
                 impl, thetas, stats = FinetuneModel.fit(train_t, val_t, config, parent, log, bar)
+            elif config.mode == "adapted":
+                from prefloop.model.adapted import AdaptedImpl
+
+                impl, thetas, stats = AdaptedImpl.fit(train_t, val_t, config, parent, log, bar)
             else:
-                raise ValueError(f"unknown mode {config.mode!r}; use 'heads' or 'finetune'")
+                raise ValueError(f"unknown mode {config.mode!r}; use 'heads', 'finetune' or 'adapted'")
             calibration = stats.pop("calibration", None)
             if config.calibrate and calibration is None and val_t is not None:
                 ra, rb = impl.member_rewards(val_t.pairs, bar)
@@ -240,6 +244,10 @@ class RewardEnsemble:
             from prefloop.model.heads_impl import HeadsImpl
 
             impl: Any = HeadsImpl.load(path, config)
+        elif config.mode == "adapted":
+            from prefloop.model.adapted import AdaptedImpl
+
+            impl = AdaptedImpl.load(path, config)
         else:
             from prefloop.model.finetune import FinetuneModel
 

@@ -23,7 +23,7 @@ from prefloop.model.batching import EncodedPairs, count_groups
 from prefloop.model.config import ModelConfig
 from prefloop.model.data import PairTargets, bootstrap_indices
 from prefloop.model.losses import pair_nll, tie_param_init
-from prefloop.model.shared_prompt import PairLayout, SharedPairs, check_support, shared_rewards
+from prefloop.model.shared_prompt import PairLayout, SharedPairs, check_support, shared_features, shared_rewards
 from prefloop.model.tracking import MetricsLog
 
 __all__ = ["FinetuneModel", "RewardNet"]
@@ -283,6 +283,28 @@ class FinetuneModel:
 
     def member_rewards(self, pairs: list[tuple[str, str, str]], bar: Any) -> tuple[np.ndarray, np.ndarray]:
         return self._pair_rewards(self._encode(pairs), list(range(self.config.k)))
+
+    @torch.no_grad()
+    def features(self, pairs: list[tuple[str, str, str]], bar: Any = None) -> tuple[np.ndarray, np.ndarray]:
+        """The head's input features of a and b, [n, H] each (member 0; shared-prompt layout only)."""
+        if not self.shared:
+            raise NotImplementedError("features need the shared-prompt layout, which this model could not take")
+        net = self._unwrapped().eval()
+        self._use(0)
+        dev = next(net.parameters()).device
+        enc = self._encode(pairs)
+        out: np.ndarray | None = None
+        task = bar.add_task("features", total=len(pairs)) if bar is not None and pairs else None
+        for slots, inputs in enc.score_batches(self.config.embed_batch_size):
+            feats = shared_features(net.model, {k: v.to(dev) for k, v in inputs.items()}).float().cpu().numpy()
+            if out is None:
+                out = np.zeros((enc.n_scored, feats.shape[1]), dtype=np.float32)
+            out[slots] = feats
+            if task is not None:
+                bar.update(task, advance=len(slots) // 2)
+        if out is None:
+            return np.zeros((0, 0), np.float32), np.zeros((0, 0), np.float32)
+        return out[enc.index[:, 0]], out[enc.index[:, 1]]
 
     def state_tensors(self) -> dict[str, torch.Tensor]:
         return {k: v for k, v in self._unwrapped().state_dict().items()}

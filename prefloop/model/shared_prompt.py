@@ -190,8 +190,30 @@ def head_logits(model: nn.Module, states: torch.Tensor) -> torch.Tensor:
     raise NotImplementedError(f"{type(model).__name__}: no known classification head for a shared prompt")
 
 
-def shared_rewards(model: nn.Module, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
-    """Rewards [R·B] of a collated batch of shared-prompt sequences (order of ``pool_index``)."""
+def final_layer(model: nn.Module) -> tuple[nn.Module, nn.Linear]:
+    """(what turns a token state into the head's input, the head's last linear layer).
+
+    Decoders: identity and ``score``; the BERT family: the pooler (its dropout is off at
+    inference) and ``classifier``. ``head_logits`` = linear(pre(states)).
+    """
+    if hasattr(model, "score"):
+        return nn.Identity(), model.score
+    pooler = getattr(model.base_model, "pooler", None)
+    if pooler is not None and hasattr(model, "classifier"):
+        return _PoolToken(pooler), model.classifier
+    raise NotImplementedError(f"{type(model).__name__}: no known classification head for a shared prompt")
+
+
+class _PoolToken(nn.Module):
+    def __init__(self, pooler: nn.Module) -> None:
+        super().__init__()
+        self.pooler = pooler
+
+    def forward(self, states: torch.Tensor) -> torch.Tensor:
+        return self.pooler(states[:, None, :])
+
+
+def _pooled_states(model: nn.Module, inputs: dict[str, torch.Tensor]) -> tuple[nn.Module, torch.Tensor]:
     inner = _inner(model)
     kw = {k: v for k, v in inputs.items() if k != "pool_index"}
     if getattr(inner.config, "_attn_implementation", "sdpa") == "eager":  # eager attention ADDS its mask
@@ -199,7 +221,18 @@ def shared_rewards(model: nn.Module, inputs: dict[str, torch.Tensor]) -> torch.T
         kw["attention_mask"] = torch.zeros(allowed.shape, device=allowed.device).masked_fill(
             ~allowed, torch.finfo(torch.float32).min)
     hidden = inner.base_model(**kw).last_hidden_state
-    states = hidden.reshape(-1, hidden.shape[-1])[inputs["pool_index"]]
+    return inner, hidden.reshape(-1, hidden.shape[-1])[inputs["pool_index"]]
+
+
+def shared_features(model: nn.Module, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The head's input features [R·B, H] of a collated batch (order of ``pool_index``)."""
+    inner, states = _pooled_states(model, inputs)
+    return final_layer(inner)[0](states)
+
+
+def shared_rewards(model: nn.Module, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Rewards [R·B] of a collated batch of shared-prompt sequences (order of ``pool_index``)."""
+    inner, states = _pooled_states(model, inputs)
     return head_logits(inner, states)
 
 
