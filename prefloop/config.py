@@ -89,7 +89,8 @@ class AnnotatorSettings:
                                   "(weight = their gold accuracy) | keep")
     redundancy: str = _f("fixed", "fixed: annotators_per_pair labels per task | adaptive: start from that and ask "
                                   "for one more label (up to max_annotators) only where the labels disagree or the "
-                                  "model is unsure (backends that support it: simulated)")
+                                  "model is unsure (simulated and Label Studio; Argilla has one distribution "
+                                  "per dataset)")
     max_annotators: int = _f(3, "Adaptive redundancy: most labels one pair gets")
     uncertain_margin: float = _f(0.15, "Adaptive redundancy: the model is unsure when |P(a≻b) − 0.5| is below this")
 

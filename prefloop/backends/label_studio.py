@@ -379,6 +379,27 @@ class LabelStudioBackend(AnnotationBackend):
         choice = _CHOICES.get(str(picked[0]).strip().lower()) if picked else None
         return Choice(undo_presentation(choice.value, swapped)) if choice else None
 
+    supports_more_labels = True
+
+    def request_more_labels(self, pair_keys: Sequence[str], total: int) -> int:
+        """Raise the task's own ``overlap`` (Label Studio counts a task as done at that many
+        annotations; the project's ``maximum_annotations`` is only the default)."""
+        project_id = int(self.ensure_project())
+        keys = set(pair_keys)
+        reopened = 0
+        for task in self._live(project_id):
+            if task.pair_key not in keys:
+                continue
+            current = self._request("GET", f"/api/tasks/{task.external_id}")
+            if int(current.get("overlap") or 1) >= total:
+                continue
+            body: dict[str, Any] = {"overlap": total}
+            if int(current.get("total_annotations") or 0) < total:  # not recomputed on its own: back to the stream
+                body["is_labeled"] = False
+            self._request("PATCH", f"/api/tasks/{task.external_id}", body=body)
+            reopened += 1
+        return reopened
+
     def withdraw_tasks(self, pair_keys: Sequence[str]) -> int:
         project_id = int(self.ensure_project())
         keys = set(pair_keys)

@@ -195,6 +195,21 @@ def test_withdraw_keeps_annotated_tasks(ls_backend: LabelStudioBackend, ls_drive
     assert {t.pair_key for t in ls_backend.live_tasks()} == {pushed[0].pair_key, pushed[1].pair_key}
 
 
+def test_more_labels_raise_the_task_overlap(ls_backend: LabelStudioBackend, ls_driver: LabelStudioDriver,
+                                            label_studio_server: LabelStudioServer) -> None:
+    task = _push(ls_backend, n=1)[0]
+    admin = _admin(label_studio_server)
+    ls_driver.annotate(task, 0, "a")
+    assert admin.get(f"/api/tasks/{task.external_id}").json()["is_labeled"] is True
+    assert ls_backend.request_more_labels([task.pair_key], 2) == 1
+    assert ls_backend.request_more_labels([task.pair_key], 2) == 0, "asking again for the same total is a no-op"
+    state = admin.get(f"/api/tasks/{task.external_id}").json()
+    assert state["overlap"] == 2 and state["is_labeled"] is False
+    ls_driver.annotate(task, 1, "b")
+    assert admin.get(f"/api/tasks/{task.external_id}").json()["is_labeled"] is True
+    assert len(ls_backend.pull_labels().labels) == 2
+
+
 def test_personal_access_token_and_env_settings(label_studio_server: LabelStudioServer,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LABEL_STUDIO_URL", label_studio_server.url)
