@@ -123,3 +123,55 @@ def test_median_seconds_prefers_the_backends_measure_then_gaps() -> None:
     # gaps 5, 20, (9975: a break, dropped), 6 → median 6
     assert median_seconds(stamped) == 6.0
     assert median_seconds([Annotation(1, "u", "a")]) is None
+
+
+def test_report_rates_kappa_and_gold_by_hand() -> None:
+    from prefloop.annotators import annotator_report
+
+    # u1 and u2 on four pairs; u1 skips a fifth; both answer one gold check (answer 'a')
+    data = [
+        Annotation(1, "u1", "a"),
+        Annotation(1, "u2", "a"),
+        Annotation(2, "u1", "b"),
+        Annotation(2, "u2", "b"),
+        Annotation(3, "u1", "tie"),
+        Annotation(3, "u2", "a"),
+        Annotation(4, "u1", "a"),
+        Annotation(4, "u2", "b"),
+        Annotation(5, "u1", "skip"),
+        Annotation(9, "u1", "a", gold="a"),
+        Annotation(9, "u2", "b", gold="a"),
+    ]
+    report = annotator_report(data)
+    u1, u2 = report["annotators"]
+    assert (u1["labels"], u2["labels"]) == (4, 4)  # skips and gold answers are not labels
+    assert u1["tie_rate"] == 0.25 and u2["tie_rate"] == 0.0
+    assert u1["skip_rate"] == 0.2 and u2["skip_rate"] == 0.0
+    assert u1["gold"] == {"n": 1, "accuracy": 1.0} and u2["gold"] == {"n": 1, "accuracy": 0.0}
+    x, y = [0, 1, 2, 0], [0, 1, 0, 1]
+    assert u1["kappa"]["u2"] == pytest.approx(round(cohen_kappa_score(x, y), 4))
+    assert u1["agreement_with_consensus"] == 0.5  # the other's single vote is the consensus
+    assert report["items"] == 4 and report["items_with_several_labels"] == 4
+    items = [["a", "a"], ["b", "b"], ["tie", "a"], ["a", "b"]]
+    assert report["krippendorff_alpha"] == pytest.approx(round(krippendorff_alpha_nominal(items), 4))
+
+
+def test_reliability_and_discrimination_by_hand() -> None:
+    from prefloop.annotators import DawidSkeneResult
+
+    confusion = np.array(
+        [
+            [[0.9, 0.1, 0.0], [0.1, 0.9, 0.0], [0.2, 0.2, 0.6]],  # careful
+            [[0.5, 0.5, 0.0], [0.5, 0.5, 0.0], [0.5, 0.5, 0.0]],  # coin
+        ]
+    )
+    fit = DawidSkeneResult(
+        posteriors=np.zeros((0, 3)),
+        priors=np.array([0.4, 0.4, 0.2]),
+        confusion=confusion,
+        log_likelihood=0.0,
+        n_iter=1,
+        converged=True,
+    )
+    np.testing.assert_allclose(fit.reliability(), [0.4 * 0.9 + 0.4 * 0.9 + 0.2 * 0.6, 0.4 * 0.5 + 0.4 * 0.5])
+    np.testing.assert_allclose(fit.discrimination(), [0.8, 0.0])
