@@ -40,7 +40,7 @@ from sqlalchemy.engine import make_url
 from prefloop.acquisition import ProbPool, get_strategy
 from prefloop.backends import AnnotationBackend, BackendSettings, BackendUnreachable, make_backend
 from prefloop.config import LoopConfig
-from prefloop.errors import PrefloopError
+from prefloop.errors import ConfigError, PrefloopError
 from prefloop.faults import checkpoint
 from prefloop.store.annotations import ask_for_labels, labeled_task_votes
 from prefloop.store.db import session_scope
@@ -392,8 +392,8 @@ def run_sync(engine: Engine, config: LoopConfig, *, dry_run: bool = False, progr
         if config.annotators.redundancy == "adaptive" and not dry_run:
             t = time.perf_counter()
             if not backend.supports_more_labels:
-                raise PrefloopError(f"[annotators] redundancy = \"adaptive\" needs a backend that can ask for more "
-                                    f"labels on one task; {backend.name} cannot: use \"fixed\"")
+                raise ConfigError(f"[annotators] redundancy = \"adaptive\" needs a backend that can ask for more "
+                                  f"labels on one task; {backend.name} cannot: use \"fixed\"")
             more = _redundancy(engine, config, backend, project)
             report.changed |= more["asked_for_more"] > 0
             log(report.step("redundancy", t, **more))
