@@ -191,13 +191,15 @@ def _note(report: IngestReport, item: RowProblem, opts: ShapeOptions, problems: 
         handle.write(json.dumps(item.to_dict(), ensure_ascii=False) + "\n")
 
 
-def _count_row(report: IngestReport, records: list[PairRecord], who: set[str], name: str) -> None:
+def _count_row(report: IngestReport, records: list[PairRecord], who: set[str], default_annotator: str) -> None:
     """Pairs are counted per row (several labels of one row on the same texts are ONE pair read)."""
     if len(records) == 1:
         report.pairs_seen += 1
-    else:
-        report.pairs_seen += len({(r.prompt, frozenset((r.response_a, r.response_b))) for r in records})
-    who.update(r.annotator or f"import:{name}" for r in records if r.label is not None)
+        if records[0].label is not None:
+            who.add(records[0].annotator or default_annotator)
+        return
+    report.pairs_seen += len({(r.prompt, frozenset((r.response_a, r.response_b))) for r in records})
+    who.update(r.annotator or default_annotator for r in records if r.label is not None)
 
 
 def ingest(engine: Engine, source: str, *, fmt: str | None = None, opts: ShapeOptions | None = None,
@@ -231,7 +233,7 @@ def ingest(engine: Engine, source: str, *, fmt: str | None = None, opts: ShapeOp
                     _note(report, item, opts, problems, handle)
                     continue
                 batch.extend(item)
-                _count_row(report, item, who, name)
+                _count_row(report, item, who, f"import:{name}")
                 if len(batch) >= BATCH:
                     if report.rejected == 0 or skip_invalid:
                         counts += add_pairs(session, batch, source=name, split=split)

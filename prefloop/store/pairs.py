@@ -118,7 +118,8 @@ def _bulk_insert_ignore(session: Session, table: Table, rows: Sequence[dict[str,
              for c in columns] + ["?"] * len(constants)
     sql = f'INSERT INTO "{table.name}" ({names}) VALUES ({", ".join(slots)}) ON CONFLICT ({conflict}) DO NOTHING'
     added = 0
-    for chunk in chunks(list(values), 10000):
+    ordered = sorted(values, key=itemgetter(0))  # neighbouring keys touch neighbouring index pages
+    for chunk in chunks(ordered, 10000):
         result = connection.exec_driver_sql(sql, [(*v, *fixed) for v in chunk])
         added += max(result.rowcount, 0)
     return added
