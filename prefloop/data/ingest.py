@@ -25,7 +25,7 @@ from sqlalchemy import Engine
 from prefloop.data.fields import ShapeOptions
 from prefloop.data.formats import detect_adapter, get_adapter
 from prefloop.data.readers import read_rows
-from prefloop.data.shapes import LABEL_LIKE, row_to_pairs
+from prefloop.data.shapes import LABEL_LIKE, apply_mapping, row_to_pairs
 from prefloop.errors import DegenerateRow, IngestError, RowProblem, SourceError
 from prefloop.store.db import session_scope
 from prefloop.store.pairs import AddedCounts, add_pairs, prepare_bulk_load
@@ -86,7 +86,14 @@ def choose_converter(first_row: dict[str, Any], opts: ShapeOptions) -> tuple[str
     """The named format, else the detected one; ``--map`` / label options mean the user's own layout."""
     if opts.fmt:
         adapter = get_adapter(opts.fmt)
-        return adapter.name, adapter.convert
+        if not opts.mapping:
+            return adapter.name, adapter.convert
+        convert = adapter.convert  # a named format with renamed columns: --map first, then the format
+
+        def mapped(row: dict[str, Any], where: tuple[str, int], o: ShapeOptions) -> list[PairRecord]:
+            return convert(dict(apply_mapping(row, where, o)), where, o)
+
+        return adapter.name, mapped
     if opts.mapping or opts.label_map or opts.label_decoder:
         return "generic", _generic
     adapter = detect_adapter(first_row)

@@ -257,3 +257,13 @@ def test_argilla_flat_as_saved_dataset(sqlite_engine: Engine, tmp_path: Path) ->
     datasets.Dataset.from_list([_flat(r) for r in NESTED]).save_to_disk(str(tmp_path / "ds"))
     assert run(sqlite_engine, tmp_path / "ds").format == "argilla"
     assert raw_verdicts(sqlite_engine, tmp_path) == EXPECTED_ARGILLA
+
+
+def test_argilla_dataset_with_other_field_names_via_format_and_map(sqlite_engine: Engine, tmp_path: Path) -> None:
+    """A dataset not made by prefloop: its fields are renamed with --map, the format named with --format."""
+    record = _argilla_nested("r9", "", "", {"preference": [{"value": "b", "user_id": "u5", "status": "submitted"}]})
+    record["fields"] = {"instruction": "Pick one", "answer_1": "Left answer", "answer_2": "Right answer"}
+    path = write_json_array(tmp_path / "other.json", [record])
+    mapping = {"prompt": "fields.instruction", "response_a": "fields.answer_1", "response_b": "fields.answer_2"}
+    assert run(sqlite_engine, path, fmt="argilla-records", mapping=mapping).format == "argilla-records"
+    assert raw_verdicts(sqlite_engine, tmp_path) == [("Right answer", "argilla:u5", "overall", None)]

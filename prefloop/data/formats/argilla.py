@@ -126,7 +126,8 @@ def _nested(row: Row, where: Where, opts: ShapeOptions) -> list[PairRecord]:
     responses = row.get("responses") or {}
     if not all(isinstance(v, list) for v in responses.values()):
         raise RowProblem(where[0], where[1], "responses", "expected {question: [{value, user_id, status}]}")
-    return _labels(row["fields"], responses, row.get("id"), where, opts)
+    fields = {**row["fields"], **{k: row[k] for k in FIELDS if k in row}}  # --map renames land at the top
+    return _labels(fields, responses, row.get("id"), where, opts)
 
 
 ADAPTERS = [
