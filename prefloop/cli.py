@@ -322,12 +322,28 @@ def export(obj: Context, out: str, fmt: str | None, kind: str, per_annotator: bo
       prefloop export prefs_ds --format hf
       prefloop export prefs.jsonl --aggregate dawid-skene
     """
-    from prefloop.data.export import export_labels
+    from pathlib import Path
 
-    if fmt is None:
-        fmt = "parquet" if out.endswith(".parquet") else "jsonl" if out.endswith(".jsonl") else "hf"
+    from prefloop.data.export import export_labels
+    from prefloop.errors import InvalidRequest
+    from prefloop.store.db import session_scope
+    from prefloop.store.queries import label_dimensions
+
+    if fmt is None:  # from the suffix: .json and .jsonl are JSON lines, .parquet Parquet, anything else a folder
+        suffix = Path(out).suffix.lower()
+        fmt = "parquet" if suffix == ".parquet" else "jsonl" if suffix in (".json", ".jsonl") else "hf"
+    if Path(out).is_dir():
+        raise InvalidRequest(f"{out} is an existing folder; export writes a new file or folder: remove it or "
+                             "choose another name")
+    engine = obj.engine()
+    if dimension is not None:
+        with session_scope(engine) as session:
+            known = label_dimensions(session)
+        if dimension not in known:
+            raise InvalidRequest(f"no labels of dimension {dimension!r} in the store; its dimensions: "
+                                 f"{', '.join(known) or 'none (no labels yet)'}")
     try:
-        report = export_labels(obj.engine(), out, fmt=fmt, kind=kind, aggregate="none" if per_annotator else aggregate,
+        report = export_labels(engine, out, fmt=fmt, kind=kind, aggregate="none" if per_annotator else aggregate,
                                ties=ties, margin=margin, dimension=dimension)
     except PrefloopError as exc:
         raise _fail(exc) from None

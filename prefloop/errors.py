@@ -3,16 +3,122 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from enum import IntEnum
 
-__all__ = ["ConfigError", "DegenerateRow", "IngestError", "PrefloopError", "RowProblem", "SourceError"]
+__all__ = [
+    "BackendError",
+    "BackendUnreachable",
+    "ConfigError",
+    "DegenerateRow",
+    "ExitCode",
+    "IngestError",
+    "Interrupted",
+    "InvalidRequest",
+    "LockHeld",
+    "ModelError",
+    "NotAStore",
+    "PrefloopError",
+    "RowProblem",
+    "SourceError",
+    "StoreError",
+    "StoreMissing",
+    "StoreUnreachable",
+    "StrategyError",
+    "exit_code_for",
+]
+
+
+class ExitCode(IntEnum):
+    """Exit codes of every command (``prefloop sync``'s are documented in the README)."""
+
+    OK = 0
+    ERROR = 1
+    CONFIG_ERROR = 2
+    BACKEND_UNREACHABLE = 3
+    LOCK_HELD = 4
+    NOTHING_TO_DO = 5
+    INTERRUPTED = 130  # 128 + SIGINT
+    TERMINATED = 143  # 128 + SIGTERM
 
 
 class PrefloopError(Exception):
-    """Base class of errors meant for the person running prefloop."""
+    """Base class of errors meant for the person running prefloop; ``exit_code`` is what the CLI exits with."""
+
+    exit_code: ExitCode = ExitCode.ERROR
 
 
 class ConfigError(PrefloopError):
     """The configuration (prefloop.toml, flags, environment) is invalid or incomplete."""
+
+    exit_code = ExitCode.CONFIG_ERROR
+
+
+class InvalidRequest(PrefloopError):
+    """A command was asked for something that cannot be done as asked (a wrong name, a folder in the way)."""
+
+    exit_code = ExitCode.CONFIG_ERROR
+
+
+class StrategyError(ConfigError, ValueError):
+    """An acquisition strategy name or parameter that does not exist (a ``ValueError`` for older callers)."""
+
+
+class ModelError(PrefloopError, ValueError):
+    """A reward-model request the model cannot honour (a ``ValueError`` for older callers)."""
+
+
+class StoreError(PrefloopError):
+    """The store cannot be used as asked."""
+
+    exit_code = ExitCode.CONFIG_ERROR
+
+
+class StoreMissing(StoreError):
+    """No store at the configured place; only ``init`` and ``ingest`` create one."""
+
+
+class NotAStore(StoreError):
+    """The database exists but is not a prefloop store: prefloop never writes into it."""
+
+
+class StoreUnreachable(StoreError):
+    """The database server did not answer."""
+
+    exit_code = ExitCode.BACKEND_UNREACHABLE
+
+
+class LockHeld(PrefloopError):
+    """Another sync holds the lock on this store."""
+
+    exit_code = ExitCode.LOCK_HELD
+
+
+class BackendError(PrefloopError, RuntimeError):
+    """A backend answered, but not the way the contract needs."""
+
+
+class BackendUnreachable(BackendError):
+    """The backend could not be reached after the configured retries."""
+
+    exit_code = ExitCode.BACKEND_UNREACHABLE
+
+
+class Interrupted(PrefloopError):
+    """The run was stopped by SIGINT (ctrl-C) or SIGTERM; everything committed so far is consistent."""
+
+    def __init__(self, signal_name: str) -> None:
+        self.signal_name = signal_name
+        self.exit_code = ExitCode.TERMINATED if signal_name == "SIGTERM" else ExitCode.INTERRUPTED
+        super().__init__(f"stopped by {signal_name}; committed work is kept, rerun to continue")
+
+
+def exit_code_for(exc: BaseException) -> int:
+    """The one map from an exception to the process exit code."""
+    if isinstance(exc, PrefloopError):
+        return int(exc.exit_code)
+    if isinstance(exc, KeyboardInterrupt):
+        return int(ExitCode.INTERRUPTED)
+    return int(ExitCode.ERROR)
 
 
 class RowProblem(PrefloopError):

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from prefloop.annotators.aggregate import AGGREGATIONS, aggregate_labels
 from prefloop.config import AnnotatorSettings
-from prefloop.errors import PrefloopError
+from prefloop.errors import InvalidRequest, ModelError, PrefloopError
 from prefloop.faults import checkpoint
 from prefloop.model import (
     ModelConfig,
@@ -138,7 +138,7 @@ def train_model(engine: Engine, config: ModelConfig, artifacts_dir: str, parent:
     with session_scope(engine) as session:
         parent_row = find_model(session, parent) if parent else None
         if parent and parent_row is None:
-            raise PrefloopError(f"no model version {parent!r}; see `prefloop status` for the versions")
+            raise InvalidRequest(f"no model version {parent}; `prefloop status` lists the versions in this store")
         snapshot = label_snapshot(session)
         rows = list(iter_labeled_rows(session, split="pool", max_label_id=snapshot["max_label_id"]))
         weights = gold_weights(session, annotators or AnnotatorSettings())
@@ -149,6 +149,10 @@ def train_model(engine: Engine, config: ModelConfig, artifacts_dir: str, parent:
     new, old = [ex for _, ex in examples], []
     if parent_row is not None and incremental:
         parent_ens = load_ensemble(parent_row)
+        theirs = (parent_ens.config.mode, parent_ens.config.resolved_backbone(), parent_ens.config.k)
+        if theirs != (config.mode, config.resolved_backbone(), config.k):
+            raise ModelError(f"--from {parent_row.name} continues a {theirs[0]} model with k={theirs[2]} on "
+                             f"{theirs[1]}; train with the same mode, backbone and k, or without --from")
         cut = int(parent_row.label_snapshot.get("max_label_id", 0))
         new = [ex for newest, ex in examples if newest > cut]
         old = [ex for newest, ex in examples if newest <= cut]
@@ -183,6 +187,13 @@ def _jsonable(data: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _no_model(name: str | None, what: str) -> PrefloopError:
+    """A named version that does not exist is not the same as no model at all."""
+    if name:
+        return InvalidRequest(f"no model version {name}; `prefloop status` lists the versions in this store")
+    return PrefloopError(f"no model to {what}: run `prefloop train` first")
+
+
 def score_pool(engine: Engine, model: str | None = None, all_pairs: bool = False,
                progress: bool = True, also: Sequence[int] = ()) -> tuple[str, int]:
     """Store predictions of a model (default: newest) for unlabeled pool pairs (or all pairs).
@@ -194,7 +205,7 @@ def score_pool(engine: Engine, model: str | None = None, all_pairs: bool = False
     with session_scope(engine) as session:
         row = find_model(session, model)
         if row is None:
-            raise PrefloopError("no model to score with: run `prefloop train` first")
+            raise _no_model(model, "score with")
         name, model_id = row.name, row.id
         ens = load_ensemble(row)
         query = select(Pair.id) if all_pairs else select(Pair.id).where(Pair.split == "pool")
@@ -236,7 +247,7 @@ def evaluate_model(engine: Engine, model: str | None = None, data: str | None = 
     with session_scope(engine) as session:
         row = find_model(session, model)
         if row is None:
-            raise PrefloopError("no model to evaluate: run `prefloop train` first")
+            raise _no_model(model, "evaluate")
         ens, name = load_ensemble(row), row.name
         if data is None:
             rows = list(iter_labeled_rows(session, split=split))

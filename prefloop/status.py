@@ -14,7 +14,12 @@ from prefloop.store.models import Annotator, Label, ModelVersion, Task
 from prefloop.store.queries import live_label_counts
 from prefloop.store.versions import labels_since, latest_model
 
-__all__ = ["loop_status"]
+__all__ = ["loop_status", "status_lines"]
+
+
+def _rounded(value: Any, digits: int = 4) -> Any:
+    """Metrics from a handful of pairs do not deserve 16 digits."""
+    return round(value, digits) if isinstance(value, float) else value
 
 
 def loop_status(session: Session, config: LoopConfig) -> dict[str, Any]:
@@ -39,7 +44,7 @@ def loop_status(session: Session, config: LoopConfig) -> dict[str, Any]:
     models = [
         {"name": m.name, "parent": m.parent.name if m.parent else None, "mode": m.mode,
          "created_at": m.created_at, "labels": m.label_snapshot.get("n_labels"),
-         "metrics": {k: m.metrics.get(k) for k in ("val_loss", "train_loss", "n_pairs", "seconds")
+         "metrics": {k: _rounded(m.metrics.get(k)) for k in ("val_loss", "train_loss", "n_pairs", "seconds")
                      if k in m.metrics}}
         for m in session.scalars(select(ModelVersion).order_by(ModelVersion.id))
     ]
@@ -51,5 +56,43 @@ def loop_status(session: Session, config: LoopConfig) -> dict[str, Any]:
         "milestone": {"every": milestone, "progress": f"{since}/{milestone}", "due": since >= milestone},
         "current_model": model.name if model else None,
         "models": models,
-        "agreement": agreement_report(votes),
+        "agreement": {k: _rounded(v) for k, v in agreement_report(votes).items()},
     }
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return str(value)
+
+
+def status_lines(data: dict[str, Any]) -> list[str]:
+    """``loop_status`` as lines a person reads (``--json`` keeps the structure)."""
+    models = data["models"]
+    milestone = data["milestone"]
+    lines = [f"model       {data['current_model'] or 'none yet'}"
+             + (f" ({len(models)} versions)" if len(models) > 1 else ""),
+             f"milestone   {milestone['progress']} new labels since the last model"
+             + (" (retrain due)" if milestone["due"] else "")]
+    pending = ", ".join(f"{b}: {n}" for b, n in sorted(data["pending_tasks"].items())) or "none"
+    lines.append(f"pending     {pending}")
+    by_backend = ", ".join(f"{b}: {n}" for b, n in sorted(data["labels_by_backend"].items())) or "none"
+    lines.append(f"labels      {by_backend}")
+    if data["labels_by_annotator"]:
+        lines.append("annotators  " + ", ".join(f"{row['annotator']} ({row['backend']}): {row['labels']}"
+                                                for row in data["labels_by_annotator"]))
+    for m in models:
+        metrics = "  ".join(f"{k} {_text(v)}" for k, v in m["metrics"].items())
+        lines.append(f"  {m['name']}  from {m['parent'] or '-'}  {m['mode']}  {_text(m['labels'])} labels"
+                     + (f"  {metrics}" if metrics else ""))
+    agreement = data["agreement"]
+    if agreement.get("pairs_with_several_labels"):
+        percent = agreement.get("percent_agreement")
+        lines.append(f"agreement   {agreement['pairs_with_several_labels']} pairs with several labels: "
+                     f"{f'{percent:.1%}' if isinstance(percent, float) else '-'} agree, "
+                     f"Krippendorff's alpha {_text(agreement.get('krippendorff_alpha'))}")
+    else:
+        lines.append("agreement   no pair has several labels yet")
+    return lines

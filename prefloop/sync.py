@@ -28,19 +28,28 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC
-from enum import IntEnum
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from sqlalchemy import Engine, or_, select, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
 
 from prefloop.acquisition import ProbPool, get_strategy
-from prefloop.backends import AnnotationBackend, BackendSettings, BackendUnreachable, make_backend
-from prefloop.config import LoopConfig
-from prefloop.errors import ConfigError, PrefloopError
+from prefloop.backends import AnnotationBackend, BackendUnreachable, make_backend
+from prefloop.config import LoopConfig, backend_settings, model_config
+from prefloop.errors import (
+    BackendError,
+    ConfigError,
+    ExitCode,
+    Interrupted,
+    LockHeld,
+    PrefloopError,
+    StoreError,
+    StoreUnreachable,
+    exit_code_for,
+)
 from prefloop.faults import checkpoint
 from prefloop.store.annotations import ask_for_labels, labeled_task_votes
 from prefloop.store.db import session_scope
@@ -48,25 +57,11 @@ from prefloop.store.gold import gold_candidates
 from prefloop.store.labels import get_cursor, record_pull, set_cursor
 from prefloop.store.models import Label, ModelVersion, Pair, Prediction, Task
 from prefloop.store.tasks import count_pending, excluded_pair_ids, record_tasks
-from prefloop.store.versions import labels_since, latest_model, predictions_for
+from prefloop.store.versions import Milestone, latest_model, milestone_due, predictions_for
 from prefloop.types import PushedTask, TaskRequest
 
-__all__ = ["ExitCode", "LockHeld", "SyncReport", "backend_settings", "model_config", "run_sync", "sync_lock"]
-
-
-class ExitCode(IntEnum):
-    """``prefloop sync`` exit codes (documented in the README)."""
-
-    OK = 0
-    ERROR = 1
-    CONFIG_ERROR = 2
-    BACKEND_UNREACHABLE = 3
-    LOCK_HELD = 4
-    NOTHING_TO_DO = 5
-
-
-class LockHeld(PrefloopError):
-    """Another sync holds the lock on this store."""
+__all__ = ["ExitCode", "LockHeld", "SyncReport", "backend_settings", "error_entry", "model_config", "run_sync",
+           "save_traceback", "sync_lock"]
 
 
 @dataclass
@@ -81,33 +76,64 @@ class SyncReport:
         return entry
 
 
+_KINDS: tuple[tuple[type[BaseException], str], ...] = (
+    (ConfigError, "config"), (StoreUnreachable, "store_unreachable"), (StoreError, "store"),
+    (LockHeld, "lock_held"), (BackendUnreachable, "backend_unreachable"), (BackendError, "backend"),
+    (Interrupted, "interrupted"), (PrefloopError, "error"),
+)
+
+
+def error_entry(exc: BaseException) -> dict[str, Any]:
+    """The last JSON line of a failed sync: ``{"step": "error", "type", "kind", "message", "exit_code"}``."""
+    if isinstance(exc, KeyboardInterrupt):
+        exc = Interrupted("SIGINT")
+    kind = next((name for cls, name in _KINDS if isinstance(exc, cls)), "unexpected")
+    return {"step": "error", "type": type(exc).__name__, "kind": kind, "message": str(exc) or type(exc).__name__,
+            "exit_code": exit_code_for(exc)}
+
+
+def save_traceback(artifacts_dir: str, exc: BaseException) -> str | None:
+    """Append an unexpected error's traceback to ``artifacts_dir/logs/sync-errors.log``; return its path."""
+    import traceback
+
+    path = Path(artifacts_dir) / "logs" / "sync-errors.log"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8") as handle:
+            handle.write(f"--- {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}\n")
+            handle.write("".join(traceback.format_exception(exc)))
+    except OSError:
+        return None
+    return str(path)
+
+
+def _say(text: str) -> None:
+    """A progress line on stderr (stdout carries only the JSON lines)."""
+    from rich.console import Console
+
+    Console(stderr=True).print(f"[bold]sync[/bold] {text}", highlight=False)
+
+
+@contextmanager
+def _status(progress: bool, text: str) -> Iterator[None]:
+    """A spinner on stderr while one backend call runs, then its line stays."""
+    if not progress:
+        yield
+        return
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    with console.status(text):
+        yield
+    console.print(f"[bold]sync[/bold] {text}: done", highlight=False)
+
+
 def json_logger(stream: Any = None) -> Callable[[dict[str, Any]], None]:
     """One JSON object per line, with a UTC timestamp: easy to grep from cron mail or a log file."""
     def emit(entry: dict[str, Any]) -> None:
         line = {"ts": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **entry}
         print(json.dumps(line, default=str), file=stream or sys.stdout, flush=True)
     return emit
-
-
-def backend_settings(config: LoopConfig) -> BackendSettings:
-    b = config.backend
-    extra = dict(b.extra)
-    url = b.url
-    if b.name == "simulated" and not url:
-        url = str(Path(config.artifacts_dir) / "simulated")
-    return BackendSettings(project=b.project, url=url, api_key=b.api_key, template=b.template,
-                           dimensions=list(b.dimensions), with_strength=b.with_strength,
-                           with_rationale=b.with_rationale, annotators_per_pair=b.annotators_per_pair,
-                           show_predictions=b.show_predictions, timeout_s=b.timeout_s, retries=b.retries,
-                           backoff_s=b.backoff_s, extra=extra)
-
-
-def model_config(config: LoopConfig) -> Any:
-    from prefloop.model import ModelConfig
-
-    data = dict(config.model)
-    data.setdefault("cache_dir", str(Path(config.artifacts_dir) / "embedding-cache"))
-    return ModelConfig.from_dict(data)
 
 
 # ---- locking ------------------------------------------------------------------------------
@@ -179,18 +205,14 @@ def _push_planned(engine: Engine, backend: AnnotationBackend, project: str) -> i
     return len(pushed)
 
 
-def _pull(engine: Engine, backend: AnnotationBackend, project: str, labels_per_task: int,
-          dry_run: bool) -> dict[str, Any]:
+def _pull(engine: Engine, backend: AnnotationBackend, project: str, labels_per_task: int) -> dict[str, Any]:
     with session_scope(engine) as session:
         cursor = get_cursor(session, backend.name, project)
     result = backend.pull_labels(since=cursor)
     checkpoint("pull:fetched")
     with session_scope(engine) as session:
         counts = record_pull(session, backend.name, project, result, labels_per_task)
-        if dry_run:
-            session.rollback()
-        else:
-            set_cursor(session, backend.name, project, result.cursor)
+        set_cursor(session, backend.name, project, result.cursor)
     return {"pulled": len(result.labels), "new": counts.new, "edited": counts.edited,
             "deleted": counts.deleted, "duplicates": counts.duplicates,
             "unknown_pairs": len(counts.unknown_pairs), "cursor": result.cursor}
@@ -220,21 +242,21 @@ def _redundancy(engine: Engine, config: LoopConfig, backend: AnnotationBackend, 
     return {"labeled_tasks": len(tasks), "asked_for_more": len(more), "reopened": reopened}
 
 
+def milestone(session: Session, config: LoopConfig) -> Milestone:
+    """Whether the labels in the store call for a retrain under ``[milestone]``."""
+    m = config.milestone
+    return milestone_due(session, every=m.every, min_labels=m.min_labels, min_interval_s=m.min_interval_s)
+
+
 def _milestone(engine: Engine, config: LoopConfig) -> tuple[bool, str | None, int]:
     with session_scope(engine) as session:
-        model = latest_model(session)
-        since = labels_since(session, model)
-        if model is None:
-            return since >= config.milestone.min_labels, None, since
-        created = model.created_at if model.created_at.tzinfo else model.created_at.replace(tzinfo=UTC)
-        age = time.time() - created.timestamp()
-        due = since >= config.milestone.every and age >= config.milestone.min_interval_s
-        return due, model.name, since
+        due, model, since, _ = milestone(session, config)
+    return due, model, since
 
 
 def _candidates(engine: Engine, config: LoopConfig, need: int, model: ModelVersion | None,
-                include: set[int] | frozenset[int] = frozenset(),
-                skip: set[int] | frozenset[int] = frozenset()) -> tuple[list[int], np.ndarray, str, dict[str, Any]]:
+                include: set[int] | frozenset[int] = frozenset(), skip: set[int] | frozenset[int] = frozenset(),
+                progress: bool = False) -> tuple[list[int], np.ndarray, str, dict[str, Any]]:
     """Pick up to ``need`` pool pairs: the configured strategy, or random before any model exists.
 
     ``include`` puts otherwise excluded pairs (pending tasks being re-ranked) back in the
@@ -268,7 +290,9 @@ def _candidates(engine: Engine, config: LoopConfig, need: int, model: ModelVersi
         with session_scope(engine) as session:
             pairs = {p.id: p for p in session.scalars(select(Pair).where(Pair.id.in_(pool_ids))).unique()}
         texts = [(pairs[i].prompt.text, pairs[i].response_a.text, pairs[i].response_b.text) for i in pool_ids]
-        embeddings = ens.embed_pairs(texts)
+        if progress:
+            _say(f"embedding {len(texts)} pool pairs for {strategy.name}")
+        embeddings = ens.embed_pairs(texts, progress=progress)
     prob_pool = ProbPool(members, p_tie=p_tie, embeddings=embeddings, prompt_ids=np.array([q for _, q in pool]))
     sel = strategy.select(prob_pool, need, rng)
     return [pool_ids[i] for i in sel.indices], sel.scores, strategy.name, sel.params
@@ -290,7 +314,7 @@ def _gold_picks(engine: Engine, config: LoopConfig, backend: str, project: str, 
 
 
 def _top_up(engine: Engine, config: LoopConfig, backend: AnnotationBackend, project: str,
-            dry_run: bool, skip: set[int] | frozenset[int] = frozenset()) -> dict[str, Any]:
+            skip: set[int] | frozenset[int] = frozenset(), progress: bool = False) -> dict[str, Any]:
     with session_scope(engine) as session:
         pending = count_pending(session, backend.name, project)
         model = latest_model(session)
@@ -298,9 +322,8 @@ def _top_up(engine: Engine, config: LoopConfig, backend: AnnotationBackend, proj
     if need == 0:
         return {"pending": pending, "planned": 0, "pushed": 0}
     gold = _gold_picks(engine, config, backend.name, project, need)
-    chosen, scores, strategy, params = _candidates(engine, config, need - len(gold), model, skip=skip)
-    if dry_run:
-        return {"pending": pending, "would_push": len(chosen) + len(gold), "strategy": strategy}
+    chosen, scores, strategy, params = _candidates(engine, config, need - len(gold), model, skip=skip,
+                                                   progress=progress)
     # a gold check looks like its batch: same strategy and model, a score drawn from the batch's
     gold_scores = (np.random.default_rng(len(chosen)).choice(scores, size=len(gold)) if len(scores)
                    else [0.0] * len(gold))
@@ -315,7 +338,8 @@ def _top_up(engine: Engine, config: LoopConfig, backend: AnnotationBackend, proj
                 session.add(task)
             task.external_id, task.status, task.strategy, task.strategy_params = "", "pending", strategy, params
             task.score, task.model_version_id, task.gold = float(score), model.id if model else None, is_gold
-    pushed = _push_planned(engine, backend, project)
+    with _status(progress, f"pushing {len(chosen) + len(gold)} tasks to {backend.name}"):
+        pushed = _push_planned(engine, backend, project)
     return {"pending": pending, "planned": len(chosen) + len(gold), "gold": len(gold), "pushed": pushed,
             "strategy": strategy}
 
@@ -369,10 +393,17 @@ def _refresh(engine: Engine, config: LoopConfig, backend: AnnotationBackend, pro
 def run_sync(engine: Engine, config: LoopConfig, *, dry_run: bool = False, progress: bool = False,
              log: Callable[[dict[str, Any]], None] | None = None,
              backend: AnnotationBackend | None = None) -> SyncReport:
-    """One cycle; raises ``LockHeld``, ``BackendUnreachable`` or ``PrefloopError`` for the CLI to map."""
+    """One cycle; raises a ``PrefloopError`` (``LockHeld``, ``BackendUnreachable``, ...) for the CLI to map.
+
+    ``dry_run`` reports what the cycle would do and writes nothing anywhere (``sync_dry_run``).
+    """
     from prefloop.reward import score_pool, train_model
 
     log = log or json_logger()
+    if dry_run:
+        from prefloop.sync_dry_run import dry_run_cycle
+
+        return dry_run_cycle(engine, config, log=log, backend=backend)
     report = SyncReport()
     project = config.backend.project
     with sync_lock(engine, config.lock_timeout_s):
@@ -381,13 +412,14 @@ def run_sync(engine: Engine, config: LoopConfig, *, dry_run: bool = False, progr
         health = backend.health()
         if not health.ok:
             raise BackendUnreachable(f"{config.backend.name} is not reachable: {health.detail}")
-        if not dry_run:
-            backend.ensure_project()
+        backend.ensure_project()
+        with _status(progress, f"pushing tasks planned by an earlier run to {backend.name}"):
             resumed = _push_planned(engine, backend, project)
-            log(report.step("connect", t, backend=backend.name, project=project, resumed_push=resumed))
+        log(report.step("connect", t, backend=backend.name, project=project, resumed_push=resumed))
         t = time.perf_counter()
-        pulled = _pull(engine, backend, project, config.backend.annotators_per_pair, dry_run)
-        log(report.step("pull", t, dry_run=dry_run, **pulled))
+        with _status(progress, f"pulling labels from {backend.name} ({project})"):
+            pulled = _pull(engine, backend, project, config.backend.annotators_per_pair)
+        log(report.step("pull", t, **pulled))
         report.changed |= pulled["new"] + pulled["edited"] + pulled["deleted"] > 0
         if config.annotators.redundancy == "adaptive" and not dry_run:
             t = time.perf_counter()
@@ -400,7 +432,9 @@ def run_sync(engine: Engine, config: LoopConfig, *, dry_run: bool = False, progr
 
         t = time.perf_counter()
         due, current, since = _milestone(engine, config)
-        if due and not dry_run:
+        if due:
+            if progress:
+                _say(f"training at the milestone: {since} new labels")
             result = train_model(engine, model_config(config), config.artifacts_dir, parent=current,
                                  progress=progress, aggregate=config.model.get("aggregate", "none"),
                                  annotators=config.annotators)
@@ -410,7 +444,7 @@ def run_sync(engine: Engine, config: LoopConfig, *, dry_run: bool = False, progr
                                 "val_loss", "train_loss", "n_pairs", "pairs_per_s") if k in result.report}))
         else:
             needed = config.milestone.min_labels if current is None else config.milestone.every
-            log(report.step("train", t, skipped=True, due=due, dry_run=dry_run, model=current,
+            log(report.step("train", t, skipped=True, due=due, model=current,
                             labels_since_model=since, milestone=needed))
 
         t = time.perf_counter()
@@ -418,22 +452,22 @@ def run_sync(engine: Engine, config: LoopConfig, *, dry_run: bool = False, progr
             model = latest_model(session)
         refresh = config.acquisition.refresh_after_retrain and model is not None
         stale = _stale_tasks(engine, backend, project, model) if refresh else {}
-        if model is not None and not dry_run:
+        if model is not None:
+            if progress:
+                _say(f"scoring the pool with {model.name}")
             name, scored = score_pool(engine, model.name, progress=progress, also=list(stale))
             report.model = name
             log(report.step("score", t, model=name, scored=scored))
 
         withdrawn: set[int] = set()
-        if stale and dry_run:  # ranking them needs the new model's scores, which a dry run does not store
-            log(report.step("refresh", time.perf_counter(), dry_run=True, stale=len(stale)))
-        elif stale:
+        if stale:
             t = time.perf_counter()
             refreshed, withdrawn = _refresh(engine, config, backend, project, model, stale)
             report.changed |= bool(withdrawn)
             log(report.step("refresh", t, **refreshed))
 
         t = time.perf_counter()
-        pushed = _top_up(engine, config, backend, project, dry_run, skip=withdrawn)
+        pushed = _top_up(engine, config, backend, project, skip=withdrawn, progress=progress)
         report.changed |= bool(pushed.get("pushed"))
         log(report.step("push", t, **pushed))
     return report

@@ -6,6 +6,7 @@ import dataclasses
 import json
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -110,6 +111,7 @@ def _cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 def test_exit_codes(tmp_path: Path) -> None:
     config = write_config(tmp_path)
+    assert _cli(tmp_path, "init").returncode == 0
     bad = tmp_path / "bad.toml"
     bad.write_text("[acquisition]\nqueue_size = 'many'\n")
     proc = _cli(tmp_path, "sync", "--config", str(bad))
@@ -137,8 +139,10 @@ def test_config_show_masks_secrets(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     env = {"LABEL_STUDIO_API_KEY": "super-secret-token"}
     proc = subprocess.run([sys.executable, "-m", "prefloop.cli", "config", "show"], cwd=tmp_path,
                           capture_output=True, text=True, env={**__import__("os").environ, **env})
-    shown = json.loads(proc.stdout)
+    shown = tomllib.loads(proc.stdout)
     assert shown["backend"]["api_key"] == "***" and "super-secret-token" not in proc.stdout
+    assert 'api_key = "***"  # env LABEL_STUDIO_API_KEY' in proc.stdout
+    assert 'url = "http://ls:8080"  # file prefloop.toml' in proc.stdout
 
 
 def test_refresh_after_retrain_withdraws_what_the_new_model_no_longer_wants(engine: Engine, tmp_path: Path) -> None:

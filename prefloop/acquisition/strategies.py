@@ -28,6 +28,7 @@ from prefloop.acquisition import literature as L
 from prefloop.acquisition import scores as S
 from prefloop.acquisition.batch import diverse_select, exclusion_mask, shortlist, top_k
 from prefloop.acquisition.feature_entropy import entropy_greedy_select
+from prefloop.errors import StrategyError
 
 __all__ = [
     "POOL_SCORERS",
@@ -164,11 +165,11 @@ class ScoreStrategy(Strategy):
 
     def __init__(self, name: str, max_per_prompt: int | None = None, **score_params: Any) -> None:
         if name != "random" and name not in SCORERS and name not in POOL_SCORERS:
-            raise ValueError(f"unknown score {name!r}; known: {', '.join(available_strategies())}")
+            raise StrategyError(f"unknown score {name!r}; known: {', '.join(available_strategies())}")
         unknown = set(score_params) - _score_params(name)
         if unknown:
             takes = ", ".join(sorted(_score_params(name))) or "none besides max_per_prompt"
-            raise ValueError(f"strategy {name!r} got unknown parameter(s) {', '.join(sorted(unknown))}; "
+            raise StrategyError(f"strategy {name!r} got unknown parameter(s) {', '.join(sorted(unknown))}; "
                              f"it takes: {takes}")
         self.name = name
         self.max_per_prompt = max_per_prompt
@@ -211,7 +212,7 @@ class DiverseStrategy(Strategy):
         max_per_prompt: int | None = None,
     ) -> None:
         if method not in ("kcenter", "kmeanspp"):
-            raise ValueError(f"unknown diversity method {method!r}; use 'kcenter' or 'kmeanspp'")
+            raise StrategyError(f"unknown diversity method {method!r}; use 'kcenter' or 'kmeanspp'")
         self.inner = inner
         self.shortlist = shortlist
         self.shortlist_factor = shortlist_factor
@@ -266,7 +267,7 @@ class EntropyBatchStrategy(Strategy):
         max_per_prompt: int | None = None,
     ) -> None:
         if n_neighbors < 1:
-            raise ValueError("balpm: n_neighbors must be at least 1")
+            raise StrategyError("balpm: n_neighbors must be at least 1")
         self.inner = inner if inner is not None else ScoreStrategy("bald")
         self.beta, self.n_neighbors, self.dim = beta, n_neighbors, dim
         self.shortlist, self.max_per_prompt = shortlist, max_per_prompt
@@ -332,15 +333,15 @@ def get_strategy(spec: str, **params: Any) -> Strategy:
         if not inner_spec and head == "balpm":
             inner_spec = "bald"
         if not inner_spec:
-            raise ValueError(f"{head!r} needs an inner strategy: '{head}:bald' or inner='bald'")
+            raise StrategyError(f"{head!r} needs an inner strategy: '{head}:bald' or inner='bald'")
         params.pop("inner", None)
         inner_params = dict(params.pop("inner_params", None) or {})
         inner = inner_spec if isinstance(inner_spec, Strategy) else get_strategy(inner_spec, **inner_params)
         if head == "balpm" and not isinstance(inner, ScoreStrategy):
-            raise ValueError(f"'balpm' wraps a score, not {inner.name!r}: use e.g. 'balpm:bald' or 'balpm:epig'")
+            raise StrategyError(f"'balpm' wraps a score, not {inner.name!r}: use e.g. 'balpm:bald' or 'balpm:epig'")
         return _WRAPPERS[head](inner, **params)
     if rest:
-        raise ValueError(f"only {' and '.join(map(repr, _WRAPPERS))} wrap another strategy; got {spec!r}")
+        raise StrategyError(f"only {' and '.join(map(repr, _WRAPPERS))} wrap another strategy; got {spec!r}")
     if head == "random" or head in SCORERS or head in POOL_SCORERS:
         return ScoreStrategy(head, **params)
-    raise ValueError(f"unknown strategy {spec!r}; known: {', '.join(available_strategies())}")
+    raise StrategyError(f"unknown strategy {spec!r}; known: {', '.join(available_strategies())}")

@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from prefloop.errors import BackendError, BackendUnreachable
 from prefloop.types import PulledLabel, PullResult, PushedTask, TaskRequest
 
 __all__ = [
@@ -39,14 +40,6 @@ __all__ = [
     "Health",
     "presentation_swapped",
 ]
-
-
-class BackendError(RuntimeError):
-    """A backend answered, but not the way the contract needs."""
-
-
-class BackendUnreachable(BackendError):
-    """The backend could not be reached after the configured retries."""
 
 
 @dataclass

@@ -3,27 +3,33 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
+from prefloop.errors import NotAStore, StoreError, StoreMissing, StoreUnreachable
 from prefloop.resources import shipped_folder
 
 __all__ = [
     "DEFAULT_DB_URL",
     "check_drift",
     "current_revision",
+    "describe_url",
     "init_db",
     "make_engine",
     "migrations_dir",
     "normalize_url",
+    "open_store",
     "resolve_db_url",
     "session_scope",
+    "store_state",
 ]
 
 DEFAULT_DB_URL = "sqlite:///prefloop.db"
@@ -134,3 +140,117 @@ def check_drift(engine: Engine) -> list[Any]:
     with engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         return list(compare_metadata(context, Base.metadata))
+
+
+# ---- opening a store on purpose ----------------------------------------------------------
+
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def describe_url(url: str) -> str:
+    """A store's URL for messages: the file path of a SQLite store, the URL without password otherwise."""
+    parsed = make_url(normalize_url(url))
+    if parsed.drivername.startswith("sqlite"):
+        return str(Path(parsed.database or ":memory:").expanduser().resolve()) if parsed.database else ":memory:"
+    return parsed.render_as_string(hide_password=True)
+
+
+def _revisions() -> tuple[set[str], str | None]:
+    """Every revision this prefloop's migrations know, and the head."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(migrations_dir()))
+    script = ScriptDirectory.from_config(config)
+    return {r.revision for r in script.walk_revisions()}, script.get_current_head()
+
+
+def _sqlite_tables(path: Path) -> tuple[list[str], str | None]:
+    """Tables and Alembic revision of a SQLite file, read without writing a byte (read-only, no pragmas)."""
+    with path.open("rb") as handle:
+        head = handle.read(len(_SQLITE_MAGIC))
+    if head and head != _SQLITE_MAGIC:
+        raise NotAStore(f"not a prefloop store: {path} is not a SQLite database")
+    if not head:
+        return [], None
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+            revision = None
+            if "alembic_version" in tables:
+                row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+                revision = row[0] if row else None
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        raise NotAStore(f"not a prefloop store: {path}: {exc}") from None
+    return tables, revision
+
+
+def _server_tables(url: str) -> tuple[list[str], str | None]:
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            tables = inspect(conn).get_table_names()
+            revision = None
+            if "alembic_version" in tables:
+                revision = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        return tables, revision
+    except DBAPIError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        if "does not exist" in reason:
+            raise StoreMissing(f"no store at {describe_url(url)}: {reason}; create the database, then run "
+                               "`prefloop init`") from None
+        raise StoreUnreachable(f"cannot reach the store at {describe_url(url)}: {reason}") from None
+    finally:
+        engine.dispose()
+
+
+def store_state(url: str) -> tuple[str, str | None]:
+    """``("missing" | "empty" | "prefloop" | "foreign", revision)`` of the database at ``url``; writes nothing."""
+    url = normalize_url(url)
+    parsed = make_url(url)
+    if parsed.drivername.startswith("sqlite"):
+        if parsed.database in (None, "", ":memory:"):
+            return "empty", None
+        path = Path(parsed.database).expanduser()
+        if path.is_dir():
+            raise NotAStore(f"not a prefloop store: {path} is a folder")
+        if not path.exists():
+            return "missing", None
+        tables, revision = _sqlite_tables(path)
+    else:
+        tables, revision = _server_tables(url)
+    if not tables:
+        return "empty", None
+    known, _ = _revisions()
+    if revision not in known:
+        return "foreign", revision
+    return "prefloop", revision
+
+
+def open_store(url: str, *, create: bool = False, migrate: bool = True) -> Engine:
+    """An engine on the prefloop store at ``url``, or a ``StoreError`` saying what to do.
+
+    Only ``create=True`` (``init``, ``ingest``) makes a new store; nothing is ever written into
+    a database that is not a prefloop store. An older prefloop store is upgraded unless
+    ``migrate`` is false (a dry run), which refuses it instead.
+    """
+    url = normalize_url(url)
+    where = describe_url(url)
+    state, revision = store_state(url)
+    if state == "foreign":
+        found = f"Alembic revision {revision!r}" if revision else "tables that are not prefloop's"
+        raise NotAStore(f"not a prefloop store: {where} holds {found}; prefloop writes only into its own store "
+                        "(use --db to point at another file or database)")
+    if state in ("missing", "empty") and not create:
+        raise StoreMissing(f"no store at {where}; run `prefloop init` (or point --db / PREFLOOP_DB_URL at one)")
+    _, head = _revisions()
+    if revision != head:
+        if not migrate:
+            raise StoreError(f"the store at {where} is at schema revision {revision}, not {head}; "
+                             "run `prefloop init` to upgrade it")
+        init_db(url)
+    return make_engine(url)

@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session
 
 from prefloop.store.models import Annotator, Label, ModelVersion, Pair, Prompt, Response, Task
 
-__all__ = ["LabeledRow", "aggregate_choice", "iter_labeled_rows", "live_label_counts", "store_stats"]
+__all__ = ["LabeledRow", "aggregate_choice", "iter_labeled_rows", "label_dimensions", "live_label_counts",
+           "store_stats"]
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,11 @@ def live_label_counts(session: Session, column: Any) -> dict[Any, int]:
     """Current, undeleted labels counted by ``column`` (e.g. ``Label.backend``)."""
     return dict(session.execute(select(column, func.count(Label.id)).where(
         Label.live()).group_by(column)).all())
+
+
+def label_dimensions(session: Session) -> list[str]:
+    """Dimensions that have live labels, sorted."""
+    return sorted(live_label_counts(session, Label.dimension))
 
 
 def store_stats(session: Session) -> dict[str, object]:

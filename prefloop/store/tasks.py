@@ -13,7 +13,7 @@ from prefloop.store.models import Label, Pair, Task, utcnow
 from prefloop.store.pairs import pairs_by_keys
 from prefloop.types import PushedTask
 
-__all__ = ["TaskMeta", "count_pending", "excluded_pair_ids", "record_tasks", "tasks_for"]
+__all__ = ["TaskMeta", "count_pending", "excluded_pair_ids", "record_tasks", "selectable_count", "tasks_for"]
 
 
 @dataclass(frozen=True)
@@ -84,3 +84,9 @@ def excluded_pair_ids(session: Session) -> set[int]:
     pending = session.scalars(select(Task.pair_id).where(Task.status != "withdrawn").distinct())
     held_out = session.scalars(select(Pair.id).where(Pair.split != "pool"))
     return set(labeled) | set(pending) | set(held_out)
+
+
+def selectable_count(session: Session) -> int:
+    """How many pool pairs acquisition may still choose (none of ``excluded_pair_ids``)."""
+    pool = set(session.scalars(select(Pair.id).where(Pair.split == "pool")))
+    return len(pool - excluded_pair_ids(session))

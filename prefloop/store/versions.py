@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
-from typing import Any
+from datetime import UTC
+from typing import Any, NamedTuple
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -16,6 +18,7 @@ __all__ = [
     "label_snapshot",
     "labels_since",
     "latest_model",
+    "milestone_due",
     "predictions_for",
     "record_model_version",
     "save_predictions",
@@ -41,6 +44,27 @@ def labels_since(session: Session, model: ModelVersion | None) -> int:
     if model is not None:
         query = query.where(Label.id > int(model.label_snapshot.get("max_label_id", 0)))
     return session.scalar(query) or 0
+
+
+class Milestone(NamedTuple):
+    """Whether a retrain is due: ``due``, the newest model's name, labels since it, labels needed."""
+
+    due: bool
+    model: str | None
+    since: int
+    needed: int
+
+
+def milestone_due(session: Session, *, every: int, min_labels: int, min_interval_s: float = 0.0) -> Milestone:
+    """The first model needs ``min_labels`` labels; each later one ``every`` new labels and
+    ``min_interval_s`` seconds since the last."""
+    model = latest_model(session)
+    since = labels_since(session, model)
+    if model is None:
+        return Milestone(since >= min_labels, None, since, min_labels)
+    created = model.created_at if model.created_at.tzinfo else model.created_at.replace(tzinfo=UTC)
+    old_enough = time.time() - created.timestamp() >= min_interval_s
+    return Milestone(since >= every and old_enough, model.name, since, every)
 
 
 def latest_model(session: Session) -> ModelVersion | None:
