@@ -59,11 +59,12 @@ def annotators_report(
         folder = Path(out)
         folder.mkdir(parents=True, exist_ok=True)
         km = report["kappa_matrix"]
+        names = km["annotators"]
         matrix = np.array([[np.nan if v is None else v for v in r] for r in km["matrix"]], dtype=np.float64)
-        report["heatmap"] = str(
-            plot_kappa_heatmap(
-                km["annotators"], matrix.reshape(len(km["annotators"]), -1), folder / "kappa_heatmap.png"
-            )
+        report["heatmap"] = (
+            str(plot_kappa_heatmap(names, matrix.reshape(len(names), len(names)), folder / "kappa_heatmap.png"))
+            if names
+            else None  # no annotator yet: nothing to draw
         )
         (folder / "annotators.json").write_text(json.dumps(report, indent=2, sort_keys=True), encoding="utf-8")
     return report

@@ -76,3 +76,10 @@ def test_csv_feeds_annotators_and_dawid_skene_export(tmp_path: Path) -> None:
     assert {"prompt", "chosen", "rejected", "confidence", "n_labels"} <= set(first)
     run(tmp_path, "export", "none.jsonl", "--aggregate", "none")
     assert len((tmp_path / "none.jsonl").read_text().splitlines()) == 750
+
+
+def test_annotators_on_an_empty_store(tmp_path: Path) -> None:
+    run(tmp_path, "init")
+    report = json.loads(run(tmp_path, "annotators", "--json", "--out", "quality").stdout)
+    assert report["annotators"] == [] and report["krippendorff_alpha"] is None and report["fleiss_kappa"] is None
+    assert report["heatmap"] is None and (tmp_path / "quality" / "annotators.json").exists()
