@@ -50,8 +50,11 @@ def derive_gold(engine: Engine, min_labels: int = 3, min_reliability: float = 0.
         rows = annotation_rows(session)
     annotations = annotations_from_rows(rows)
     report = annotator_report(annotations)
-    trusted = {r["annotator"] for r in report["annotators"]
-               if not r["flagged"] and (r["reliability"] or 0.0) >= min_reliability}
+    trusted = {
+        r["annotator"]
+        for r in report["annotators"]
+        if not r["flagged"] and (r["reliability"] or 0.0) >= min_reliability
+    }
     ids = {row.annotator_id for row, a in zip(rows, annotations, strict=True) if a.annotator in trusted}
     with session_scope(engine) as session:
         answers = unanimous_pairs(session, min_labels, ids)

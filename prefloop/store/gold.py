@@ -29,9 +29,15 @@ def add_gold_answers(session: Session, answers: Mapping[int, str], source: str) 
     """Record known answers (pair id → 'a' | 'b' | 'tie'); a pair that has one keeps it. Returns how many are new."""
     before = set(session.scalars(select(GoldAnswer.pair_id).where(GoldAnswer.pair_id.in_(list(answers)))))
     now = utcnow()
-    insert_ignore(session, GoldAnswer.__table__, [
-        {"pair_id": pair_id, "answer": answer, "source": source, "created_at": now}
-        for pair_id, answer in answers.items()], ["pair_id"])
+    insert_ignore(
+        session,
+        GoldAnswer.__table__,
+        [
+            {"pair_id": pair_id, "answer": answer, "source": source, "created_at": now}
+            for pair_id, answer in answers.items()
+        ],
+        ["pair_id"],
+    )
     return len(set(answers) - before)
 
 
@@ -44,23 +50,33 @@ def gold_candidates(session: Session, backend: str, project: str) -> list[int]:
     """Gold pairs never put in front of this project's annotators yet (ordered by pair id)."""
     shown = set(session.scalars(select(Task.pair_id).where(Task.backend == backend, Task.project == project)))
     labeled = set(session.scalars(select(Label.pair_id).where(Label.backend == backend, Label.project == project)))
-    return [p for p in session.scalars(select(GoldAnswer.pair_id).order_by(GoldAnswer.pair_id))
-            if p not in shown and p not in labeled]
+    return [
+        p
+        for p in session.scalars(select(GoldAnswer.pair_id).order_by(GoldAnswer.pair_id))
+        if p not in shown and p not in labeled
+    ]
 
 
-def unanimous_pairs(session: Session, min_labels: int, annotators: Collection[int] | None = None,
-                    dimension: str = "overall") -> dict[int, str]:
+def unanimous_pairs(
+    session: Session, min_labels: int, annotators: Collection[int] | None = None, dimension: str = "overall"
+) -> dict[int, str]:
     """Pairs whose live, non-gold, non-skip labels are at least ``min_labels``, all from ``annotators``
     (ids; None = anyone) and all the same choice: pair id → that choice."""
     votes: dict[int, list[tuple[int, str]]] = {}
-    for pair_id, annotator, choice in session.execute(select(Label.pair_id, Label.annotator_id, Label.choice).where(
-            Label.live(), Label.gold.is_(False), Label.choice != "skip", Label.dimension == dimension)):
+    for pair_id, annotator, choice in session.execute(
+        select(Label.pair_id, Label.annotator_id, Label.choice).where(
+            Label.live(), Label.gold.is_(False), Label.choice != "skip", Label.dimension == dimension
+        )
+    ):
         votes.setdefault(pair_id, []).append((annotator, choice))
     out = {}
     for pair_id, given in votes.items():
         choices = {c for _, c in given}
-        if len(given) >= min_labels and len(choices) == 1 and (
-                annotators is None or all(a in annotators for a, _ in given)):
+        if (
+            len(given) >= min_labels
+            and len(choices) == 1
+            and (annotators is None or all(a in annotators for a, _ in given))
+        ):
             out[pair_id] = choices.pop()
     return out
 
@@ -69,12 +85,21 @@ def mark_gold_labels(session: Session, backend: str, project: str, pair_ids: Ite
     """Mark the labels of this project on its gold tasks (among ``pair_ids``) as gold; return how many."""
     marked = 0
     for chunk in chunks(sorted(set(pair_ids))):
-        gold = list(session.scalars(select(Task.pair_id).where(
-            Task.backend == backend, Task.project == project, Task.gold.is_(True), Task.pair_id.in_(chunk))))
+        gold = list(
+            session.scalars(
+                select(Task.pair_id).where(
+                    Task.backend == backend, Task.project == project, Task.gold.is_(True), Task.pair_id.in_(chunk)
+                )
+            )
+        )
         if gold:
-            result = session.execute(update(Label).where(
-                Label.backend == backend, Label.project == project, Label.pair_id.in_(gold),
-                Label.gold.is_(False)).values(gold=True))
+            result = session.execute(
+                update(Label)
+                .where(
+                    Label.backend == backend, Label.project == project, Label.pair_id.in_(gold), Label.gold.is_(False)
+                )
+                .values(gold=True)
+            )
             marked += result.rowcount or 0
     return marked
 
@@ -86,7 +111,8 @@ def gold_accuracy(session: Session) -> dict[tuple[str, str], tuple[int, int]]:
         select(Annotator.backend, Annotator.external_id, Label.choice, GoldAnswer.answer)
         .join(Annotator, Label.annotator_id == Annotator.id)
         .join(GoldAnswer, GoldAnswer.pair_id == Label.pair_id)
-        .where(Label.live(), Label.gold.is_(True), Label.choice != "skip"))
+        .where(Label.live(), Label.gold.is_(True), Label.choice != "skip")
+    )
     for backend, external_id, choice, answer in rows:
         n, right = out.get((backend, external_id), (0, 0))
         out[(backend, external_id)] = (n + 1, right + (choice == answer))
