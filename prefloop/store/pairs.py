@@ -180,15 +180,18 @@ def _texts(records: Sequence[tuple[PairRecord, CanonicalPair]]) -> tuple[list[di
     prompts: dict[str, dict[str, Any]] = {}
     responses: dict[str, dict[str, Any]] = {}
     for r, c in records:
+        meta = r.metadata
         if c.prompt_hash not in prompts:
-            messages = r.metadata.get("prompt_messages") if r.metadata else None
-            prompts[c.prompt_hash] = {"hash": c.prompt_hash, "text": r.prompt, "messages": messages}
-        turns = (r.metadata or {}).get("response_messages") or {}
-        for h, text, model in ((c.hash_a, c.response_a, r.model_b if c.flipped else r.model_a),
-                               (c.hash_b, c.response_b, r.model_a if c.flipped else r.model_b)):
-            if h not in responses:
-                meta = {"messages": turns[h]} if h in turns else {}
-                responses[h] = {"hash": h, "text": text, "model_name": model, "metadata": meta}
+            prompts[c.prompt_hash] = {"hash": c.prompt_hash, "text": r.prompt,
+                                      "messages": meta.get("prompt_messages") if meta else None}
+        turns = (meta.get("response_messages") or {}) if meta else {}
+        model_a, model_b = (r.model_b, r.model_a) if c.flipped else (r.model_a, r.model_b)
+        if c.hash_a not in responses:
+            responses[c.hash_a] = {"hash": c.hash_a, "text": c.response_a, "model_name": model_a,
+                                   "metadata": {"messages": turns[c.hash_a]} if c.hash_a in turns else {}}
+        if c.hash_b not in responses:
+            responses[c.hash_b] = {"hash": c.hash_b, "text": c.response_b, "model_name": model_b,
+                                   "metadata": {"messages": turns[c.hash_b]} if c.hash_b in turns else {}}
     return list(prompts.values()), list(responses.values())
 
 
