@@ -94,7 +94,7 @@ def choose_converter(first_row: dict[str, Any], opts: ShapeOptions) -> tuple[str
             return convert(dict(apply_mapping(row, where, o)), where, o)
 
         return adapter.name, mapped
-    if opts.mapping or opts.label_map or opts.label_decoder:
+    if opts.mapping or opts.label_decoder:  # the user's own layout (a --label-map alone may serve a tool export)
         return "generic", _generic
     adapter = detect_adapter(first_row)
     return (adapter.name, adapter.convert) if adapter else ("generic", _generic)

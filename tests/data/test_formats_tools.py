@@ -15,6 +15,7 @@ from sqlalchemy import Engine, select
 
 from prefloop.store.db import session_scope
 from prefloop.store.models import Label
+from prefloop.types import Choice
 from tests.data.formats_helpers import raw_verdicts, run, stats, write_json_array, write_jsonl
 
 PROMPT = "Which is the capital of France?"
@@ -267,3 +268,37 @@ def test_argilla_dataset_with_other_field_names_via_format_and_map(sqlite_engine
     mapping = {"prompt": "fields.instruction", "response_a": "fields.answer_1", "response_b": "fields.answer_2"}
     assert run(sqlite_engine, path, fmt="argilla-records", mapping=mapping).format == "argilla-records"
     assert raw_verdicts(sqlite_engine, tmp_path) == [("Right answer", "argilla:u5", "overall", None)]
+
+
+def test_label_studio_generic_choices_project_with_map_and_label_map(sqlite_engine: Engine, tmp_path: Path) -> None:
+    """A choices project not made by prefloop: texts renamed with --map, choice values explained with --label-map."""
+    rows = [
+        {
+            "id": 3,
+            "question": "Best pet?",
+            "answer1": "A cat.",
+            "answer2": "A rock.",
+            "verdict": "Response 1",
+            "annotator": "ann@example.org",
+            "annotation_id": 31,
+            "lead_time": 2.0,
+        },
+        {
+            "id": 4,
+            "question": "Best drink?",
+            "answer1": "Sand.",
+            "answer2": "Water.",
+            "verdict": "Response 2",
+            "annotator": "bob@example.org",
+            "annotation_id": 41,
+            "lead_time": 2.5,
+        },
+    ]
+    path = write_json_array(tmp_path / "choices-min.json", rows)
+    mapping = {"prompt": "question", "response_a": "answer1", "response_b": "answer2"}
+    labels = {"response 1": Choice.A, "response 2": Choice.B}
+    run(sqlite_engine, path, fmt="label-studio-min", mapping=mapping, label_map=labels)
+    assert raw_verdicts(sqlite_engine, tmp_path) == [
+        ("A cat.", "label-studio:ann@example.org", "overall", None),
+        ("Water.", "label-studio:bob@example.org", "overall", None),
+    ]

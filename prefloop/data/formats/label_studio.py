@@ -43,6 +43,7 @@ VERDICTS = {
     "both": Choice.TIE,
 }
 _TEXTS = (("prompt", "left", "right"), ("prompt", "response_a", "response_b"), ("prompt", "text1", "text2"))
+_TEXT_NAMES = {name for names in _TEXTS for name in names}
 _META = {
     "id",
     "annotator",
@@ -88,7 +89,7 @@ def _texts(data: Row, where: Where, opts: ShapeOptions) -> tuple[str, str, str]:
     )
 
 
-def _verdict(value: Any, name: str, where: Where) -> Choice | None:
+def _verdict(value: Any, name: str, where: Where, table: dict[str, Choice]) -> Choice | None:
     if isinstance(value, dict):
         if "selected" in value:
             value = value["selected"]
@@ -100,9 +101,15 @@ def _verdict(value: Any, name: str, where: Where) -> Choice | None:
         value = value[0] if value else None
     if value is None:
         return None
-    choice = VERDICTS.get(str(value).strip().lower())
+    choice = table.get(str(value).strip().lower())
     if choice is None:
-        raise RowProblem(where[0], where[1], name, f"unknown choice {value!r}; expected A/B/Tie or left/right")
+        raise RowProblem(
+            where[0],
+            where[1],
+            name,
+            f"unknown choice {value!r}; expected A/B/Tie or left/right, "
+            "or say what it means with --label-map, e.g. --label-map 'Response 1=a,Response 2=b'",
+        )
     return choice
 
 
@@ -118,6 +125,7 @@ def _labels(
 ) -> list[PairRecord]:
     """The labels one annotation gives: skip if cancelled, else the overall verdict and each dimension."""
     prompt, a, b = texts
+    table = {**VERDICTS, **{str(k).strip().lower(): v for k, v in (opts.label_map or {}).items()}}
     common = {"annotator": who, "label_raw": raw}
     if cancelled:
         return [make_pair(prompt, a, b, Choice.SKIP, where, label_key=key, **common)]
@@ -129,9 +137,12 @@ def _labels(
         rationale = "\n".join(rationale.get("text") or [])
     for name, value in values.items():
         if name == "preference" or (
-            name not in _META and not name.startswith("dim_") and isinstance(value, dict | str) and _pairwise(value)
+            name not in _META
+            and not name.startswith("dim_")
+            and isinstance(value, dict | str)
+            and _pairwise(value, table)
         ):
-            choice = _verdict(value, name, where)
+            choice = _verdict(value, name, where, table)
             if choice is not None:
                 out.append(
                     make_pair(
@@ -147,7 +158,7 @@ def _labels(
                     )
                 )
         elif name.startswith("dim_"):
-            choice = _verdict(value, name, where)
+            choice = _verdict(value, name, where, table)
             if choice is not None:
                 out.append(
                     make_pair(prompt, a, b, choice, where, label_key=f"{key}:{name[4:]}", dimension=name[4:], **common)
@@ -155,11 +166,11 @@ def _labels(
     return [with_options(r, opts) for r in out]
 
 
-def _pairwise(value: Any) -> bool:
+def _pairwise(value: Any, table: dict[str, Choice]) -> bool:
     """A control's value that is a verdict (Choices or Pairwise), not another tag's output."""
     if isinstance(value, dict):
         return "selected" in value or "choices" in value
-    return str(value).strip().lower() in VERDICTS
+    return str(value).strip().lower() in table
 
 
 def _is_json(row: Row) -> bool:
@@ -167,7 +178,7 @@ def _is_json(row: Row) -> bool:
 
 
 def _json(row: Row, where: Where, opts: ShapeOptions) -> list[PairRecord]:
-    texts = _texts(row["data"], where, opts)
+    texts = _texts({**row["data"], **{k: row[k] for k in _TEXT_NAMES if k in row}}, where, opts)  # --map lands on top
     out: list[PairRecord] = []
     for ann in row["annotations"]:
         who = ann.get("completed_by")
