@@ -62,7 +62,7 @@ def _ls_annotation(ann_id: int, user: int, choice: str | None, cancelled: bool =
     }
 
 
-def test_label_studio_json_choices_cancel_strength_dimension(sqlite_engine: Engine, tmp_path: Path) -> None:
+def test_label_studio_json_choices_cancel_strength_dimension(engine: Engine, tmp_path: Path) -> None:
     tasks = [
         _ls_task(
             1,
@@ -82,9 +82,9 @@ def test_label_studio_json_choices_cancel_strength_dimension(sqlite_engine: Engi
         ),
         _ls_task(2, "Marseille.", "Paris!", [_ls_annotation(21, 1, "b"), _ls_annotation(22, 3, None, cancelled=True)]),
     ]
-    report = run(sqlite_engine, write_json_array(tmp_path / "project-1.json", tasks))
+    report = run(engine, write_json_array(tmp_path / "project-1.json", tasks))
     assert report.format == "label-studio"
-    assert raw_verdicts(sqlite_engine, tmp_path) == sorted(
+    assert raw_verdicts(engine, tmp_path) == sorted(
         [
             ("Paris.", "label-studio:1", "overall", 3.0),
             ("tie", "label-studio:1", "harmless", None),
@@ -94,7 +94,7 @@ def test_label_studio_json_choices_cancel_strength_dimension(sqlite_engine: Engi
         ],
         key=repr,
     )
-    with session_scope(sqlite_engine) as session:
+    with session_scope(engine) as session:
         raws = [lb.raw for lb in session.scalars(select(Label))]
     assert {r["lead_time"] for r in raws} == {23.5, 24.5, 33.5, 34.5}, "lead_time kept with each label"
 

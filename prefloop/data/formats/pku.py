@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from prefloop.data.fields import ShapeOptions, Where, check_text, make_pair
 from prefloop.data.formats.base import Adapter, Row, label_of, required
-from prefloop.types import Choice, PairRecord
+from prefloop.types import Choice, PairRecord, content_hash
 
 __all__ = ["ADAPTERS"]
 
@@ -27,7 +27,8 @@ def _convert(row: Row, where: Where, opts: ShapeOptions) -> list[PairRecord]:
     prompt = check_text(required(row, "prompt", where), "prompt", where, opts, degenerate=True)
     a = check_text(required(row, "response_0", where), "response_0", where, opts, degenerate=True)
     b = check_text(required(row, "response_1", where), "response_1", where, opts, degenerate=True)
-    meta = {"safe": {"response_0": row.get("is_response_0_safe"), "response_1": row.get("is_response_1_safe")}}
+    # keyed by content hash: the store may put the two responses in the other order
+    meta = {"safe": {content_hash(a): row.get("is_response_0_safe"), content_hash(b): row.get("is_response_1_safe")}}
     out = []
     for column, dimension in DIMENSIONS:
         if row.get(column) is None:

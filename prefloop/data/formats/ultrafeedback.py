@@ -14,7 +14,7 @@ from dataclasses import replace
 from prefloop.data.fields import ShapeOptions, Where
 from prefloop.data.formats.base import Adapter, Row, number, required, with_options
 from prefloop.data.shapes import chosen_rejected, extras_of
-from prefloop.types import Choice, PairRecord
+from prefloop.types import Choice, PairRecord, content_hash
 
 __all__ = ["ADAPTERS"]
 
@@ -29,7 +29,8 @@ def _convert(row: Row, where: Where, opts: ShapeOptions) -> list[PairRecord]:
     record = chosen_rejected(row, where, opts, extras_of(row, where, opts), degenerate=True)
     margin = (sc - sr) if sc is not None and sr is not None else None
     label = Choice.TIE if margin == 0 else Choice.A if margin is None or margin > 0 else Choice.B
-    meta = {**record.metadata, "score_a": sc, "score_b": sr}
+    # keyed by content hash: the store may put the two responses in the other order
+    meta = {**record.metadata, "scores": {content_hash(record.response_a): sc, content_hash(record.response_b): sr}}
     strength = abs(margin) if margin else None
     return [with_options(replace(record, label=label, strength=strength, metadata=meta), opts)]
 
