@@ -49,6 +49,7 @@ from prefloop.backends.base import (
     presentation_swapped,
     undo_presentation,
 )
+from prefloop.errors import ConfigError
 from prefloop.types import AnnotatorRef, Choice, PulledLabel, PullResult, PushedTask, TaskRequest
 
 __all__ = ["SimulatedBackend"]
@@ -75,11 +76,16 @@ def _load_oracle(extra: dict[str, Any]) -> dict[str, Choice]:
     oracle: dict[str, Choice] = {}
     path = extra.get("oracle_path")
     if path:
-        with open(path, encoding="utf-8") as fh:
-            for line in fh:
-                if line.strip():
-                    row = json.loads(line)
-                    oracle[row["pair_key"]] = Choice(row["choice"])
+        try:
+            with open(path, encoding="utf-8") as fh:
+                for line in fh:
+                    if line.strip():
+                        row = json.loads(line)
+                        oracle[row["pair_key"]] = Choice(row["choice"])
+        except (OSError, ValueError, KeyError) as exc:
+            raise ConfigError(f"[backend.extra] oracle_path {path}: the simulator's oracle cannot be read "
+                              f"({type(exc).__name__}: {exc}); it holds one JSON line per pair: "
+                              '{"pair_key": ..., "choice": "a" | "b" | "tie"}') from None
     for key, choice in (extra.get("oracle") or {}).items():
         oracle[key] = Choice(choice)
     return oracle

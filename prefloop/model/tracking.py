@@ -45,7 +45,10 @@ def progress_bar(enabled: bool) -> Iterator[Any]:
         TimeElapsedColumn(),
         TimeRemainingColumn(),
     )
-    with Progress(*cols, transient=False) as bar:
+    from rich.console import Console
+
+    # stderr: stdout carries results (a model name, sync's JSON lines) that scripts read
+    with Progress(*cols, transient=False, console=Console(stderr=True)) as bar:
         orig = bar.add_task
 
         def add_task(description: str, total: float | None = None, **kw: Any) -> Any:
