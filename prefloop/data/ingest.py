@@ -14,10 +14,12 @@ of known formats (identical responses, empty texts) are skipped and counted unle
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from queue import Full, Queue
+from typing import Any, TypeVar
 
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from sqlalchemy import Engine
@@ -35,6 +37,7 @@ __all__ = ["IngestReport", "ReadResult", "ingest", "iter_records", "read_records
 
 BATCH = 5000
 MAX_KEPT_PROBLEMS = 200
+T = TypeVar("T")
 Converter = Callable[[dict[str, Any], tuple[str, int], ShapeOptions], list[PairRecord]]
 
 
@@ -179,6 +182,55 @@ def read_valid_records(source: str, fmt: str | None = None, opts: ShapeOptions |
     return read_records(source, fmt, opts, strict=strict).records
 
 
+def prefetched(items: Iterator[T], chunk: int = 500, depth: int = 8) -> Iterator[T]:
+    """``items`` in order, produced by a background thread while the caller works on earlier ones.
+
+    Reading and checking rows is Python; writing them is mostly SQLite's C code, which lets
+    go of the GIL: on two cores the two overlap. An exception of the producer is raised
+    here, at the point it happened in the sequence; a consumer that stops early stops the
+    producer. At most ``chunk * depth`` items wait in memory.
+    """
+    queue: Queue[tuple[list[T], BaseException | None, bool]] = Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item: tuple[list[T], BaseException | None, bool]) -> bool:
+        while not stop.is_set():
+            try:
+                queue.put(item, timeout=0.1)
+                return True
+            except Full:
+                continue
+        return False
+
+    def produce() -> None:
+        buffer: list[T] = []
+        try:
+            for item in items:
+                buffer.append(item)
+                if len(buffer) >= chunk:
+                    if not put((buffer, None, False)):
+                        return
+                    buffer = []
+        except BaseException as exc:  # handed to the consumer, raised there
+            put((buffer, exc, True))
+            return
+        put((buffer, None, True))
+
+    thread = threading.Thread(target=produce, name="prefloop-ingest-reader", daemon=True)
+    thread.start()
+    try:
+        while True:
+            batch, error, done = queue.get()
+            yield from batch
+            if error is not None:
+                raise error
+            if done:
+                return
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+
+
 def _progress(enabled: bool) -> Progress:
     return Progress(SpinnerColumn(), TextColumn("{task.description} {task.completed:,} rows"), TimeElapsedColumn(),
                     disable=not enabled, transient=True)
@@ -232,7 +284,8 @@ def ingest(engine: Engine, source: str, *, fmt: str | None = None, opts: ShapeOp
             task = bar.add_task(f"reading {name}", total=None)
             prepare_bulk_load(session)
             batch: list[PairRecord] = []
-            for _line, item in iter_records(source, fmt, opts, hf_split, encoding=encoding, hub=hub, state=state):
+            rows = iter_records(source, fmt, opts, hf_split, encoding=encoding, hub=hub, state=state)
+            for _line, item in prefetched(rows):
                 report.rows += 1
                 if report.rows % 1000 == 0:
                     bar.update(task, completed=report.rows)
