@@ -93,3 +93,6 @@ def test_train_score_eval_from_the_command_line(tmp_path: Path) -> None:
     assert status["current_model"] == first and status["labels_since_last_model"] == 0
     failed = run(tmp_path, "train", "--from", first, check=False)
     assert failed.returncode == 1 and "no labels since model" in failed.stderr
+    other = run(tmp_path, "train", "--from", first, "--mode", "finetune", "-k", "1", check=False)
+    assert other.returncode == 1 and f"--from {first} continues a heads model with k=3" in other.stderr
+    assert "Traceback" not in other.stderr and "ValueError" not in other.stderr

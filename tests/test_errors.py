@@ -1,0 +1,44 @@
+"""One error tree: every error a user can cause is a PrefloopError that knows its exit code."""
+
+from __future__ import annotations
+
+import pytest
+
+from prefloop import errors
+from prefloop.acquisition import get_strategy
+from prefloop.backends import BackendError, BackendUnreachable, get_backend_class
+from prefloop.errors import ExitCode, PrefloopError, exit_code_for
+
+
+def test_every_error_class_is_a_prefloop_error_with_an_exit_code() -> None:
+    classes = [getattr(errors, name) for name in errors.__all__ if isinstance(getattr(errors, name), type)]
+    raised = [c for c in classes if issubclass(c, Exception) and c is not ExitCode]
+    assert len(raised) >= 15
+    for cls in raised:
+        assert issubclass(cls, PrefloopError), cls
+        assert cls.exit_code in set(ExitCode), cls
+
+
+@pytest.mark.parametrize(("exc", "code"), [
+    (errors.ConfigError("x"), 2), (errors.StoreMissing("x"), 2), (errors.NotAStore("x"), 2),
+    (errors.InvalidRequest("x"), 2), (errors.StrategyError("x"), 2), (errors.StoreUnreachable("x"), 3),
+    (BackendUnreachable("x"), 3), (errors.LockHeld("x"), 4), (BackendError("x"), 1), (errors.ModelError("x"), 1),
+    (errors.Interrupted("SIGINT"), 130), (errors.Interrupted("SIGTERM"), 143), (KeyboardInterrupt(), 130),
+    (ValueError("a bug"), 1),
+])
+def test_one_map_from_error_to_exit_code(exc: BaseException, code: int) -> None:
+    assert exit_code_for(exc) == code
+
+
+def test_backend_errors_are_prefloop_errors_from_errors_py() -> None:
+    assert BackendError is errors.BackendError and issubclass(BackendError, PrefloopError)
+    with pytest.raises(BackendError, match="unknown backend 'nope'; known backends: argilla, label_studio"):
+        get_backend_class("nope")
+
+
+@pytest.mark.parametrize("spec", ["bold", "diverse:bold", "random:bald", "diverse"])
+def test_a_strategy_a_user_misspells_is_a_config_error(spec: str) -> None:
+    with pytest.raises(errors.StrategyError) as caught:
+        get_strategy(spec)
+    assert isinstance(caught.value, errors.ConfigError) and isinstance(caught.value, ValueError)
+    assert caught.value.exit_code == 2
