@@ -7,14 +7,20 @@ generic in ``K``. Input is a label matrix ``[n_items, n_annotators]`` of class c
 Model (Dawid & Skene 1979): the true class z_i ~ Categorical(π); annotator u labels item i as
 l with probability θ[u, z_i, l]. EM starts from the soft majority vote, so the classes keep
 their meaning (a reliable majority fixes which class is "a"). A small Dirichlet pseudo-count
-(``smoothing``) keeps rows of classes an annotator never saw from collapsing to 0/1.
+(``smoothing``) keeps rows of classes an annotator never saw from collapsing to 0/1, and
+``diagonal_prior`` pseudo-labels per class on the diagonal say "annotators are better than
+chance" (a MAP estimate): with a few dozen pairs and an adversarial annotator, plain EM
+sometimes trusts the adversary; two pseudo-labels cut those failures by more than half in
+simulation and change nothing once an annotator has a hundred labels.
 
 ``symmetric=True`` (the default for preference labels) ties the parameters under swapping
 ``a`` and ``b``: π_a = π_b, θ[u, a, a] = θ[u, b, b], θ[u, a, b] = θ[u, b, a], and so on. A pair's
 canonical orientation is an arbitrary content-hash order, so nothing distinguishes "a" from "b"
 but that order; the tie halves the parameters and keeps a few unreliable annotators from
 pulling the classes apart. (A preference for the side *shown* first is a separate question:
-see ``bias.position_bias``.)
+see ``bias.position_bias``.) The symmetric model cannot tell "everyone is right" from "everyone
+is wrong" (both explain the labels equally well); of the two, the fit keeps the one in which the
+labels agree with the truth more often than not.
 """
 
 from __future__ import annotations
@@ -85,6 +91,7 @@ def dawid_skene(
     max_iter: int = 200,
     tol: float = 1e-7,
     smoothing: float = 0.01,
+    diagonal_prior: float = 2.0,
     symmetric: bool | None = None,
     init: np.ndarray | None = None,
     known: np.ndarray | None = None,
@@ -124,7 +131,7 @@ def dawid_skene(
     for n_iter in range(1, max_iter + 1):  # noqa: B007 - n_iter is reported
         # M-step
         mass = post.sum(axis=0)
-        counts = np.full((n_ann, k, k), smoothing)
+        counts = np.full((n_ann, k, k), smoothing) + diagonal_prior * np.eye(k)[None]
         np.add.at(counts, (ann[:, None], ks[None, :], cls[:, None]), post[item])
         if symmetric:  # average each statistic with its a↔b mirror image
             mass = (mass + mass[swap]) / 2
@@ -144,6 +151,17 @@ def dawid_skene(
             converged = True
             break
         prev = ll
+    if symmetric and not clamp.any():
+        # The mirror image (a and b swapped in every item's truth, each annotator's rows swapped) has
+        # the same likelihood: "everyone is right" and "everyone is wrong" explain the labels
+        # equally well. Keep the reading in which the labels, on average, agree with the truth.
+        given = np.bincount(ann, minlength=n_ann).astype(np.float64)
+        mirrored = confusion[:, swap, :]
+        if (
+            given @ np.diagonal(mirrored, axis1=1, axis2=2) @ priors
+            > given @ np.diagonal(confusion, axis1=1, axis2=2) @ priors
+        ):
+            post, confusion = post[:, swap], mirrored
     return DawidSkeneResult(
         posteriors=post, priors=priors, confusion=confusion, log_likelihood=ll, n_iter=n_iter, converged=converged
     )

@@ -102,7 +102,7 @@ def test_gold_checks_are_mixed_in_scored_and_never_trained_on(engine: Engine, tm
     rows_by = {r["annotator"]: r for r in report["annotators"]}
     assert rows_by["ace"]["gold"] == {"n": 5, "accuracy": 1.0} and "failed gold" not in rows_by["ace"]["reasons"]
     # two annotators who always disagree: only the gold answers say which one is right
-    assert rows_by["ace"]["reliability"] > 0.9 > 0.1 > rows_by["contrarian"]["reliability"]
+    assert rows_by["ace"]["reliability"] > 0.9 > 0.5 > rows_by["contrarian"]["reliability"]
     assert rows_by["contrarian"]["gold"] == {"n": 5, "accuracy": 0.0}
     assert "failed gold" in rows_by["contrarian"]["reasons"]
     assert rows_by["ace"]["labels"] == 15, "gold answers are reported apart from ordinary labels"
