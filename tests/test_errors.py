@@ -42,3 +42,12 @@ def test_a_strategy_a_user_misspells_is_a_config_error(spec: str) -> None:
         get_strategy(spec)
     assert isinstance(caught.value, errors.ConfigError) and isinstance(caught.value, ValueError)
     assert caught.value.exit_code == 2
+
+
+def test_model_settings_a_user_chooses_fail_as_model_errors() -> None:
+    from prefloop.model.render import render
+
+    with pytest.raises(errors.ModelError, match="needs a tokenizer with a chat template"):
+        render("Human: hi", "hello", "chat", tokenizer=None)
+    with pytest.raises(errors.ModelError, match="unknown template 'html'"):
+        render("hi", "hello", "html")

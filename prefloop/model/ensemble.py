@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from prefloop.errors import ModelError
 from prefloop.model.calibration import fit_temperature
 from prefloop.model.config import ModelConfig
 from prefloop.model.data import PreferenceExample, aggregate, replay_sample, split
@@ -117,12 +118,12 @@ class RewardEnsemble:
         if parent is not None:
             same = (parent.config.mode, parent.config.resolved_backbone(), parent.config.k)
             if same != (config.mode, config.resolved_backbone(), config.k):
-                raise ValueError("warm start needs the parent's mode, backbone and k; train without parent instead")
+                raise ModelError("warm start needs the parent's mode, backbone and k; train without parent instead")
         fraction = config.resolved_replay_fraction()
         used = replay_sample(examples, replay or [], fraction, config.seed) if replay else examples
         targets = aggregate(used, config.margin_scale)
         if len(targets) == 0:
-            raise ValueError("no usable labels (all skipped?): label some pairs first")
+            raise ModelError("no usable labels (all skipped?): label some pairs first")
         train_t, val_t = split(targets, config.val_fraction if config.holds_out_split() else 0.0, config.seed)
         log = MetricsLog(config, enabled=_is_main_process())
         t0 = time.perf_counter()
@@ -140,7 +141,7 @@ class RewardEnsemble:
 
                 impl, thetas, stats = AdaptedImpl.fit(train_t, val_t, config, parent, log, bar)
             else:
-                raise ValueError(f"unknown mode {config.mode!r}; use 'heads', 'finetune' or 'adapted'")
+                raise ModelError(f"unknown mode {config.mode!r}; use 'heads', 'finetune' or 'adapted'")
             calibration = stats.pop("calibration", None)
             if config.calibrate and calibration is None and val_t is not None:
                 ra, rb = impl.member_rewards(val_t.pairs, bar)

@@ -18,6 +18,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from prefloop.errors import ModelError
+
 __all__ = ["Rendered", "encode", "render", "split_turns", "text_key"]
 
 _TURN = re.compile(r"(?:^|\n\n)(Human|Assistant|User|System):", re.IGNORECASE)
@@ -61,9 +63,9 @@ def render(prompt: str, response: str, template: str, tokenizer: Any = None) -> 
     if template == "plain":
         return Rendered(prompt, response, text_key(template, prompt, response))
     if template != "chat":
-        raise ValueError(f"unknown template {template!r}; use 'plain' or 'chat'")
+        raise ModelError(f"unknown template {template!r}; use 'plain' or 'chat'")
     if tokenizer is None or not getattr(tokenizer, "chat_template", None):
-        raise ValueError("template='chat' needs a tokenizer with a chat template; use template='plain'")
+        raise ModelError("template='chat' needs a tokenizer with a chat template; use template='plain'")
     messages = split_turns(prompt)
     if messages and messages[-1]["role"] == "assistant" and not messages[-1]["content"]:
         messages = messages[:-1]
