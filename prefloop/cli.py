@@ -407,7 +407,8 @@ def train(obj: Context, mode: str | None, parent: str | None, backbone: str | No
 
     \b
     Examples:
-      prefloop train                              # heads mode, K=5, offline MiniLM
+      prefloop train                              # adapted: fine-tune MiniLM once, K=5 heads on it
+      prefloop train --mode heads                 # frozen MiniLM + K=5 heads: seconds, lower accuracy
       prefloop train --mode finetune -k 1 --epochs 2
       prefloop train --from rm-1a2b3c4d           # incremental: new labels + replay
       prefloop train --aggregate dawid-skene      # soft targets weighted by annotator reliability

@@ -137,7 +137,8 @@ def _blocks(arms: list[ArmResult], test: list[PairRecord], described: str, size:
         ("h1", "prefloop demo: does the loop learn, and does choosing pairs beat random?"),
         ("p", f"Data: {described}. {len(test)} pairs are held out for evaluation; the rest form the pool. "
               f"Simulated annotators answer from the human label with their own error rates: {who}; two per "
-              f"pair. Both arms start from the same random batch, retrain the default heads model every "
+              f"pair. Both arms start from the same random batch, retrain the heads model (frozen MiniLM "
+              f"features, K = 5 linear heads; seconds per retrain) every "
               f"{size.milestone} labels with {size.queue} tasks in the queue, for {size.cycles} sync cycles. "
               f"Ran in {seconds:.0f} s."),
         ("h2", "Reading"),

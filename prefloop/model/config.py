@@ -30,7 +30,7 @@ class ModelConfig:
     """How a reward-model ensemble is built and trained (see each field's help)."""
 
     mode: Literal["heads", "finetune", "adapted"] = _f(
-        "heads",
+        "adapted",
         "'heads': frozen backbone, cached embeddings, K small heads on bootstrap resamples "
         "(cheap on CPU). 'finetune': the backbone is trained (full for k=1, K LoRA adapters for k>1: "
         "K times the cost of one model). 'adapted': ONE fine-tuned backbone + K linear heads on its "

@@ -99,7 +99,7 @@ def test_tie_labels_raise_tie_probability(tmp_path: Path) -> None:
 
     ex = make_examples(40)
     ties = [PreferenceExample(e.prompt, e.response_a, e.response_a + " Indeed.", Choice.TIE) for e in ex]
-    cfg = ModelConfig(k=1, max_length=32, cache_dir=str(tmp_path), val_fraction=0)
+    cfg = ModelConfig(mode="heads", k=1, max_length=32, cache_dir=str(tmp_path), val_fraction=0)
     none, _ = RewardEnsemble.train(ex, cfg, progress=False)
     with_ties, _ = RewardEnsemble.train(ex + ties, cfg, progress=False)
     assert with_ties.thetas[0] > none.thetas[0]  # ν grows when ties are observed
