@@ -151,8 +151,9 @@ def train_model(engine: Engine, config: ModelConfig, artifacts_dir: str, parent:
         parent_ens = load_ensemble(parent_row)
         theirs = (parent_ens.config.mode, parent_ens.config.resolved_backbone(), parent_ens.config.k)
         if theirs != (config.mode, config.resolved_backbone(), config.k):
-            raise ModelError(f"--from {parent_row.name} continues a {theirs[0]} model with k={theirs[2]} on "
-                             f"{theirs[1]}; train with the same mode, backbone and k, or without --from")
+            raise ModelError(f"--from {parent_row.name}: that model was trained in {theirs[0]} mode with "
+                             f"k={theirs[2]} on {theirs[1]}; train with the same mode, backbone and k, or without "
+                             "--from")
         cut = int(parent_row.label_snapshot.get("max_label_id", 0))
         new = [ex for newest, ex in examples if newest > cut]
         old = [ex for newest, ex in examples if newest <= cut]

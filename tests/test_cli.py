@@ -94,5 +94,6 @@ def test_train_score_eval_from_the_command_line(tmp_path: Path) -> None:
     failed = run(tmp_path, "train", "--from", first, check=False)
     assert failed.returncode == 1 and "no labels since model" in failed.stderr
     other = run(tmp_path, "train", "--from", first, "--mode", "finetune", "-k", "1", check=False)
-    assert other.returncode == 1 and f"--from {first} continues a heads model with k=3" in other.stderr
+    assert other.returncode == 1 and f"--from {first}: that model was trained in" in other.stderr
+    assert "mode with k=3" in other.stderr
     assert "Traceback" not in other.stderr and "ValueError" not in other.stderr
