@@ -125,13 +125,14 @@ def iter_records(source: str, fmt: str | None = None, opts: ShapeOptions | None 
     name = _source_name(source)
     convert: Converter | None = None
     for line, row in read_rows(source, fmt, split, encoding=encoding, hub=hub):
+        first = convert is None
         if convert is None:
             state.format, convert = choose_converter(row, opts)
             state.columns = tuple(str(k) for k in row)
         try:
             yield line, convert(row, (name, line), opts)
         except RowProblem as problem:
-            if line == 1 and state.format == "generic" and problem.message.startswith("unrecognised shape"):
+            if first and state.format == "generic" and problem.message.startswith("unrecognised shape"):
                 raise SourceError(name, problem.message, "Name the format with --format NAME "
                                   "(see prefloop ingest --help) or map the columns with --map.") from None
             yield line, problem

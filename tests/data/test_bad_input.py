@@ -165,6 +165,10 @@ def test_unrecognised_shape_is_one_message_not_one_per_row(seeded: Path) -> None
     message = refused(seeded, str(path), words=("unrecognised shape", "--format", "--map"))
     assert message.count("unrecognised shape") == 1
     assert "invalid row" not in message
+    table = seeded / "odd.csv"
+    table.write_text("question,answer\n" + "".join(f"q{i},x\n" for i in range(50)))
+    message = refused(seeded, str(table), words=("odd.csv", "unrecognised shape", "found: answer, question"))
+    assert message.count("unrecognised shape") == 1 and "invalid row" not in message
 
 
 def test_same_row_problem_repeated_is_grouped(seeded: Path) -> None:
