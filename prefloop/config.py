@@ -6,6 +6,7 @@ and the README's configuration reference come from the same place.
 
 from __future__ import annotations
 
+import copy
 import difflib
 import os
 import tomllib
@@ -58,6 +59,12 @@ class BackendSection:
     with_rationale: bool = _f(True, "Ask for a free-text rationale")
     annotators_per_pair: int = _f(1, "Labels wanted per pair before its task counts as done", ge=1)
     show_predictions: bool = _f(False, "Show the model's guess to annotators (off: avoids anchoring bias)")
+    randomize_order: bool = _f(True, "Show the two responses in a random order per task (undone when labels "
+                                     "come back), so position bias averages out")
+    order_seed: int = _f(0, "Seed of that per-task order")
+    batch_size: int = _f(500, "Tasks per push request and page size of a pull", ge=1)
+    overlap_s: float = _f(5.0, "A pull re-reads this many seconds before its cursor on purpose (re-read labels "
+                               "are dropped)", ge=0)
     timeout_s: float = _f(30.0, "HTTP timeout per request", gt=0)
     retries: int = _f(3, "Retries on connection errors, timeouts and 5xx before giving up", ge=0)
     backoff_s: float = _f(0.5, "First retry delay; doubles on each retry", ge=0)
@@ -372,15 +379,11 @@ def backend_settings(config: LoopConfig) -> Any:
     """``[backend]`` as the ``BackendSettings`` every backend reads (the simulator's state under artifacts_dir)."""
     from prefloop.backends import BackendSettings
 
-    b = config.backend
-    url = b.url
-    if b.name == "simulated" and not url:
-        url = str(Path(config.artifacts_dir) / "simulated")
-    return BackendSettings(project=b.project, url=url, api_key=b.api_key, template=b.template,
-                           dimensions=list(b.dimensions), with_strength=b.with_strength,
-                           with_rationale=b.with_rationale, annotators_per_pair=b.annotators_per_pair,
-                           show_predictions=b.show_predictions, timeout_s=b.timeout_s, retries=b.retries,
-                           backoff_s=b.backoff_s, extra=dict(b.extra))
+    # one record: every BackendSettings field is a [backend] setting of the same name (tests/test_config.py)
+    values = {f.name: copy.deepcopy(getattr(config.backend, f.name)) for f in fields(BackendSettings)}
+    if config.backend.name == "simulated" and not values["url"]:
+        values["url"] = str(Path(config.artifacts_dir) / "simulated")
+    return BackendSettings(**values)
 
 
 def masked(config: LoopConfig) -> dict[str, Any]:

@@ -162,3 +162,22 @@ def test_a_missing_api_key_is_a_config_error_naming_the_documented_variable(tmp_
     assert "Traceback" not in proc.stdout + proc.stderr
     ok = cli(tmp_path, "sync", "--dry-run", env=clean_env(**{variable: "k"}))
     assert ok.returncode == 3, "with the key the config passes and the (absent) server is what fails"
+
+
+def test_one_backend_record_every_backend_setting_can_be_set_from_the_file(tmp_path: Path) -> None:
+    from dataclasses import fields
+
+    from prefloop.backends import BackendSettings
+    from prefloop.config import BackendSection, backend_settings
+
+    assert {f.name for f in fields(BackendSettings)} == {f.name for f in fields(BackendSection)} - {"name"}
+    path = tmp_path / "prefloop.toml"
+    path.write_text('[backend]\nbatch_size = 7\noverlap_s = 1.5\nrandomize_order = false\norder_seed = 3\n'
+                    'extra = { workspace = "w" }\n')
+    config = load_config(str(path))
+    settings = backend_settings(config)
+    chosen = (settings.batch_size, settings.overlap_s, settings.randomize_order, settings.order_seed)
+    assert chosen == (7, 1.5, False, 3)
+    settings.extra["workspace"] = "changed"
+    assert config.backend.extra == {"workspace": "w"}, "the settings are a copy"
+    assert settings.url == str(Path("prefloop-artifacts") / "simulated"), "the simulator's state under artifacts_dir"
