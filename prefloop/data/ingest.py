@@ -153,7 +153,8 @@ def read_records(source: str, fmt: str | None = None, opts: ShapeOptions | None 
 
     Degenerate rows are skipped and counted (``result.degenerate``) unless ``opts.strict``;
     other bad rows are skipped and counted (``result.invalid``), or raise ``IngestError``
-    naming them when ``strict``. File-level failures raise ``SourceError``.
+    naming them when ``strict``. File-level failures raise ``SourceError``, and so does a
+    source with label-like columns from which no label was read.
     """
     opts = opts or ShapeOptions()
     state = _Reading()
@@ -170,6 +171,8 @@ def read_records(source: str, fmt: str | None = None, opts: ShapeOptions | None 
     result.format = state.format
     if strict and result.problems:
         raise IngestError(result.problems[:MAX_KEPT_PROBLEMS], len(result.problems))
+    labeled = sum(1 for r in result.records if r.label is not None)
+    _check_labels_found(_source_name(source), state, labeled, len(result.records))
     return result
 
 

@@ -149,3 +149,11 @@ def test_real_pandalm_file_through_the_cli(tmp_path: Path) -> None:
     cli("export", str(tmp_path / "raw.jsonl"), "--kind", "raw")
     raw = [json.loads(x) for x in (tmp_path / "raw.jsonl").read_text().splitlines()]
     assert len(raw) == 2997 and {r["annotator"] for r in raw} == {f"pandalm:annotator{i}" for i in (1, 2, 3)}
+
+
+def test_read_records_refuses_label_columns_that_gave_no_label(tmp_path: Path) -> None:
+    from prefloop.errors import SourceError
+
+    rows = [{"prompt": "q", "response_a": "x", "response_b": "y", "winner": "model_a"}]
+    with pytest.raises(SourceError, match="label-like column"):
+        read_records(str(write_jsonl(tmp_path / "w.jsonl", rows)))
