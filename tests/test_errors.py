@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import json
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from prefloop import errors
 from prefloop.acquisition import get_strategy
 from prefloop.backends import BackendError, BackendUnreachable, get_backend_class
 from prefloop.errors import ExitCode, PrefloopError, exit_code_for
+from tests.test_config import clean_env
 
 
 def test_every_error_class_is_a_prefloop_error_with_an_exit_code() -> None:
@@ -51,3 +58,23 @@ def test_model_settings_a_user_chooses_fail_as_model_errors() -> None:
         render("Human: hi", "hello", "chat", tokenizer=None)
     with pytest.raises(errors.ModelError, match="unknown template 'html'"):
         render("hi", "hello", "html")
+
+
+def test_sigterm_stops_any_command_with_143_and_an_all_or_nothing_store(tmp_path: Path) -> None:
+    rows = (json.dumps({"prompt": f"q{i}", "chosen": f"good {i}", "rejected": f"bad {i}"}) + "\n"
+            for i in range(150_000))
+    (tmp_path / "big.jsonl").write_text("".join(rows))
+    env = clean_env()
+    subprocess.run([sys.executable, "-m", "prefloop.cli", "init"], cwd=tmp_path, env=env, check=True,
+                   capture_output=True)
+    proc = subprocess.Popen([sys.executable, "-m", "prefloop.cli", "ingest", "big.jsonl"], cwd=tmp_path, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    assert proc.stderr.readline().startswith("store: "), "the store is open: the ingest has begun"
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, out + err
+    assert "stopped by SIGTERM" in err and "Traceback" not in err
+    stats = subprocess.run([sys.executable, "-m", "prefloop.cli", "stats", "--json"], cwd=tmp_path, env=env,
+                           capture_output=True, text=True)
+    assert json.loads(stats.stdout)["pairs"] == 0, "the interrupted ingest wrote nothing"
