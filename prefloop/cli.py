@@ -131,7 +131,7 @@ def _raise_on_signal(signum: int, _frame: Any) -> None:
 
 @click.group(cls=PrefloopGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--db", default=None,
-              help="Database URL or SQLite file (default: db in prefloop.toml, env PREFLOOP_DB_URL, "
+              help="Database URL or SQLite file (default: env PREFLOOP_DB_URL, else db in prefloop.toml, "
                    "else prefloop.db here). Before or after the subcommand.")
 @click.option("--config", "config_path", default=None,
               help="prefloop.toml to read (default: env PREFLOOP_CONFIG, else ./prefloop.toml if present).")
