@@ -4,7 +4,9 @@ The labels a real run would pull are pulled and recorded in a transaction that i
 back, so the milestone and the queue top-up are computed on them, exactly as the real run
 would see them. Nothing else is touched: no lock file (a dry run only reads), no cursor, no
 model, no embedding cache, no artifact. The simulated backend answers from a scratch copy
-of its state folder, because its annotators act when it is pulled.
+of its state folder, because its annotators act when it is pulled. A server backend is not
+pulled before this store's first real pull from it: pulling makes Label Studio and Argilla
+create a missing project, and a project this store never pulled from holds nothing of its.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from sqlalchemy import Engine
 from prefloop.backends import AnnotationBackend, BackendUnreachable, make_backend
 from prefloop.config import LoopConfig, backend_settings
 from prefloop.store.db import session_scope
-from prefloop.store.labels import get_cursor, record_pull
+from prefloop.store.labels import PullCounts, get_cursor, record_pull
 from prefloop.store.tasks import count_pending, selectable_count
 
 __all__ = ["dry_run_cycle", "read_only_backend"]
@@ -61,11 +63,17 @@ def dry_run_cycle(engine: Engine, config: LoopConfig, *, log: Callable[[dict[str
         t = time.perf_counter()
         with session_scope(engine) as session:
             try:
-                result = backend.pull_labels(since=get_cursor(session, backend.name, project))
-                counts = record_pull(session, backend.name, project, result, config.backend.annotators_per_pair)
-                log(report.step("pull", t, dry_run=True, pulled=len(result.labels), new=counts.new,
-                                edited=counts.edited, deleted=counts.deleted, duplicates=counts.duplicates,
-                                unknown_pairs=len(counts.unknown_pairs)))
+                cursor = get_cursor(session, backend.name, project)
+                if cursor is None and backend.name != "simulated":
+                    counts = PullCounts()
+                    log(report.step("pull", t, dry_run=True, pulled=0, new=0, first_pull=True))
+                else:
+                    result = backend.pull_labels(since=cursor)
+                    counts = record_pull(session, backend.name, project, result,
+                                         config.backend.annotators_per_pair)
+                    log(report.step("pull", t, dry_run=True, pulled=len(result.labels), new=counts.new,
+                                    edited=counts.edited, deleted=counts.deleted, duplicates=counts.duplicates,
+                                    unknown_pairs=len(counts.unknown_pairs)))
                 t = time.perf_counter()
                 due = milestone(session, config)
                 log(report.step("train", t, dry_run=True, would_train=due.due, model=due.model,
