@@ -56,9 +56,10 @@ def _echo_json(data: Any) -> None:
     click.echo(json.dumps(data, default=str, sort_keys=True))
 
 
-def _fail(exc: PrefloopError) -> click.ClickException:
+def _fail(exc: Exception) -> click.ClickException:
+    """A library error as click's, with the error's own exit code (1 for one that has none)."""
     failure = click.ClickException(str(exc))
-    failure.exit_code = exc.exit_code
+    failure.exit_code = int(getattr(exc, "exit_code", 1))
     return failure
 
 

@@ -78,3 +78,12 @@ def test_sigterm_stops_any_command_with_143_and_an_all_or_nothing_store(tmp_path
     stats = subprocess.run([sys.executable, "-m", "prefloop.cli", "stats", "--json"], cwd=tmp_path, env=env,
                            capture_output=True, text=True)
     assert json.loads(stats.stdout)["pairs"] == 0, "the interrupted ingest wrote nothing"
+
+
+def test_a_plain_value_error_a_command_reports_keeps_exit_code_1(tmp_path: Path) -> None:
+    (tmp_path / "tiny.jsonl").write_text(json.dumps({"prompt": "p", "response_a": "x", "response_b": "y",
+                                                     "label": "a"}) + "\n")
+    proc = subprocess.run([sys.executable, "-m", "prefloop.cli", "simulate", "tiny.jsonl", "--out", "sim"],
+                          cwd=tmp_path, capture_output=True, text=True, env=clean_env(), timeout=300)
+    assert proc.returncode == 1 and "seed_size=40 exceeds the 1 pool pairs" in proc.stderr
+    assert "Traceback" not in proc.stderr
