@@ -113,13 +113,51 @@ def test_read_records_skips_and_counts_degenerate_rows(tmp_path: Path) -> None:
     )
 
 
-@pytest.mark.skipif(not HH_HELPFUL.exists(), reason="the shared HH data is not on this machine")
-def test_real_hh_helpful_file_has_two_degenerate_rows() -> None:
-    result = read_records(str(HH_HELPFUL))
-    assert (result.rows, len(result.records), result.degenerate, result.invalid) == (2354, 2352, 2, 0)
+def hh_helpful_file(tmp_path: Path) -> tuple[Path, tuple[int, int, int, int]]:
+    """The real HH helpful-base file and its (rows, pairs, degenerate, invalid); where this machine has
+    no ../shared, dialogues rebuilt from the packaged real helpful-base pairs plus two identical rows."""
+    if HH_HELPFUL.exists():
+        return HH_HELPFUL, (2354, 2352, 2, 0)
+    import gzip
+
+    from prefloop.resources import demo_sample
+
+    rows = []
+    with gzip.open(demo_sample(), "rt", encoding="utf-8") as handle:
+        for line in handle:
+            r = json.loads(line)
+            if r["subset"] == "helpful-base":
+                rows.append({"chosen": f"{r['prompt']} {r['chosen']}", "rejected": f"{r['prompt']} {r['rejected']}"})
+    same = rows[0]["chosen"]
+    rows[10:10] = [{"chosen": same, "rejected": same}, {"chosen": rows[5]["rejected"], "rejected": rows[5]["rejected"]}]
+    path = tmp_path / "hh-helpful-from-sample.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path, (len(rows), len(rows) - 2, 2, 0)
 
 
-@pytest.mark.skipif(not PANDALM.exists(), reason="the shared PandaLM test set is not on this machine")
+def test_real_hh_helpful_file_has_two_degenerate_rows(tmp_path: Path) -> None:
+    path, expected = hh_helpful_file(tmp_path)
+    result = read_records(str(path))
+    assert (result.rows, len(result.records), result.degenerate, result.invalid) == expected
+
+
+def pandalm_file(tmp_path: Path) -> Path:
+    """The real PandaLM test set; where this machine has no ../shared, a file in its layout (a JSON array,
+    three annotator columns, 0 = tie) written from the dataset's description, with a repeated comparison."""
+    if PANDALM.exists():
+        return PANDALM
+    rows = []
+    for i in range(30):
+        votes = [(i + j) % 3 for j in range(3)]  # every combination of tie / 1 / 2 appears
+        rows.append({"idx": i, "motivation_app": "demo", "cmp_key": "model-x_model-y", "instruction": f"Task {i % 25}",
+                     "input": "" if i % 2 else f"input {i % 25}", "response1": f"first answer {i % 25}",
+                     "response2": f"second answer {i % 25}", "annotator1": votes[0], "annotator2": votes[1],
+                     "annotator3": votes[2]})
+    path = tmp_path / "pandalm-layout.json"
+    path.write_text(json.dumps(rows))
+    return path
+
+
 def test_real_pandalm_file_through_the_cli(tmp_path: Path) -> None:
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -131,24 +169,28 @@ def test_real_pandalm_file_through_the_cli(tmp_path: Path) -> None:
             check=True,
         )
 
+    source = pandalm_file(tmp_path)
+    votes = json.loads(source.read_text())
+    n = len(votes)
+    if source == PANDALM:
+        assert n == 999
     cli("init")
-    out = cli("ingest", str(PANDALM), "--json")
+    out = cli("ingest", str(source), "--json")
     report = json.loads(out.stdout)
-    assert (report["format"], report["rows"], report["pairs_seen"]) == ("pandalm", 999, 999)
-    assert (report["labels_added"], report["annotators"], report["degenerate"]) == (2997, 3, 0)
+    assert (report["format"], report["rows"], report["pairs_seen"]) == ("pandalm", n, n)
+    assert (report["labels_added"], report["annotators"], report["degenerate"]) == (3 * n, 3, 0)
     stats = json.loads(cli("stats", "--json").stdout)
-    assert stats["annotators"] == 3 and stats["labels"] == 2997
-    votes = json.loads(PANDALM.read_text())
+    assert stats["annotators"] == 3 and stats["labels"] == 3 * n
     ties = sum(r[f"annotator{i}"] == 0 for r in votes for i in (1, 2, 3))
     assert stats["labels_by_choice"]["tie"] == ties > 0
-    # 136 rows compare texts already compared in another row (the same answers from other model pairs):
-    # one stored pair, every vote kept
+    # rows comparing texts already compared in another row (PandaLM: 136, the same answers from other
+    # model pairs) are one stored pair, with every vote kept
     assert stats["pairs"] == len(
         {(r["instruction"], r["input"], frozenset((str(r["response1"]), str(r["response2"])))) for r in votes}
     )
     cli("export", str(tmp_path / "raw.jsonl"), "--kind", "raw")
     raw = [json.loads(x) for x in (tmp_path / "raw.jsonl").read_text().splitlines()]
-    assert len(raw) == 2997 and {r["annotator"] for r in raw} == {f"pandalm:annotator{i}" for i in (1, 2, 3)}
+    assert len(raw) == 3 * n and {r["annotator"] for r in raw} == {f"pandalm:annotator{i}" for i in (1, 2, 3)}
 
 
 def test_read_records_refuses_label_columns_that_gave_no_label(tmp_path: Path) -> None:
