@@ -13,6 +13,7 @@ from dataclasses import MISSING, fields
 from typing import Any
 
 from prefloop.config import (
+    SECRET_ENV,
     AcquisitionSettings,
     AnnotatorSettings,
     BackendSection,
@@ -77,6 +78,10 @@ def render_config(config: LoopConfig) -> str:
             value = getattr(values, spec.name)
             if spec.name == "api_key" and value:
                 value = "***"
+            elif spec.name == "api_key" and config.backend.name in SECRET_ENV:
+                out.append(f"# api_key is not set: sync needs {SECRET_ENV[config.backend.name][-1]} "
+                           "(or PREFLOOP_BACKEND_API_KEY) in the environment")
+                continue
             elif spec.name == "extra":
                 value = _masked_extra(value)
             out.append(_line(spec.name, value, source_of(config, f"{section}.{spec.name}")))

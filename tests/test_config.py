@@ -160,6 +160,7 @@ def test_a_missing_api_key_is_a_config_error_naming_the_documented_variable(tmp_
     last = json.loads(proc.stdout.splitlines()[-1])
     assert last["type"] == "ConfigError" and variable in last["message"]
     assert "Traceback" not in proc.stdout + proc.stderr
+    assert f"# api_key is not set: sync needs {variable}" in cli(tmp_path, "config", "show").stdout
     ok = cli(tmp_path, "sync", "--dry-run", env=clean_env(**{variable: "k"}))
     assert ok.returncode == 3, "with the key the config passes and the (absent) server is what fails"
 
