@@ -740,7 +740,7 @@ def demo(workdir: str, data: str | None, synthetic: bool, quick: bool, strategy:
 @click.option("--test", "test_file", default=None, metavar="FILE",
               help="Independent labelled test file (any format `ingest` reads); default: --test-fraction of DATA.")
 @click.option("--strategy", "strategies", multiple=True,
-              default=("random", "entropy", "disagreement", "bald", "diverse:bald"), show_default=True,
+              default=("random", "bald", "noise_aware", "epig", "diverse:bald"), show_default=True,
               help="Acquisition strategy to compare (repeat the option).")
 @click.option("--seeds", default="0,1,2", show_default=True, help="Comma-separated seeds.")
 @click.option("--seed-size", default=40, show_default=True, help="Labels in the initial seed set.")

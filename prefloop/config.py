@@ -75,7 +75,12 @@ class BackendSection:
 class AcquisitionSettings:
     """``[acquisition]``: which pairs go to annotators next."""
 
-    strategy: str = _f("diverse:bald", "random | entropy | disagreement | bald | margin, or diverse:<inner>")
+    strategy: str = _f(
+        "noise_aware",
+        "noise_aware (default: BALD that ranks likely ties and 50/50 human splits last; measured best on HH "
+        "helpful, docs/benchmarks.md) | random | entropy | disagreement | bald | margin | epig | drts | "
+        "delta_ucb | balpm[:<inner>] | diverse:<inner>",
+    )
     queue_size: int = _f(50, "Pending tasks kept at the backend; each sync tops the queue up to this", ge=1)
     max_per_prompt: int | None = _f(2, "At most this many pairs of one prompt in one batch", ge=1)
     seed: int = _f(0, "Seed for random choices (cold start, tie-breaking)", ge=0)

@@ -54,10 +54,10 @@ def test_prior_penalty_by_hand() -> None:
         head.net.weight.copy_(torch.tensor([[1.0, 2.0]]))
         head.net.bias.fill_(3.0)
     # centred at zero, λ = 4, N = 2 labels: 4/(2·2) · (1 + 4 + 9) = 14
-    assert math.isclose(float(Prior(head, 4.0, None, 2.0).penalty()), 14.0)
+    assert math.isclose(float(Prior(head, 4.0, None, 2.0).penalty().detach()), 14.0)
     parent = RewardHead(2, "linear", 4, 0.0, "davidson")
     with torch.no_grad():
         parent.net.weight.copy_(torch.tensor([[1.0, 0.0]]))
         parent.net.bias.fill_(1.0)
     # centred at the parent: 1 · (0 + 4 + 4) = 8; the tie parameter θ is not penalised
-    assert math.isclose(float(Prior(head, 4.0, parent, 2.0).penalty()), 8.0)
+    assert math.isclose(float(Prior(head, 4.0, parent, 2.0).penalty().detach()), 8.0)
