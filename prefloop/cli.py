@@ -698,9 +698,9 @@ def config_init(path: str, force: bool) -> None:
 @click.option("--data", default=None, metavar="FILE",
               help="Labelled pairs in any format `ingest` reads (default: the packaged real HH-RLHF sample).")
 @click.option("--synthetic", is_flag=True, help="Generated pairs instead of real ones (fast; not real preferences).")
-@click.option("--quick", is_flag=True, help="A smaller run: 1,000 pairs, 500 held out, 5 cycles.")
+@click.option("--quick", is_flag=True, help="A smaller run: 1,000 pairs, 500 held out, 6 cycles.")
 @click.option("--strategy", default=None, help="Strategy compared with random (default: [acquisition] strategy).")
-@click.option("--cycles", type=click.IntRange(2), default=None, help="Sync cycles per arm (default 8; 5 with --quick).")
+@click.option("--cycles", type=click.IntRange(2), default=None, help="Sync cycles per arm (default 10; quick 6).")
 @click.option("--queue", type=click.IntRange(1), default=None, help="Tasks kept in front of the annotators.")
 @click.option("--milestone", type=click.IntRange(1), default=None, help="Retrain after this many new labels.")
 @click.option("--test-size", type=click.IntRange(20), default=None, help="Held-out pairs (default 600; 500 quick).")
@@ -708,12 +708,12 @@ def demo(workdir: str, data: str | None, synthetic: bool, quick: bool, strategy:
          queue: int | None, milestone: int | None, test_size: int | None) -> None:
     """Does the loop learn, and does choosing pairs beat random? Offline, on real human labels.
 
-    Splits 2,500 real HH-RLHF preference pairs (packaged with prefloop) into a pool and a
-    held-out set, then runs the loop twice side by side — pairs chosen by the acquisition
-    strategy vs at random, same annotators and seed — with simulated annotators answering
-    from the human labels, the offline MiniLM model retrained at each milestone. Writes
-    report.md and a self-contained report.html with both learning curves. About 6-10 minutes
-    on a 2-core CPU (the embeddings are cached for reruns); --quick about 3.
+    Splits the 2,000 real HH-RLHF helpful preference pairs packaged with prefloop into a
+    pool and 600 held-out pairs, then runs the loop twice side by side — pairs chosen by the
+    acquisition strategy vs at random, same annotators and seed — with simulated annotators
+    answering from the human labels, the heads model retrained at each milestone. Writes
+    report.md and a self-contained report.html with both learning curves. About 5 minutes on
+    a 2-core CPU the first time (embeddings are cached: a rerun takes under a minute).
 
     \b
     Examples:
