@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from prefloop.annotators.aggregate import AGGREGATIONS, aggregate_labels
@@ -26,8 +26,8 @@ from prefloop.model import (
 )
 from prefloop.store.db import session_scope
 from prefloop.store.gold import gold_accuracy
-from prefloop.store.models import ModelVersion, Pair
-from prefloop.store.queries import LabeledRow, iter_labeled_rows
+from prefloop.store.models import ModelVersion
+from prefloop.store.queries import LabeledRow, iter_labeled_rows, pair_texts, pool_pair_ids
 from prefloop.store.tasks import excluded_pair_ids
 from prefloop.store.versions import (
     find_model,
@@ -209,8 +209,7 @@ def score_pool(engine: Engine, model: str | None = None, all_pairs: bool = False
             raise _no_model(model, "score with")
         name, model_id = row.name, row.id
         ens = load_ensemble(row)
-        query = select(Pair.id) if all_pairs else select(Pair.id).where(Pair.split == "pool")
-        ids = list(session.scalars(query.order_by(Pair.id)))
+        ids = pool_pair_ids(session, all_pairs=all_pairs)
         if not all_pairs:
             skip = excluded_pair_ids(session)
             ids = [i for i in ids if i not in skip]
@@ -219,8 +218,7 @@ def score_pool(engine: Engine, model: str | None = None, all_pairs: bool = False
     for start in range(0, len(ids), SCORE_CHUNK):
         chunk = ids[start:start + SCORE_CHUNK]
         with session_scope(engine) as session:
-            pairs = {p.id: p for p in session.scalars(select(Pair).where(Pair.id.in_(chunk))).unique()}
-            texts = [(pairs[i].prompt.text, pairs[i].response_a.text, pairs[i].response_b.text) for i in chunk]
+            texts = pair_texts(session, chunk)
         pred = ens.predict(texts, progress=progress)
         with session_scope(engine) as session:  # each chunk commits: a crash keeps what was scored
             save_predictions(session, model_id, chunk, pred.p_a, pred.p_tie, pred.spread, pred.p_a_members)

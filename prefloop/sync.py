@@ -32,8 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Engine, or_, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from prefloop.acquisition import ProbPool, get_strategy
@@ -52,12 +51,22 @@ from prefloop.errors import (
 )
 from prefloop.faults import checkpoint
 from prefloop.store.annotations import ask_for_labels, labeled_task_votes
-from prefloop.store.db import session_scope
+from prefloop.store.db import session_scope, sync_lock
 from prefloop.store.gold import gold_candidates
 from prefloop.store.labels import get_cursor, record_pull, set_cursor
-from prefloop.store.models import Label, ModelVersion, Pair, Prediction, Task
-from prefloop.store.tasks import count_pending, excluded_pair_ids, record_tasks
-from prefloop.store.versions import Milestone, latest_model, milestone_due, predictions_for
+from prefloop.store.models import ModelVersion, Task
+from prefloop.store.queries import pair_texts, pairs_by_id
+from prefloop.store.tasks import (
+    count_pending,
+    last_task_id,
+    plan_tasks,
+    planned_tasks,
+    pool_candidates,
+    record_tasks,
+    settle_refresh,
+    stale_tasks,
+)
+from prefloop.store.versions import Milestone, guesses_for, latest_model, milestone_due, model_names, predictions_for
 from prefloop.types import PushedTask, TaskRequest
 
 __all__ = ["ExitCode", "LockHeld", "SyncReport", "backend_settings", "error_entry", "model_config", "run_sync",
@@ -138,48 +147,14 @@ def json_logger(stream: Any = None) -> Callable[[dict[str, Any]], None]:
 
 # ---- locking ------------------------------------------------------------------------------
 
-@contextmanager
-def sync_lock(engine: Engine, timeout_s: float) -> Iterator[None]:
-    """One sync per store: a file lock beside a SQLite file, an advisory lock on PostgreSQL."""
-    url = engine.url
-    if url.get_backend_name() == "postgresql":
-        with engine.connect() as conn:
-            deadline = time.monotonic() + timeout_s
-            while not conn.execute(text("SELECT pg_try_advisory_lock(hashtext('prefloop-sync'))")).scalar():
-                if time.monotonic() >= deadline:
-                    raise LockHeld("another prefloop sync is running on this database")
-                time.sleep(0.5)
-            conn.commit()
-            try:
-                yield
-            finally:
-                conn.execute(text("SELECT pg_advisory_unlock(hashtext('prefloop-sync'))"))
-                conn.commit()
-        return
-    from filelock import FileLock, Timeout
-
-    database = make_url(str(url)).database or "prefloop"
-    lock = FileLock(f"{database}.sync.lock" if database != ":memory:" else "prefloop-memory.sync.lock")
-    try:
-        lock.acquire(timeout=timeout_s)
-    except Timeout:
-        raise LockHeld(f"another prefloop sync holds {lock.lock_file}") from None
-    try:
-        yield
-    finally:
-        lock.release()
-
-
 # ---- steps --------------------------------------------------------------------------------
 
 def _requests(engine: Engine, tasks: list[Task], names: dict[int, str]) -> list[TaskRequest]:
     """What the backend needs to show each planned task; ``p_a`` is the choosing model's guess
     (shown to annotators only where the backend is configured to)."""
     with session_scope(engine) as session:
-        pairs = {p.id: p for p in session.scalars(select(Pair).where(Pair.id.in_([t.pair_id for t in tasks])))
-                 .unique()}
-        guesses = {(p.model_version_id, p.pair_id): p.p_a for p in session.scalars(select(Prediction).where(
-            Prediction.pair_id.in_([t.pair_id for t in tasks])))}
+        pairs = pairs_by_id(session, [t.pair_id for t in tasks])
+        guesses = guesses_for(session, [t.pair_id for t in tasks])
         return [TaskRequest(pair_key=pairs[t.pair_id].key, prompt=pairs[t.pair_id].prompt.text,
                             response_a=pairs[t.pair_id].response_a.text,
                             response_b=pairs[t.pair_id].response_b.text, strategy=t.strategy, score=t.score,
@@ -190,10 +165,8 @@ def _requests(engine: Engine, tasks: list[Task], names: dict[int, str]) -> list[
 def _push_planned(engine: Engine, backend: AnnotationBackend, project: str) -> int:
     """Push tasks planned but not confirmed (a previous run died mid-push, or this one planned them)."""
     with session_scope(engine) as session:
-        planned = list(session.scalars(select(Task).where(
-            Task.backend == backend.name, Task.project == project, Task.external_id == "",
-            Task.status == "pending")))
-        names = dict(session.execute(select(ModelVersion.id, ModelVersion.name)).all())
+        planned = planned_tasks(session, backend.name, project)
+        names = model_names(session)
     if not planned:
         return 0
     checkpoint("push:planned")
@@ -263,11 +236,9 @@ def _candidates(engine: Engine, config: LoopConfig, need: int, model: ModelVersi
     running; ``skip`` keeps pairs out (tasks withdrawn in this cycle).
     """
     with session_scope(engine) as session:
-        excluded = (excluded_pair_ids(session) - set(include)) | set(skip)
-        rows = session.execute(select(Pair.id, Pair.prompt_id).where(Pair.split == "pool").order_by(Pair.id)).all()
-        pool = [(pid, prompt) for pid, prompt in rows if pid not in excluded]
+        pool = pool_candidates(session, include=include, skip=skip)
         preds = predictions_for(session, model.id, [p for p, _ in pool]) if model is not None else {}
-        n_tasks = session.scalar(select(Task.id).order_by(Task.id.desc()).limit(1)) or 0
+        n_tasks = last_task_id(session)
     rng = np.random.default_rng(config.acquisition.seed + n_tasks)
     cap = config.acquisition.max_per_prompt
     if model is None or not pool:
@@ -288,8 +259,7 @@ def _candidates(engine: Engine, config: LoopConfig, need: int, model: ModelVersi
 
         ens = load_ensemble(model)
         with session_scope(engine) as session:
-            pairs = {p.id: p for p in session.scalars(select(Pair).where(Pair.id.in_(pool_ids))).unique()}
-        texts = [(pairs[i].prompt.text, pairs[i].response_a.text, pairs[i].response_b.text) for i in pool_ids]
+            texts = pair_texts(session, pool_ids)
         if progress:
             _say(f"embedding {len(texts)} pool pairs for {strategy.name}")
         embeddings = ens.embed_pairs(texts, progress=progress)
@@ -306,7 +276,7 @@ def _gold_picks(engine: Engine, config: LoopConfig, backend: str, project: str, 
         return []
     with session_scope(engine) as session:
         candidates = gold_candidates(session, backend, project)
-        n_tasks = session.scalar(select(Task.id).order_by(Task.id.desc()).limit(1)) or 0
+        n_tasks = last_task_id(session)
     rng = np.random.default_rng([config.acquisition.seed, n_tasks, 15])
     expected = need * rate
     n = min(len(candidates), int(expected) + int(rng.random() < expected - int(expected)))
@@ -327,17 +297,11 @@ def _top_up(engine: Engine, config: LoopConfig, backend: AnnotationBackend, proj
     # a gold check looks like its batch: same strategy and model, a score drawn from the batch's
     gold_scores = (np.random.default_rng(len(chosen)).choice(scores, size=len(gold)) if len(scores)
                    else [0.0] * len(gold))
+    picks = [*zip(chosen, scores, [False] * len(chosen), strict=True),
+             *zip(gold, gold_scores, [True] * len(gold), strict=True)]
     with session_scope(engine) as session:  # plan first: a crash after this is finished by the next run
-        existing = {t.pair_id: t for t in session.scalars(select(Task).where(
-            Task.backend == backend.name, Task.project == project, Task.pair_id.in_(chosen + gold)))}
-        for pair_id, score, is_gold in [*zip(chosen, scores, [False] * len(chosen), strict=True),
-                                        *zip(gold, gold_scores, [True] * len(gold), strict=True)]:
-            task = existing.get(pair_id)  # one row per pair and project: a withdrawn pair's row is reused
-            if task is None:
-                task = Task(pair_id=pair_id, backend=backend.name, project=project)
-                session.add(task)
-            task.external_id, task.status, task.strategy, task.strategy_params = "", "pending", strategy, params
-            task.score, task.model_version_id, task.gold = float(score), model.id if model else None, is_gold
+        plan_tasks(session, backend.name, project, picks, strategy=strategy, params=params,
+                   model_version_id=model.id if model else None)
     with _status(progress, f"pushing {len(chosen) + len(gold)} tasks to {backend.name}"):
         pushed = _push_planned(engine, backend, project)
     return {"pending": pending, "planned": len(chosen) + len(gold), "gold": len(gold), "pushed": pushed,
@@ -347,13 +311,7 @@ def _top_up(engine: Engine, config: LoopConfig, backend: AnnotationBackend, proj
 def _stale_tasks(engine: Engine, backend: AnnotationBackend, project: str, model: ModelVersion) -> dict[int, str]:
     """Pushed, pending tasks without a live label that a model older than ``model`` chose: pair id → key."""
     with session_scope(engine) as session:
-        rows = dict(session.execute(select(Task.pair_id, Pair.key).join(Pair, Pair.id == Task.pair_id).where(
-            Task.backend == backend.name, Task.project == project, Task.status == "pending",
-            Task.external_id != "", Task.gold.is_(False),
-            or_(Task.model_version_id.is_(None), Task.model_version_id != model.id))).all())
-        labeled = set(session.scalars(select(Label.pair_id).where(
-            Label.pair_id.in_(rows), Label.live())))
-    return {pair_id: key for pair_id, key in rows.items() if pair_id not in labeled}
+        return stale_tasks(session, backend.name, project, model.id)
 
 
 def _refresh(engine: Engine, config: LoopConfig, backend: AnnotationBackend, project: str,
@@ -379,13 +337,8 @@ def _refresh(engine: Engine, config: LoopConfig, backend: AnnotationBackend, pro
         live = {t.pair_key for t in backend.live_tasks()}
         gone |= {pair_id for pair_id in drop if stale[pair_id] not in live}
     with session_scope(engine) as session:
-        for task in session.scalars(select(Task).where(
-                Task.backend == backend.name, Task.project == project, Task.pair_id.in_(set(keep) | gone))):
-            if task.pair_id in gone:
-                task.status = "withdrawn"
-            else:
-                task.model_version_id, task.score, task.strategy, task.strategy_params = (
-                    model.id, keep[task.pair_id], strategy, params)
+        settle_refresh(session, backend.name, project, keep, gone, model_version_id=model.id, strategy=strategy,
+                       params=params)
     return {"stale": len(stale) + len(vanished), "kept": len(keep), "withdrawn": len(gone) - len(vanished),
             "vanished": len(vanished)}, gone
 

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from prefloop.errors import BackendError, BackendUnreachable
-from prefloop.types import PulledLabel, PullResult, PushedTask, TaskRequest
+from prefloop.types import PullResult, PushedTask, TaskRequest
 
 __all__ = [
     "AnnotationBackend",
@@ -157,6 +157,3 @@ def undo_presentation(choice_shown: str, swapped: bool) -> str:
     return "b" if choice_shown == "a" else "a"
 
 
-def labels_by_key(labels: Sequence[PulledLabel]) -> dict[tuple[str, str], PulledLabel]:
-    """Index labels by (source_id, version); later entries win."""
-    return {(label.source_id, label.version): label for label in labels}

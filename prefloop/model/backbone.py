@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -165,5 +164,3 @@ class EmbeddingCache:
             np.save(fh, value.astype(np.float32))
         os.replace(tmp, p)
 
-    def keys_missing(self, keys: Iterator[str] | list[str]) -> list[str]:
-        return [k for k in keys if not self._path(k).exists()]

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,7 +14,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
-from prefloop.errors import NotAStore, StoreError, StoreMissing, StoreUnreachable
+from prefloop.errors import LockHeld, NotAStore, StoreError, StoreMissing, StoreUnreachable
 from prefloop.resources import shipped_folder
 
 __all__ = [
@@ -27,17 +27,12 @@ __all__ = [
     "migrations_dir",
     "normalize_url",
     "open_store",
-    "resolve_db_url",
     "session_scope",
     "store_state",
+    "sync_lock",
 ]
 
 DEFAULT_DB_URL = "sqlite:///prefloop.db"
-
-
-def resolve_db_url(cli_value: str | None = None) -> str:
-    """``--db`` wins, then ``PREFLOOP_DB_URL``, then ``prefloop.db`` in the working directory."""
-    return normalize_url(cli_value or os.environ.get("PREFLOOP_DB_URL") or DEFAULT_DB_URL)
 
 
 def normalize_url(url: str) -> str:
@@ -145,6 +140,40 @@ def check_drift(engine: Engine) -> list[Any]:
 # ---- opening a store on purpose ----------------------------------------------------------
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+# ---- one sync per store --------------------------------------------------------------------
+
+@contextmanager
+def sync_lock(engine: Engine, timeout_s: float) -> Iterator[None]:
+    """One sync per store: a file lock beside a SQLite file, an advisory lock on PostgreSQL."""
+    url = engine.url
+    if url.get_backend_name() == "postgresql":
+        with engine.connect() as conn:
+            deadline = time.monotonic() + timeout_s
+            while not conn.execute(text("SELECT pg_try_advisory_lock(hashtext('prefloop-sync'))")).scalar():
+                if time.monotonic() >= deadline:
+                    raise LockHeld("another prefloop sync is running on this database")
+                time.sleep(0.5)
+            conn.commit()
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(hashtext('prefloop-sync'))"))
+                conn.commit()
+        return
+    from filelock import FileLock, Timeout
+
+    database = make_url(str(url)).database or "prefloop"
+    lock = FileLock(f"{database}.sync.lock" if database != ":memory:" else "prefloop-memory.sync.lock")
+    try:
+        lock.acquire(timeout=timeout_s)
+    except Timeout:
+        raise LockHeld(f"another prefloop sync holds {lock.lock_file}") from None
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def describe_url(url: str) -> str:

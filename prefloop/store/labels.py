@@ -17,7 +17,6 @@ from prefloop.types import AnnotatorRef, PullResult
 __all__ = [
     "PullCounts",
     "annotator_id",
-    "current_labels",
     "get_cursor",
     "record_pull",
     "set_cursor",
@@ -178,16 +177,6 @@ def _update_task_status(session: Session, backend: str, project: str, pair_ids: 
                 Task.status != "withdrawn")):
             wanted = max(needed, task.labels_wanted or 0)
             task.status = "labeled" if live.get(task.pair_id, 0) >= wanted else "pending"
-
-
-def current_labels(session: Session, pair_id: int | None = None, include_deleted: bool = False) -> list[Label]:
-    """Current (non-superseded) label rows, optionally for one pair."""
-    query = select(Label).where(Label.is_current.is_(True))
-    if pair_id is not None:
-        query = query.where(Label.pair_id == pair_id)
-    if not include_deleted:
-        query = query.where(Label.deleted_at.is_(None))
-    return list(session.scalars(query.order_by(Label.id)).unique())
 
 
 def get_cursor(session: Session, backend: str, project: str) -> str | None:

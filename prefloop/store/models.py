@@ -52,10 +52,6 @@ NAMING = {
     "pk": "pk_%(table_name)s",
 }
 
-CHOICES = ("a", "b", "tie", "skip")
-TASK_STATUSES = ("pending", "labeled", "withdrawn")
-
-
 def utcnow() -> datetime:
     return datetime.now(UTC)
 

@@ -22,7 +22,6 @@ __all__ = [
     "chunks",
     "conversations",
     "insert_ignore",
-    "pair_by_key",
     "pairs_by_keys",
     "prepare_bulk_load",
 ]
@@ -255,9 +254,6 @@ def add_pairs(session: Session, records: Sequence[PairRecord], source: str, spli
         lookups={"pair_id": (Pair.__table__, "key")})
     return counts
 
-
-def pair_by_key(session: Session, key: str) -> Pair | None:
-    return session.scalar(select(Pair).where(Pair.key == key))
 
 
 def pairs_by_keys(session: Session, keys: Iterable[str]) -> dict[str, Pair]:

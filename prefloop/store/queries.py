@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Iterator
+from collections import Counter, defaultdict
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,8 +12,19 @@ from sqlalchemy.orm import Session
 
 from prefloop.store.models import Annotator, Label, ModelVersion, Pair, Prompt, Response, Task
 
-__all__ = ["LabeledRow", "aggregate_choice", "iter_labeled_rows", "label_dimensions", "live_label_counts",
-           "store_stats"]
+__all__ = [
+    "LabeledRow",
+    "aggregate_choice",
+    "iter_labeled_rows",
+    "label_dimensions",
+    "labels_by_annotator",
+    "live_label_counts",
+    "overall_votes",
+    "pair_texts",
+    "pairs_by_id",
+    "pool_pair_ids",
+    "store_stats",
+]
 
 
 @dataclass(frozen=True)
@@ -124,3 +135,41 @@ def store_stats(session: Session) -> dict[str, object]:
         "pending_tasks": tasks.get("pending", 0),
         "model_versions": session.scalar(select(func.count(ModelVersion.id))) or 0,
     }
+
+
+def pairs_by_id(session: Session, pair_ids: Sequence[int]) -> dict[int, Pair]:
+    """Pairs with their prompt and responses loaded, by id."""
+    return {p.id: p for p in session.scalars(select(Pair).where(Pair.id.in_(list(pair_ids)))).unique()}
+
+
+def pair_texts(session: Session, pair_ids: Sequence[int]) -> list[tuple[str, str, str]]:
+    """``(prompt, response a, response b)`` of each pair, in the order given."""
+    pairs = pairs_by_id(session, pair_ids)
+    return [(pairs[i].prompt.text, pairs[i].response_a.text, pairs[i].response_b.text) for i in pair_ids]
+
+
+def labels_by_annotator(session: Session) -> list[dict[str, Any]]:
+    """Live labels per annotator: backend, annotator (name, else external id) and count."""
+    return [
+        {"backend": backend, "annotator": name or ext, "labels": n}
+        for backend, ext, name, n in session.execute(
+            select(Annotator.backend, Annotator.external_id, Annotator.name, func.count(Label.id))
+            .join(Label, Label.annotator_id == Annotator.id).where(Label.live())
+            .group_by(Annotator.backend, Annotator.external_id, Annotator.name)
+            .order_by(Annotator.backend, Annotator.external_id))
+    ]
+
+
+def overall_votes(session: Session) -> dict[int, list[str]]:
+    """Pair id → the choices of its live, non-skip labels on the overall dimension (for agreement)."""
+    votes: dict[int, list[str]] = defaultdict(list)
+    for pair_id, choice in session.execute(select(Label.pair_id, Label.choice).where(
+            Label.live(), Label.choice != "skip", Label.dimension == "overall")):
+        votes[pair_id].append(choice)
+    return dict(votes)
+
+
+def pool_pair_ids(session: Session, all_pairs: bool = False) -> list[int]:
+    """Ids of pool pairs (or of every pair), in id order."""
+    query = select(Pair.id) if all_pairs else select(Pair.id).where(Pair.split == "pool")
+    return list(session.scalars(query.order_by(Pair.id)))

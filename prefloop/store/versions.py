@@ -15,10 +15,13 @@ from prefloop.store.pairs import insert_ignore
 
 __all__ = [
     "find_model",
+    "guesses_for",
     "label_snapshot",
     "labels_since",
     "latest_model",
     "milestone_due",
+    "model_names",
+    "model_summaries",
     "predictions_for",
     "record_model_version",
     "save_predictions",
@@ -117,3 +120,24 @@ def predictions_for(session: Session, model_id: int, pair_ids: Sequence[int]) ->
         out.update({p.pair_id: p for p in session.scalars(select(Prediction).where(
             Prediction.model_version_id == model_id, Prediction.pair_id.in_(chunk)))})
     return out
+
+
+def model_names(session: Session) -> dict[int, str]:
+    """Model version id → name."""
+    return dict(session.execute(select(ModelVersion.id, ModelVersion.name)).all())
+
+
+def guesses_for(session: Session, pair_ids: Sequence[int]) -> dict[tuple[int, int], float]:
+    """``(model version id, pair id)`` → that model's P(a≻b), for the given pairs."""
+    return {(p.model_version_id, p.pair_id): p.p_a
+            for p in session.scalars(select(Prediction).where(Prediction.pair_id.in_(list(pair_ids))))}
+
+
+def model_summaries(session: Session) -> list[dict[str, Any]]:
+    """Every model version, oldest first: name, parent, mode, creation time, labels and main metrics."""
+    return [
+        {"name": m.name, "parent": m.parent.name if m.parent else None, "mode": m.mode,
+         "created_at": m.created_at, "labels": m.label_snapshot.get("n_labels"),
+         "metrics": {k: m.metrics.get(k) for k in ("val_loss", "train_loss", "n_pairs", "seconds") if k in m.metrics}}
+        for m in session.scalars(select(ModelVersion).order_by(ModelVersion.id))
+    ]
