@@ -21,7 +21,6 @@ Scoring is one backbone forward per pair plus K dot products: about one model's 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 from pathlib import Path
 from types import SimpleNamespace
@@ -33,6 +32,7 @@ import torch
 from prefloop.model.backbone import EmbeddingCache
 from prefloop.model.config import ModelConfig
 from prefloop.model.data import PairTargets, pair_digest
+from prefloop.model.ensemble import _digest
 from prefloop.model.finetune import FinetuneModel
 from prefloop.model.heads import RewardHead, one_thread, train_heads
 from prefloop.model.shared_prompt import final_layer
@@ -46,14 +46,6 @@ _BACKBONE = "adapted_backbone"
 
 def _backbone_config(config: ModelConfig) -> ModelConfig:
     return dataclasses.replace(config, mode="finetune", k=1, calibrate=False)
-
-
-def _backbone_version(backbone: FinetuneModel) -> str:
-    h = hashlib.sha256()
-    for name, tensor in sorted(backbone.state_tensors().items()):
-        h.update(name.encode())
-        h.update(tensor.detach().float().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()[:16]
 
 
 class AdaptedImpl:
@@ -118,7 +110,7 @@ class AdaptedImpl:
         else:  # fine-tune (again), from the previous adapted backbone when there is one
             warm = SimpleNamespace(_impl=prev.backbone) if prev is not None else None
             backbone, _thetas, ft = FinetuneModel.fit(train, val, _backbone_config(config), warm, log, bar)
-            adapted_on, version = n, _backbone_version(backbone)
+            adapted_on, version = n, _digest(backbone.state_tensors())  # the same content hash as a model version
             stats.update(adapted=True, finetune_seconds=ft["fit_seconds"], finetune_pairs_per_s=ft["pairs_per_s"],
                          finetune_epochs=ft["epochs"], share_prompt=ft["share_prompt"])
         if not backbone.shared:
