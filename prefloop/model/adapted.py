@@ -34,7 +34,7 @@ from prefloop.model.config import ModelConfig
 from prefloop.model.data import PairTargets, pair_digest
 from prefloop.model.ensemble import _digest
 from prefloop.model.finetune import FinetuneModel
-from prefloop.model.heads import RewardHead, one_thread, train_heads
+from prefloop.model.heads import RewardHead, heads_state, load_heads, one_thread, save_heads, train_heads
 from prefloop.model.shared_prompt import final_layer
 from prefloop.model.tracking import MetricsLog
 
@@ -151,31 +151,19 @@ class AdaptedImpl:
         return ra, rb
 
     def state_tensors(self) -> dict[str, torch.Tensor]:
-        heads = {f"m{i}.{k}": v for i, h in enumerate(self.heads) for k, v in h.state_dict().items()}
-        return {**heads, "backbone_version": torch.tensor([int(self.backbone_version, 16) % (2**62)])}
+        return {**heads_state(self.heads), "backbone_version": torch.tensor([int(self.backbone_version, 16) % (2**62)])}
 
     # ---- persistence --------------------------------------------------------------------
     def save(self, path: Path) -> None:
-        from safetensors.torch import save_file
-
         self.backbone.save(path / _BACKBONE)
-        save_file({f"m{i}.{k}": v.contiguous() for i, h in enumerate(self.heads) for k, v in h.state_dict().items()},
-                  str(path / _HEADS))
+        save_heads(self.heads, path / _HEADS)
         (path / "adapted.json").write_text(json.dumps({"adapted_on": self.adapted_on,
                                                         "backbone_version": self.backbone_version}))
 
     @classmethod
     def load(cls, path: Path, config: ModelConfig) -> AdaptedImpl:
-        from safetensors.torch import load_file
-
         backbone = FinetuneModel.load(path / _BACKBONE, _backbone_config(config))
-        state = load_file(str(path / _HEADS))
-        heads = []
-        for i in range(config.k):
-            sub = {k.split(".", 1)[1]: v for k, v in state.items() if k.startswith(f"m{i}.")}
-            head = RewardHead(int(sub["mean"].shape[0]), "linear", 1, 0.0, config.tie_model)
-            head.load_state_dict(sub)
-            heads.append(head.eval())
+        heads = load_heads(path / _HEADS, config.k, lambda dim: RewardHead(dim, "linear", 1, 0.0, config.tie_model))
         meta = json.loads((path / "adapted.json").read_text())
         return cls(config, backbone, heads, int(meta["adapted_on"]), str(meta["backbone_version"]))
 

@@ -35,7 +35,7 @@ from prefloop.model.losses import pair_nll, tie_param_init
 from prefloop.model.render import Rendered, encode, render
 from prefloop.model.tracking import MetricsLog
 
-__all__ = ["Embedder", "Prior", "RewardHead", "train_heads"]
+__all__ = ["Embedder", "Prior", "RewardHead", "load_heads", "save_heads", "train_heads"]
 
 
 _SHARED: dict[tuple[object, ...], Embedder] = {}
@@ -178,6 +178,31 @@ def one_thread() -> Iterator[None]:
 
 def make_head(config: ModelConfig, dim: int) -> RewardHead:
     return RewardHead(dim, config.head, config.head_hidden, config.head_dropout, config.tie_model)
+
+
+def heads_state(heads: list[RewardHead]) -> dict[str, torch.Tensor]:
+    """Every member's tensors under ``m{i}.<name>`` (one safetensors file holds the ensemble)."""
+    return {f"m{i}.{k}": v for i, h in enumerate(heads) for k, v in h.state_dict().items()}
+
+
+def save_heads(heads: list[RewardHead], path: Any) -> None:
+    from safetensors.torch import save_file
+
+    save_file({k: v.contiguous() for k, v in heads_state(heads).items()}, str(path))
+
+
+def load_heads(path: Any, k: int, make: Any) -> list[RewardHead]:
+    """Inverse of ``save_heads``; ``make(dim)`` builds an empty head of the saved width."""
+    from safetensors.torch import load_file
+
+    state = load_file(str(path))
+    heads = []
+    for i in range(k):
+        sub = {name.split(".", 1)[1]: v for name, v in state.items() if name.startswith(f"m{i}.")}
+        head = make(int(sub["mean"].shape[0]))
+        head.load_state_dict(sub)
+        heads.append(head.eval())
+    return heads
 
 
 def _tensors(ea: np.ndarray, eb: np.ndarray, t: PairTargets) -> tuple[torch.Tensor, ...]:

@@ -10,7 +10,16 @@ import torch
 
 from prefloop.model.config import ModelConfig
 from prefloop.model.data import PairTargets
-from prefloop.model.heads import Embedder, RewardHead, make_head, one_thread, train_heads
+from prefloop.model.heads import (
+    Embedder,
+    RewardHead,
+    heads_state,
+    load_heads,
+    make_head,
+    one_thread,
+    save_heads,
+    train_heads,
+)
 from prefloop.model.tracking import MetricsLog
 
 __all__ = ["HeadsImpl"]
@@ -85,25 +94,14 @@ class HeadsImpl:
         return r[index[:, 0]], r[index[:, 1]]
 
     def state_tensors(self) -> dict[str, torch.Tensor]:
-        return {f"m{i}.{k}": v for i, h in enumerate(self.heads) for k, v in h.state_dict().items()}
+        return heads_state(self.heads)
 
     def save(self, path: Path) -> None:
-        from safetensors.torch import save_file
-
-        save_file({k: v.contiguous() for k, v in self.state_tensors().items()}, str(path / _FILE))
+        save_heads(self.heads, path / _FILE)
 
     @classmethod
     def load(cls, path: Path, config: ModelConfig) -> HeadsImpl:
-        from safetensors.torch import load_file
-
-        state = load_file(str(path / _FILE))
-        heads = []
-        for i in range(config.k):
-            sub = {k.split(".", 1)[1]: v for k, v in state.items() if k.startswith(f"m{i}.")}
-            head = make_head(config, int(sub["mean"].shape[0]))
-            head.load_state_dict(sub)
-            heads.append(head.eval())
-        return cls(config, heads, None)
+        return cls(config, load_heads(path / _FILE, config.k, lambda dim: make_head(config, dim)), None)
 
 
 @torch.no_grad()
