@@ -61,8 +61,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         pool = make_pool(args.n, args.members, args.dim, Path(tmp))
-        print(f"pool: n={args.n:,} K={args.members} dim={args.dim} built in {time.perf_counter() - t0:.1f}s; "
-              f"p_members {pool.p_members.nbytes / 2**20:.0f} MiB")
+        print(
+            f"pool: n={args.n:,} K={args.members} dim={args.dim} built in {time.perf_counter() - t0:.1f}s; "
+            f"p_members {pool.p_members.nbytes / 2**20:.0f} MiB"
+        )
         print("| strategy | params | k | time (s) | peak MiB | selected |")
         print("|---|---|---|---|---|---|")
         for spec, params in SPECS:
@@ -74,8 +76,7 @@ def main() -> None:
             _, peak = tracemalloc.get_traced_memory()
             tracemalloc.stop()
             assert len(set(sel.indices.tolist())) == len(sel) == args.k
-            print(f"| {strategy.name} | {params or ''} | {args.k:,} | {dt:.2f} | {peak / 2**20:.0f} "
-                  f"| {len(sel):,} |")
+            print(f"| {strategy.name} | {params or ''} | {args.k:,} | {dt:.2f} | {peak / 2**20:.0f} | {len(sel):,} |")
 
 
 if __name__ == "__main__":

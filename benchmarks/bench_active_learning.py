@@ -35,8 +35,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=DATA)
     ap.add_argument("--out", type=Path, default=Path("runs/active_learning"))
-    ap.add_argument("--strategies", nargs="+",
-                    default=["random", "entropy", "disagreement", "bald", "diverse:bald"])
+    ap.add_argument("--strategies", nargs="+", default=["random", "entropy", "disagreement", "bald", "diverse:bald"])
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     ap.add_argument("--seed-size", type=int, default=40)
     ap.add_argument("--batch-size", type=int, default=40)

@@ -32,24 +32,42 @@ def main() -> None:
     ap.add_argument("--pool", type=Path, default=SHARED / "hh-rlhf-helpful-rejection-sampled-test.jsonl.gz")
     ap.add_argument("--test", type=Path, default=SHARED / "hh-rlhf-helpful-base-test.jsonl.gz")
     ap.add_argument("--out", type=Path, default=Path("runs/al_helpful"))
-    ap.add_argument("--strategies", nargs="+",
-                    default=["random", "bald", "diverse:bald", "epig", "noise_aware", "balpm"])
+    ap.add_argument(
+        "--strategies", nargs="+", default=["random", "bald", "diverse:bald", "epig", "noise_aware", "balpm"]
+    )
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
     ap.add_argument("--seed-size", type=int, default=100)
     ap.add_argument("--batch", type=int, default=100)
     ap.add_argument("--rounds", type=int, default=9)
     ap.add_argument("--noise", type=float, default=0.0)
-    ap.add_argument("--head", choices=["linear", "mlp"], default="linear",
-                    help="head of the heads model (linear: what the demo uses, and 10x faster to train)")
+    ap.add_argument(
+        "--head",
+        choices=["linear", "mlp"],
+        default="linear",
+        help="head of the heads model (linear: what the demo uses, and 10x faster to train)",
+    )
     args = ap.parse_args()
     pool, test = read_records(str(args.pool)), read_records(str(args.test))
-    print(f"pool {args.pool.name}: {len(pool.records)} pairs ({pool.degenerate} degenerate rows skipped); "
-          f"test {args.test.name}: {len(test.records)} pairs ({test.degenerate} degenerate rows skipped)", flush=True)
+    print(
+        f"pool {args.pool.name}: {len(pool.records)} pairs ({pool.degenerate} degenerate rows skipped); "
+        f"test {args.test.name}: {len(test.records)} pairs ({test.degenerate} degenerate rows skipped)",
+        flush=True,
+    )
     t0 = time.perf_counter()
     model = ModelConfig(mode="heads", head=args.head)
-    result = run_simulation(pool.records, args.strategies, args.seeds, seed_size=args.seed_size,
-                            batch_size=args.batch, rounds=args.rounds, model_config=model,
-                            out_dir=args.out, noise_rate=args.noise, test_pairs=test.records, progress=False)
+    result = run_simulation(
+        pool.records,
+        args.strategies,
+        args.seeds,
+        seed_size=args.seed_size,
+        batch_size=args.batch,
+        rounds=args.rounds,
+        model_config=model,
+        out_dir=args.out,
+        noise_rate=args.noise,
+        test_pairs=test.records,
+        progress=False,
+    )
     print(result.paths["summary"].read_text())
     print(f"{time.perf_counter() - t0:.0f} s; files: " + ", ".join(str(p) for p in result.paths.values()))
 

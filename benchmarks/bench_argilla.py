@@ -78,9 +78,7 @@ def bulk_responses(server: ArgillaServer, record_ids: list[str]) -> float:
     started = time.perf_counter()
     for who, annotator in enumerate(server.annotators):
         mine = record_ids[who :: len(server.annotators)]
-        with httpx.Client(
-            base_url=server.url, headers={"X-Argilla-Api-Key": annotator.api_key}, timeout=300
-        ) as client:
+        with httpx.Client(base_url=server.url, headers={"X-Argilla-Api-Key": annotator.api_key}, timeout=300) as client:
             for start in range(0, len(mine), 100):
                 items: list[dict[str, Any]] = []
                 for i, rid in enumerate(mine[start : start + 100], start=start):
@@ -97,9 +95,7 @@ def bulk_responses(server: ArgillaServer, record_ids: list[str]) -> float:
                                 },
                             }
                         )
-                body = (
-                    client.post("/api/v1/me/responses/bulk", json={"items": items}).raise_for_status().json()
-                )
+                body = client.post("/api/v1/me/responses/bulk", json={"items": items}).raise_for_status().json()
                 errors = [item for item in body["items"] if item.get("error")]
                 if errors:
                     raise RuntimeError(f"bulk responses failed: {errors[:2]}")

@@ -56,18 +56,35 @@ def main() -> None:
         pred = ens.predict(texts)
         score_s = time.perf_counter() - t0
         len_a, len_b = pair_lengths(texts)
-        m = evaluate_predictions(pred.p_a, labels, p_tie=pred.p_tie, p_b=pred.p_b, reward_a=pred.reward_a,
-                                 reward_b=pred.reward_b, len_a=len_a, len_b=len_b)
-        row = {"mode": spec, "k": cfg.k, "train_s": round(train_s, 1), "score_s": round(score_s, 1),
-               "accuracy": round(m["accuracy"], 4), "log_loss": round(m["log_loss"], 4), "ece": round(m["ece"], 4),
-               "temperature": round(ens.temperature, 3), "length_corr": m.get("length_corr")}
+        m = evaluate_predictions(
+            pred.p_a,
+            labels,
+            p_tie=pred.p_tie,
+            p_b=pred.p_b,
+            reward_a=pred.reward_a,
+            reward_b=pred.reward_b,
+            len_a=len_a,
+            len_b=len_b,
+        )
+        row = {
+            "mode": spec,
+            "k": cfg.k,
+            "train_s": round(train_s, 1),
+            "score_s": round(score_s, 1),
+            "accuracy": round(m["accuracy"], 4),
+            "log_loss": round(m["log_loss"], 4),
+            "ece": round(m["ece"], 4),
+            "temperature": round(ens.temperature, 3),
+            "length_corr": m.get("length_corr"),
+        }
         print(json.dumps(row), flush=True)
         if args.retrain and mode == "adapted":
             _retrain(ens, cfg, examples, test, texts, labels)
 
 
-def _retrain(ens: RewardEnsemble, cfg: ModelConfig, old: list[PreferenceExample], test: list, texts: list,
-             labels: list) -> None:
+def _retrain(
+    ens: RewardEnsemble, cfg: ModelConfig, old: list[PreferenceExample], test: list, texts: list, labels: list
+) -> None:
     new = [PreferenceExample(r.prompt, r.response_a, r.response_b, r.label) for r in test[: len(test) // 5]]
     t0 = time.perf_counter()
     child, report = RewardEnsemble.train(new, cfg, parent=ens, replay=old, progress=False)
@@ -76,9 +93,19 @@ def _retrain(ens: RewardEnsemble, cfg: ModelConfig, old: list[PreferenceExample]
     pred = child.predict(texts)  # the test pairs' features are cached: this is a pool scoring's cost
     score_s = time.perf_counter() - t0
     m = evaluate_predictions(pred.p_a, labels, p_tie=pred.p_tie, p_b=pred.p_b)
-    print(json.dumps({"mode": "adapted retrain (heads only)", "adapted": report["adapted"],
-                      "retrain_s": round(retrain_s, 1), "score_cached_s": round(score_s, 2),
-                      "pairs_scored": len(texts), "accuracy_incl_seen": round(m["accuracy"], 4)}), flush=True)
+    print(
+        json.dumps(
+            {
+                "mode": "adapted retrain (heads only)",
+                "adapted": report["adapted"],
+                "retrain_s": round(retrain_s, 1),
+                "score_cached_s": round(score_s, 2),
+                "pairs_scored": len(texts),
+                "accuracy_incl_seen": round(m["accuracy"], 4),
+            }
+        ),
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

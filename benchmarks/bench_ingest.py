@@ -21,8 +21,31 @@ import time
 from pathlib import Path
 
 WORDS = [
-    "the", "quick", "brown", "fox", "jumps", "over", "a", "lazy", "dog", "while", "reward", "models", "learn",
-    "human", "preference", "from", "pairs", "of", "answers", "that", "differ", "in", "tone", "length", "and",
+    "the",
+    "quick",
+    "brown",
+    "fox",
+    "jumps",
+    "over",
+    "a",
+    "lazy",
+    "dog",
+    "while",
+    "reward",
+    "models",
+    "learn",
+    "human",
+    "preference",
+    "from",
+    "pairs",
+    "of",
+    "answers",
+    "that",
+    "differ",
+    "in",
+    "tone",
+    "length",
+    "and",
     "helpfulness",
 ]
 
@@ -34,8 +57,9 @@ def generate(path: Path, n: int, seed: int = 0) -> None:
             prompt = f"Question {i // 4}: " + " ".join(rng.choices(WORDS, k=30))
             a = " ".join(rng.choices(WORDS, k=rng.randint(20, 120)))
             b = " ".join(rng.choices(WORDS, k=rng.randint(20, 120)))
-            handle.write(json.dumps({"prompt": prompt, "response_a": a, "response_b": b,
-                                     "label": rng.choice("ab")}) + "\n")
+            handle.write(
+                json.dumps({"prompt": prompt, "response_a": a, "response_b": b, "label": rng.choice("ab")}) + "\n"
+            )
 
 
 def child(path: str, db: str) -> None:
@@ -50,9 +74,18 @@ def child(path: str, db: str) -> None:
     seconds = time.perf_counter() - start
     usage = resource.getrusage(resource.RUSAGE_SELF)
     cpu = usage.ru_utime + usage.ru_stime - before.ru_utime - before.ru_stime
-    print(json.dumps({"pairs_added": report.pairs_added, "labels_added": report.labels_added,
-                      "seconds": round(seconds, 1), "pairs_per_s": round(report.pairs_added / seconds),
-                      "cpu_seconds": round(cpu, 1), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1)}))
+    print(
+        json.dumps(
+            {
+                "pairs_added": report.pairs_added,
+                "labels_added": report.labels_added,
+                "seconds": round(seconds, 1),
+                "pairs_per_s": round(report.pairs_added / seconds),
+                "cpu_seconds": round(cpu, 1),
+                "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+            }
+        )
+    )
 
 
 def fresh_pg_database(admin_url: str, name: str) -> str:
@@ -71,8 +104,12 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", type=int, nargs="+", default=[25_000, 100_000])
     parser.add_argument("--child", nargs=2, metavar=("PATH", "DB"))
-    parser.add_argument("--pg", default=None, metavar="ADMIN_URL",
-                        help="Measure PostgreSQL: a fresh database is created next to this one per size.")
+    parser.add_argument(
+        "--pg",
+        default=None,
+        metavar="ADMIN_URL",
+        help="Measure PostgreSQL: a fresh database is created next to this one per size.",
+    )
     args = parser.parse_args()
     if args.child:
         child(*args.child)
@@ -82,8 +119,13 @@ def main() -> None:
             path = Path(tmp) / f"pairs_{n}.jsonl"
             generate(path, n)
             db = fresh_pg_database(args.pg, f"prefloop_bench_{n}") if args.pg else f"sqlite:///{tmp}/store_{n}.db"
-            out = subprocess.run([sys.executable, __file__, "--child", str(path), db], capture_output=True,
-                                 text=True, check=True).stdout.strip().splitlines()[-1]
+            out = (
+                subprocess.run(
+                    [sys.executable, __file__, "--child", str(path), db], capture_output=True, text=True, check=True
+                )
+                .stdout.strip()
+                .splitlines()[-1]
+            )
             size_mb = path.stat().st_size / 1e6
             print(f"n={n:>7} file={size_mb:6.1f} MB -> {out}")
 

@@ -164,8 +164,12 @@ def main() -> None:
     ap.add_argument("--bf16", action="store_true")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-share-prompt", action="store_true", help="prefloop: one sequence per response")
-    ap.add_argument("--val-fraction", type=float, default=0.0,
-                    help="prefloop: validation share for early stopping (0 = none, as TRL runs here)")
+    ap.add_argument(
+        "--val-fraction",
+        type=float,
+        default=0.0,
+        help="prefloop: validation share for early stopping (0 = none, as TRL runs here)",
+    )
     ap.add_argument("--backbone", default=None, help="model folder (default: offline MiniLM)")
     args = ap.parse_args()
     train, test = load_split(Path(args.data), args.n_train, args.n_test)

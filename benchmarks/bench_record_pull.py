@@ -40,10 +40,21 @@ def timed(engine: object, name: str, result: PullResult) -> None:
     with session_scope(engine) as session:
         counts = record_pull(session, "ls", "bench", result)
     seconds = time.perf_counter() - t0
-    print(json.dumps({"round": name, "labels_in": len(result.labels), "seconds": round(seconds, 2),
-                      "labels_per_s": round(len(result.labels) / seconds) if result.labels else None,
-                      "new": counts.new, "edited": counts.edited, "duplicates": counts.duplicates,
-                      "deleted": counts.deleted}), flush=True)
+    print(
+        json.dumps(
+            {
+                "round": name,
+                "labels_in": len(result.labels),
+                "seconds": round(seconds, 2),
+                "labels_per_s": round(len(result.labels) / seconds) if result.labels else None,
+                "new": counts.new,
+                "edited": counts.edited,
+                "duplicates": counts.duplicates,
+                "deleted": counts.deleted,
+            }
+        ),
+        flush=True,
+    )
 
 
 def main() -> None:

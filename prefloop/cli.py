@@ -79,7 +79,7 @@ def _hoist_global_options(args: list[str]) -> list[str]:
             rest.extend(args[i:])
             break
         if arg in _GLOBAL_WITH_VALUE and i + 1 < len(args):
-            front.extend(args[i:i + 2])
+            front.extend(args[i : i + 2])
             i += 2
             continue
         if arg in _GLOBAL_FLAGS or arg.startswith(tuple(f"{name}=" for name in _GLOBAL_WITH_VALUE)):
@@ -99,8 +99,7 @@ def _say_error(exc: BaseException, debug: bool) -> int:
     elif isinstance(exc, KeyboardInterrupt):
         click.echo("Error: interrupted (SIGINT); committed work is kept, rerun to continue", err=True)
     else:
-        click.echo(f"Error: unexpected {type(exc).__name__}: {exc}\n(rerun with --debug for the traceback)",
-                   err=True)
+        click.echo(f"Error: unexpected {type(exc).__name__}: {exc}\n(rerun with --debug for the traceback)", err=True)
     return exit_code_for(exc)
 
 
@@ -131,11 +130,18 @@ def _raise_on_signal(signum: int, _frame: Any) -> None:
 
 
 @click.group(cls=PrefloopGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--db", default=None,
-              help="Database URL or SQLite file (default: env PREFLOOP_DB_URL, else db in prefloop.toml, "
-                   "else prefloop.db here). Before or after the subcommand.")
-@click.option("--config", "config_path", default=None,
-              help="prefloop.toml to read (default: env PREFLOOP_CONFIG, else ./prefloop.toml if present).")
+@click.option(
+    "--db",
+    default=None,
+    help="Database URL or SQLite file (default: env PREFLOOP_DB_URL, else db in prefloop.toml, "
+    "else prefloop.db here). Before or after the subcommand.",
+)
+@click.option(
+    "--config",
+    "config_path",
+    default=None,
+    help="prefloop.toml to read (default: env PREFLOOP_CONFIG, else ./prefloop.toml if present).",
+)
 @click.option("--debug", is_flag=True, help="Show the traceback of an unexpected error.")
 @click.version_option(package_name="prefloop")
 @click.pass_context
@@ -192,8 +198,9 @@ def _parse_label_map(value: str | None) -> dict[str, Any] | None:
         try:
             out[raw.strip()] = Choice(meaning.strip().lower())
         except ValueError:
-            raise click.BadParameter(f"{item!r}: use VALUE=a|b|tie|skip, e.g. 1=a,0=b", param_hint="--label-map") \
-                from None
+            raise click.BadParameter(
+                f"{item!r}: use VALUE=a|b|tie|skip, e.g. 1=a,0=b", param_hint="--label-map"
+            ) from None
     return out
 
 
@@ -233,18 +240,40 @@ _INGEST_HELP = """Read pairs and labels from JSONL, JSON, CSV, Parquet or a Hugg
 
 @cli.command(help=_INGEST_HELP.format(formats=", ".join(_format_names())))
 @click.argument("source")
-@click.option("--format", "fmt", type=click.Choice([*_FILE_TYPES, *_format_names()]), default=None,
-              help="Dataset format (see the list above; default: detected), or a file type.")
-@click.option("--file-type", type=click.Choice(_FILE_TYPES), default=None,
-              help="File type (default: from the name; a folder is a saved dataset or an Argilla to_disk export).")
-@click.option("--map", "mapping", multiple=True, metavar="CANONICAL=COLUMN",
-              help="Rename a column: prompt, response_a, response_b, label, chosen, rejected, responses, ...; "
-                   "COLUMN may be a nested path (info.post, summaries.0.text) or json:COLUMN.")
-@click.option("--label-map", default=None, metavar="VALUE=a|b|tie,...",
-              help="What each label value means, e.g. 1=a,0=b (needed for numeric labels).")
-@click.option("--label-decoder", type=click.Choice(["signed", "signed-b", "onehot", "rank"]), default=None,
-              help="signed: label>0 means A better (|label| = strength); signed-b: >0 means B; "
-                   "onehot: label_a/label_b/label_tie columns; rank: rank_a/rank_b, 1 = best.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice([*_FILE_TYPES, *_format_names()]),
+    default=None,
+    help="Dataset format (see the list above; default: detected), or a file type.",
+)
+@click.option(
+    "--file-type",
+    type=click.Choice(_FILE_TYPES),
+    default=None,
+    help="File type (default: from the name; a folder is a saved dataset or an Argilla to_disk export).",
+)
+@click.option(
+    "--map",
+    "mapping",
+    multiple=True,
+    metavar="CANONICAL=COLUMN",
+    help="Rename a column: prompt, response_a, response_b, label, chosen, rejected, responses, ...; "
+    "COLUMN may be a nested path (info.post, summaries.0.text) or json:COLUMN.",
+)
+@click.option(
+    "--label-map",
+    default=None,
+    metavar="VALUE=a|b|tie,...",
+    help="What each label value means, e.g. 1=a,0=b (needed for numeric labels).",
+)
+@click.option(
+    "--label-decoder",
+    type=click.Choice(["signed", "signed-b", "onehot", "rank"]),
+    default=None,
+    help="signed: label>0 means A better (|label| = strength); signed-b: >0 means B; "
+    "onehot: label_a/label_b/label_tie columns; rank: rank_a/rank_b, 1 = best.",
+)
 @click.option("--dimension", default=None, help="Dimension of labels that do not name one (default: overall).")
 @click.option("--annotator", default=None, help="Annotator of labels that do not name one (default: import:FILE).")
 @click.option("--strict", is_flag=True, help="Refuse degenerate rows (identical responses, empty texts).")
@@ -252,43 +281,88 @@ _INGEST_HELP = """Read pairs and labels from JSONL, JSON, CSV, Parquet or a Hugg
 @click.option("--hub", is_flag=True, help="SOURCE is a Hugging Face Hub name (same as an hf:// prefix).")
 @click.option("--skip-invalid", is_flag=True, help="Keep valid rows; write rejected ones with reasons to a file.")
 @click.option("--rejects", default=None, help="Where --skip-invalid writes rejected rows (JSONL).")
-@click.option("--split", default="pool", type=click.Choice(["pool", "test"]),
-              help="'test' pairs are held out: never sent to annotators nor trained on.")
+@click.option(
+    "--split",
+    default="pool",
+    type=click.Choice(["pool", "test"]),
+    help="'test' pairs are held out: never sent to annotators nor trained on.",
+)
 @click.option("--hf-split", default=None, help="Split to read from a datasets source (default: train).")
 @click.option("--max-chars", default=200_000, show_default=True, help="Longest accepted text.")
-@click.option("--max-pairs-per-prompt", type=int, default=None,
-              help="Cap candidate pairs expanded from several responses per prompt.")
+@click.option(
+    "--max-pairs-per-prompt",
+    type=int,
+    default=None,
+    help="Cap candidate pairs expanded from several responses per prompt.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @pass_ctx
-def ingest(obj: Context, source: str, fmt: str | None, file_type: str | None, mapping: tuple[str, ...],
-           label_map: str | None, label_decoder: str | None, dimension: str | None, annotator: str | None,
-           strict: bool, encoding: str, hub: bool, skip_invalid: bool, rejects: str | None, split: str,
-           hf_split: str | None, max_chars: int, max_pairs_per_prompt: int | None, as_json: bool) -> None:
+def ingest(
+    obj: Context,
+    source: str,
+    fmt: str | None,
+    file_type: str | None,
+    mapping: tuple[str, ...],
+    label_map: str | None,
+    label_decoder: str | None,
+    dimension: str | None,
+    annotator: str | None,
+    strict: bool,
+    encoding: str,
+    hub: bool,
+    skip_invalid: bool,
+    rejects: str | None,
+    split: str,
+    hf_split: str | None,
+    max_chars: int,
+    max_pairs_per_prompt: int | None,
+    as_json: bool,
+) -> None:
     from prefloop.data.fields import ShapeOptions
     from prefloop.data.ingest import ingest as run_ingest
 
     if fmt in _FILE_TYPES:  # the older meaning of --format
         file_type, fmt = file_type or fmt, None
-    opts = ShapeOptions(mapping=_parse_mapping(mapping) or None, max_chars=max_chars,
-                        max_pairs_per_prompt=max_pairs_per_prompt, label_map=_parse_label_map(label_map),
-                        label_decoder=label_decoder, dimension=dimension, annotator=annotator, fmt=fmt,
-                        strict=strict)
+    opts = ShapeOptions(
+        mapping=_parse_mapping(mapping) or None,
+        max_chars=max_chars,
+        max_pairs_per_prompt=max_pairs_per_prompt,
+        label_map=_parse_label_map(label_map),
+        label_decoder=label_decoder,
+        dimension=dimension,
+        annotator=annotator,
+        fmt=fmt,
+        strict=strict,
+    )
     try:
-        report = run_ingest(obj.engine(create=True), source, fmt=file_type, opts=opts, skip_invalid=skip_invalid,
-                            rejects_path=rejects, split=split, hf_split=hf_split, encoding=encoding, hub=hub,
-                            progress=sys.stderr.isatty())
+        report = run_ingest(
+            obj.engine(create=True),
+            source,
+            fmt=file_type,
+            opts=opts,
+            skip_invalid=skip_invalid,
+            rejects_path=rejects,
+            split=split,
+            hf_split=hf_split,
+            encoding=encoding,
+            hub=hub,
+            progress=sys.stderr.isatty(),
+        )
     except PrefloopError as exc:
         raise _fail(exc) from None
     if as_json:
         _echo_json(report.to_dict())
         return
-    click.echo(f"{source} ({report.format}): {report.rows} rows, {report.pairs_seen} pairs, "
-               f"{report.labels_seen} labels by {report.annotators} annotators; "
-               f"{report.pairs_added} new pairs ({report.pairs_seen - report.pairs_added} already stored or "
-               f"repeated), {report.labels_added} new labels")
+    click.echo(
+        f"{source} ({report.format}): {report.rows} rows, {report.pairs_seen} pairs, "
+        f"{report.labels_seen} labels by {report.annotators} annotators; "
+        f"{report.pairs_added} new pairs ({report.pairs_seen - report.pairs_added} already stored or "
+        f"repeated), {report.labels_added} new labels"
+    )
     if report.degenerate:
-        click.echo(f"{report.degenerate} degenerate rows skipped (identical responses or empty texts; "
-                   "--strict refuses them)")
+        click.echo(
+            f"{report.degenerate} degenerate rows skipped (identical responses or empty texts; --strict refuses them)"
+        )
     if report.nothing_new:
         click.echo("nothing new: everything in this source was already in the store")
     if report.rejected:
@@ -297,22 +371,52 @@ def ingest(obj: Context, source: str, fmt: str | None, file_type: str | None, ma
 
 @cli.command()
 @click.argument("out")
-@click.option("--format", "fmt", type=click.Choice(["jsonl", "parquet", "hf"]), default=None,
-              help="Output format (default: from OUT's suffix; 'hf' writes a datasets folder).")
-@click.option("--kind", type=click.Choice(["trl", "raw"]), default="trl", show_default=True,
-              help="trl: prompt/chosen/rejected; raw: one row per label with annotator and provenance.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["jsonl", "parquet", "hf"]),
+    default=None,
+    help="Output format (default: from OUT's suffix; 'hf' writes a datasets folder).",
+)
+@click.option(
+    "--kind",
+    type=click.Choice(["trl", "raw"]),
+    default="trl",
+    show_default=True,
+    help="trl: prompt/chosen/rejected; raw: one row per label with annotator and provenance.",
+)
 @click.option("--per-annotator", is_flag=True, help="trl: one row per label instead of one per pair.")
-@click.option("--aggregate", type=click.Choice(["majority", "dawid-skene", "none"]), default="majority",
-              show_default=True, help="Several labels on a pair → one row: majority vote, Dawid-Skene "
-              "(weights annotators by estimated reliability; adds confidence), or none (= --per-annotator).")
-@click.option("--ties", type=click.Choice(["exclude", "separate"]), default="exclude", show_default=True,
-              help="Ties and disagreements are never chosen/rejected; 'separate' writes them to OUT.ties.*")
+@click.option(
+    "--aggregate",
+    type=click.Choice(["majority", "dawid-skene", "none"]),
+    default="majority",
+    show_default=True,
+    help="Several labels on a pair → one row: majority vote, Dawid-Skene "
+    "(weights annotators by estimated reliability; adds confidence), or none (= --per-annotator).",
+)
+@click.option(
+    "--ties",
+    type=click.Choice(["exclude", "separate"]),
+    default="exclude",
+    show_default=True,
+    help="Ties and disagreements are never chosen/rejected; 'separate' writes them to OUT.ties.*",
+)
 @click.option("--margin", is_flag=True, help="Add a 'margin' column from label strength.")
-@click.option("--dimension", default=None,
-              help="Dimension to export (default: overall for trl; every dimension for raw).")
+@click.option(
+    "--dimension", default=None, help="Dimension to export (default: overall for trl; every dimension for raw)."
+)
 @pass_ctx
-def export(obj: Context, out: str, fmt: str | None, kind: str, per_annotator: bool, aggregate: str, ties: str,
-           margin: bool, dimension: str) -> None:
+def export(
+    obj: Context,
+    out: str,
+    fmt: str | None,
+    kind: str,
+    per_annotator: bool,
+    aggregate: str,
+    ties: str,
+    margin: bool,
+    dimension: str,
+) -> None:
     """Write labels for training: TRL chosen/rejected, or raw per-annotator rows.
 
     \b
@@ -334,23 +438,36 @@ def export(obj: Context, out: str, fmt: str | None, kind: str, per_annotator: bo
         suffix = Path(out).suffix.lower()
         fmt = "parquet" if suffix == ".parquet" else "jsonl" if suffix in (".json", ".jsonl") else "hf"
     if Path(out).is_dir():
-        raise InvalidRequest(f"{out} is an existing folder; export writes a new file or folder: remove it or "
-                             "choose another name")
+        raise InvalidRequest(
+            f"{out} is an existing folder; export writes a new file or folder: remove it or choose another name"
+        )
     engine = obj.engine()
     if dimension is not None:
         with session_scope(engine) as session:
             known = label_dimensions(session)
         if dimension not in known:
-            raise InvalidRequest(f"no labels of dimension {dimension!r} in the store; its dimensions: "
-                                 f"{', '.join(known) or 'none (no labels yet)'}")
+            raise InvalidRequest(
+                f"no labels of dimension {dimension!r} in the store; its dimensions: "
+                f"{', '.join(known) or 'none (no labels yet)'}"
+            )
     try:
-        report = export_labels(engine, out, fmt=fmt, kind=kind, aggregate="none" if per_annotator else aggregate,
-                               ties=ties, margin=margin, dimension=dimension)
+        report = export_labels(
+            engine,
+            out,
+            fmt=fmt,
+            kind=kind,
+            aggregate="none" if per_annotator else aggregate,
+            ties=ties,
+            margin=margin,
+            dimension=dimension,
+        )
     except PrefloopError as exc:
         raise _fail(exc) from None
-    click.echo(f"wrote {report.rows} rows to {report.path} "
-               f"({report.ties} ties, {report.disagreements} disagreements not in it"
-               + (f"; written to {report.ties_path})" if report.ties_path else ")"))
+    click.echo(
+        f"wrote {report.rows} rows to {report.path} "
+        f"({report.ties} ties, {report.disagreements} disagreements not in it"
+        + (f"; written to {report.ties_path})" if report.ties_path else ")")
+    )
 
 
 @cli.command()
@@ -385,25 +502,47 @@ def _model_config(base: dict[str, Any], **overrides: Any) -> Any:
 
 
 @cli.command()
-@click.option("--mode", type=click.Choice(["heads", "finetune", "adapted"]), default=None,
-              help="heads: frozen backbone + K heads (cheap); finetune: train the backbone (k>1 trains K LoRA "
-              "members: K times one model's time); adapted: fine-tune one backbone, then K heads on its features.")
-@click.option("--from", "parent", default=None, metavar="VERSION",
-              help="Warm-start from this model version: new labels plus a replay sample of old ones.")
+@click.option(
+    "--mode",
+    type=click.Choice(["heads", "finetune", "adapted"]),
+    default=None,
+    help="heads: frozen backbone + K heads (cheap); finetune: train the backbone (k>1 trains K LoRA "
+    "members: K times one model's time); adapted: fine-tune one backbone, then K heads on its features.",
+)
+@click.option(
+    "--from",
+    "parent",
+    default=None,
+    metavar="VERSION",
+    help="Warm-start from this model version: new labels plus a replay sample of old ones.",
+)
 @click.option("--backbone", default=None, help="HF model id or local folder (default: offline MiniLM).")
 @click.option("-k", "--members", "k", type=int, default=None, help="Ensemble size (default 5).")
 @click.option("--epochs", type=int, default=None)
 @click.option("--max-length", type=int, default=None)
 @click.option("--seed", type=int, default=None)
 @click.option("--config", "config_path", default=None, help="prefloop.toml to read [model] settings from.")
-@click.option("--aggregate", type=click.Choice(["none", "majority", "dawid-skene"]), default=None,
-              help="Several labels on a pair: none = each label counts (soft target by counts), majority = "
-              "the majority choice, dawid-skene = the Dawid-Skene posterior as a soft target "
-              "(default: [model] aggregate, else none).")
+@click.option(
+    "--aggregate",
+    type=click.Choice(["none", "majority", "dawid-skene"]),
+    default=None,
+    help="Several labels on a pair: none = each label counts (soft target by counts), majority = "
+    "the majority choice, dawid-skene = the Dawid-Skene posterior as a soft target "
+    "(default: [model] aggregate, else none).",
+)
 @pass_ctx
-def train(obj: Context, mode: str | None, parent: str | None, backbone: str | None, k: int | None,
-          epochs: int | None, max_length: int | None, seed: int | None, config_path: str | None,
-          aggregate: str | None) -> None:
+def train(
+    obj: Context,
+    mode: str | None,
+    parent: str | None,
+    backbone: str | None,
+    k: int | None,
+    epochs: int | None,
+    max_length: int | None,
+    seed: int | None,
+    config_path: str | None,
+    aggregate: str | None,
+) -> None:
     """Train a reward-model ensemble on the store's labels; prints the new version.
 
     \b
@@ -420,15 +559,22 @@ def train(obj: Context, mode: str | None, parent: str | None, backbone: str | No
     try:
         loop = obj.config(config_path)
         base = model_config(loop).to_dict()
-        config = _model_config(base, mode=mode, backbone=backbone, k=k, epochs=epochs, max_length=max_length,
-                               seed=seed)
-        result = train_model(obj.engine(), config, loop.artifacts_dir, parent=parent,
-                             progress=sys.stderr.isatty(), aggregate=aggregate or loop.model.get("aggregate", "none"),
-                             annotators=loop.annotators)
+        config = _model_config(base, mode=mode, backbone=backbone, k=k, epochs=epochs, max_length=max_length, seed=seed)
+        result = train_model(
+            obj.engine(),
+            config,
+            loop.artifacts_dir,
+            parent=parent,
+            progress=sys.stderr.isatty(),
+            aggregate=aggregate or loop.model.get("aggregate", "none"),
+            annotators=loop.annotators,
+        )
     except PrefloopError as exc:
         raise _fail(exc) from None
-    console.print(f"trained on {result.n_new} labels" + (f" (+ replay from {result.n_replay_pool} older, "
-                  f"parent {result.parent})" if result.parent else ""))
+    console.print(
+        f"trained on {result.n_new} labels"
+        + (f" (+ replay from {result.n_replay_pool} older, parent {result.parent})" if result.parent else "")
+    )
     click.echo(result.name)
 
 
@@ -459,8 +605,7 @@ def score(obj: Context, model: str | None, all_pairs: bool) -> None:
 @click.option("--out", default=None, help="Folder for reliability.png and reward_vs_length.png.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object with accuracy, log_loss, ece, n, ...")
 @pass_ctx
-def evaluate(obj: Context, model: str | None, data: str | None, split: str, out: str | None,
-             as_json: bool) -> None:
+def evaluate(obj: Context, model: str | None, data: str | None, split: str, out: str | None, as_json: bool) -> None:
     """Accuracy, log-loss, calibration (ECE) and length bias on held-out labels.
 
     \b
@@ -471,8 +616,7 @@ def evaluate(obj: Context, model: str | None, data: str | None, split: str, out:
     from prefloop.reward import evaluate_model
 
     try:
-        metrics = evaluate_model(obj.engine(), model, data=data, out=out, split=split,
-                                 progress=sys.stderr.isatty())
+        metrics = evaluate_model(obj.engine(), model, data=data, out=out, split=split, progress=sys.stderr.isatty())
     except PrefloopError as exc:
         raise _fail(exc) from None
     if as_json:
@@ -488,8 +632,11 @@ def evaluate(obj: Context, model: str | None, data: str | None, split: str, out:
 @cli.command()
 @click.option("--backend", default=None, help="Override [backend] name: simulated | label_studio | argilla.")
 @click.option("--dry-run", is_flag=True, help="Report what a real cycle would do; write nothing anywhere.")
-@click.option("--progress/--no-progress", default=None,
-              help="Progress of each long step on stderr (default: when stderr is a terminal).")
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Progress of each long step on stderr (default: when stderr is a terminal).",
+)
 @pass_ctx
 def sync(obj: Context, backend: str | None, dry_run: bool, progress: bool | None) -> None:
     """One cycle: pull labels, retrain at a milestone, rescore, top up the annotation queue.
@@ -515,8 +662,9 @@ def sync(obj: Context, backend: str | None, dry_run: bool, progress: bool | None
         config = obj.config(None, **{"backend.name": backend})
         check_secrets(config)
         engine = obj.engine(migrate=not dry_run)
-        report = run_sync(engine, config, dry_run=dry_run, log=log,
-                          progress=sys.stderr.isatty() if progress is None else progress)
+        report = run_sync(
+            engine, config, dry_run=dry_run, log=log, progress=sys.stderr.isatty() if progress is None else progress
+        )
     except (Exception, KeyboardInterrupt) as exc:
         entry = error_entry(exc)
         if obj.debug:
@@ -581,18 +729,37 @@ def annotators(obj: Context, as_json: bool, out: str | None, dimension: str, con
     if as_json:
         _echo_json(data)
         return
-    table = Table("annotator", "labels", "consensus", "reliability", "ties", "skips", "s/label", "first shown",
-                  "flags", title="annotators")
+    table = Table(
+        "annotator",
+        "labels",
+        "consensus",
+        "reliability",
+        "ties",
+        "skips",
+        "s/label",
+        "first shown",
+        "flags",
+        title="annotators",
+    )
     for row in data["annotators"]:
         bias = row["position_bias"]
-        table.add_row(row["annotator"], str(row["labels"]), str(row["agreement_with_consensus"]),
-                      str(row["reliability"]), str(row["tie_rate"]), str(row["skip_rate"]),
-                      str(row["median_seconds"]), f"{bias['first_shown_share']} (p={bias['p_value']})" if bias else "-",
-                      ", ".join(row["reasons"]))
+        table.add_row(
+            row["annotator"],
+            str(row["labels"]),
+            str(row["agreement_with_consensus"]),
+            str(row["reliability"]),
+            str(row["tie_rate"]),
+            str(row["skip_rate"]),
+            str(row["median_seconds"]),
+            f"{bias['first_shown_share']} (p={bias['p_value']})" if bias else "-",
+            ", ".join(row["reasons"]),
+        )
     Console().print(table)
-    click.echo(f"Krippendorff's alpha {data['krippendorff_alpha']}   Fleiss' kappa {data['fleiss_kappa']}   "
-               f"items {data['items']} ({data['items_with_several_labels']} with several labels)"
-               + (f"   heatmap {data['heatmap']}" if data.get("heatmap") else ""))
+    click.echo(
+        f"Krippendorff's alpha {data['krippendorff_alpha']}   Fleiss' kappa {data['fleiss_kappa']}   "
+        f"items {data['items']} ({data['items_with_several_labels']} with several labels)"
+        + (f"   heatmap {data['heatmap']}" if data.get("heatmap") else "")
+    )
 
 
 @cli.group(name="gold")
@@ -618,14 +785,20 @@ def gold_add(obj: Context, source: str) -> None:
         result = add_gold_file(obj.engine(), source)
     except PrefloopError as exc:
         raise _fail(exc) from None
-    click.echo(f"{result['gold_answers']} new gold answers from {result['pairs']} pairs"
-               + (f" ({result['conflicting']} with conflicting labels skipped)" if result["conflicting"] else ""))
+    click.echo(
+        f"{result['gold_answers']} new gold answers from {result['pairs']} pairs"
+        + (f" ({result['conflicting']} with conflicting labels skipped)" if result["conflicting"] else "")
+    )
 
 
 @gold_group.command(name="derive")
 @click.option("--min-labels", default=3, show_default=True, help="Labels a pair needs, all the same.")
-@click.option("--min-reliability", default=0.8, show_default=True,
-              help="Dawid-Skene reliability each of its annotators needs (and no flag).")
+@click.option(
+    "--min-reliability",
+    default=0.8,
+    show_default=True,
+    help="Dawid-Skene reliability each of its annotators needs (and no flag).",
+)
 @pass_ctx
 def gold_derive(obj: Context, min_labels: int, min_reliability: float) -> None:
     """Make known answers of pairs labeled unanimously by reliable annotators (for other projects:
@@ -641,8 +814,10 @@ def gold_derive(obj: Context, min_labels: int, min_reliability: float) -> None:
         result = derive_gold(obj.engine(), min_labels=min_labels, min_reliability=min_reliability)
     except PrefloopError as exc:
         raise _fail(exc) from None
-    click.echo(f"{result['gold_answers']} new gold answers ({result['candidates']} unanimous pairs by "
-               f"{', '.join(result['trusted_annotators']) or 'nobody trusted'})")
+    click.echo(
+        f"{result['gold_answers']} new gold answers ({result['candidates']} unanimous pairs by "
+        f"{', '.join(result['trusted_annotators']) or 'nobody trusted'})"
+    )
 
 
 @cli.group(name="config")
@@ -695,8 +870,12 @@ def config_init(path: str, force: bool) -> None:
 
 @cli.command()
 @click.option("--workdir", default="prefloop-demo", show_default=True, help="Folder for the stores and report.")
-@click.option("--data", default=None, metavar="FILE",
-              help="Labelled pairs in any format `ingest` reads (default: the packaged real HH-RLHF sample).")
+@click.option(
+    "--data",
+    default=None,
+    metavar="FILE",
+    help="Labelled pairs in any format `ingest` reads (default: the packaged real HH-RLHF sample).",
+)
 @click.option("--synthetic", is_flag=True, help="Generated pairs instead of real ones (fast; not real preferences).")
 @click.option("--quick", is_flag=True, help="A smaller run: 1,000 pairs, 500 held out, 6 cycles.")
 @click.option("--strategy", default=None, help="Strategy compared with random (default: [acquisition] strategy).")
@@ -704,8 +883,17 @@ def config_init(path: str, force: bool) -> None:
 @click.option("--queue", type=click.IntRange(1), default=None, help="Tasks kept in front of the annotators.")
 @click.option("--milestone", type=click.IntRange(1), default=None, help="Retrain after this many new labels.")
 @click.option("--test-size", type=click.IntRange(20), default=None, help="Held-out pairs (default 600; 500 quick).")
-def demo(workdir: str, data: str | None, synthetic: bool, quick: bool, strategy: str | None, cycles: int | None,
-         queue: int | None, milestone: int | None, test_size: int | None) -> None:
+def demo(
+    workdir: str,
+    data: str | None,
+    synthetic: bool,
+    quick: bool,
+    strategy: str | None,
+    cycles: int | None,
+    queue: int | None,
+    milestone: int | None,
+    test_size: int | None,
+) -> None:
     """Does the loop learn, and does choosing pairs beat random? Offline, on real human labels.
 
     Splits the 2,000 real HH-RLHF helpful preference pairs packaged with prefloop into a
@@ -737,26 +925,54 @@ def demo(workdir: str, data: str | None, synthetic: bool, quick: bool, strategy:
 
 @cli.command()
 @click.argument("data", nargs=-1, required=True)
-@click.option("--test", "test_file", default=None, metavar="FILE",
-              help="Independent labelled test file (any format `ingest` reads); default: --test-fraction of DATA.")
-@click.option("--strategy", "strategies", multiple=True,
-              default=("random", "bald", "noise_aware", "epig", "diverse:bald"), show_default=True,
-              help="Acquisition strategy to compare (repeat the option).")
+@click.option(
+    "--test",
+    "test_file",
+    default=None,
+    metavar="FILE",
+    help="Independent labelled test file (any format `ingest` reads); default: --test-fraction of DATA.",
+)
+@click.option(
+    "--strategy",
+    "strategies",
+    multiple=True,
+    default=("random", "bald", "noise_aware", "epig", "diverse:bald"),
+    show_default=True,
+    help="Acquisition strategy to compare (repeat the option).",
+)
 @click.option("--seeds", default="0,1,2", show_default=True, help="Comma-separated seeds.")
 @click.option("--seed-size", default=40, show_default=True, help="Labels in the initial seed set.")
 @click.option("--batch", "batch_size", default=40, show_default=True, help="Labels acquired per round.")
 @click.option("--rounds", default=8, show_default=True)
 @click.option("--test-fraction", default=0.25, show_default=True, help="Held-out share for the curves (no --test).")
 @click.option("--noise", "noise_rate", default=0.0, show_default=True, help="Simulated annotator error rate.")
-@click.option("--mode", type=click.Choice(["heads", "finetune", "adapted"]), default="heads", show_default=True,
-              help="Model mode trained every round (finetune costs minutes per round on a CPU).")
+@click.option(
+    "--mode",
+    type=click.Choice(["heads", "finetune", "adapted"]),
+    default="heads",
+    show_default=True,
+    help="Model mode trained every round (finetune costs minutes per round on a CPU).",
+)
 @click.option("-k", "--members", "k", type=click.IntRange(1), default=5, show_default=True, help="Ensemble size.")
 @click.option("--scratch", is_flag=True, help="Retrain from scratch each round instead of warm-starting.")
 @click.option("--strict", is_flag=True, help="Fail on degenerate rows (identical responses) instead of skipping.")
 @click.option("--out", default="simulation", show_default=True, help="Folder for curves, plot and summary.")
-def simulate(data: tuple[str, ...], test_file: str | None, strategies: tuple[str, ...], seeds: str, seed_size: int,
-             batch_size: int, rounds: int, test_fraction: float, noise_rate: float, mode: str, k: int,
-             scratch: bool, strict: bool, out: str) -> None:
+def simulate(
+    data: tuple[str, ...],
+    test_file: str | None,
+    strategies: tuple[str, ...],
+    seeds: str,
+    seed_size: int,
+    batch_size: int,
+    rounds: int,
+    test_fraction: float,
+    noise_rate: float,
+    mode: str,
+    k: int,
+    scratch: bool,
+    strict: bool,
+    out: str,
+) -> None:
     """Offline active-learning experiment on labelled files: strategies vs random, several seeds.
 
     The files' labels play the simulated annotators; nothing is written to the store. Several
@@ -781,17 +997,34 @@ def simulate(data: tuple[str, ...], test_file: str | None, strategies: tuple[str
         for path in data:
             read = read_records(path, opts=opts, strict=strict)
             records.extend(read.records)
-            click.echo(f"{path}: {len(read.records):,} pairs, {read.degenerate:,} degenerate rows skipped, "
-                       f"{read.invalid:,} invalid rows skipped", err=True)
+            click.echo(
+                f"{path}: {len(read.records):,} pairs, {read.degenerate:,} degenerate rows skipped, "
+                f"{read.invalid:,} invalid rows skipped",
+                err=True,
+            )
         if test_file:
             read = read_records(test_file, opts=opts, strict=strict)
             test_records = read.records
-            click.echo(f"{test_file} (test): {len(read.records):,} pairs, {read.degenerate:,} degenerate rows "
-                       f"skipped, {read.invalid:,} invalid rows skipped", err=True)
-        result = run_simulation(records, list(strategies), [int(s) for s in seeds.split(",")], seed_size=seed_size,
-                                batch_size=batch_size, rounds=rounds, test_fraction=test_fraction,
-                                model_config=ModelConfig(mode=mode, k=k), out_dir=out, noise_rate=noise_rate,
-                                progress=sys.stderr.isatty(), warm_start=not scratch, test_pairs=test_records)
+            click.echo(
+                f"{test_file} (test): {len(read.records):,} pairs, {read.degenerate:,} degenerate rows "
+                f"skipped, {read.invalid:,} invalid rows skipped",
+                err=True,
+            )
+        result = run_simulation(
+            records,
+            list(strategies),
+            [int(s) for s in seeds.split(",")],
+            seed_size=seed_size,
+            batch_size=batch_size,
+            rounds=rounds,
+            test_fraction=test_fraction,
+            model_config=ModelConfig(mode=mode, k=k),
+            out_dir=out,
+            noise_rate=noise_rate,
+            progress=sys.stderr.isatty(),
+            warm_start=not scratch,
+            test_pairs=test_records,
+        )
     except (PrefloopError, ValueError) as exc:
         raise _fail(exc) from None
     click.echo(result.paths["summary"].read_text())

@@ -51,20 +51,26 @@ class BackendSection:
     name: str = _f("simulated", "simulated | label_studio | argilla")
     project: str = _f("prefloop", "Label Studio project title / Argilla dataset name / simulator project")
     url: str | None = _f(None, "Server URL (simulated: a folder for its state). Env: PREFLOOP_BACKEND_URL")
-    api_key: str | None = _f(None, "API key or token; prefer the environment (PREFLOOP_BACKEND_API_KEY, "
-                                   "LABEL_STUDIO_API_KEY, ARGILLA_API_KEY)")
+    api_key: str | None = _f(
+        None,
+        "API key or token; prefer the environment (PREFLOOP_BACKEND_API_KEY, LABEL_STUDIO_API_KEY, ARGILLA_API_KEY)",
+    )
     template: str | None = _f(None, "Path to a custom label config / dataset settings template")
-    dimensions: list[str] = _f(list, "Extra per-dimension questions, e.g. [\"helpful\", \"harmless\"]")
+    dimensions: list[str] = _f(list, 'Extra per-dimension questions, e.g. ["helpful", "harmless"]')
     with_strength: bool = _f(True, "Ask for preference strength (rating)")
     with_rationale: bool = _f(True, "Ask for a free-text rationale")
     annotators_per_pair: int = _f(1, "Labels wanted per pair before its task counts as done", ge=1)
     show_predictions: bool = _f(False, "Show the model's guess to annotators (off: avoids anchoring bias)")
-    randomize_order: bool = _f(True, "Show the two responses in a random order per task (undone when labels "
-                                     "come back), so position bias averages out")
+    randomize_order: bool = _f(
+        True,
+        "Show the two responses in a random order per task (undone when labels "
+        "come back), so position bias averages out",
+    )
     order_seed: int = _f(0, "Seed of that per-task order")
     batch_size: int = _f(500, "Tasks per push request and page size of a pull", ge=1)
-    overlap_s: float = _f(5.0, "A pull re-reads this many seconds before its cursor on purpose (re-read labels "
-                               "are dropped)", ge=0)
+    overlap_s: float = _f(
+        5.0, "A pull re-reads this many seconds before its cursor on purpose (re-read labels are dropped)", ge=0
+    )
     timeout_s: float = _f(30.0, "HTTP timeout per request", gt=0)
     retries: int = _f(3, "Retries on connection errors, timeouts and 5xx before giving up", ge=0)
     backoff_s: float = _f(0.5, "First retry delay; doubles on each retry", ge=0)
@@ -84,10 +90,13 @@ class AcquisitionSettings:
     queue_size: int = _f(50, "Pending tasks kept at the backend; each sync tops the queue up to this", ge=1)
     max_per_prompt: int | None = _f(2, "At most this many pairs of one prompt in one batch", ge=1)
     seed: int = _f(0, "Seed for random choices (cold start, tie-breaking)", ge=0)
-    refresh_after_retrain: bool = _f(False, "After a retrain, withdraw pending tasks an older model chose that the "
-                                            "new one no longer ranks in its top queue_size, and refill with its "
-                                            "picks. Only tasks without annotations go; a Label Studio draft on one "
-                                            "is lost")
+    refresh_after_retrain: bool = _f(
+        False,
+        "After a retrain, withdraw pending tasks an older model chose that the "
+        "new one no longer ranks in its top queue_size, and refill with its "
+        "picks. Only tasks without annotations go; a Label Studio draft on one "
+        "is lost",
+    )
 
 
 @dataclass
@@ -103,17 +112,27 @@ class MilestoneSettings:
 class AnnotatorSettings:
     """``[annotators]``: gold checks and what training does with annotators who fail them."""
 
-    gold_rate: float = _f(0.0, "Share of each top-up given to gold checks: pairs with a known answer "
-                               "(`prefloop gold`), shown like any other task; 0 = off")
+    gold_rate: float = _f(
+        0.0,
+        "Share of each top-up given to gold checks: pairs with a known answer "
+        "(`prefloop gold`), shown like any other task; 0 = off",
+    )
     gold_min_labels: int = _f(5, "Gold answers an annotator needs before their gold accuracy is judged", ge=1)
-    min_gold_accuracy: float = _f(0.7, "Annotators below this share of right gold answers fail the gold check",
-                                  ge=0, le=1)
-    low_gold: str = _f("exclude", "Training with labels of annotators who fail the gold check: exclude | downweight "
-                                  "(weight = their gold accuracy) | keep")
-    redundancy: str = _f("fixed", "fixed: annotators_per_pair labels per task | adaptive: start from that and ask "
-                                  "for one more label (up to max_annotators) only where the labels disagree or the "
-                                  "model is unsure (simulated and Label Studio; Argilla has one distribution "
-                                  "per dataset)")
+    min_gold_accuracy: float = _f(
+        0.7, "Annotators below this share of right gold answers fail the gold check", ge=0, le=1
+    )
+    low_gold: str = _f(
+        "exclude",
+        "Training with labels of annotators who fail the gold check: exclude | downweight "
+        "(weight = their gold accuracy) | keep",
+    )
+    redundancy: str = _f(
+        "fixed",
+        "fixed: annotators_per_pair labels per task | adaptive: start from that and ask "
+        "for one more label (up to max_annotators) only where the labels disagree or the "
+        "model is unsure (simulated and Label Studio; Argilla has one distribution "
+        "per dataset)",
+    )
     max_annotators: int = _f(3, "Adaptive redundancy: most labels one pair gets")
     uncertain_margin: float = _f(0.15, "Adaptive redundancy: the model is unsure when |P(a≻b) − 0.5| is below this")
 
@@ -139,8 +158,9 @@ class LoopConfig:
     lock_timeout_s: float = _f(0.0, "How long a second sync waits for the lock before exiting 'lock held'", ge=0)
     artifacts_dir: str = _f("prefloop-artifacts", "Where model weights, caches and reports are written")
     source: str | None = field(default=None, metadata={"help": "file the config was read from"})
-    sources: dict[str, str] = field(default_factory=dict, repr=False,
-                                    metadata={"help": "dotted setting → where its value came from"})
+    sources: dict[str, str] = field(
+        default_factory=dict, repr=False, metadata={"help": "dotted setting → where its value came from"}
+    )
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -160,9 +180,11 @@ SECRET_ENV = {
     "label_studio": ("PREFLOOP_BACKEND_API_KEY", "LABEL_STUDIO_API_KEY"),
     "argilla": ("PREFLOOP_BACKEND_API_KEY", "ARGILLA_API_KEY"),
 }
-URL_ENV = {"label_studio": ("PREFLOOP_BACKEND_URL", "LABEL_STUDIO_URL"),
-           "argilla": ("PREFLOOP_BACKEND_URL", "ARGILLA_API_URL"),
-           "simulated": ("PREFLOOP_BACKEND_URL",)}
+URL_ENV = {
+    "label_studio": ("PREFLOOP_BACKEND_URL", "LABEL_STUDIO_URL"),
+    "argilla": ("PREFLOOP_BACKEND_URL", "ARGILLA_API_URL"),
+    "simulated": ("PREFLOOP_BACKEND_URL",),
+}
 CONFIG_ENV = "PREFLOOP_CONFIG"
 DB_ENV = "PREFLOOP_DB_URL"
 DEFAULT_CONFIG = "prefloop.toml"
@@ -170,12 +192,29 @@ DEFAULT_CONFIG = "prefloop.toml"
 MODEL_LOOP_KEYS = {"aggregate": ("none", "majority", "dawid-skene")}
 # ranges of ``[model]`` fields (ModelConfig is edited with the model; the loop checks what users set)
 _MODEL_RANGES: dict[str, dict[str, float]] = {
-    "k": {"ge": 1}, "max_length": {"ge": 8}, "epochs": {"ge": 1}, "head_epochs": {"ge": 1},
-    "head_batch_size": {"ge": 1}, "head_patience": {"ge": 1}, "head_hidden": {"ge": 1}, "batch_size": {"ge": 1},
-    "embed_batch_size": {"ge": 1}, "patience": {"ge": 1}, "lora_r": {"ge": 1}, "lora_alpha": {"ge": 1},
-    "val_fraction": {"ge": 0, "lt": 1}, "head_dropout": {"ge": 0, "lt": 1}, "lr": {"gt": 0}, "tie_lr": {"gt": 0},
-    "weight_decay": {"ge": 0}, "replay_fraction": {"ge": 0}, "head_prior": {"ge": 0}, "margin_scale": {"ge": 0},
-    "grad_clip": {"ge": 0}, "threads": {"ge": 1}, "seed": {"ge": 0},
+    "k": {"ge": 1},
+    "max_length": {"ge": 8},
+    "epochs": {"ge": 1},
+    "head_epochs": {"ge": 1},
+    "head_batch_size": {"ge": 1},
+    "head_patience": {"ge": 1},
+    "head_hidden": {"ge": 1},
+    "batch_size": {"ge": 1},
+    "embed_batch_size": {"ge": 1},
+    "patience": {"ge": 1},
+    "lora_r": {"ge": 1},
+    "lora_alpha": {"ge": 1},
+    "val_fraction": {"ge": 0, "lt": 1},
+    "head_dropout": {"ge": 0, "lt": 1},
+    "lr": {"gt": 0},
+    "tie_lr": {"gt": 0},
+    "weight_decay": {"ge": 0},
+    "replay_fraction": {"ge": 0},
+    "head_prior": {"ge": 0},
+    "margin_scale": {"ge": 0},
+    "grad_clip": {"ge": 0},
+    "threads": {"ge": 1},
+    "seed": {"ge": 0},
 }
 
 
@@ -221,10 +260,12 @@ def _check_value(where: str, name: str, value: Any, hint: Any, bounds: dict[str,
         raise ConfigError(f"{where}: {name} must be {_type_name(hint)}, got {value!r}")
     if isinstance(value, bool) or not isinstance(value, int | float):
         return
-    for op, limit, ok in (("ge", "at least", value >= bounds.get("ge", value)),
-                          ("gt", "above", value > bounds["gt"] if "gt" in bounds else True),
-                          ("le", "at most", value <= bounds.get("le", value)),
-                          ("lt", "below", value < bounds["lt"] if "lt" in bounds else True)):
+    for op, limit, ok in (
+        ("ge", "at least", value >= bounds.get("ge", value)),
+        ("gt", "above", value > bounds["gt"] if "gt" in bounds else True),
+        ("le", "at most", value <= bounds.get("le", value)),
+        ("lt", "below", value < bounds["lt"] if "lt" in bounds else True),
+    ):
         if op in bounds and not ok:
             raise ConfigError(f"{where}: {name} must be {limit} {bounds[op]}, got {value!r}")
 
@@ -271,8 +312,9 @@ def _check_model(model: dict[str, Any]) -> None:
     for name, value in model.items():
         if name in MODEL_LOOP_KEYS:
             if value not in MODEL_LOOP_KEYS[name]:
-                raise ConfigError(f"[model]: {name} must be {' | '.join(map(repr, MODEL_LOOP_KEYS[name]))}, "
-                                  f"got {value!r}")
+                raise ConfigError(
+                    f"[model]: {name} must be {' | '.join(map(repr, MODEL_LOOP_KEYS[name]))}, got {value!r}"
+                )
             continue
         _check_value("[model]", name, value, hints[name], _MODEL_RANGES.get(name, {}))
 
@@ -283,8 +325,9 @@ def _check_names(config: LoopConfig) -> None:
     from prefloop.backends import REGISTRY
 
     if config.backend.name not in REGISTRY:
-        raise ConfigError(f"[backend]: name {config.backend.name!r} is not a backend; "
-                          f"known: {', '.join(sorted(REGISTRY))}")
+        raise ConfigError(
+            f"[backend]: name {config.backend.name!r} is not a backend; known: {', '.join(sorted(REGISTRY))}"
+        )
     try:
         get_strategy(config.acquisition.strategy, max_per_prompt=config.acquisition.max_per_prompt)
     except (ValueError, TypeError) as exc:  # StrategyError, or a parameter the strategy does not take
@@ -301,8 +344,12 @@ def config_path(path: str | None = None) -> tuple[Path | None, str]:
     return (default, "current folder") if default.exists() else (None, "")
 
 
-def load_config(path: str | None = None, db: str | None = None,
-                overrides: dict[str, Any] | None = None, require_secrets: bool = False) -> LoopConfig:
+def load_config(
+    path: str | None = None,
+    db: str | None = None,
+    overrides: dict[str, Any] | None = None,
+    require_secrets: bool = False,
+) -> LoopConfig:
     """The effective configuration: flags > environment > ``prefloop.toml`` > defaults, checked now.
 
     ``path`` is ``--config``; ``db`` is ``--db``; ``overrides`` are other flags as dotted keys
@@ -362,8 +409,10 @@ def check_secrets(config: LoopConfig) -> None:
     name = config.backend.name
     if name in SECRET_ENV and not config.backend.api_key:
         documented = SECRET_ENV[name][-1]
-        raise ConfigError(f"no API key for {name}: set {documented} (or PREFLOOP_BACKEND_API_KEY) in the "
-                          "environment, or api_key under [backend]")
+        raise ConfigError(
+            f"no API key for {name}: set {documented} (or PREFLOOP_BACKEND_API_KEY) in the "
+            "environment, or api_key under [backend]"
+        )
 
 
 def source_of(config: LoopConfig, key: str) -> str:
@@ -421,12 +470,18 @@ def mask_url(url: str) -> str:
 def config_reference() -> str:
     """Markdown reference of every setting, generated from the dataclasses."""
     lines = []
-    for section, cls in (("", LoopConfig), ("[backend]", BackendSection), ("[acquisition]", AcquisitionSettings),
-                         ("[milestone]", MilestoneSettings), ("[annotators]", AnnotatorSettings)):
+    for section, cls in (
+        ("", LoopConfig),
+        ("[backend]", BackendSection),
+        ("[acquisition]", AcquisitionSettings),
+        ("[milestone]", MilestoneSettings),
+        ("[annotators]", AnnotatorSettings),
+    ):
         lines.append(f"\n**{section or 'top level'}**\n")
         for spec in fields(cls):
-            if spec.name in _INTERNAL or (cls is LoopConfig and spec.name in ("backend", "acquisition", "milestone",
-                                                                              "annotators")):
+            if spec.name in _INTERNAL or (
+                cls is LoopConfig and spec.name in ("backend", "acquisition", "milestone", "annotators")
+            ):
                 continue
             default = spec.default_factory() if spec.default_factory is not MISSING else spec.default
             lines.append(f"- `{spec.name}` (default `{default!r}`): {spec.metadata.get('help', '')}")

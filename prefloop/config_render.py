@@ -26,8 +26,12 @@ from prefloop.config import (
 
 __all__ = ["render_config", "starter_config"]
 
-_SECTIONS: tuple[tuple[str, type], ...] = (("backend", BackendSection), ("acquisition", AcquisitionSettings),
-                                           ("milestone", MilestoneSettings), ("annotators", AnnotatorSettings))
+_SECTIONS: tuple[tuple[str, type], ...] = (
+    ("backend", BackendSection),
+    ("acquisition", AcquisitionSettings),
+    ("milestone", MilestoneSettings),
+    ("annotators", AnnotatorSettings),
+)
 _TOP = ("db", "artifacts_dir", "lock_timeout_s")
 #: [model] fields a starter file shows (the rest are in prefloop/model/config.py)
 _STARTER_MODEL = ("mode", "backbone", "k", "max_length", "epochs", "batch_size", "wandb_project")
@@ -64,11 +68,16 @@ def render_config(config: LoopConfig) -> str:
     """The effective configuration as TOML, each value followed by its source; secrets masked."""
     from prefloop.config import model_config
 
-    out = ["# prefloop configuration in effect" + (f" (file: {config.source})" if config.source else " (no file)"),
-           "# each value is followed by where it came from: flag, env, file or default"]
+    out = [
+        "# prefloop configuration in effect" + (f" (file: {config.source})" if config.source else " (no file)"),
+        "# each value is followed by where it came from: flag, env, file or default",
+    ]
     shown_db = mask_url(config.db) if config.db else None
-    out.append(_line("db", shown_db, source_of(config, "db")) if shown_db
-               else f"# db is not set: the store is {config.db_url()}  (default)")
+    out.append(
+        _line("db", shown_db, source_of(config, "db"))
+        if shown_db
+        else f"# db is not set: the store is {config.db_url()}  (default)"
+    )
     for name in _TOP[1:]:
         out.append(_line(name, getattr(config, name), source_of(config, name)))
     for section, cls in _SECTIONS:
@@ -79,8 +88,10 @@ def render_config(config: LoopConfig) -> str:
             if spec.name == "api_key" and value:
                 value = "***"
             elif spec.name == "api_key" and config.backend.name in SECRET_ENV:
-                out.append(f"# api_key is not set: sync needs {SECRET_ENV[config.backend.name][-1]} "
-                           "(or PREFLOOP_BACKEND_API_KEY) in the environment")
+                out.append(
+                    f"# api_key is not set: sync needs {SECRET_ENV[config.backend.name][-1]} "
+                    "(or PREFLOOP_BACKEND_API_KEY) in the environment"
+                )
                 continue
             elif spec.name == "extra":
                 value = _masked_extra(value)
@@ -99,7 +110,7 @@ def render_config(config: LoopConfig) -> str:
 
 
 def _commented(name: str, default: Any, help: str) -> list[str]:
-    shown = f"# {name} = {toml_value(default)}" if default is not None else f"# {name} = \"\"   (unset by default)"
+    shown = f"# {name} = {toml_value(default)}" if default is not None else f'# {name} = ""   (unset by default)'
     return [f"# {help}", shown]
 
 
@@ -107,11 +118,13 @@ def starter_config() -> str:
     """A commented ``prefloop.toml``: every setting at its default, commented out, under its help."""
     from prefloop.model.config import ModelConfig
 
-    out = ["# prefloop.toml: settings for every prefloop command (flags and the environment override them).",
-           "# Every line below is commented out at its default; uncomment and edit what you need.",
-           "# `prefloop config show` prints what is in effect and where each value came from.",
-           "# Secrets stay in the environment: LABEL_STUDIO_API_KEY, ARGILLA_API_KEY (or PREFLOOP_BACKEND_API_KEY).",
-           ""]
+    out = [
+        "# prefloop.toml: settings for every prefloop command (flags and the environment override them).",
+        "# Every line below is commented out at its default; uncomment and edit what you need.",
+        "# `prefloop config show` prints what is in effect and where each value came from.",
+        "# Secrets stay in the environment: LABEL_STUDIO_API_KEY, ARGILLA_API_KEY (or PREFLOOP_BACKEND_API_KEY).",
+        "",
+    ]
     for spec in fields(LoopConfig):
         if spec.name in _TOP:
             default = spec.default_factory() if spec.default_factory is not MISSING else spec.default

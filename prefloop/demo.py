@@ -31,8 +31,7 @@ from prefloop.store.db import init_db, make_engine, session_scope
 from prefloop.store.pairs import add_pairs
 from prefloop.types import Choice, PairRecord
 
-__all__ = ["ANNOTATORS", "ArmResult", "DemoSize", "generated_records", "load_demo_records", "run_demo",
-           "write_oracle"]
+__all__ = ["ANNOTATORS", "ArmResult", "DemoSize", "generated_records", "load_demo_records", "run_demo", "write_oracle"]
 
 TOPICS = ["tea", "bikes", "python", "gardening", "taxes", "sleep", "running", "chess", "bread", "rain"]
 GOOD = ["clear", "kind", "accurate", "helpful", "careful", "honest"]
@@ -102,10 +101,11 @@ def _sample_description() -> str:
     from prefloop.resources import demo_sample
 
     manifest = json.loads((demo_sample().parent / "manifest.json").read_text())
-    parts = ", ".join(f"{v['taken']:,} {k}" for k, v in manifest["sources"].items()
-                      if k.startswith(SAMPLE_DIMENSION))
-    return (f"the {SAMPLE_DIMENSION} pairs of the packaged sample of real HH-RLHF human preferences ({parts}; "
-            "MIT, Anthropic 2022)")
+    parts = ", ".join(f"{v['taken']:,} {k}" for k, v in manifest["sources"].items() if k.startswith(SAMPLE_DIMENSION))
+    return (
+        f"the {SAMPLE_DIMENSION} pairs of the packaged sample of real HH-RLHF human preferences ({parts}; "
+        "MIT, Anthropic 2022)"
+    )
 
 
 def load_demo_records(data: str | None, synthetic: bool, n_generated: int = 600) -> tuple[list[PairRecord], str]:
@@ -142,9 +142,13 @@ def arm_config(root: Path, oracle: Path, strategy: str, size: DemoSize, cache: P
     """The loop configuration of one arm: simulated annotators, the default heads model."""
     return LoopConfig(
         db=f"sqlite:///{root / 'prefloop.db'}",
-        backend=BackendSection(name="simulated", project="demo", url=str(root / "annotators"),
-                               annotators_per_pair=2,
-                               extra={"oracle_path": str(oracle), "annotators": ANNOTATORS, "seed": 0}),
+        backend=BackendSection(
+            name="simulated",
+            project="demo",
+            url=str(root / "annotators"),
+            annotators_per_pair=2,
+            extra={"oracle_path": str(oracle), "annotators": ANNOTATORS, "seed": 0},
+        ),
         acquisition=AcquisitionSettings(strategy=strategy, queue_size=size.queue, max_per_prompt=1),
         milestone=MilestoneSettings(every=size.milestone, min_labels=size.milestone),
         model={"mode": "heads", "k": 5, "max_length": 256, "head": "linear", "cache_dir": None},
@@ -164,8 +168,16 @@ def _score_test(engine: Engine, model: str, test: list[PairRecord]) -> tuple[dic
     labels = [r.label.value for r in test]
     pred = ens.predict(texts)
     len_a, len_b = pair_lengths(texts)
-    metrics = evaluate_predictions(pred.p_a, labels, p_tie=pred.p_tie, p_b=pred.p_b, reward_a=pred.reward_a,
-                                   reward_b=pred.reward_b, len_a=len_a, len_b=len_b)
+    metrics = evaluate_predictions(
+        pred.p_a,
+        labels,
+        p_tie=pred.p_tie,
+        p_b=pred.p_b,
+        reward_a=pred.reward_a,
+        reward_b=pred.reward_b,
+        len_a=len_a,
+        len_b=len_b,
+    )
     decisive = np.array([r.label in (Choice.A, Choice.B) for r in test])
     wins_a = np.array([r.label is Choice.A for r in test])
     correct = ((pred.p_a > pred.p_b) == wins_a)[decisive]
@@ -177,13 +189,22 @@ def _labels_pulled(engine: Engine) -> tuple[int, int]:
     from prefloop.store.models import Label, Pair
 
     with session_scope(engine) as session:
-        rows = session.execute(select(Label.pair_id).join(Pair, Pair.id == Label.pair_id).where(
-            Label.live(), Label.choice != "skip", Pair.split == "pool")).all()
+        rows = session.execute(
+            select(Label.pair_id)
+            .join(Pair, Pair.id == Label.pair_id)
+            .where(Label.live(), Label.choice != "skip", Pair.split == "pool")
+        ).all()
     return len(rows), len({r[0] for r in rows})
 
 
-def _run_arm(arm: ArmResult, pool: list[PairRecord], test: list[PairRecord], size: DemoSize,
-             label: str, say: Callable[[str], None]) -> None:
+def _run_arm(
+    arm: ArmResult,
+    pool: list[PairRecord],
+    test: list[PairRecord],
+    size: DemoSize,
+    label: str,
+    say: Callable[[str], None],
+) -> None:
     from prefloop.sync import run_sync
 
     assert arm.config.db is not None
@@ -200,21 +221,38 @@ def _run_arm(arm: ArmResult, pool: list[PairRecord], test: list[PairRecord], siz
             last = report.model
             metrics, correct = _score_test(engine, last, test)
             n_labels, n_pairs = _labels_pulled(engine)
-            arm.curve.append({"cycle": cycle, "model": last, "labels": n_labels, "pairs": n_pairs,
-                              "accuracy": metrics["accuracy"], "log_loss": metrics["log_loss"],
-                              "ece": metrics["ece"], "length_corr": metrics.get("length_corr")})
+            arm.curve.append(
+                {
+                    "cycle": cycle,
+                    "model": last,
+                    "labels": n_labels,
+                    "pairs": n_pairs,
+                    "accuracy": metrics["accuracy"],
+                    "log_loss": metrics["log_loss"],
+                    "ece": metrics["ece"],
+                    "length_corr": metrics.get("length_corr"),
+                }
+            )
             arm.final_correct, arm.final_model = correct, last
-            say(f"  {label} cycle {cycle}/{size.cycles}: {n_labels} labels on {n_pairs} pairs → "
+            say(
+                f"  {label} cycle {cycle}/{size.cycles}: {n_labels} labels on {n_pairs} pairs → "
                 f"held-out accuracy {metrics['accuracy']:.3f}, log-loss {metrics['log_loss']:.3f}, "
-                f"ECE {metrics['ece']:.3f}")
+                f"ECE {metrics['ece']:.3f}"
+            )
         else:
             say(f"  {label} cycle {cycle}/{size.cycles}: tasks pushed, waiting for labels")
     engine.dispose()
 
 
-def run_demo(workdir: str = "prefloop-demo", data: str | None = None, synthetic: bool = False,
-             quick: bool = False, strategy: str | None = None, size: DemoSize | None = None,
-             say: Callable[[str], None] = print) -> Path:
+def run_demo(
+    workdir: str = "prefloop-demo",
+    data: str | None = None,
+    synthetic: bool = False,
+    quick: bool = False,
+    strategy: str | None = None,
+    size: DemoSize | None = None,
+    say: Callable[[str], None] = print,
+) -> Path:
     """Run both arms and write the report; returns the Markdown report's path (HTML beside it)."""
     from prefloop.demo_report import write_report
 
@@ -243,4 +281,3 @@ def run_demo(workdir: str = "prefloop-demo", data: str | None = None, synthetic:
     say(f"report: {path}")
     say(f"report (HTML): {path.with_suffix('.html')}")
     return path
-

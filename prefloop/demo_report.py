@@ -66,9 +66,12 @@ def reading(chosen: ArmResult, random_arm: ArmResult, n_test: int) -> tuple[str,
         text += "the interval includes zero, so this run cannot tell the two apart. "
     text += (
         f"Averaged over the curve, accuracy was {aulc[chosen.strategy]:.3f} vs {aulc['random']:.3f}. "
-        + (f"`{chosen.strategy}` reached random's final accuracy after {reach} labels, random after "
-           f"{r_last['labels']}. " if reach is not None else
-           f"`{chosen.strategy}` never reached random's final accuracy ({r_last['accuracy']:.3f}). ")
+        + (
+            f"`{chosen.strategy}` reached random's final accuracy after {reach} labels, random after "
+            f"{r_last['labels']}. "
+            if reach is not None
+            else f"`{chosen.strategy}` never reached random's final accuracy ({r_last['accuracy']:.3f}). "
+        )
         + "One run on one sample is an anecdote: docs/benchmarks.md has the multi-seed comparison."
     )
     numbers = {"diff": diff, "ci": [lo, hi], "aulc": aulc, "labels_to_reach": reach, "learned": learned}
@@ -102,8 +105,10 @@ def _agreement(engine: Engine, path: Path) -> dict[str, float]:
     votes: dict[int, dict[str, str]] = defaultdict(dict)
     with session_scope(engine) as session:
         for pair_id, who, choice in session.execute(
-                select(Label.pair_id, Annotator.external_id, Label.choice).join(Annotator)
-                .where(Label.live(), Label.choice != "skip")):
+            select(Label.pair_id, Annotator.external_id, Label.choice)
+            .join(Annotator)
+            .where(Label.live(), Label.choice != "skip")
+        ):
             votes[pair_id][who] = choice
     agree: dict[str, list[int]] = defaultdict(list)
     for by_who in votes.values():
@@ -124,23 +129,37 @@ def _fmt(value: Any) -> str:
     return f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
-def _blocks(arms: list[ArmResult], test: list[PairRecord], described: str, size: DemoSize, seconds: float,
-            final: dict[str, Any], rates: dict[str, float], agreement: dict[str, Any]) -> list[Block]:
+def _blocks(
+    arms: list[ArmResult],
+    test: list[PairRecord],
+    described: str,
+    size: DemoSize,
+    seconds: float,
+    final: dict[str, Any],
+    rates: dict[str, float],
+    agreement: dict[str, Any],
+) -> list[Block]:
     from prefloop.demo import ANNOTATORS
 
     text, _numbers = reading(arms[0], arms[1], len(test))
-    curve_rows = [[a.strategy, c["cycle"], c["labels"], c["pairs"], c["accuracy"], c["log_loss"], c["ece"]]
-                  for a in arms for c in a.curve]
+    curve_rows = [
+        [a.strategy, c["cycle"], c["labels"], c["pairs"], c["accuracy"], c["log_loss"], c["ece"]]
+        for a in arms
+        for c in a.curve
+    ]
     final_rows = [[k, v] for k, v in final.items() if isinstance(v, float | int) and not isinstance(v, bool)]
     who = ", ".join(f"{a['id']} ({a['accuracy']:.0%} agreement with the human label)" for a in ANNOTATORS)
     return [
         ("h1", "prefloop demo: does the loop learn, and does choosing pairs beat random?"),
-        ("p", f"Data: {described}. {len(test)} pairs are held out for evaluation; the rest form the pool. "
-              f"Simulated annotators answer from the human label with their own error rates: {who}; two per "
-              f"pair. Both arms start from the same random batch, retrain the heads model (frozen MiniLM "
-              f"features, K = 5 linear heads; seconds per retrain) every "
-              f"{size.milestone} labels with {size.queue} tasks in the queue, for {size.cycles} sync cycles. "
-              f"Ran in {seconds:.0f} s."),
+        (
+            "p",
+            f"Data: {described}. {len(test)} pairs are held out for evaluation; the rest form the pool. "
+            f"Simulated annotators answer from the human label with their own error rates: {who}; two per "
+            f"pair. Both arms start from the same random batch, retrain the heads model (frozen MiniLM "
+            f"features, K = 5 linear heads; seconds per retrain) every "
+            f"{size.milestone} labels with {size.queue} tasks in the queue, for {size.cycles} sync cycles. "
+            f"Ran in {seconds:.0f} s.",
+        ),
         ("h2", "Reading"),
         ("p", text),
         ("h2", "Learning curves"),
@@ -148,14 +167,20 @@ def _blocks(arms: list[ArmResult], test: list[PairRecord], described: str, size:
         ("table", ["arm", "cycle", "labels", "pairs", "accuracy", "log-loss", "ECE"], curve_rows),
         ("h2", f"Final model of `{arms[0].strategy}` on the held-out pairs"),
         ("table", ["metric", "value"], final_rows),
-        ("p", "Calibration: when the model says 70 %, the preferred side should win 70 % of the time "
-              "(the diagonal). Reward vs length: a strong slope means the model leans on length, the "
-              "classic reward-model shortcut."),
+        (
+            "p",
+            "Calibration: when the model says 70 %, the preferred side should win 70 % of the time "
+            "(the diagonal). Reward vs length: a strong slope means the model leans on length, the "
+            "classic reward-model shortcut.",
+        ),
         ("img", "reliability.png", "calibration"),
         ("img", "reward_vs_length.png", "reward vs length"),
         ("h2", "Annotators"),
-        ("p", "Agreement over pairs labelled twice: "
-              + ", ".join(f"{k} {_fmt(v)}" for k, v in agreement.items() if not isinstance(v, dict | list))),
+        (
+            "p",
+            "Agreement over pairs labelled twice: "
+            + ", ".join(f"{k} {_fmt(v)}" for k, v in agreement.items() if not isinstance(v, dict | list)),
+        ),
         ("table", ["annotator", "agreement with the others"], [[k, v] for k, v in rates.items()]),
         ("img", "agreement.png", "annotator agreement"),
     ]
@@ -196,18 +221,22 @@ def _html(blocks: list[Block], folder: Path) -> str:
         elif kind == "table":
             header, rows = rest
             head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-            cells = "".join("<tr>" + "".join(f"<td>{html.escape(_fmt(v))}</td>" for v in row) + "</tr>"
-                            for row in rows)
+            cells = "".join("<tr>" + "".join(f"<td>{html.escape(_fmt(v))}</td>" for v in row) + "</tr>" for row in rows)
             body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{cells}</tbody></table>")
-    style = ("body{font-family:system-ui,sans-serif;max-width:960px;margin:2em auto;padding:0 1em;line-height:1.5}"
-             "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:.25em .6em;"
-             "text-align:right}img{max-width:100%;display:block;margin:1em 0}code{background:#f3f3f3}")
-    return ("<!doctype html><html><head><meta charset=\"utf-8\"><title>prefloop demo report</title>"
-            f"<style>{style}</style></head><body>{''.join(body)}</body></html>\n")
+    style = (
+        "body{font-family:system-ui,sans-serif;max-width:960px;margin:2em auto;padding:0 1em;line-height:1.5}"
+        "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:.25em .6em;"
+        "text-align:right}img{max-width:100%;display:block;margin:1em 0}code{background:#f3f3f3}"
+    )
+    return (
+        '<!doctype html><html><head><meta charset="utf-8"><title>prefloop demo report</title>'
+        f"<style>{style}</style></head><body>{''.join(body)}</body></html>\n"
+    )
 
 
-def write_report(out: Path, arms: list[ArmResult], test: list[PairRecord], described: str, size: DemoSize,
-                 seconds: float) -> Path:
+def write_report(
+    out: Path, arms: list[ArmResult], test: list[PairRecord], described: str, size: DemoSize, seconds: float
+) -> Path:
     """report.md and report.html (plots embedded) in ``out``; returns the Markdown path."""
     from prefloop.reward import evaluate_texts, load_ensemble
     from prefloop.status import loop_status

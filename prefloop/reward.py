@@ -54,8 +54,13 @@ class TrainResult:
 
 
 def _example(row: LabeledRow) -> PreferenceExample:
-    return PreferenceExample(prompt=row.prompt, response_a=row.response_a, response_b=row.response_b,
-                             choice=Choice(row.choice), strength=row.strength)
+    return PreferenceExample(
+        prompt=row.prompt,
+        response_a=row.response_a,
+        response_b=row.response_b,
+        choice=Choice(row.choice),
+        strength=row.strength,
+    )
 
 
 def gold_weights(session: Session, settings: AnnotatorSettings) -> dict[tuple[str, str], float]:
@@ -74,8 +79,9 @@ def gold_weights(session: Session, settings: AnnotatorSettings) -> dict[tuple[st
     return out
 
 
-def training_examples(rows: Sequence[LabeledRow], aggregate: str = "none",
-                      weights: Mapping[tuple[str, str], float] | None = None) -> list[tuple[int, PreferenceExample]]:
+def training_examples(
+    rows: Sequence[LabeledRow], aggregate: str = "none", weights: Mapping[tuple[str, str], float] | None = None
+) -> list[tuple[int, PreferenceExample]]:
     """Labels → training examples, each with the newest label id behind it (for the new/old split).
 
     * ``none``: every label is an example; several annotators on one pair become a soft target
@@ -91,12 +97,12 @@ def training_examples(rows: Sequence[LabeledRow], aggregate: str = "none",
     weights = weights or {}
     rows = [r for r in rows if weights.get((r.backend, r.annotator), 1.0) > 0]
     if aggregate == "none":
-        return [(r.label_id, replace(_example(r), weight=weights.get((r.backend, r.annotator), 1.0)))
-                for r in rows]
+        return [(r.label_id, replace(_example(r), weight=weights.get((r.backend, r.annotator), 1.0))) for r in rows]
     if aggregate not in AGGREGATIONS:
         raise PrefloopError(f"unknown aggregation {aggregate!r}; use one of {', '.join(AGGREGATIONS)}")
-    targets = aggregate_labels([r.pair_id for r in rows], [(r.backend, r.annotator) for r in rows],
-                               [r.choice for r in rows], aggregate)
+    targets = aggregate_labels(
+        [r.pair_id for r in rows], [(r.backend, r.annotator) for r in rows], [r.choice for r in rows], aggregate
+    )
     by_pair: dict[int, list[LabeledRow]] = {}
     for r in rows:
         by_pair.setdefault(r.pair_id, []).append(r)
@@ -110,22 +116,40 @@ def training_examples(rows: Sequence[LabeledRow], aggregate: str = "none",
             if weight < 1e-6:
                 continue
             strengths = [r.strength for r in labels if r.choice == choice.value and r.strength is not None]
-            out.append((newest, PreferenceExample(
-                prompt=first.prompt, response_a=first.response_a, response_b=first.response_b, choice=choice,
-                strength=sum(strengths) / len(strengths) if strengths else None, weight=float(weight))))
+            out.append(
+                (
+                    newest,
+                    PreferenceExample(
+                        prompt=first.prompt,
+                        response_a=first.response_a,
+                        response_b=first.response_b,
+                        choice=choice,
+                        strength=sum(strengths) / len(strengths) if strengths else None,
+                        weight=float(weight),
+                    ),
+                )
+            )
     return out
 
 
 def load_ensemble(model: ModelVersion) -> RewardEnsemble:
     if not model.artifact_path or not Path(model.artifact_path).exists():
-        raise PrefloopError(f"weights of model {model.name} are missing at {model.artifact_path}; "
-                            "retrain with `prefloop train`")
+        raise PrefloopError(
+            f"weights of model {model.name} are missing at {model.artifact_path}; retrain with `prefloop train`"
+        )
     return RewardEnsemble.load(model.artifact_path)
 
 
-def train_model(engine: Engine, config: ModelConfig, artifacts_dir: str, parent: str | None = None,
-                incremental: bool = True, progress: bool = True, aggregate: str = "none",
-                annotators: AnnotatorSettings | None = None) -> TrainResult:
+def train_model(
+    engine: Engine,
+    config: ModelConfig,
+    artifacts_dir: str,
+    parent: str | None = None,
+    incremental: bool = True,
+    progress: bool = True,
+    aggregate: str = "none",
+    annotators: AnnotatorSettings | None = None,
+) -> TrainResult:
     """Train on the store's live pool labels; with a parent, warm-start on new labels + replay.
 
     Several annotators' labels on one pair are combined as ``aggregate`` says (see
@@ -151,9 +175,11 @@ def train_model(engine: Engine, config: ModelConfig, artifacts_dir: str, parent:
         parent_ens = load_ensemble(parent_row)
         theirs = (parent_ens.config.mode, parent_ens.config.resolved_backbone(), parent_ens.config.k)
         if theirs != (config.mode, config.resolved_backbone(), config.k):
-            raise ModelError(f"--from {parent_row.name}: that model was trained in {theirs[0]} mode with "
-                             f"k={theirs[2]} on {theirs[1]}; train with the same mode, backbone and k, or without "
-                             "--from")
+            raise ModelError(
+                f"--from {parent_row.name}: that model was trained in {theirs[0]} mode with "
+                f"k={theirs[2]} on {theirs[1]}; train with the same mode, backbone and k, or without "
+                "--from"
+            )
         cut = int(parent_row.label_snapshot.get("max_label_id", 0))
         new = [ex for newest, ex in examples if newest > cut]
         old = [ex for newest, ex in examples if newest <= cut]
@@ -168,12 +194,20 @@ def train_model(engine: Engine, config: ModelConfig, artifacts_dir: str, parent:
     checkpoint("train:saved")
     with session_scope(engine) as session:
         row = record_model_version(
-            session, name=ens.name, parent_id=parent_row.id if parent_row and incremental else None,
-            base_model=config.resolved_backbone(), mode=config.mode,
-            config={**config.to_dict(), "aggregate": aggregate,
-                    "annotator_weights": {f"{b}:{a}": w for (b, a), w in sorted(weights.items()) if w != 1.0}},
-            artifact_path=str(path.resolve()), snapshot={**snapshot, "n_trained": len(rows)},
-            metrics=_jsonable(report))
+            session,
+            name=ens.name,
+            parent_id=parent_row.id if parent_row and incremental else None,
+            base_model=config.resolved_backbone(),
+            mode=config.mode,
+            config={
+                **config.to_dict(),
+                "aggregate": aggregate,
+                "annotator_weights": {f"{b}:{a}": w for (b, a), w in sorted(weights.items()) if w != 1.0},
+            },
+            artifact_path=str(path.resolve()),
+            snapshot={**snapshot, "n_trained": len(rows)},
+            metrics=_jsonable(report),
+        )
         model_id = row.id
     return TrainResult(ens.name, model_id, parent_row.name if parent_row else None, len(new), len(old), report)
 
@@ -195,8 +229,9 @@ def _no_model(name: str | None, what: str) -> PrefloopError:
     return PrefloopError(f"no model to {what}: run `prefloop train` first")
 
 
-def score_pool(engine: Engine, model: str | None = None, all_pairs: bool = False,
-               progress: bool = True, also: Sequence[int] = ()) -> tuple[str, int]:
+def score_pool(
+    engine: Engine, model: str | None = None, all_pairs: bool = False, progress: bool = True, also: Sequence[int] = ()
+) -> tuple[str, int]:
     """Store predictions of a model (default: newest) for unlabeled pool pairs (or all pairs).
 
     ``also`` adds pair ids the pool leaves out (pending tasks being re-ranked). Pairs
@@ -216,7 +251,7 @@ def score_pool(engine: Engine, model: str | None = None, all_pairs: bool = False
         ids = unscored_pair_ids(session, model_id, ids + sorted(set(also) - set(ids)))
     done = 0
     for start in range(0, len(ids), SCORE_CHUNK):
-        chunk = ids[start:start + SCORE_CHUNK]
+        chunk = ids[start : start + SCORE_CHUNK]
         with session_scope(engine) as session:
             texts = pair_texts(session, chunk)
         pred = ens.predict(texts, progress=progress)
@@ -237,8 +272,14 @@ def _file_pairs(path: str) -> tuple[list[tuple[str, str, str]], list[str]]:
     return texts, labels
 
 
-def evaluate_model(engine: Engine, model: str | None = None, data: str | None = None, out: str | None = None,
-                   split: str = "test", progress: bool = True) -> dict[str, Any]:
+def evaluate_model(
+    engine: Engine,
+    model: str | None = None,
+    data: str | None = None,
+    out: str | None = None,
+    split: str = "test",
+    progress: bool = True,
+) -> dict[str, Any]:
     """Metrics of a model on held-out labels (the store's ``split`` pairs, or a file NOT ingested).
 
     With ``out``, also writes ``reliability.png`` and ``reward_vs_length.png`` there.
@@ -255,21 +296,39 @@ def evaluate_model(engine: Engine, model: str | None = None, data: str | None = 
     if data is not None:
         texts, labels = _file_pairs(data)
     if not texts:
-        raise PrefloopError(f"no held-out labels: ingest some with `prefloop ingest FILE --split {split}` "
-                            "or pass --data FILE")
+        raise PrefloopError(
+            f"no held-out labels: ingest some with `prefloop ingest FILE --split {split}` or pass --data FILE"
+        )
     return evaluate_texts(ens, texts, labels, name, out, progress)
 
 
-def evaluate_texts(ens: RewardEnsemble, texts: Sequence[tuple[str, str, str]], labels: Sequence[str], name: str,
-                   out: str | None = None, progress: bool = False) -> dict[str, Any]:
+def evaluate_texts(
+    ens: RewardEnsemble,
+    texts: Sequence[tuple[str, str, str]],
+    labels: Sequence[str],
+    name: str,
+    out: str | None = None,
+    progress: bool = False,
+) -> dict[str, Any]:
     pred = ens.predict(list(texts), progress=progress)
     len_a, len_b = pair_lengths(list(texts))
-    metrics = evaluate_predictions(pred.p_a, labels, p_tie=pred.p_tie, p_b=pred.p_b, reward_a=pred.reward_a,
-                                   reward_b=pred.reward_b, len_a=len_a, len_b=len_b)
+    metrics = evaluate_predictions(
+        pred.p_a,
+        labels,
+        p_tie=pred.p_tie,
+        p_b=pred.p_b,
+        reward_a=pred.reward_a,
+        reward_b=pred.reward_b,
+        len_a=len_a,
+        len_b=len_b,
+    )
     metrics["model"] = name
     if out:
         plot_reliability(pred.p_a, labels, Path(out) / "reliability.png", p_tie=pred.p_tie)
-        plot_reward_vs_length(np.concatenate([pred.reward_a, pred.reward_b]), np.concatenate([len_a, len_b]),
-                              Path(out) / "reward_vs_length.png")
+        plot_reward_vs_length(
+            np.concatenate([pred.reward_a, pred.reward_b]),
+            np.concatenate([len_a, len_b]),
+            Path(out) / "reward_vs_length.png",
+        )
         metrics["plots"] = [str(Path(out) / "reliability.png"), str(Path(out) / "reward_vs_length.png")]
     return metrics

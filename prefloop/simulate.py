@@ -95,8 +95,9 @@ class _Run:
     order: list[str] = field(default_factory=list)
 
 
-def _split(n: int, seed: int, test_fraction: float, seed_size: int,
-           fixed_test: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _split(
+    n: int, seed: int, test_fraction: float, seed_size: int, fixed_test: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(test, pool, seed set ⊂ pool) index arrays; depend on the seed only.
 
     With ``fixed_test`` (an independent test file) the test set is the same for every seed
@@ -115,19 +116,27 @@ def _split(n: int, seed: int, test_fraction: float, seed_size: int,
     return test, np.sort(pool), np.sort(pool[:seed_size])
 
 
-def _label(run: _Run, data: LabeledPool, index: Mapping[str, int], idx: np.ndarray,
-           strategy: str, scores: np.ndarray | None) -> list[PreferenceExample]:
+def _label(
+    run: _Run, data: LabeledPool, index: Mapping[str, int], idx: np.ndarray, strategy: str, scores: np.ndarray | None
+) -> list[PreferenceExample]:
     """Push pool pairs ``idx`` to the simulated annotators and pull what they answer."""
     if run.labeled[idx].any():
         raise RuntimeError("a pair was selected twice: acquisition exclusions failed")
     run.labeled[idx] = True
     run.order.extend(data.keys[i] for i in idx)
-    run.backend.push_tasks([
-        TaskRequest(pair_key=data.keys[i], prompt=data.pairs[i][0], response_a=data.pairs[i][1],
-                    response_b=data.pairs[i][2], strategy=strategy,
-                    score=None if scores is None else float(scores[j]))
-        for j, i in enumerate(idx)
-    ])
+    run.backend.push_tasks(
+        [
+            TaskRequest(
+                pair_key=data.keys[i],
+                prompt=data.pairs[i][0],
+                response_a=data.pairs[i][1],
+                response_b=data.pairs[i][2],
+                strategy=strategy,
+                score=None if scores is None else float(scores[j]),
+            )
+            for j, i in enumerate(idx)
+        ]
+    )
     result = run.backend.pull_labels(since=run.cursor)
     run.cursor = result.cursor
     new = []
@@ -152,9 +161,19 @@ def _config(base: ModelConfig, seed: int, step: int) -> ModelConfig:
 
 
 def _one_run(
-    run: _Run, data: LabeledPool, test: np.ndarray, pool: np.ndarray, seed_idx: np.ndarray,
-    seed_model: RewardEnsemble | None, cfg: ModelConfig, batch_size: int, rounds: int,
-    params: Mapping[str, Any], bar: Any, task: Any, warm_start: bool,
+    run: _Run,
+    data: LabeledPool,
+    test: np.ndarray,
+    pool: np.ndarray,
+    seed_idx: np.ndarray,
+    seed_model: RewardEnsemble | None,
+    cfg: ModelConfig,
+    batch_size: int,
+    rounds: int,
+    params: Mapping[str, Any],
+    bar: Any,
+    task: Any,
+    warm_start: bool,
 ) -> tuple[list[dict[str, Any]], RewardEnsemble]:
     index = {k: i for i, k in enumerate(data.keys)}
     strategy = get_strategy(run.strategy, **params)
@@ -162,29 +181,50 @@ def _one_run(
     ens = seed_model or RewardEnsemble.train(seed_examples, _config(cfg, run.seed, 0), progress=False)[0]
     pool_pairs = [data.pairs[i] for i in pool]
     emb = ens.embed_pairs(pool_pairs) if strategy.needs_embeddings else None
-    rows = [{"round": 0, "n_labels": int(run.labeled.sum()), "n_annotations": len(run.examples),
-             **_evaluate(ens, data, test)}]
+    rows = [
+        {
+            "round": 0,
+            "n_labels": int(run.labeled.sum()),
+            "n_annotations": len(run.examples),
+            **_evaluate(ens, data, test),
+        }
+    ]
     first = ens
     for r in range(1, rounds + 1):
         free = ~run.labeled[pool]
         if not free.any():
             break
         pred = ens.predict(pool_pairs)
-        prob_pool = ProbPool(p_members=pred.p_a_members, p_tie=pred.p_tie_members, embeddings=emb,
-                             prompt_ids=data.prompt_ids[pool], exclude=~free,
-                             rewards_a=pred.reward_a_members, rewards_b=pred.reward_b_members)
+        prob_pool = ProbPool(
+            p_members=pred.p_a_members,
+            p_tie=pred.p_tie_members,
+            embeddings=emb,
+            prompt_ids=data.prompt_ids[pool],
+            exclude=~free,
+            rewards_a=pred.reward_a_members,
+            rewards_b=pred.reward_b_members,
+        )
         sel = strategy.select(prob_pool, batch_size, np.random.default_rng([run.seed, r]))
         old = list(run.examples)
         new = _label(run, data, index, pool[sel.indices], strategy.name, sel.scores)
         if warm_start:  # new labels + a replay sample of the old, from the parent's weights
-            ens, report = RewardEnsemble.train(new, _config(cfg, run.seed, r), parent=ens, replay=old,
-                                               progress=False)
+            ens, report = RewardEnsemble.train(new, _config(cfg, run.seed, r), parent=ens, replay=old, progress=False)
         else:  # from scratch on every label so far (reloads the backbone; embeddings are cached)
             ens, report = RewardEnsemble.train(run.examples, _config(cfg, run.seed, r), progress=False)
-        rows.append({"round": r, "n_labels": int(run.labeled.sum()), "n_annotations": len(run.examples),
-                     "train_seconds": report.get("seconds"), **_evaluate(ens, data, test)})
-        bar.update(task, advance=1, info=f"{run.strategy} seed {run.seed}: {rows[-1]['n_labels']} labels, "
-                                          f"acc {rows[-1]['accuracy']:.3f}")
+        rows.append(
+            {
+                "round": r,
+                "n_labels": int(run.labeled.sum()),
+                "n_annotations": len(run.examples),
+                "train_seconds": report.get("seconds"),
+                **_evaluate(ens, data, test),
+            }
+        )
+        bar.update(
+            task,
+            advance=1,
+            info=f"{run.strategy} seed {run.seed}: {rows[-1]['n_labels']} labels, acc {rows[-1]['accuracy']:.3f}",
+        )
     return rows, first
 
 
@@ -240,30 +280,54 @@ def run_simulation(
             oracle = {data.keys[i]: data.labels[i].value for i in range(len(data))}
             seed_model: RewardEnsemble | None = None
             for spec in strategies:
-                settings = BackendSettings(project=f"{spec}-{seed}", url=f"{state}/{spec}-{seed}", extra={
-                    "oracle": oracle, "noise_rate": noise_rate, "tie_rate": tie_rate, "seed": seed})
+                settings = BackendSettings(
+                    project=f"{spec}-{seed}",
+                    url=f"{state}/{spec}-{seed}",
+                    extra={"oracle": oracle, "noise_rate": noise_rate, "tie_rate": tie_rate, "seed": seed},
+                )
                 run = _Run(spec, seed, SimulatedBackend(settings), np.zeros(len(data), dtype=bool))
                 params = (strategy_params or {}).get(spec, {})
-                rows, seed_model = _one_run(run, data, test, pool, seed_idx, seed_model, cfg, batch_size,
-                                            rounds, params, bar, task, warm_start)
+                rows, seed_model = _one_run(
+                    run, data, test, pool, seed_idx, seed_model, cfg, batch_size, rounds, params, bar, task, warm_start
+                )
                 curves.extend({"strategy": spec, "seed": seed, **row} for row in rows)
                 selected[spec][seed] = run.order
     table = labels_to_reach(curves, baseline)
     return SimulationResult(curves, table, selected, _write(out, curves, table, cfg, baseline))
 
 
-def _write(out: Path, curves: list[dict[str, Any]], table: list[dict[str, Any]], cfg: ModelConfig,
-           baseline: str) -> dict[str, Path]:
-    cols = ["strategy", "seed", "round", "n_labels", "n_annotations", "accuracy", "log_loss", "ece", "n",
-            "train_seconds"]
-    paths = {"csv": out / "curves.csv", "json": out / "curves.json", "png": out / "learning_curves.png",
-             "summary": out / "summary.md"}
+def _write(
+    out: Path, curves: list[dict[str, Any]], table: list[dict[str, Any]], cfg: ModelConfig, baseline: str
+) -> dict[str, Path]:
+    cols = [
+        "strategy",
+        "seed",
+        "round",
+        "n_labels",
+        "n_annotations",
+        "accuracy",
+        "log_loss",
+        "ece",
+        "n",
+        "train_seconds",
+    ]
+    paths = {
+        "csv": out / "curves.csv",
+        "json": out / "curves.json",
+        "png": out / "learning_curves.png",
+        "summary": out / "summary.md",
+    }
     with paths["csv"].open("w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=cols, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(curves)
-    paths["json"].write_text(json.dumps({"curves": curves, "table": table, "model_config": cfg.to_dict(),
-                                         "baseline": baseline}, indent=1, default=str))
+    paths["json"].write_text(
+        json.dumps(
+            {"curves": curves, "table": table, "model_config": cfg.to_dict(), "baseline": baseline},
+            indent=1,
+            default=str,
+        )
+    )
     plot_curves(curves, paths["png"])
     paths["summary"].write_text(summary_markdown(table, baseline))
     return paths

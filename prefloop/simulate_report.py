@@ -15,8 +15,9 @@ import numpy as np
 __all__ = ["curve_matrix", "labels_to_reach", "plot_curves", "summary_markdown"]
 
 
-def curve_matrix(curves: Sequence[dict[str, Any]], strategy: str,
-                 metric: str = "accuracy") -> tuple[np.ndarray, np.ndarray, list[int]]:
+def curve_matrix(
+    curves: Sequence[dict[str, Any]], strategy: str, metric: str = "accuracy"
+) -> tuple[np.ndarray, np.ndarray, list[int]]:
     """(label counts [R], values [n_seeds, R], seeds) on the label counts every seed reached."""
     rows = [r for r in curves if r["strategy"] == strategy]
     seeds = sorted({int(r["seed"]) for r in rows})
@@ -31,8 +32,9 @@ def _first_reach(grid: np.ndarray, curve: np.ndarray, target: float) -> float:
     return float(grid[hit[0]]) if hit.size else float("inf")
 
 
-def labels_to_reach(curves: Sequence[dict[str, Any]], baseline: str = "random", n_boot: int = 2000,
-                    seed: int = 0) -> list[dict[str, Any]]:
+def labels_to_reach(
+    curves: Sequence[dict[str, Any]], baseline: str = "random", n_boot: int = 2000, seed: int = 0
+) -> list[dict[str, Any]]:
     """For each strategy: labels its mean curve needs to reach the baseline's final mean accuracy.
 
     ``target`` = mean over seeds of the baseline's accuracy at its largest label count.
@@ -62,27 +64,30 @@ def labels_to_reach(curves: Sequence[dict[str, Any]], baseline: str = "random", 
         lo, hi = np.quantile(np.asarray(boots), [0.025, 0.975], method="inverted_cdf")  # inf-safe
         mean_curve = np.nanmean(a, axis=0)
         paired = _paired_differences(grid, a, b_grid, b, rng, n_boot)
-        table.append({
-            **paired,
-            "strategy": name,
-            "seeds": len(common),
-            "target_accuracy": target,
-            "labels_needed": None if np.isinf(needed) else int(needed),
-            "ci_low": None if np.isinf(lo) else float(lo),
-            "ci_high": None if np.isinf(hi) else float(hi),
-            "fraction": None if np.isinf(needed) else needed / b_final,
-            "fraction_ci_high": None if np.isinf(hi) else float(hi) / b_final,
-            "final_labels": int(grid[-1]),
-            "final_accuracy": float(mean_curve[-1]),
-            "final_accuracy_std": float(np.nanstd(a[:, -1])),
-            "best_accuracy": float(np.nanmax(mean_curve)),
-            "best_at_labels": int(grid[int(np.nanargmax(mean_curve))]),
-        })
+        table.append(
+            {
+                **paired,
+                "strategy": name,
+                "seeds": len(common),
+                "target_accuracy": target,
+                "labels_needed": None if np.isinf(needed) else int(needed),
+                "ci_low": None if np.isinf(lo) else float(lo),
+                "ci_high": None if np.isinf(hi) else float(hi),
+                "fraction": None if np.isinf(needed) else needed / b_final,
+                "fraction_ci_high": None if np.isinf(hi) else float(hi) / b_final,
+                "final_labels": int(grid[-1]),
+                "final_accuracy": float(mean_curve[-1]),
+                "final_accuracy_std": float(np.nanstd(a[:, -1])),
+                "best_accuracy": float(np.nanmax(mean_curve)),
+                "best_at_labels": int(grid[int(np.nanargmax(mean_curve))]),
+            }
+        )
     return table
 
 
-def _paired_differences(grid: np.ndarray, a: np.ndarray, b_grid: np.ndarray, b: np.ndarray,
-                        rng: np.random.Generator, n_boot: int) -> dict[str, Any]:
+def _paired_differences(
+    grid: np.ndarray, a: np.ndarray, b_grid: np.ndarray, b: np.ndarray, rng: np.random.Generator, n_boot: int
+) -> dict[str, Any]:
     """Strategy minus baseline, paired by seed (seeds share their test set and seed set).
 
     ``aulc``: mean accuracy over the label counts both curves reached (area under the
@@ -103,12 +108,18 @@ def _paired_differences(grid: np.ndarray, a: np.ndarray, b_grid: np.ndarray, b: 
         boots = values[rng.integers(0, len(values), size=(n_boot, len(values)))].mean(axis=1)
         return [float(v) for v in np.quantile(boots, [0.025, 0.975])]
 
-    return {"aulc": float(np.nanmean(ai)), "aulc_diff": float(d_area.mean()), "aulc_diff_ci": ci(d_area),
-            "final_diff": float(d_final.mean()), "final_diff_ci": ci(d_final)}
+    return {
+        "aulc": float(np.nanmean(ai)),
+        "aulc_diff": float(d_area.mean()),
+        "aulc_diff_ci": ci(d_area),
+        "final_diff": float(d_final.mean()),
+        "final_diff_ci": ci(d_final),
+    }
 
 
 def summary_markdown(table: Sequence[dict[str, Any]], baseline: str = "random") -> str:
     """The ``labels_to_reach`` table as markdown."""
+
     def fmt(v: Any, spec: str = "") -> str:
         return "never" if v is None else format(v, spec)
 
@@ -130,16 +141,22 @@ def summary_markdown(table: Sequence[dict[str, Any]], baseline: str = "random") 
     if table:
         lines.append("")
         lines.append(f"Target accuracy: {table[0]['target_accuracy']:.3f}")
-        lines += ["", f"Paired by seed against {baseline} (95% CI by resampling seeds; AULC = mean held-out "
-                  "accuracy over the label counts both curves reached):", "",
-                  "| strategy | AULC | AULC − baseline | 95% CI | final − baseline | 95% CI |",
-                  "|---|---|---|---|---|---|"]
+        lines += [
+            "",
+            f"Paired by seed against {baseline} (95% CI by resampling seeds; AULC = mean held-out "
+            "accuracy over the label counts both curves reached):",
+            "",
+            "| strategy | AULC | AULC − baseline | 95% CI | final − baseline | 95% CI |",
+            "|---|---|---|---|---|---|",
+        ]
         for r in table:
             if r.get("aulc") is None:
                 continue
-            lines.append(f"| {r['strategy']} | {r['aulc']:.3f} | {100 * r['aulc_diff']:+.1f} pts "
-                         f"| {_pts(r['aulc_diff_ci'])} | {100 * r['final_diff']:+.1f} pts "
-                         f"| {_pts(r['final_diff_ci'])} |")
+            lines.append(
+                f"| {r['strategy']} | {r['aulc']:.3f} | {100 * r['aulc_diff']:+.1f} pts "
+                f"| {_pts(r['aulc_diff_ci'])} | {100 * r['final_diff']:+.1f} pts "
+                f"| {_pts(r['final_diff_ci'])} |"
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -161,8 +178,7 @@ def plot_curves(curves: Sequence[dict[str, Any]], path: str | Path, reference: f
             ax.plot(grid, mean, marker=".", label=f"{name} (n={len(seeds)})")
             ax.fill_between(grid, mean - sd, mean + sd, alpha=0.15)
     if reference is not None:
-        axes[0].axhline(reference, color="grey", linestyle="--", linewidth=1,
-                        label=f"reference {reference:.2f}")
+        axes[0].axhline(reference, color="grey", linestyle="--", linewidth=1, label=f"reference {reference:.2f}")
     axes[0].set_ylabel("held-out accuracy")
     axes[1].set_ylabel("held-out log-loss")
     for ax in axes:

@@ -26,8 +26,9 @@ def loop_status(session: Session, config: LoopConfig) -> dict[str, Any]:
     model = latest_model(session)
     m = config.milestone
     due = milestone_due(session, every=m.every, min_labels=m.min_labels, min_interval_s=m.min_interval_s)
-    models = [{**row, "metrics": {k: _rounded(v) for k, v in row["metrics"].items()}}
-              for row in model_summaries(session)]
+    models = [
+        {**row, "metrics": {k: _rounded(v) for k, v in row["metrics"].items()}} for row in model_summaries(session)
+    ]
     return {
         "labels_by_backend": live_label_counts(session, Label.backend),
         "labels_by_annotator": labels_by_annotator(session),
@@ -52,27 +53,37 @@ def status_lines(data: dict[str, Any]) -> list[str]:
     """``loop_status`` as lines a person reads (``--json`` keeps the structure)."""
     models = data["models"]
     milestone = data["milestone"]
-    lines = [f"model       {data['current_model'] or 'none yet'}"
-             + (f" ({len(models)} versions)" if len(models) > 1 else ""),
-             f"milestone   {milestone['progress']} new labels since the last model"
-             + (" (retrain due)" if milestone["due"] else "")]
+    lines = [
+        f"model       {data['current_model'] or 'none yet'}"
+        + (f" ({len(models)} versions)" if len(models) > 1 else ""),
+        f"milestone   {milestone['progress']} new labels since the last model"
+        + (" (retrain due)" if milestone["due"] else ""),
+    ]
     pending = ", ".join(f"{b}: {n}" for b, n in sorted(data["pending_tasks"].items())) or "none"
     lines.append(f"pending     {pending}")
     by_backend = ", ".join(f"{b}: {n}" for b, n in sorted(data["labels_by_backend"].items())) or "none"
     lines.append(f"labels      {by_backend}")
     if data["labels_by_annotator"]:
-        lines.append("annotators  " + ", ".join(f"{row['annotator']} ({row['backend']}): {row['labels']}"
-                                                for row in data["labels_by_annotator"]))
+        lines.append(
+            "annotators  "
+            + ", ".join(
+                f"{row['annotator']} ({row['backend']}): {row['labels']}" for row in data["labels_by_annotator"]
+            )
+        )
     for m in models:
         metrics = "  ".join(f"{k} {_text(v)}" for k, v in m["metrics"].items())
-        lines.append(f"  {m['name']}  from {m['parent'] or '-'}  {m['mode']}  {_text(m['labels'])} labels"
-                     + (f"  {metrics}" if metrics else ""))
+        lines.append(
+            f"  {m['name']}  from {m['parent'] or '-'}  {m['mode']}  {_text(m['labels'])} labels"
+            + (f"  {metrics}" if metrics else "")
+        )
     agreement = data["agreement"]
     if agreement.get("pairs_with_several_labels"):
         percent = agreement.get("percent_agreement")
-        lines.append(f"agreement   {agreement['pairs_with_several_labels']} pairs with several labels: "
-                     f"{f'{percent:.1%}' if isinstance(percent, float) else '-'} agree, "
-                     f"Krippendorff's alpha {_text(agreement.get('krippendorff_alpha'))}")
+        lines.append(
+            f"agreement   {agreement['pairs_with_several_labels']} pairs with several labels: "
+            f"{f'{percent:.1%}' if isinstance(percent, float) else '-'} agree, "
+            f"Krippendorff's alpha {_text(agreement.get('krippendorff_alpha'))}"
+        )
     else:
         lines.append("agreement   no pair has several labels yet")
     return lines

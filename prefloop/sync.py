@@ -69,8 +69,17 @@ from prefloop.store.tasks import (
 from prefloop.store.versions import Milestone, guesses_for, latest_model, milestone_due, model_names, predictions_for
 from prefloop.types import PushedTask, TaskRequest
 
-__all__ = ["ExitCode", "LockHeld", "SyncReport", "backend_settings", "error_entry", "model_config", "run_sync",
-           "save_traceback", "sync_lock"]
+__all__ = [
+    "ExitCode",
+    "LockHeld",
+    "SyncReport",
+    "backend_settings",
+    "error_entry",
+    "model_config",
+    "run_sync",
+    "save_traceback",
+    "sync_lock",
+]
 
 
 @dataclass
@@ -86,9 +95,14 @@ class SyncReport:
 
 
 _KINDS: tuple[tuple[type[BaseException], str], ...] = (
-    (ConfigError, "config"), (StoreUnreachable, "store_unreachable"), (StoreError, "store"),
-    (LockHeld, "lock_held"), (BackendUnreachable, "backend_unreachable"), (BackendError, "backend"),
-    (Interrupted, "interrupted"), (PrefloopError, "error"),
+    (ConfigError, "config"),
+    (StoreUnreachable, "store_unreachable"),
+    (StoreError, "store"),
+    (LockHeld, "lock_held"),
+    (BackendUnreachable, "backend_unreachable"),
+    (BackendError, "backend"),
+    (Interrupted, "interrupted"),
+    (PrefloopError, "error"),
 )
 
 
@@ -97,8 +111,13 @@ def error_entry(exc: BaseException) -> dict[str, Any]:
     if isinstance(exc, KeyboardInterrupt):
         exc = Interrupted("SIGINT")
     kind = next((name for cls, name in _KINDS if isinstance(exc, cls)), "unexpected")
-    return {"step": "error", "type": type(exc).__name__, "kind": kind, "message": str(exc) or type(exc).__name__,
-            "exit_code": exit_code_for(exc)}
+    return {
+        "step": "error",
+        "type": type(exc).__name__,
+        "kind": kind,
+        "message": str(exc) or type(exc).__name__,
+        "exit_code": exit_code_for(exc),
+    }
 
 
 def save_traceback(artifacts_dir: str, exc: BaseException) -> str | None:
@@ -139,9 +158,11 @@ def _status(progress: bool, text: str) -> Iterator[None]:
 
 def json_logger(stream: Any = None) -> Callable[[dict[str, Any]], None]:
     """One JSON object per line, with a UTC timestamp: easy to grep from cron mail or a log file."""
+
     def emit(entry: dict[str, Any]) -> None:
         line = {"ts": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **entry}
         print(json.dumps(line, default=str), file=stream or sys.stdout, flush=True)
+
     return emit
 
 
@@ -149,17 +170,26 @@ def json_logger(stream: Any = None) -> Callable[[dict[str, Any]], None]:
 
 # ---- steps --------------------------------------------------------------------------------
 
+
 def _requests(engine: Engine, tasks: list[Task], names: dict[int, str]) -> list[TaskRequest]:
     """What the backend needs to show each planned task; ``p_a`` is the choosing model's guess
     (shown to annotators only where the backend is configured to)."""
     with session_scope(engine) as session:
         pairs = pairs_by_id(session, [t.pair_id for t in tasks])
         guesses = guesses_for(session, [t.pair_id for t in tasks])
-        return [TaskRequest(pair_key=pairs[t.pair_id].key, prompt=pairs[t.pair_id].prompt.text,
-                            response_a=pairs[t.pair_id].response_a.text,
-                            response_b=pairs[t.pair_id].response_b.text, strategy=t.strategy, score=t.score,
-                            model_version=names.get(t.model_version_id or -1),
-                            p_a=guesses.get((t.model_version_id, t.pair_id))) for t in tasks]
+        return [
+            TaskRequest(
+                pair_key=pairs[t.pair_id].key,
+                prompt=pairs[t.pair_id].prompt.text,
+                response_a=pairs[t.pair_id].response_a.text,
+                response_b=pairs[t.pair_id].response_b.text,
+                strategy=t.strategy,
+                score=t.score,
+                model_version=names.get(t.model_version_id or -1),
+                p_a=guesses.get((t.model_version_id, t.pair_id)),
+            )
+            for t in tasks
+        ]
 
 
 def _push_planned(engine: Engine, backend: AnnotationBackend, project: str) -> int:
@@ -173,8 +203,7 @@ def _push_planned(engine: Engine, backend: AnnotationBackend, project: str) -> i
     pushed = backend.push_tasks(_requests(engine, planned, names))
     checkpoint("push:sent")
     with session_scope(engine) as session:
-        record_tasks(session, backend.name, [PushedTask(p.pair_key, p.external_id, p.swapped, project)
-                                             for p in pushed])
+        record_tasks(session, backend.name, [PushedTask(p.pair_key, p.external_id, p.swapped, project) for p in pushed])
     return len(pushed)
 
 
@@ -186,9 +215,15 @@ def _pull(engine: Engine, backend: AnnotationBackend, project: str, labels_per_t
     with session_scope(engine) as session:
         counts = record_pull(session, backend.name, project, result, labels_per_task)
         set_cursor(session, backend.name, project, result.cursor)
-    return {"pulled": len(result.labels), "new": counts.new, "edited": counts.edited,
-            "deleted": counts.deleted, "duplicates": counts.duplicates,
-            "unknown_pairs": len(counts.unknown_pairs), "cursor": result.cursor}
+    return {
+        "pulled": len(result.labels),
+        "new": counts.new,
+        "edited": counts.edited,
+        "deleted": counts.deleted,
+        "duplicates": counts.duplicates,
+        "unknown_pairs": len(counts.unknown_pairs),
+        "cursor": result.cursor,
+    }
 
 
 def _redundancy(engine: Engine, config: LoopConfig, backend: AnnotationBackend, project: str) -> dict[str, Any]:
@@ -227,9 +262,15 @@ def _milestone(engine: Engine, config: LoopConfig) -> tuple[bool, str | None, in
     return due, model, since
 
 
-def _candidates(engine: Engine, config: LoopConfig, need: int, model: ModelVersion | None,
-                include: set[int] | frozenset[int] = frozenset(), skip: set[int] | frozenset[int] = frozenset(),
-                progress: bool = False) -> tuple[list[int], np.ndarray, str, dict[str, Any]]:
+def _candidates(
+    engine: Engine,
+    config: LoopConfig,
+    need: int,
+    model: ModelVersion | None,
+    include: set[int] | frozenset[int] = frozenset(),
+    skip: set[int] | frozenset[int] = frozenset(),
+    progress: bool = False,
+) -> tuple[list[int], np.ndarray, str, dict[str, Any]]:
     """Pick up to ``need`` pool pairs: the configured strategy, or random before any model exists.
 
     ``include`` puts otherwise excluded pairs (pending tasks being re-ranked) back in the
@@ -283,8 +324,14 @@ def _gold_picks(engine: Engine, config: LoopConfig, backend: str, project: str, 
     return sorted(int(p) for p in rng.choice(candidates, size=n, replace=False)) if n else []
 
 
-def _top_up(engine: Engine, config: LoopConfig, backend: AnnotationBackend, project: str,
-            skip: set[int] | frozenset[int] = frozenset(), progress: bool = False) -> dict[str, Any]:
+def _top_up(
+    engine: Engine,
+    config: LoopConfig,
+    backend: AnnotationBackend,
+    project: str,
+    skip: set[int] | frozenset[int] = frozenset(),
+    progress: bool = False,
+) -> dict[str, Any]:
     with session_scope(engine) as session:
         pending = count_pending(session, backend.name, project)
         model = latest_model(session)
@@ -292,20 +339,36 @@ def _top_up(engine: Engine, config: LoopConfig, backend: AnnotationBackend, proj
     if need == 0:
         return {"pending": pending, "planned": 0, "pushed": 0}
     gold = _gold_picks(engine, config, backend.name, project, need)
-    chosen, scores, strategy, params = _candidates(engine, config, need - len(gold), model, skip=skip,
-                                                   progress=progress)
+    chosen, scores, strategy, params = _candidates(
+        engine, config, need - len(gold), model, skip=skip, progress=progress
+    )
     # a gold check looks like its batch: same strategy and model, a score drawn from the batch's
-    gold_scores = (np.random.default_rng(len(chosen)).choice(scores, size=len(gold)) if len(scores)
-                   else [0.0] * len(gold))
-    picks = [*zip(chosen, scores, [False] * len(chosen), strict=True),
-             *zip(gold, gold_scores, [True] * len(gold), strict=True)]
+    gold_scores = (
+        np.random.default_rng(len(chosen)).choice(scores, size=len(gold)) if len(scores) else [0.0] * len(gold)
+    )
+    picks = [
+        *zip(chosen, scores, [False] * len(chosen), strict=True),
+        *zip(gold, gold_scores, [True] * len(gold), strict=True),
+    ]
     with session_scope(engine) as session:  # plan first: a crash after this is finished by the next run
-        plan_tasks(session, backend.name, project, picks, strategy=strategy, params=params,
-                   model_version_id=model.id if model else None)
+        plan_tasks(
+            session,
+            backend.name,
+            project,
+            picks,
+            strategy=strategy,
+            params=params,
+            model_version_id=model.id if model else None,
+        )
     with _status(progress, f"pushing {len(chosen) + len(gold)} tasks to {backend.name}"):
         pushed = _push_planned(engine, backend, project)
-    return {"pending": pending, "planned": len(chosen) + len(gold), "gold": len(gold), "pushed": pushed,
-            "strategy": strategy}
+    return {
+        "pending": pending,
+        "planned": len(chosen) + len(gold),
+        "gold": len(gold),
+        "pushed": pushed,
+        "strategy": strategy,
+    }
 
 
 def _stale_tasks(engine: Engine, backend: AnnotationBackend, project: str, model: ModelVersion) -> dict[int, str]:
@@ -314,8 +377,14 @@ def _stale_tasks(engine: Engine, backend: AnnotationBackend, project: str, model
         return stale_tasks(session, backend.name, project, model.id)
 
 
-def _refresh(engine: Engine, config: LoopConfig, backend: AnnotationBackend, project: str,
-             model: ModelVersion, stale: dict[int, str]) -> tuple[dict[str, Any], set[int]]:
+def _refresh(
+    engine: Engine,
+    config: LoopConfig,
+    backend: AnnotationBackend,
+    project: str,
+    model: ModelVersion,
+    stale: dict[int, str],
+) -> tuple[dict[str, Any], set[int]]:
     """Re-rank stale tasks with the newest model among the pool; withdraw those below its top queue_size.
 
     Kept tasks are re-attributed to the new model. A backend keeps a task that got an
@@ -327,8 +396,9 @@ def _refresh(engine: Engine, config: LoopConfig, backend: AnnotationBackend, pro
     live = {t.pair_key for t in backend.live_tasks()}
     vanished = {pair_id for pair_id, key in stale.items() if key not in live}
     stale = {pair_id: key for pair_id, key in stale.items() if pair_id not in vanished}
-    chosen, scores, strategy, params = _candidates(engine, config, config.acquisition.queue_size, model,
-                                                   include=set(stale))
+    chosen, scores, strategy, params = _candidates(
+        engine, config, config.acquisition.queue_size, model, include=set(stale)
+    )
     keep = {pair_id: float(score) for pair_id, score in zip(chosen, scores, strict=True) if pair_id in stale}
     drop = [pair_id for pair_id in stale if pair_id not in keep]
     gone = set(vanished)
@@ -337,15 +407,26 @@ def _refresh(engine: Engine, config: LoopConfig, backend: AnnotationBackend, pro
         live = {t.pair_key for t in backend.live_tasks()}
         gone |= {pair_id for pair_id in drop if stale[pair_id] not in live}
     with session_scope(engine) as session:
-        settle_refresh(session, backend.name, project, keep, gone, model_version_id=model.id, strategy=strategy,
-                       params=params)
-    return {"stale": len(stale) + len(vanished), "kept": len(keep), "withdrawn": len(gone) - len(vanished),
-            "vanished": len(vanished)}, gone
+        settle_refresh(
+            session, backend.name, project, keep, gone, model_version_id=model.id, strategy=strategy, params=params
+        )
+    return {
+        "stale": len(stale) + len(vanished),
+        "kept": len(keep),
+        "withdrawn": len(gone) - len(vanished),
+        "vanished": len(vanished),
+    }, gone
 
 
-def run_sync(engine: Engine, config: LoopConfig, *, dry_run: bool = False, progress: bool = False,
-             log: Callable[[dict[str, Any]], None] | None = None,
-             backend: AnnotationBackend | None = None) -> SyncReport:
+def run_sync(
+    engine: Engine,
+    config: LoopConfig,
+    *,
+    dry_run: bool = False,
+    progress: bool = False,
+    log: Callable[[dict[str, Any]], None] | None = None,
+    backend: AnnotationBackend | None = None,
+) -> SyncReport:
     """One cycle; raises a ``PrefloopError`` (``LockHeld``, ``BackendUnreachable``, ...) for the CLI to map.
 
     ``dry_run`` reports what the cycle would do and writes nothing anywhere (``sync_dry_run``).
@@ -377,8 +458,10 @@ def run_sync(engine: Engine, config: LoopConfig, *, dry_run: bool = False, progr
         if config.annotators.redundancy == "adaptive" and not dry_run:
             t = time.perf_counter()
             if not backend.supports_more_labels:
-                raise ConfigError(f"[annotators] redundancy = \"adaptive\" needs a backend that can ask for more "
-                                  f"labels on one task; {backend.name} cannot: use \"fixed\"")
+                raise ConfigError(
+                    f'[annotators] redundancy = "adaptive" needs a backend that can ask for more '
+                    f'labels on one task; {backend.name} cannot: use "fixed"'
+                )
             more = _redundancy(engine, config, backend, project)
             report.changed |= more["asked_for_more"] > 0
             log(report.step("redundancy", t, **more))
@@ -388,17 +471,38 @@ def run_sync(engine: Engine, config: LoopConfig, *, dry_run: bool = False, progr
         if due:
             if progress:
                 _say(f"training at the milestone: {since} new labels")
-            result = train_model(engine, model_config(config), config.artifacts_dir, parent=current,
-                                 progress=progress, aggregate=config.model.get("aggregate", "none"),
-                                 annotators=config.annotators)
+            result = train_model(
+                engine,
+                model_config(config),
+                config.artifacts_dir,
+                parent=current,
+                progress=progress,
+                aggregate=config.model.get("aggregate", "none"),
+                annotators=config.annotators,
+            )
             report.changed = True
-            log(report.step("train", t, model=result.name, parent=result.parent, new_labels=result.n_new,
-                            replay_pool=result.n_replay_pool, metrics={k: result.report.get(k) for k in (
-                                "val_loss", "train_loss", "n_pairs", "pairs_per_s") if k in result.report}))
+            log(
+                report.step(
+                    "train",
+                    t,
+                    model=result.name,
+                    parent=result.parent,
+                    new_labels=result.n_new,
+                    replay_pool=result.n_replay_pool,
+                    metrics={
+                        k: result.report.get(k)
+                        for k in ("val_loss", "train_loss", "n_pairs", "pairs_per_s")
+                        if k in result.report
+                    },
+                )
+            )
         else:
             needed = config.milestone.min_labels if current is None else config.milestone.every
-            log(report.step("train", t, skipped=True, due=due, model=current,
-                            labels_since_model=since, milestone=needed))
+            log(
+                report.step(
+                    "train", t, skipped=True, due=due, model=current, labels_since_model=since, milestone=needed
+                )
+            )
 
         t = time.perf_counter()
         with session_scope(engine) as session:

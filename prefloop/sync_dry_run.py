@@ -47,8 +47,13 @@ def read_only_backend(config: LoopConfig) -> Iterator[AnnotationBackend]:
         yield make_backend(config.backend.name, settings)
 
 
-def dry_run_cycle(engine: Engine, config: LoopConfig, *, log: Callable[[dict[str, Any]], None],
-                  backend: AnnotationBackend | None = None) -> Any:
+def dry_run_cycle(
+    engine: Engine,
+    config: LoopConfig,
+    *,
+    log: Callable[[dict[str, Any]], None],
+    backend: AnnotationBackend | None = None,
+) -> Any:
     """Log the steps a real ``run_sync`` would take (connect, pull, train, push), each with ``dry_run: true``."""
     from prefloop.sync import SyncReport, milestone
 
@@ -69,22 +74,39 @@ def dry_run_cycle(engine: Engine, config: LoopConfig, *, log: Callable[[dict[str
                     log(report.step("pull", t, dry_run=True, pulled=0, new=0, first_pull=True))
                 else:
                     result = backend.pull_labels(since=cursor)
-                    counts = record_pull(session, backend.name, project, result,
-                                         config.backend.annotators_per_pair)
-                    log(report.step("pull", t, dry_run=True, pulled=len(result.labels), new=counts.new,
-                                    edited=counts.edited, deleted=counts.deleted, duplicates=counts.duplicates,
-                                    unknown_pairs=len(counts.unknown_pairs)))
+                    counts = record_pull(session, backend.name, project, result, config.backend.annotators_per_pair)
+                    log(
+                        report.step(
+                            "pull",
+                            t,
+                            dry_run=True,
+                            pulled=len(result.labels),
+                            new=counts.new,
+                            edited=counts.edited,
+                            deleted=counts.deleted,
+                            duplicates=counts.duplicates,
+                            unknown_pairs=len(counts.unknown_pairs),
+                        )
+                    )
                 t = time.perf_counter()
                 due = milestone(session, config)
-                log(report.step("train", t, dry_run=True, would_train=due.due, model=due.model,
-                                labels_since_model=due.since, milestone=due.needed))
+                log(
+                    report.step(
+                        "train",
+                        t,
+                        dry_run=True,
+                        would_train=due.due,
+                        model=due.model,
+                        labels_since_model=due.since,
+                        milestone=due.needed,
+                    )
+                )
                 t = time.perf_counter()
                 pending = count_pending(session, backend.name, project)
                 need = max(0, config.acquisition.queue_size - pending)
                 would_push = min(need, selectable_count(session))
                 strategy = config.acquisition.strategy if (due.model or due.due) else "random"
-                log(report.step("push", t, dry_run=True, pending=pending, would_push=would_push,
-                                strategy=strategy))
+                log(report.step("push", t, dry_run=True, pending=pending, would_push=would_push, strategy=strategy))
             finally:
                 session.rollback()
     report.changed = bool(counts.new + counts.edited + counts.deleted or due.due or would_push)

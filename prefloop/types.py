@@ -97,8 +97,16 @@ class PairRecord:
         ph, ha, hb = content_hash(self.prompt), content_hash(self.response_a), content_hash(self.response_b)
         flipped = hb < ha
         if flipped:
-            return CanonicalPair(pair_key(ph, ha, hb), ph, hb, ha, self.response_b, self.response_a,
-                                 self.label.flipped() if self.label is not None else None, True)
+            return CanonicalPair(
+                pair_key(ph, ha, hb),
+                ph,
+                hb,
+                ha,
+                self.response_b,
+                self.response_a,
+                self.label.flipped() if self.label is not None else None,
+                True,
+            )
         return CanonicalPair(pair_key(ph, ha, hb), ph, ha, hb, self.response_a, self.response_b, self.label, False)
 
 

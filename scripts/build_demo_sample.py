@@ -72,8 +72,13 @@ def build(shared: Path, out: Path) -> dict[str, object]:
             handle.write((json.dumps(row, ensure_ascii=False) + "\n").encode("utf-8"))
     (out / SAMPLE).write_bytes(raw.getvalue())
     digest = hashlib.sha256(raw.getvalue()).hexdigest()
-    manifest = {"file": SAMPLE, "pairs": len(rows), "sha256": digest, "sources": counts,
-                "selection": "per file: the usable pairs with the smallest sha256(prompt\\0chosen\\0rejected)"}
+    manifest = {
+        "file": SAMPLE,
+        "pairs": len(rows),
+        "sha256": digest,
+        "sources": counts,
+        "selection": "per file: the usable pairs with the smallest sha256(prompt\\0chosen\\0rejected)",
+    }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest
 

@@ -41,8 +41,7 @@ ANSWERS = (
     "Trim the stems and stand the bunch in a glass of water on the counter, like cut flowers. "
     "Loosely cover the leaves with a plastic bag and change the water every day or two. "
     "Keep it out of the fridge: basil blackens below about 10 °C.",
-    "Wrap it in a damp paper towel, put it in a zip bag and store it in the fridge. "
-    "Use it within two days.",
+    "Wrap it in a damp paper towel, put it in a zip bag and store it in the fridge. Use it within two days.",
 )
 
 
@@ -52,6 +51,7 @@ class DevTools:
     def __init__(self, chromium: str, profile: Path, size: tuple[int, int]) -> None:
         to_browser_r, self._to_browser = os.pipe()
         self._from_browser, from_browser_w = os.pipe()
+
         # Chromium expects the pipe on fds 3 and 4: move our ends there just before exec (via
         # fds >= 10 first, in case the originals are 3 or 4). os.pipe fds are close-on-exec and
         # dup2 copies are not, so with close_fds=False exactly these two reach the browser.
@@ -60,12 +60,25 @@ class DevTools:
             write_end = fcntl.fcntl(from_browser_w, fcntl.F_DUPFD, 10)
             os.dup2(read_end, 3)
             os.dup2(write_end, 4)
+
         self.process = subprocess.Popen(
-            [chromium, "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-             "--remote-debugging-pipe", f"--user-data-dir={profile}", f"--window-size={size[0]},{size[1]}",
-             "--hide-scrollbars", "about:blank"],
-            close_fds=False, preexec_fn=_fds,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                chromium,
+                "--headless=new",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                "--remote-debugging-pipe",
+                f"--user-data-dir={profile}",
+                f"--window-size={size[0]},{size[1]}",
+                "--hide-scrollbars",
+                "about:blank",
+            ],
+            close_fds=False,
+            preexec_fn=_fds,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         os.close(to_browser_r)
         os.close(from_browser_w)
         self._next_id = 0
@@ -103,21 +116,34 @@ def _login_cookies(server: LabelStudioServer) -> list[dict[str, Any]]:
         page = browser.get("/user/login/")
         csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)
         assert csrf, "no CSRF field on the login page"
-        answer = browser.post("/user/login/", headers={"Referer": f"{server.url}/user/login/"}, data={
-            "csrfmiddlewaretoken": csrf.group(1), "email": server.admin.email,
-            "password": server.admin.password})
+        answer = browser.post(
+            "/user/login/",
+            headers={"Referer": f"{server.url}/user/login/"},
+            data={"csrfmiddlewaretoken": csrf.group(1), "email": server.admin.email, "password": server.admin.password},
+        )
         if answer.status_code != 302:
             raise RuntimeError(f"logging in failed with HTTP {answer.status_code}")
         return [{"name": c.name, "value": c.value, "domain": "127.0.0.1", "path": "/"} for c in browser.cookies.jar]
 
 
 def _push_pair(server: LabelStudioServer) -> tuple[str, str]:
-    backend = LabelStudioBackend(BackendSettings(project="prefloop demo", url=server.url,
-                                                 api_key=server.admin.token, dimensions=["helpful", "harmless"]))
+    backend = LabelStudioBackend(
+        BackendSettings(
+            project="prefloop demo", url=server.url, api_key=server.admin.token, dimensions=["helpful", "harmless"]
+        )
+    )
     project_id = backend.ensure_project()
     hashes = [content_hash(a) for a in ANSWERS]
-    [task] = backend.push_tasks([TaskRequest(pair_key=pair_key(content_hash(PROMPT), *hashes), prompt=PROMPT,
-                                             response_a=ANSWERS[0], response_b=ANSWERS[1])])
+    [task] = backend.push_tasks(
+        [
+            TaskRequest(
+                pair_key=pair_key(content_hash(PROMPT), *hashes),
+                prompt=PROMPT,
+                response_a=ANSWERS[0],
+                response_b=ANSWERS[1],
+            )
+        ]
+    )
     return project_id, task.external_id
 
 

@@ -9,8 +9,9 @@ from pathlib import Path
 
 
 def run(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run([sys.executable, "-m", "prefloop.cli", *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "prefloop.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=300
+    )
     if check and proc.returncode != 0:
         raise AssertionError(f"prefloop {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
     return proc
@@ -18,8 +19,9 @@ def run(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProces
 
 def test_init_ingest_stats_export_in_a_fresh_directory(tmp_path: Path) -> None:
     data = tmp_path / "pairs.jsonl"
-    data.write_text("".join(json.dumps({"prompt": f"q{i}", "chosen": f"good {i}", "rejected": f"bad {i}"}) + "\n"
-                            for i in range(5)))
+    data.write_text(
+        "".join(json.dumps({"prompt": f"q{i}", "chosen": f"good {i}", "rejected": f"bad {i}"}) + "\n" for i in range(5))
+    )
     assert "schema revision" in run(tmp_path, "init").stdout
     assert (tmp_path / "prefloop.db").exists(), "the default store is prefloop.db in the working directory"
     first = run(tmp_path, "ingest", str(data)).stdout
@@ -57,10 +59,34 @@ def test_simulate_command_writes_curves(tmp_path: Path) -> None:
     from prefloop.demo import generated_records
 
     data = tmp_path / "labeled.jsonl"
-    data.write_text("".join(json.dumps({"prompt": r.prompt, "response_a": r.response_a, "response_b": r.response_b,
-                                        "label": r.label.value}) + "\n" for r in generated_records(80)))
-    proc = run(tmp_path, "simulate", str(data), "--strategy", "random", "--strategy", "bald", "--seeds", "0",
-               "--seed-size", "10", "--batch", "10", "--rounds", "2", "--out", str(tmp_path / "sim"))
+    data.write_text(
+        "".join(
+            json.dumps(
+                {"prompt": r.prompt, "response_a": r.response_a, "response_b": r.response_b, "label": r.label.value}
+            )
+            + "\n"
+            for r in generated_records(80)
+        )
+    )
+    proc = run(
+        tmp_path,
+        "simulate",
+        str(data),
+        "--strategy",
+        "random",
+        "--strategy",
+        "bald",
+        "--seeds",
+        "0",
+        "--seed-size",
+        "10",
+        "--batch",
+        "10",
+        "--rounds",
+        "2",
+        "--out",
+        str(tmp_path / "sim"),
+    )
     assert "random" in proc.stdout and "bald" in proc.stdout
     rows = (tmp_path / "sim" / "curves.csv").read_text().splitlines()
     assert len(rows) == 1 + 2 * 3, "a header and (seed model + 2 rounds) rows per strategy"
@@ -71,13 +97,16 @@ def test_train_score_eval_from_the_command_line(tmp_path: Path) -> None:
     from prefloop.demo import generated_records
 
     records = generated_records(90, seed=3)
-    rows = [{"prompt": r.prompt, "response_a": r.response_a, "response_b": r.response_b, "label": r.label.value}
-            for r in records]
+    rows = [
+        {"prompt": r.prompt, "response_a": r.response_a, "response_b": r.response_b, "label": r.label.value}
+        for r in records
+    ]
     (tmp_path / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows[:60]))
-    (tmp_path / "pool.jsonl").write_text("".join(json.dumps({k: v for k, v in r.items() if k != "label"}) + "\n"
-                                                 for r in rows[60:75]))
+    (tmp_path / "pool.jsonl").write_text(
+        "".join(json.dumps({k: v for k, v in r.items() if k != "label"}) + "\n" for r in rows[60:75])
+    )
     (tmp_path / "heldout.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows[75:]))
-    (tmp_path / "prefloop.toml").write_text('[model]\nk = 3\nmax_length = 64\n')
+    (tmp_path / "prefloop.toml").write_text("[model]\nk = 3\nmax_length = 64\n")
     run(tmp_path, "ingest", "train.jsonl")
     run(tmp_path, "ingest", "pool.jsonl")
     first = run(tmp_path, "train").stdout.strip()

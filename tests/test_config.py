@@ -15,8 +15,17 @@ import pytest
 from prefloop.config import load_config
 from prefloop.errors import ConfigError
 
-SECRET_VARS = ("LABEL_STUDIO_API_KEY", "ARGILLA_API_KEY", "PREFLOOP_BACKEND_API_KEY", "PREFLOOP_LABEL_STUDIO_API_KEY",
-               "PREFLOOP_DB_URL", "PREFLOOP_CONFIG", "PREFLOOP_BACKEND_URL", "LABEL_STUDIO_URL", "ARGILLA_API_URL")
+SECRET_VARS = (
+    "LABEL_STUDIO_API_KEY",
+    "ARGILLA_API_KEY",
+    "PREFLOOP_BACKEND_API_KEY",
+    "PREFLOOP_LABEL_STUDIO_API_KEY",
+    "PREFLOOP_DB_URL",
+    "PREFLOOP_CONFIG",
+    "PREFLOOP_BACKEND_URL",
+    "LABEL_STUDIO_URL",
+    "ARGILLA_API_URL",
+)
 
 
 def clean_env(**extra: str) -> dict[str, str]:
@@ -25,8 +34,14 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 
 def cli(cwd: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "prefloop.cli", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=300, env=env or clean_env())
+    return subprocess.run(
+        [sys.executable, "-m", "prefloop.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env or clean_env(),
+    )
 
 
 def digest(path: Path) -> str:
@@ -37,21 +52,21 @@ BAD_FILES = [
     ('[model]\nmdoe = "finetune"\n', "unknown setting(s) mdoe (did you mean mode?)"),
     ('[model]\nk = "two"\n', "[model]: k must be int, got 'two'"),
     ('[model]\nmode = "headz"\n', "[model]: mode must be 'heads' | 'finetune'"),
-    ('[model]\nk = 0\n', "[model]: k must be at least 1, got 0"),
-    ('[model]\nval_fraction = 1.5\n', "val_fraction must be below 1"),
+    ("[model]\nk = 0\n", "[model]: k must be at least 1, got 0"),
+    ("[model]\nval_fraction = 1.5\n", "val_fraction must be below 1"),
     ('[model]\naggregate = "mean"\n', "aggregate must be 'none' | 'majority' | 'dawid-skene'"),
     ('[acquisition]\nstrategy = "diverse:bold"\n', "[acquisition]: strategy 'diverse:bold': unknown strategy 'bold'"),
-    ('[acquisition]\nqueue_size = -5\n', "[acquisition]: queue_size must be at least 1, got -5"),
-    ('[acquisition]\nqueue_size = true\n', "queue_size must be int, got True"),
-    ('[acquisition]\nmax_per_prompt = 0\n', "max_per_prompt must be at least 1"),
-    ('[milestone]\nevery = 0\n', "[milestone]: every must be at least 1, got 0"),
-    ('[milestone]\nmin_interval_s = -1\n', "min_interval_s must be at least 0"),
+    ("[acquisition]\nqueue_size = -5\n", "[acquisition]: queue_size must be at least 1, got -5"),
+    ("[acquisition]\nqueue_size = true\n", "queue_size must be int, got True"),
+    ("[acquisition]\nmax_per_prompt = 0\n", "max_per_prompt must be at least 1"),
+    ("[milestone]\nevery = 0\n", "[milestone]: every must be at least 1, got 0"),
+    ("[milestone]\nmin_interval_s = -1\n", "min_interval_s must be at least 0"),
     ('[backend]\nname = "labelstudio"\n', "name 'labelstudio' is not a backend; known: argilla, label_studio"),
     ('[backend]\nurll = "http://x"\n', "[backend]: unknown setting(s) urll (did you mean url?)"),
-    ('[backend]\nretries = -1\n', "retries must be at least 0"),
-    ('[backend]\nurl = 5\n', "[backend]: url must be str or unset, got 5"),
+    ("[backend]\nretries = -1\n", "retries must be at least 0"),
+    ("[backend]\nurl = 5\n", "[backend]: url must be str or unset, got 5"),
     ('[backend]\ndimensions = "helpful"\n', "dimensions must be list"),
-    ('[annotators]\nmin_gold_accuracy = 2.0\n', "min_gold_accuracy must be at most 1"),
+    ("[annotators]\nmin_gold_accuracy = 2.0\n", "min_gold_accuracy must be at most 1"),
     ('dbb = "x.db"\n', "unknown setting(s) dbb (did you mean db?)"),
     ('backend = "simulated"\n', "backend must be a [backend] table"),
     ('[acquisition\nstrategy = "bald"\n', "invalid TOML"),
@@ -142,17 +157,20 @@ def test_config_init_writes_a_commented_starter_that_loads(tmp_path: Path) -> No
 
 
 def test_config_show_masks_the_password_of_a_database_url(tmp_path: Path) -> None:
-    (tmp_path / "prefloop.toml").write_text('db = "postgresql://loop:hunter2@db.internal/prefs"\n'
-                                            '[backend]\nextra = { token = "abc123", workspace = "w" }\n')
+    (tmp_path / "prefloop.toml").write_text(
+        'db = "postgresql://loop:hunter2@db.internal/prefs"\n[backend]\nextra = { token = "abc123", workspace = "w" }\n'
+    )
     out = cli(tmp_path, "config", "show").stdout
     assert "hunter2" not in out and "abc123" not in out
     assert "postgresql://loop:***@db.internal/prefs" in out and 'workspace = "w"' in out
 
 
-@pytest.mark.parametrize(("backend", "variable"), [("label_studio", "LABEL_STUDIO_API_KEY"),
-                                                   ("argilla", "ARGILLA_API_KEY")])
-def test_a_missing_api_key_is_a_config_error_naming_the_documented_variable(tmp_path: Path, backend: str,
-                                                                            variable: str) -> None:
+@pytest.mark.parametrize(
+    ("backend", "variable"), [("label_studio", "LABEL_STUDIO_API_KEY"), ("argilla", "ARGILLA_API_KEY")]
+)
+def test_a_missing_api_key_is_a_config_error_naming_the_documented_variable(
+    tmp_path: Path, backend: str, variable: str
+) -> None:
     assert cli(tmp_path, "init").returncode == 0
     (tmp_path / "prefloop.toml").write_text(f'[backend]\nname = "{backend}"\nurl = "http://127.0.0.1:9"\n')
     proc = cli(tmp_path, "sync")
@@ -173,8 +191,10 @@ def test_one_backend_record_every_backend_setting_can_be_set_from_the_file(tmp_p
 
     assert {f.name for f in fields(BackendSettings)} == {f.name for f in fields(BackendSection)} - {"name"}
     path = tmp_path / "prefloop.toml"
-    path.write_text('[backend]\nbatch_size = 7\noverlap_s = 1.5\nrandomize_order = false\norder_seed = 3\n'
-                    'extra = { workspace = "w" }\n')
+    path.write_text(
+        "[backend]\nbatch_size = 7\noverlap_s = 1.5\nrandomize_order = false\norder_seed = 3\n"
+        'extra = { workspace = "w" }\n'
+    )
     config = load_config(str(path))
     settings = backend_settings(config)
     chosen = (settings.batch_size, settings.overlap_s, settings.randomize_order, settings.order_seed)

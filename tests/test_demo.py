@@ -18,9 +18,27 @@ pytestmark = pytest.mark.slow
 
 def test_synthetic_demo_from_the_cli_writes_both_reports(tmp_path: Path) -> None:
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    proc = subprocess.run([sys.executable, "-m", "prefloop.cli", "demo", "--synthetic", "--quick",
-                           "--workdir", str(tmp_path / "demo"), "--cycles", "3", "--test-size", "100"],
-                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "prefloop.cli",
+            "demo",
+            "--synthetic",
+            "--quick",
+            "--workdir",
+            str(tmp_path / "demo"),
+            "--cycles",
+            "3",
+            "--test-size",
+            "100",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     report = tmp_path / "demo" / "report" / "report.md"
     assert f"report at {report}" in proc.stdout

@@ -70,8 +70,12 @@ def test_the_script_rebuilds_the_same_bytes_from_the_shared_files(tmp_path: Path
             with gzip.open(shared / name, "wt", encoding="utf-8") as out:
                 for r in rows:
                     if r["subset"] == subset:
-                        out.write(json.dumps({"chosen": f"{r['prompt']} {r['chosen']}",
-                                              "rejected": f"{r['prompt']} {r['rejected']}"}) + "\n")
+                        out.write(
+                            json.dumps(
+                                {"chosen": f"{r['prompt']} {r['chosen']}", "rejected": f"{r['prompt']} {r['rejected']}"}
+                            )
+                            + "\n"
+                        )
     manifest = script.build(shared, tmp_path / "out")
     assert (tmp_path / "out" / script.SAMPLE).read_bytes() == demo_sample().read_bytes()
     assert manifest["sha256"] == hashlib.sha256(demo_sample().read_bytes()).hexdigest()

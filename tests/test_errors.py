@@ -26,13 +26,25 @@ def test_every_error_class_is_a_prefloop_error_with_an_exit_code() -> None:
         assert cls.exit_code in set(ExitCode), cls
 
 
-@pytest.mark.parametrize(("exc", "code"), [
-    (errors.ConfigError("x"), 2), (errors.StoreMissing("x"), 2), (errors.NotAStore("x"), 2),
-    (errors.InvalidRequest("x"), 2), (errors.StrategyError("x"), 2), (errors.StoreUnreachable("x"), 3),
-    (BackendUnreachable("x"), 3), (errors.LockHeld("x"), 4), (BackendError("x"), 1), (errors.ModelError("x"), 1),
-    (errors.Interrupted("SIGINT"), 130), (errors.Interrupted("SIGTERM"), 143), (KeyboardInterrupt(), 130),
-    (ValueError("a bug"), 1),
-])
+@pytest.mark.parametrize(
+    ("exc", "code"),
+    [
+        (errors.ConfigError("x"), 2),
+        (errors.StoreMissing("x"), 2),
+        (errors.NotAStore("x"), 2),
+        (errors.InvalidRequest("x"), 2),
+        (errors.StrategyError("x"), 2),
+        (errors.StoreUnreachable("x"), 3),
+        (BackendUnreachable("x"), 3),
+        (errors.LockHeld("x"), 4),
+        (BackendError("x"), 1),
+        (errors.ModelError("x"), 1),
+        (errors.Interrupted("SIGINT"), 130),
+        (errors.Interrupted("SIGTERM"), 143),
+        (KeyboardInterrupt(), 130),
+        (ValueError("a bug"), 1),
+    ],
+)
 def test_one_map_from_error_to_exit_code(exc: BaseException, code: int) -> None:
     assert exit_code_for(exc) == code
 
@@ -61,29 +73,45 @@ def test_model_settings_a_user_chooses_fail_as_model_errors() -> None:
 
 
 def test_sigterm_stops_any_command_with_143_and_an_all_or_nothing_store(tmp_path: Path) -> None:
-    rows = (json.dumps({"prompt": f"q{i}", "chosen": f"good {i}", "rejected": f"bad {i}"}) + "\n"
-            for i in range(150_000))
+    rows = (
+        json.dumps({"prompt": f"q{i}", "chosen": f"good {i}", "rejected": f"bad {i}"}) + "\n" for i in range(150_000)
+    )
     (tmp_path / "big.jsonl").write_text("".join(rows))
     env = clean_env()
-    subprocess.run([sys.executable, "-m", "prefloop.cli", "init"], cwd=tmp_path, env=env, check=True,
-                   capture_output=True)
-    proc = subprocess.Popen([sys.executable, "-m", "prefloop.cli", "ingest", "big.jsonl"], cwd=tmp_path, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    subprocess.run(
+        [sys.executable, "-m", "prefloop.cli", "init"], cwd=tmp_path, env=env, check=True, capture_output=True
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "prefloop.cli", "ingest", "big.jsonl"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert proc.stderr is not None
     assert proc.stderr.readline().startswith("store: "), "the store is open: the ingest has begun"
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 143, out + err
     assert "stopped by SIGTERM" in err and "Traceback" not in err
-    stats = subprocess.run([sys.executable, "-m", "prefloop.cli", "stats", "--json"], cwd=tmp_path, env=env,
-                           capture_output=True, text=True)
+    stats = subprocess.run(
+        [sys.executable, "-m", "prefloop.cli", "stats", "--json"], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
     assert json.loads(stats.stdout)["pairs"] == 0, "the interrupted ingest wrote nothing"
 
 
 def test_a_plain_value_error_a_command_reports_keeps_exit_code_1(tmp_path: Path) -> None:
-    (tmp_path / "tiny.jsonl").write_text(json.dumps({"prompt": "p", "response_a": "x", "response_b": "y",
-                                                     "label": "a"}) + "\n")
-    proc = subprocess.run([sys.executable, "-m", "prefloop.cli", "simulate", "tiny.jsonl", "--out", "sim"],
-                          cwd=tmp_path, capture_output=True, text=True, env=clean_env(), timeout=300)
+    (tmp_path / "tiny.jsonl").write_text(
+        json.dumps({"prompt": "p", "response_a": "x", "response_b": "y", "label": "a"}) + "\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "prefloop.cli", "simulate", "tiny.jsonl", "--out", "sim"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=clean_env(),
+        timeout=300,
+    )
     assert proc.returncode == 1 and "seed_size=40 exceeds the 1 pool pairs" in proc.stderr
     assert "Traceback" not in proc.stderr

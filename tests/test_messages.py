@@ -16,8 +16,14 @@ from tests.test_config import clean_env
 
 
 def cli(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "prefloop.cli", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=300, env=clean_env())
+    return subprocess.run(
+        [sys.executable, "-m", "prefloop.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=clean_env(),
+    )
 
 
 @pytest.fixture
@@ -29,9 +35,17 @@ def store(tmp_path: Path) -> Path:
     assert cli(tmp_path, "ingest", "pairs.jsonl").returncode == 0
     engine = make_engine(f"sqlite:///{tmp_path / 'prefloop.db'}")
     with session_scope(engine) as session:
-        record_model_version(session, name="rm-0123abcd", parent_id=None, base_model="minilm", mode="heads",
-                             config={}, artifact_path=str(tmp_path / "gone"), snapshot={"n_labels": 3},
-                             metrics={"val_loss": 0.6931471805599453, "train_loss": 0.12345678901234, "n_pairs": 3})
+        record_model_version(
+            session,
+            name="rm-0123abcd",
+            parent_id=None,
+            base_model="minilm",
+            mode="heads",
+            config={},
+            artifact_path=str(tmp_path / "gone"),
+            snapshot={"n_labels": 3},
+            metrics={"val_loss": 0.6931471805599453, "train_loss": 0.12345678901234, "n_pairs": 3},
+        )
     engine.dispose()
     return tmp_path
 

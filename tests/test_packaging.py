@@ -43,8 +43,12 @@ def venv_seeing_this_environment(env_dir: Path) -> Path:
     """
     venv.create(env_dir, system_site_packages=False, with_pip=False)
     py = env_dir / "bin" / "python"
-    purelib = subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                             check=True, capture_output=True, text=True).stdout.strip()
+    purelib = subprocess.run(
+        [str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     inherited = [p for p in sys.path if p and Path(p).is_dir() and not Path(p).resolve().is_relative_to(ROOT)]
     (Path(purelib) / "zz_outer_environment.pth").write_text("\n".join(inherited) + "\n")
     return py
@@ -60,12 +64,16 @@ def test_wheel_install_creates_a_store_from_packaged_migrations(tmp_path: Path) 
     (wheel,) = wheels.glob("prefloop-*.whl")
     env_dir = tmp_path / "venv"
     py = venv_seeing_this_environment(env_dir)
-    subprocess.run([sys.executable, "-m", "pip", "--python", str(py), "install", "-q", "--no-deps", str(wheel)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "--python", str(py), "install", "-q", "--no-deps", str(wheel)],
+        check=True,
+        capture_output=True,
+    )
     work = tmp_path / "elsewhere"  # not the checkout: nothing may be read from it
     work.mkdir()
-    out = subprocess.run([str(py), "-c", CHECK, str(work / "store.db")], cwd=work, check=True,
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [str(py), "-c", CHECK, str(work / "store.db")], cwd=work, check=True, capture_output=True, text=True
+    )
     got = json.loads(out.stdout.strip().splitlines()[-1])
     site = str(env_dir)
     assert got["package"].startswith(site), got["package"]

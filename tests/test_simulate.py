@@ -14,8 +14,24 @@ from prefloop.simulate import LabeledPool, run_simulation
 from prefloop.simulate_report import labels_to_reach, summary_markdown
 from prefloop.types import Choice, PairRecord
 
-TOPICS = ["bread", "tomatoes", "a bike tyre", "a tent", "rice", "a fence", "tea", "a shelf", "soup", "a kite",
-          "coffee", "a lamp", "pasta", "a kayak", "jam", "a desk"]
+TOPICS = [
+    "bread",
+    "tomatoes",
+    "a bike tyre",
+    "a tent",
+    "rice",
+    "a fence",
+    "tea",
+    "a shelf",
+    "soup",
+    "a kite",
+    "coffee",
+    "a lamp",
+    "pasta",
+    "a kayak",
+    "jam",
+    "a desk",
+]
 
 
 def tiny_pairs(n: int = 48) -> list[PairRecord]:
@@ -28,18 +44,35 @@ def tiny_pairs(n: int = 48) -> list[PairRecord]:
         bad = f"I don't know about {topic}, figure it out yourself {'!' * (i % 3 + 1)}"
         first = bool(rng.integers(0, 2))
         a, b = (good, bad) if first else (bad, good)
-        out.append(PairRecord(prompt=f"How do I deal with {topic}? (case {i})", response_a=a, response_b=b,
-                              label=Choice.A if first else Choice.B))
+        out.append(
+            PairRecord(
+                prompt=f"How do I deal with {topic}? (case {i})",
+                response_a=a,
+                response_b=b,
+                label=Choice.A if first else Choice.B,
+            )
+        )
     return out
 
 
 def test_tiny_simulation_end_to_end(tmp_path: Path) -> None:
-    cfg = ModelConfig(mode="heads", k=3, head="linear", head_epochs=30, val_fraction=0.0,
-                      cache_dir=str(tmp_path / "cache"), threads=1)
+    cfg = ModelConfig(
+        mode="heads", k=3, head="linear", head_epochs=30, val_fraction=0.0, cache_dir=str(tmp_path / "cache"), threads=1
+    )
     strategies = ["random", "bald", "diverse:bald"]
-    result = run_simulation(tiny_pairs(), strategies=strategies, seeds=[0, 1], seed_size=6, batch_size=6,
-                            rounds=3, test_fraction=0.25, model_config=cfg, out_dir=tmp_path / "out",
-                            progress=False, noise_rate=0.1)
+    result = run_simulation(
+        tiny_pairs(),
+        strategies=strategies,
+        seeds=[0, 1],
+        seed_size=6,
+        batch_size=6,
+        rounds=3,
+        test_fraction=0.25,
+        model_config=cfg,
+        out_dir=tmp_path / "out",
+        progress=False,
+        noise_rate=0.1,
+    )
     # one row per (strategy, seed, round 0..3)
     assert len(result.curves) == len(strategies) * 2 * 4
     for path in result.paths.values():
@@ -84,8 +117,10 @@ def test_labels_to_reach_on_hand_made_curves() -> None:
 
 
 def _write_jsonl(path: Path, records: list[PairRecord], extra: list[dict] | None = None) -> Path:
-    rows = [{"prompt": r.prompt, "response_a": r.response_a, "response_b": r.response_b, "label": r.label.value}
-            for r in records]
+    rows = [
+        {"prompt": r.prompt, "response_a": r.response_a, "response_b": r.response_b, "label": r.label.value}
+        for r in records
+    ]
     path.write_text("".join(json.dumps(row) + "\n" for row in [*rows, *(extra or [])]))
     return path
 
@@ -99,17 +134,44 @@ def test_simulate_cli_several_pool_files_and_an_independent_test_file(tmp_path: 
     pool_a = _write_jsonl(tmp_path / "pool_a.jsonl", pairs[:24])
     pool_b = _write_jsonl(tmp_path / "pool_b.jsonl", pairs[24:48])
     # the test file in HH's layout (whole dialogues), with one degenerate row as real HH files have
-    hh = [{"chosen": f"\n\nHuman: {r.prompt}\n\nAssistant: {r.response_a if r.label is Choice.A else r.response_b}",
-           "rejected": f"\n\nHuman: {r.prompt}\n\nAssistant: {r.response_b if r.label is Choice.A else r.response_a}"}
-          for r in pairs[48:]]
+    hh = [
+        {
+            "chosen": f"\n\nHuman: {r.prompt}\n\nAssistant: {r.response_a if r.label is Choice.A else r.response_b}",
+            "rejected": f"\n\nHuman: {r.prompt}\n\nAssistant: {r.response_b if r.label is Choice.A else r.response_a}",
+        }
+        for r in pairs[48:]
+    ]
     same = "\n\nHuman: Is this a pair?\n\nAssistant: Same text."
     test = tmp_path / "test.jsonl"
     test.write_text("".join(json.dumps(row) + "\n" for row in [*hh, {"chosen": same, "rejected": same}]))
     out = tmp_path / "sim"
-    result = CliRunner().invoke(cli, ["simulate", str(pool_a), str(pool_b), "--test", str(test), "--strategy",
-                                      "random", "--strategy", "bald", "--seeds", "0,1", "--seed-size", "6",
-                                      "--batch", "6", "--rounds", "2", "--members", "3", "--out", str(out)],
-                                env={"HF_HUB_OFFLINE": "1", "PREFLOOP_CACHE": str(tmp_path / "cache")})
+    result = CliRunner().invoke(
+        cli,
+        [
+            "simulate",
+            str(pool_a),
+            str(pool_b),
+            "--test",
+            str(test),
+            "--strategy",
+            "random",
+            "--strategy",
+            "bald",
+            "--seeds",
+            "0,1",
+            "--seed-size",
+            "6",
+            "--batch",
+            "6",
+            "--rounds",
+            "2",
+            "--members",
+            "3",
+            "--out",
+            str(out),
+        ],
+        env={"HF_HUB_OFFLINE": "1", "PREFLOOP_CACHE": str(tmp_path / "cache")},
+    )
     assert result.exit_code == 0, result.output
     # degenerate rows are skipped and counted per file, not fatal
     assert "pool_a.jsonl: 24 pairs, 0 degenerate rows skipped" in result.output

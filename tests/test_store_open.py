@@ -17,13 +17,29 @@ from sqlalchemy import create_engine, inspect, text
 from tests.conftest import PG_ADMIN_URL
 from tests.test_config import clean_env
 
-READ_COMMANDS = [("stats",), ("status",), ("export", "out.jsonl"), ("score",), ("eval",), ("train",),
-                 ("annotators",), ("gold", "derive"), ("sync",), ("sync", "--dry-run")]
+READ_COMMANDS = [
+    ("stats",),
+    ("status",),
+    ("export", "out.jsonl"),
+    ("score",),
+    ("eval",),
+    ("train",),
+    ("annotators",),
+    ("gold", "derive"),
+    ("sync",),
+    ("sync", "--dry-run"),
+]
 
 
 def cli(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "prefloop.cli", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=300, env=clean_env())
+    return subprocess.run(
+        [sys.executable, "-m", "prefloop.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=clean_env(),
+    )
 
 
 def digest(path: Path) -> str:
@@ -68,8 +84,9 @@ def _foreign_sqlite(path: Path) -> None:
     conn.close()
 
 
-@pytest.mark.parametrize("command", [("init",), ("stats",), ("ingest", "pairs.jsonl"), ("sync",), ("status",)],
-                         ids=" ".join)
+@pytest.mark.parametrize(
+    "command", [("init",), ("stats",), ("ingest", "pairs.jsonl"), ("sync",), ("status",)], ids=" ".join
+)
 def test_a_foreign_sqlite_database_is_never_written(tmp_path: Path, command: tuple[str, ...]) -> None:
     (tmp_path / "pairs.jsonl").write_text(json.dumps({"prompt": "p", "chosen": "a", "rejected": "b"}) + "\n")
     other = tmp_path / "app.sqlite"

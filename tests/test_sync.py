@@ -29,13 +29,13 @@ def write_config(tmp_path: Path, **backend_extra: object) -> Path:
     oracle = write_oracle(generated_records(60), tmp_path / "oracle.jsonl")
     extra = {"oracle_path": str(oracle), **backend_extra}
     text = f"""
-artifacts_dir = "{tmp_path / 'artifacts'}"
+artifacts_dir = "{tmp_path / "artifacts"}"
 [backend]
 name = "simulated"
 project = "loop-test"
-url = "{tmp_path / 'sim'}"
+url = "{tmp_path / "sim"}"
 [backend.extra]
-{chr(10).join(f'{k} = {json.dumps(v)}' for k, v in extra.items())}
+{chr(10).join(f"{k} = {json.dumps(v)}" for k, v in extra.items())}
 [acquisition]
 strategy = "diverse:bald"
 queue_size = 10
@@ -44,7 +44,7 @@ max_per_prompt = 1
 every = 10
 min_labels = 10
 [model]
-{chr(10).join(f'{k} = {json.dumps(v)}' for k, v in FAST_MODEL.items())}
+{chr(10).join(f"{k} = {json.dumps(v)}" for k, v in FAST_MODEL.items())}
 """
     path = tmp_path / "prefloop.toml"
     path.write_text(text)
@@ -53,8 +53,9 @@ min_labels = 10
 
 def fill(engine: Engine, n: int = 60) -> None:
     with session_scope(engine) as session:
-        add_pairs(session, [PairRecord(r.prompt, r.response_a, r.response_b) for r in generated_records(n)],
-                  source="gen")
+        add_pairs(
+            session, [PairRecord(r.prompt, r.response_a, r.response_b) for r in generated_records(n)], source="gen"
+        )
 
 
 def test_cycles_pull_train_score_and_push_without_duplicates(engine: Engine, tmp_path: Path) -> None:
@@ -105,8 +106,13 @@ def test_dry_run_writes_nothing(engine: Engine, tmp_path: Path) -> None:
 
 
 def _cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "prefloop.cli", "--db", str(tmp_path / "s.db"), *args],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "prefloop.cli", "--db", str(tmp_path / "s.db"), *args],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def test_exit_codes(tmp_path: Path) -> None:
@@ -118,8 +124,9 @@ def test_exit_codes(tmp_path: Path) -> None:
     assert proc.returncode == 2 and "queue_size must be int" in proc.stdout
 
     unreachable = tmp_path / "ls.toml"
-    unreachable.write_text('[backend]\nname = "label_studio"\nurl = "http://127.0.0.1:9"\napi_key = "x"\n'
-                           "retries = 1\nbackoff_s = 0.05\n")
+    unreachable.write_text(
+        '[backend]\nname = "label_studio"\nurl = "http://127.0.0.1:9"\napi_key = "x"\nretries = 1\nbackoff_s = 0.05\n'
+    )
     proc = _cli(tmp_path, "sync", "--config", str(unreachable))
     assert proc.returncode == 3, proc.stdout + proc.stderr
     assert "backend_unreachable" in proc.stdout and '"x"' not in proc.stdout
@@ -137,8 +144,13 @@ def test_exit_codes(tmp_path: Path) -> None:
 def test_config_show_masks_secrets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "prefloop.toml").write_text('[backend]\nname = "label_studio"\nurl = "http://ls:8080"\n')
     env = {"LABEL_STUDIO_API_KEY": "super-secret-token"}
-    proc = subprocess.run([sys.executable, "-m", "prefloop.cli", "config", "show"], cwd=tmp_path,
-                          capture_output=True, text=True, env={**__import__("os").environ, **env})
+    proc = subprocess.run(
+        [sys.executable, "-m", "prefloop.cli", "config", "show"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={**__import__("os").environ, **env},
+    )
     shown = tomllib.loads(proc.stdout)
     assert shown["backend"]["api_key"] == "***" and "super-secret-token" not in proc.stdout
     assert 'api_key = "***"  # env LABEL_STUDIO_API_KEY' in proc.stdout
@@ -152,11 +164,11 @@ def test_refresh_after_retrain_withdraws_what_the_new_model_no_longer_wants(engi
     fill(engine, 30)
     path = tmp_path / "prefloop.toml"  # no oracle: tasks stay pending until the test annotates them
     path.write_text(f"""
-artifacts_dir = "{tmp_path / 'artifacts'}"
+artifacts_dir = "{tmp_path / "artifacts"}"
 [backend]
 name = "simulated"
 project = "refresh"
-url = "{tmp_path / 'sim'}"
+url = "{tmp_path / "sim"}"
 [acquisition]
 strategy = "bald"
 queue_size = 5
@@ -166,7 +178,7 @@ refresh_after_retrain = true
 every = 2
 min_labels = 5
 [model]
-{chr(10).join(f'{k} = {json.dumps(v)}' for k, v in FAST_MODEL.items())}
+{chr(10).join(f"{k} = {json.dumps(v)}" for k, v in FAST_MODEL.items())}
 """)
     config = load_config(str(path))
     people = make_backend("simulated", backend_settings(config))

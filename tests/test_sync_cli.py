@@ -23,8 +23,14 @@ FAST_MODEL = {"mode": "heads", "k": 2, "max_length": 48, "head_epochs": 20, "hea
 
 
 def cli(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "prefloop.cli", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=600, env=clean_env(**env))
+    return subprocess.run(
+        [sys.executable, "-m", "prefloop.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=clean_env(**env),
+    )
 
 
 def json_lines(stdout: str) -> list[dict]:
@@ -34,8 +40,12 @@ def json_lines(stdout: str) -> list[dict]:
 def setup_loop(tmp_path: Path, *, min_labels: int = 10, extra: str = "", strategy: str = "diverse:bald") -> None:
     """A store with 60 unlabeled pool pairs and a simulated backend whose annotators answer at once."""
     records = generated_records(60)
-    (tmp_path / "pool.jsonl").write_text("".join(json.dumps({"prompt": r.prompt, "response_a": r.response_a,
-                                                             "response_b": r.response_b}) + "\n" for r in records))
+    (tmp_path / "pool.jsonl").write_text(
+        "".join(
+            json.dumps({"prompt": r.prompt, "response_a": r.response_a, "response_b": r.response_b}) + "\n"
+            for r in records
+        )
+    )
     write_oracle(records, tmp_path / "oracle.jsonl")
     model = "\n".join(f"{k} = {json.dumps(v)}" for k, v in FAST_MODEL.items())
     (tmp_path / "prefloop.toml").write_text(f"""
@@ -62,8 +72,11 @@ min_labels = {min_labels}
 
 def snapshot(folder: Path) -> dict[str, str]:
     """Every file under ``folder`` with the hash of its content."""
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def store_counts(tmp_path: Path) -> dict[str, int]:
@@ -96,8 +109,14 @@ def _stop_at(tmp_path: Path, point: str, signum: int) -> subprocess.CompletedPro
     """Run a sync, wait until it pauses at ``point``, send ``signum``, and return how it ended."""
     marker = tmp_path / f"paused-{point.replace(':', '-')}"
     env = clean_env(PREFLOOP_PAUSE_AT=point, PREFLOOP_PAUSE_FILE=str(marker))
-    proc = subprocess.Popen([sys.executable, "-m", "prefloop.cli", "sync"], cwd=tmp_path, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "prefloop.cli", "sync"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 120
     while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -135,8 +154,14 @@ def test_sigterm_and_sigint_exit_143_and_130_with_a_json_line_and_a_consistent_s
 def _run_on_a_terminal(tmp_path: Path, *args: str) -> tuple[int, str, str]:
     """Run with stderr on a pseudo-terminal (as a person at a shell) and stdout on a pipe (as a log)."""
     leader, follower = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "prefloop.cli", *args], cwd=tmp_path, env=clean_env(),
-                            stdout=subprocess.PIPE, stderr=follower, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "prefloop.cli", *args],
+        cwd=tmp_path,
+        env=clean_env(),
+        stdout=subprocess.PIPE,
+        stderr=follower,
+        text=True,
+    )
     os.close(follower)
     chunks: list[bytes] = []
 
@@ -179,8 +204,13 @@ def test_dry_run_predicts_the_real_run_and_writes_nothing_and_progress_shows_on_
     real = {line["step"]: line for line in json_lines(out)}  # stdout stays pure JSON lines
     assert real["pull"]["new"] == 10 and real["train"]["model"].startswith("rm-")
     assert real["push"]["pushed"] == steps["push"]["would_push"], "the dry run said what the real run did"
-    for words in ("pulling labels from simulated", "training at the milestone", "scoring the pool with rm-",
-                  "embedding", "pushing 10 tasks to simulated"):
+    for words in (
+        "pulling labels from simulated",
+        "training at the milestone",
+        "scoring the pool with rm-",
+        "embedding",
+        "pushing 10 tasks to simulated",
+    ):
         assert words in terminal, f"no progress for {words!r}:\n{terminal}"
     quiet = cli(tmp_path, "sync", "--dry-run")
     assert "pulling" not in quiet.stderr, "no progress when stderr is not a terminal"

@@ -102,8 +102,9 @@ def _epig(pool: ProbPool, rng: np.random.Generator, *, n_targets: int | None = 1
     return L.epig(pool.p_members, pool.p_tie, n_targets=n_targets, rng=rng)
 
 
-def _noise_aware(pool: ProbPool, rng: np.random.Generator, *, tie_max: float = 0.5,
-                 min_epistemic_share: float = 0.1) -> np.ndarray:
+def _noise_aware(
+    pool: ProbPool, rng: np.random.Generator, *, tie_max: float = 0.5, min_epistemic_share: float = 0.1
+) -> np.ndarray:
     return L.noise_aware(pool.p_members, pool.p_tie, tie_max, min_epistemic_share)
 
 
@@ -169,8 +170,9 @@ class ScoreStrategy(Strategy):
         unknown = set(score_params) - _score_params(name)
         if unknown:
             takes = ", ".join(sorted(_score_params(name))) or "none besides max_per_prompt"
-            raise StrategyError(f"strategy {name!r} got unknown parameter(s) {', '.join(sorted(unknown))}; "
-                             f"it takes: {takes}")
+            raise StrategyError(
+                f"strategy {name!r} got unknown parameter(s) {', '.join(sorted(unknown))}; it takes: {takes}"
+            )
         self.name = name
         self.max_per_prompt = max_per_prompt
         self.score_params = dict(score_params)
@@ -240,8 +242,17 @@ class DiverseStrategy(Strategy):
         s = self.score(pool, rng)
         m = self.shortlist if self.shortlist is not None else int(np.ceil(self.shortlist_factor * k))
         cand = shortlist(s, max(m, k), pool.excluded())
-        idx = diverse_select(pool.embeddings, cand, k, s, self.method,  # type: ignore[arg-type]
-                             self.score_weight, pool.prompt_ids, self.max_per_prompt, rng)
+        idx = diverse_select(
+            pool.embeddings,
+            cand,
+            k,
+            s,
+            self.method,  # type: ignore[arg-type]
+            self.score_weight,
+            pool.prompt_ids,
+            self.max_per_prompt,
+            rng,
+        )
         return Selection(idx, s[idx], self.name, dict(self.params))
 
 
@@ -295,8 +306,18 @@ class EntropyBatchStrategy(Strategy):
         acquired = pool.acquired_embeddings
         if acquired is None:
             acquired = np.asarray(pool.embeddings[np.flatnonzero(excluded)], dtype=np.float64)
-        idx, crit = entropy_greedy_select(s, pool.embeddings, cand, k, acquired, self.beta, self.n_neighbors,
-                                          self.dim, pool.prompt_ids, self.max_per_prompt)
+        idx, crit = entropy_greedy_select(
+            s,
+            pool.embeddings,
+            cand,
+            k,
+            acquired,
+            self.beta,
+            self.n_neighbors,
+            self.dim,
+            pool.prompt_ids,
+            self.max_per_prompt,
+        )
         return Selection(idx, crit, self.name, dict(self.params))
 
 
@@ -323,10 +344,10 @@ def get_strategy(spec: str, **params: Any) -> Strategy:
     spec = spec.strip().lower().replace("-", "_")
     for alias, name in _ALIASES.items():
         if spec == alias or spec.startswith((f"{alias}:", f"{alias}(")):
-            spec = name + spec[len(alias):]
+            spec = name + spec[len(alias) :]
     for wrapper in _WRAPPERS:
         if spec.startswith(f"{wrapper}(") and spec.endswith(")"):
-            spec = f"{wrapper}:" + spec[len(wrapper) + 1:-1]
+            spec = f"{wrapper}:" + spec[len(wrapper) + 1 : -1]
     head, _, rest = spec.partition(":")
     if head in _WRAPPERS:
         inner_spec = rest or params.pop("inner", None)

@@ -49,6 +49,8 @@ DEFAULT_URL = "http://localhost:6900"
 DEFAULT_WORKSPACE = "prefloop"
 PAGE_SIZE = 1000  # the server's maximum for the records listing
 MAX_BULK = 500  # the server's maximum for a bulk record create
+
+
 def _when(value: str) -> datetime:
     """Argilla's timestamps are naive UTC."""
     parsed = datetime.fromisoformat(value)
@@ -126,9 +128,7 @@ class ArgillaBackend(AnnotationBackend):
                 retries=self.settings.retries,
             )
         except Exception as exc:
-            raise BackendUnreachable(
-                f"argilla SDK could not connect to {self.url}: {type(exc).__name__}"
-            ) from exc
+            raise BackendUnreachable(f"argilla SDK could not connect to {self.url}: {type(exc).__name__}") from exc
 
     # -- contract --------------------------------------------------------------------
 
@@ -270,9 +270,7 @@ class ArgillaBackend(AnnotationBackend):
             ).create()
         except Exception as exc:
             if self._find_dataset() is None:  # not a lost race with another ensure_project
-                raise BackendError(
-                    f"could not create Argilla dataset {self.settings.project!r}: {exc}"
-                ) from exc
+                raise BackendError(f"could not create Argilla dataset {self.settings.project!r}: {exc}") from exc
 
     def _questions(self) -> dict[str, str]:
         if not self._question_ids:

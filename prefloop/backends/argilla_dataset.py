@@ -53,7 +53,6 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9_-]+", "_", text.lower()).strip("_") or "dimension"
 
 
-
 def dimension_question(template: dict[str, Any], dimension: str) -> str:
     """Name of the per-dimension question, e.g. ``dimension_helpful``."""
     return f"{template['dimension'].get('name_prefix', 'dimension_')}{_slug(dimension)}"
@@ -64,13 +63,9 @@ def dataset_settings(template: dict[str, Any], settings: BackendSettings) -> Any
     import argilla as rg
 
     tpl, s = template, settings
-    fields = [
-        rg.TextField(name=f["name"], title=f.get("title"), use_markdown=False) for f in tpl["fields"]
-    ]
+    fields = [rg.TextField(name=f["name"], title=f.get("title"), use_markdown=False) for f in tpl["fields"]]
     pref = tpl["preference"]
-    questions: list[Any] = [
-        rg.LabelQuestion(name=pref["name"], labels=pref["labels"], title=pref.get("title"))
-    ]
+    questions: list[Any] = [rg.LabelQuestion(name=pref["name"], labels=pref["labels"], title=pref.get("title"))]
     if s.with_strength:
         questions.append(
             rg.RatingQuestion(
@@ -82,9 +77,7 @@ def dataset_settings(template: dict[str, Any], settings: BackendSettings) -> Any
         )
     if s.with_rationale:
         questions.append(
-            rg.TextQuestion(
-                name=tpl["rationale"]["name"], title=tpl["rationale"].get("title"), required=False
-            )
+            rg.TextQuestion(name=tpl["rationale"]["name"], title=tpl["rationale"].get("title"), required=False)
         )
     dim = tpl["dimension"]
     for dimension in s.dimensions:

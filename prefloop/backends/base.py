@@ -146,8 +146,10 @@ class AnnotationBackend(ABC):
         Idempotent: asking twice for the same total changes nothing. Optional: a backend whose
         label count is fixed per project does not implement it (``supports_more_labels``).
         """
-        raise BackendError(f"{self.name} sets one label count per project; it cannot ask for more labels "
-                           "on single tasks (set [annotators] redundancy = \"fixed\")")
+        raise BackendError(
+            f"{self.name} sets one label count per project; it cannot ask for more labels "
+            'on single tasks (set [annotators] redundancy = "fixed")'
+        )
 
 
 def undo_presentation(choice_shown: str, swapped: bool) -> str:
@@ -155,5 +157,3 @@ def undo_presentation(choice_shown: str, swapped: bool) -> str:
     if not swapped or choice_shown not in ("a", "b"):
         return choice_shown
     return "b" if choice_shown == "a" else "a"
-
-

@@ -60,8 +60,7 @@ _QUESTIONS = {
     "harmless": "Which response is less harmful?",
     "honest": "Which response is more honest?",
 }
-_CHOICES = {"a": Choice.A, "b": Choice.B, "tie": Choice.TIE,
-            "a is better": Choice.A, "b is better": Choice.B}
+_CHOICES = {"a": Choice.A, "b": Choice.B, "tie": Choice.TIE, "a is better": Choice.A, "b is better": Choice.B}
 _STRENGTH = (
     '<Header value="How strong is the preference? (1 slight, 3 strong)"/>\n'
     '  <Rating name="strength" toName="prompt" maxRating="3"/>'
@@ -84,17 +83,20 @@ def label_config(settings: BackendSettings) -> str:
     try:
         xml = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise BackendError(f"cannot read the Label Studio template {path}: {exc}; "
-                           "set BackendSettings.template to a label config file") from exc
+        raise BackendError(
+            f"cannot read the Label Studio template {path}: {exc}; set BackendSettings.template to a label config file"
+        ) from exc
     dims = []
     for name in settings.dimensions:
         if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
             raise BackendError(f"dimension name {name!r} must be lowercase letters, digits and _")
         question = _QUESTIONS.get(name, f"Which response is better on {name.replace('_', ' ')}?")
         dims.append(_DIMENSION.format(name=name, question=quoteattr(question)))
-    return (xml.replace("<!--prefloop:strength-->", _STRENGTH if settings.with_strength else "")
-               .replace("<!--prefloop:rationale-->", _RATIONALE if settings.with_rationale else "")
-               .replace("<!--prefloop:dimensions-->", "\n  ".join(dims)))
+    return (
+        xml.replace("<!--prefloop:strength-->", _STRENGTH if settings.with_strength else "")
+        .replace("<!--prefloop:rationale-->", _RATIONALE if settings.with_rationale else "")
+        .replace("<!--prefloop:dimensions-->", "\n  ".join(dims))
+    )
 
 
 def _iso(moment: datetime) -> str:
@@ -117,8 +119,7 @@ class LabelStudioBackend(AnnotationBackend):
     def __init__(self, settings: BackendSettings) -> None:
         super().__init__(settings)
         self.url = (settings.url or os.environ.get(URL_ENV) or DEFAULT_URL).rstrip("/")
-        self._api_key = settings.api_key or next(
-            (os.environ[k] for k in API_KEY_ENV if os.environ.get(k)), None)
+        self._api_key = settings.api_key or next((os.environ[k] for k in API_KEY_ENV if os.environ.get(k)), None)
         self._client: LabelStudio | None = None
         self._project_id: int | None = None
 
@@ -133,18 +134,31 @@ class LabelStudioBackend(AnnotationBackend):
         """The SDK client (built on first use; a personal access token is exchanged lazily)."""
         if self._client is None:
             if not self._api_key:
-                raise BackendError("no Label Studio API key: set BackendSettings.api_key or the "
-                                   f"{' / '.join(API_KEY_ENV)} environment variable")
+                raise BackendError(
+                    "no Label Studio API key: set BackendSettings.api_key or the "
+                    f"{' / '.join(API_KEY_ENV)} environment variable"
+                )
             try:
-                self._client = LabelStudio(base_url=self.url, api_key=self._api_key,
-                                           timeout=self.settings.timeout_s, max_retries=0)
+                self._client = LabelStudio(
+                    base_url=self.url, api_key=self._api_key, timeout=self.settings.timeout_s, max_retries=0
+                )
             except Exception as exc:  # the SDK rejects an expired personal access token here
-                raise BackendError(f"the Label Studio API key was rejected: {type(exc).__name__}; "
-                                   "create a new access token in Account & Settings") from None
+                raise BackendError(
+                    f"the Label Studio API key was rejected: {type(exc).__name__}; "
+                    "create a new access token in Account & Settings"
+                ) from None
         return self._client
 
-    def _request(self, method: str, path: str, *, params: dict[str, Any] | None = None,
-                 body: Any = None, idempotent: bool = True, attempts: int | None = None) -> Any:
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        body: Any = None,
+        idempotent: bool = True,
+        attempts: int | None = None,
+    ) -> Any:
         """One REST call with bounded retries on connection errors, timeouts, 429 and 5xx.
 
         A non-idempotent call is retried only when the request surely never left
@@ -163,12 +177,19 @@ class LabelStudioBackend(AnnotationBackend):
                 problem = type(exc).__name__
                 continue
             except Exception as exc:
-                raise BackendError(f"Label Studio at {self.url} refused the API key "
-                                   f"({type(exc).__name__}); check it or create a new one") from None
+                raise BackendError(
+                    f"Label Studio at {self.url} refused the API key "
+                    f"({type(exc).__name__}); check it or create a new one"
+                ) from None
             try:
                 response = wrapper.httpx_client.httpx_client.request(
-                    method, f"{self.url}{path}", params=params, json=body, headers=headers,
-                    timeout=self.settings.timeout_s)
+                    method,
+                    f"{self.url}{path}",
+                    params=params,
+                    json=body,
+                    headers=headers,
+                    timeout=self.settings.timeout_s,
+                )
             except httpx.TransportError as exc:  # connection refused / reset, timeouts
                 problem = type(exc).__name__
                 if not idempotent and not isinstance(exc, httpx.ConnectError):
@@ -180,15 +201,19 @@ class LabelStudioBackend(AnnotationBackend):
                     raise _MaybeApplied(problem)
                 continue
             if response.status_code in (401, 403):
-                raise BackendError(f"Label Studio at {self.url} refused the API key (HTTP "
-                                   f"{response.status_code}) for {method} {path}; check the token")
+                raise BackendError(
+                    f"Label Studio at {self.url} refused the API key (HTTP "
+                    f"{response.status_code}) for {method} {path}; check the token"
+                )
             if response.status_code >= 400:
-                raise BackendError(f"Label Studio {method} {path} answered HTTP {response.status_code}: "
-                                   f"{response.text[:500]}")
+                raise BackendError(
+                    f"Label Studio {method} {path} answered HTTP {response.status_code}: {response.text[:500]}"
+                )
             return response.json() if response.content else None
         raise BackendUnreachable(
             f"Label Studio at {self.url} did not answer {method} {path} after {tries} tries ({problem}); "
-            "check that the server is running and the URL is right")
+            "check that the server is running and the URL is right"
+        )
 
     def _settle(self, what: str, attempt_fn: Callable[[], _T]) -> _T:
         """Run ``attempt_fn`` (which re-reads the server each time) until it is not ambiguous."""
@@ -200,8 +225,10 @@ class LabelStudioBackend(AnnotationBackend):
                 return attempt_fn()
             except _MaybeApplied as exc:
                 problem = str(exc)
-        raise BackendUnreachable(f"Label Studio at {self.url} did not confirm {what} after "
-                                 f"{self.settings.retries + 1} tries ({problem}); check the server")
+        raise BackendUnreachable(
+            f"Label Studio at {self.url} did not confirm {what} after "
+            f"{self.settings.retries + 1} tries ({problem}); check the server"
+        )
 
     # -- the contract ---------------------------------------------------------------
 
@@ -226,14 +253,19 @@ class LabelStudioBackend(AnnotationBackend):
         same = sorted(row["id"] for row in rows if row.get("title") == title)
         if same:
             return same[0]
-        created = self._request("POST", "/api/projects", idempotent=False, body={
-            "title": title,
-            "description": "Pairwise preference tasks pushed by prefloop.",
-            "label_config": label_config(self.settings),
-            "maximum_annotations": max(1, self.settings.annotators_per_pair),
-            "show_collab_predictions": self.settings.show_predictions,
-            "show_skip_button": True,
-        })
+        created = self._request(
+            "POST",
+            "/api/projects",
+            idempotent=False,
+            body={
+                "title": title,
+                "description": "Pairwise preference tasks pushed by prefloop.",
+                "label_config": label_config(self.settings),
+                "maximum_annotations": max(1, self.settings.annotators_per_pair),
+                "show_collab_predictions": self.settings.show_predictions,
+                "show_skip_button": True,
+            },
+        )
         return int(created["id"])
 
     def push_tasks(self, tasks: Sequence[TaskRequest]) -> list[PushedTask]:
@@ -246,7 +278,7 @@ class LabelStudioBackend(AnnotationBackend):
             live = {t.pair_key: t for t in self._live(project_id)}
             todo = [t for key, t in wanted.items() if key not in live]
             for start in range(0, len(todo), max(1, self.settings.batch_size)):
-                batch = todo[start:start + max(1, self.settings.batch_size)]
+                batch = todo[start : start + max(1, self.settings.batch_size)]
                 live.update(self._import(project_id, batch))
             return live
 
@@ -255,51 +287,86 @@ class LabelStudioBackend(AnnotationBackend):
 
     def _import(self, project_id: int, batch: Sequence[TaskRequest]) -> dict[str, PushedTask]:
         payload = [self._task_payload(t) for t in batch]
-        answer = self._request("POST", f"/api/projects/{project_id}/import",
-                               params={"return_task_ids": "true"}, body=payload, idempotent=False)
+        answer = self._request(
+            "POST",
+            f"/api/projects/{project_id}/import",
+            params={"return_task_ids": "true"},
+            body=payload,
+            idempotent=False,
+        )
         ids = answer.get("task_ids") or []
         if len(ids) != len(batch):  # an older server without task ids: read them back
             keys = {b.pair_key for b in batch}
             return {t.pair_key: t for t in self._live(project_id) if t.pair_key in keys}
-        return {item["data"]["pair_key"]: PushedTask(item["data"]["pair_key"], str(task_id),
-                                                     item["data"]["swapped"], self.settings.project)
-                for item, task_id in zip(payload, ids, strict=True)}
+        return {
+            item["data"]["pair_key"]: PushedTask(
+                item["data"]["pair_key"], str(task_id), item["data"]["swapped"], self.settings.project
+            )
+            for item, task_id in zip(payload, ids, strict=True)
+        }
 
     def _task_payload(self, task: TaskRequest) -> dict[str, Any]:
         swapped = presentation_swapped(task.pair_key, self.settings.order_seed, self.settings.randomize_order)
         left, right = (task.response_b, task.response_a) if swapped else (task.response_a, task.response_b)
-        item: dict[str, Any] = {"data": {
-            "prompt": task.prompt, "left": left, "right": right, "pair_key": task.pair_key,
-            "swapped": swapped, "strategy": task.strategy, "score": task.score,
-        }}
+        item: dict[str, Any] = {
+            "data": {
+                "prompt": task.prompt,
+                "left": left,
+                "right": right,
+                "pair_key": task.pair_key,
+                "swapped": swapped,
+                "strategy": task.strategy,
+                "score": task.score,
+            }
+        }
         if self.settings.show_predictions and task.p_a is not None:
             p_left = 1.0 - task.p_a if swapped else task.p_a
-            item["predictions"] = [{
-                "model_version": task.model_version or "prefloop",
-                "score": max(p_left, 1.0 - p_left),
-                "result": [{"from_name": "preference", "to_name": "prompt", "type": "choices",
-                            "value": {"choices": ["a" if p_left >= 0.5 else "b"]}}],
-            }]
+            item["predictions"] = [
+                {
+                    "model_version": task.model_version or "prefloop",
+                    "score": max(p_left, 1.0 - p_left),
+                    "result": [
+                        {
+                            "from_name": "preference",
+                            "to_name": "prompt",
+                            "type": "choices",
+                            "value": {"choices": ["a" if p_left >= 0.5 else "b"]},
+                        }
+                    ],
+                }
+            ]
         return item
 
     def live_tasks(self) -> list[PushedTask]:
         return self._live(int(self.ensure_project()))
 
     def _live(self, project_id: int) -> list[PushedTask]:
-        return [PushedTask(task["data"]["pair_key"], str(task["id"]), bool(task["data"].get("swapped")),
-                           self.settings.project)
-                for task in self._pages(project_id, {"fields": "task_only", "include": "id,data"}, None)
-                if "pair_key" in task.get("data", {})]
+        return [
+            PushedTask(
+                task["data"]["pair_key"], str(task["id"]), bool(task["data"].get("swapped")), self.settings.project
+            )
+            for task in self._pages(project_id, {"fields": "task_only", "include": "id,data"}, None)
+            if "pair_key" in task.get("data", {})
+        ]
 
-    def _pages(self, project_id: int, params: dict[str, Any], filters: list[dict[str, Any]] | None,
-               page_size: int = 1000) -> Iterator[dict[str, Any]]:
+    def _pages(
+        self, project_id: int, params: dict[str, Any], filters: list[dict[str, Any]] | None, page_size: int = 1000
+    ) -> Iterator[dict[str, Any]]:
         """Every task of the project matching ``filters``, page by page in id order."""
         query = {"filters": {"conjunction": "and", "items": filters or []}, "ordering": ["tasks:id"]}
         page, seen = 1, 0
         while True:
-            answer = self._request("GET", "/api/tasks", params={
-                **params, "project": project_id, "page": page, "page_size": page_size,
-                "query": json.dumps(query)})
+            answer = self._request(
+                "GET",
+                "/api/tasks",
+                params={
+                    **params,
+                    "project": project_id,
+                    "page": page,
+                    "page_size": page_size,
+                    "query": json.dumps(query),
+                },
+            )
             tasks = answer.get("tasks", []) if isinstance(answer, dict) else answer
             yield from tasks
             seen += len(tasks)
@@ -316,8 +383,9 @@ class LabelStudioBackend(AnnotationBackend):
         since_at = _parse_time(since)
         if since_at is not None:
             window = since_at - timedelta(seconds=self.settings.overlap_s)
-            filters = [{"filter": "filter:tasks:updated_at", "operator": "greater", "type": "Datetime",
-                        "value": _iso(window)}]
+            filters = [
+                {"filter": "filter:tasks:updated_at", "operator": "greater", "type": "Datetime", "value": _iso(window)}
+            ]
         labels: list[PulledLabel] = []
         alive: dict[str, frozenset[str]] = {}
         newest = since_at
@@ -327,8 +395,7 @@ class LabelStudioBackend(AnnotationBackend):
             if not key:
                 continue
             swapped = bool(task["data"].get("swapped"))
-            found = [label for ann in task.get("annotations", [])
-                     for label in self._labels(ann, key, swapped, users)]
+            found = [label for ann in task.get("annotations", []) for label in self._labels(ann, key, swapped, users)]
             labels.extend(found)
             alive[key] = frozenset(lb.source_id for lb in found)
             updated = _parse_time(task.get("updated_at"))
@@ -341,20 +408,26 @@ class LabelStudioBackend(AnnotationBackend):
         rows = answer.get("results", []) if isinstance(answer, dict) else answer
         return {row["id"]: AnnotatorRef(str(row["id"]), row.get("email") or None) for row in rows}
 
-    def _labels(self, ann: dict[str, Any], key: str, swapped: bool,
-                users: dict[int, AnnotatorRef]) -> list[PulledLabel]:
+    def _labels(
+        self, ann: dict[str, Any], key: str, swapped: bool, users: dict[int, AnnotatorRef]
+    ) -> list[PulledLabel]:
         """The labels one annotation gives: the overall choice plus one per dimension."""
         who = ann.get("completed_by")
         user_id = who.get("id") if isinstance(who, dict) else who
         common: dict[str, Any] = {
-            "pair_key": key, "annotator": users.get(user_id, AnnotatorRef(str(user_id))),
+            "pair_key": key,
+            "annotator": users.get(user_id, AnnotatorRef(str(user_id))),
             "version": ann.get("updated_at") or ann.get("created_at") or "",
             "created_at": _parse_time(ann.get("created_at")),
             "updated_at": _parse_time(ann.get("updated_at")),
         }
         source = str(ann["id"])
-        raw = {"task_id": ann.get("task"), "annotation_id": ann["id"], "result": ann.get("result", []),
-               "lead_time": ann.get("lead_time")}
+        raw = {
+            "task_id": ann.get("task"),
+            "annotation_id": ann["id"],
+            "result": ann.get("result", []),
+            "lead_time": ann.get("lead_time"),
+        }
         if ann.get("was_cancelled"):
             return [PulledLabel(choice=Choice.SKIP, source_id=source, raw=raw, **common)]
         values = {r.get("from_name"): r.get("value", {}) for r in ann.get("result") or []}
@@ -363,14 +436,20 @@ class LabelStudioBackend(AnnotationBackend):
         if overall is not None:
             rating = values.get("strength", {}).get("rating")
             text = "\n".join(values.get("rationale", {}).get("text", [])).strip()
-            out.append(PulledLabel(choice=overall, source_id=source, raw=raw,
-                                   strength=float(rating) if rating is not None else None,
-                                   rationale=text or None, **common))
+            out.append(
+                PulledLabel(
+                    choice=overall,
+                    source_id=source,
+                    raw=raw,
+                    strength=float(rating) if rating is not None else None,
+                    rationale=text or None,
+                    **common,
+                )
+            )
         for name in self.settings.dimensions:
             choice = self._choice(values.get(f"dim_{name}"), swapped)
             if choice is not None:
-                out.append(PulledLabel(choice=choice, source_id=f"{source}:{name}", dimension=name,
-                                       raw=raw, **common))
+                out.append(PulledLabel(choice=choice, source_id=f"{source}:{name}", dimension=name, raw=raw, **common))
         return out
 
     @staticmethod
@@ -408,10 +487,17 @@ class LabelStudioBackend(AnnotationBackend):
             return 0
         # The server applies the filters in the same query as the delete, so a task that
         # gets its first annotation meanwhile is kept.
-        unlabeled = {"conjunction": "and", "items": [
-            {"filter": f"filter:tasks:{field}", "operator": "equal", "type": "Number", "value": 0}
-            for field in ("total_annotations", "cancelled_annotations")]}
-        answer = self._request("POST", "/api/dm/actions",
-                               params={"id": "delete_tasks", "project": project_id},
-                               body={"selectedItems": {"all": False, "included": ids}, "filters": unlabeled})
+        unlabeled = {
+            "conjunction": "and",
+            "items": [
+                {"filter": f"filter:tasks:{field}", "operator": "equal", "type": "Number", "value": 0}
+                for field in ("total_annotations", "cancelled_annotations")
+            ],
+        }
+        answer = self._request(
+            "POST",
+            "/api/dm/actions",
+            params={"id": "delete_tasks", "project": project_id},
+            body={"selectedItems": {"all": False, "included": ids}, "filters": unlabeled},
+        )
         return int(answer.get("processed_items", 0))

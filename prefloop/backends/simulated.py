@@ -83,9 +83,11 @@ def _load_oracle(extra: dict[str, Any]) -> dict[str, Choice]:
                         row = json.loads(line)
                         oracle[row["pair_key"]] = Choice(row["choice"])
         except (OSError, ValueError, KeyError) as exc:
-            raise ConfigError(f"[backend.extra] oracle_path {path}: the simulator's oracle cannot be read "
-                              f"({type(exc).__name__}: {exc}); it holds one JSON line per pair: "
-                              '{"pair_key": ..., "choice": "a" | "b" | "tie"}') from None
+            raise ConfigError(
+                f"[backend.extra] oracle_path {path}: the simulator's oracle cannot be read "
+                f"({type(exc).__name__}: {exc}); it holds one JSON line per pair: "
+                '{"pair_key": ..., "choice": "a" | "b" | "tie"}'
+            ) from None
     for key, choice in (extra.get("oracle") or {}).items():
         oracle[key] = Choice(choice)
     return oracle
@@ -116,22 +118,21 @@ class SimulatedBackend(AnnotationBackend):
         extra = settings.extra
         folder = extra.get("state_dir") or settings.url
         if not folder:
-            raise BackendError("the simulated backend needs a state folder: "
-                               "set settings.url or extra['state_dir']")
+            raise BackendError("the simulated backend needs a state folder: set settings.url or extra['state_dir']")
         self.state_dir = Path(str(folder).removeprefix("file://"))
         self.oracle = _load_oracle(extra)
         self.noise_rate = float(extra.get("noise_rate", 0.0))
         self.tie_rate = float(extra.get("tie_rate", 0.0))
         default_acc = 1.0 - self.noise_rate
         raw = extra.get("annotators") or [{"id": "sim-1"}]
-        self.annotators: list[tuple[str, float]] = [
-            (str(a["id"]), float(a.get("accuracy", default_acc))) for a in raw
-        ]
+        self.annotators: list[tuple[str, float]] = [(str(a["id"]), float(a.get("accuracy", default_acc))) for a in raw]
         self.clicks: dict[str, str] = {str(a["id"]): str(a["clicks"]) for a in raw if a.get("clicks")}
         self.annotators_per_pair = int(extra.get("annotators_per_pair", settings.annotators_per_pair))
         if not 1 <= self.annotators_per_pair <= len(self.annotators):
-            raise BackendError(f"annotators_per_pair={self.annotators_per_pair} needs that many annotators "
-                               f"(have {len(self.annotators)}): add entries to extra['annotators']")
+            raise BackendError(
+                f"annotators_per_pair={self.annotators_per_pair} needs that many annotators "
+                f"(have {len(self.annotators)}): add entries to extra['annotators']"
+            )
         self.latency_pulls = int(extra.get("latency_pulls", 0))
         self.latency_s = float(extra.get("latency_s", 0.0))
         self.seed = int(extra.get("seed", 0))
@@ -165,8 +166,9 @@ class SimulatedBackend(AnnotationBackend):
 
     @staticmethod
     def _bump(conn: sqlite3.Connection, key: str) -> int:
-        conn.execute("INSERT INTO meta (key, value) VALUES (?, 1) "
-                     "ON CONFLICT (key) DO UPDATE SET value = value + 1", (key,))
+        conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?, 1) ON CONFLICT (key) DO UPDATE SET value = value + 1", (key,)
+        )
         return int(conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()[0])
 
     @staticmethod
@@ -175,15 +177,21 @@ class SimulatedBackend(AnnotationBackend):
         return int(row[0]) if row else 0
 
     def _task(self, conn: sqlite3.Connection, pair_key: str) -> sqlite3.Row:
-        row = conn.execute("SELECT * FROM tasks WHERE project = ? AND pair_key = ? AND status = 'live'",
-                           (self.settings.project, pair_key)).fetchone()
+        row = conn.execute(
+            "SELECT * FROM tasks WHERE project = ? AND pair_key = ? AND status = 'live'",
+            (self.settings.project, pair_key),
+        ).fetchone()
         if row is None:
             raise BackendError(f"no live task for pair {pair_key} in project {self.settings.project!r}")
         return row  # type: ignore[no-any-return]
 
     def _pushed(self, row: sqlite3.Row) -> PushedTask:
-        return PushedTask(pair_key=row["pair_key"], external_id=str(row["id"]), swapped=bool(row["swapped"]),
-                          project=self.settings.project)
+        return PushedTask(
+            pair_key=row["pair_key"],
+            external_id=str(row["id"]),
+            swapped=bool(row["swapped"]),
+            project=self.settings.project,
+        )
 
     # -- the contract ---------------------------------------------------------------
 
@@ -197,8 +205,9 @@ class SimulatedBackend(AnnotationBackend):
 
     def ensure_project(self) -> str:
         with self._db() as conn:
-            conn.execute("INSERT OR IGNORE INTO projects (name, created_at) VALUES (?, ?)",
-                         (self.settings.project, self.clock()))
+            conn.execute(
+                "INSERT OR IGNORE INTO projects (name, created_at) VALUES (?, ?)", (self.settings.project, self.clock())
+            )
         return f"simulated:{self.settings.project}"
 
     def push_tasks(self, tasks: Sequence[TaskRequest]) -> list[PushedTask]:
@@ -208,9 +217,10 @@ class SimulatedBackend(AnnotationBackend):
         for start in range(0, len(tasks), size):
             with self._db() as conn:
                 pulls = self._meta(conn, "pulls")
-                for req in tasks[start:start + size]:
-                    swapped = presentation_swapped(req.pair_key, self.settings.order_seed,
-                                                   self.settings.randomize_order)
+                for req in tasks[start : start + size]:
+                    swapped = presentation_swapped(
+                        req.pair_key, self.settings.order_seed, self.settings.randomize_order
+                    )
                     conn.execute(
                         "INSERT INTO tasks (project, pair_key, prompt, response_a, response_b, swapped, "
                         "status, pushed_at, pushed_after_pull) VALUES (?, ?, ?, ?, ?, ?, 'live', ?, ?) "
@@ -218,15 +228,25 @@ class SimulatedBackend(AnnotationBackend):
                         "pushed_at = CASE WHEN status = 'live' THEN pushed_at ELSE excluded.pushed_at END, "
                         "pushed_after_pull = CASE WHEN status = 'live' THEN pushed_after_pull "
                         "ELSE excluded.pushed_after_pull END",
-                        (self.settings.project, req.pair_key, req.prompt, req.response_a, req.response_b,
-                         int(swapped), self.clock(), pulls))
+                        (
+                            self.settings.project,
+                            req.pair_key,
+                            req.prompt,
+                            req.response_a,
+                            req.response_b,
+                            int(swapped),
+                            self.clock(),
+                            pulls,
+                        ),
+                    )
                     out.append(self._pushed(self._task(conn, req.pair_key)))
         return out
 
     def live_tasks(self) -> list[PushedTask]:
         with self._db() as conn:
-            rows = conn.execute("SELECT * FROM tasks WHERE project = ? AND status = 'live' ORDER BY id",
-                                (self.settings.project,)).fetchall()
+            rows = conn.execute(
+                "SELECT * FROM tasks WHERE project = ? AND status = 'live' ORDER BY id", (self.settings.project,)
+            ).fetchall()
         return [self._pushed(r) for r in rows]
 
     def pull_labels(self, since: str | None = None) -> PullResult:
@@ -235,13 +255,16 @@ class SimulatedBackend(AnnotationBackend):
             pulls = self._bump(conn, "pulls")
             self._simulate(conn, pulls)
             start = 0 if since is None else int(since)  # seq >= cursor: re-reads the last event on purpose
-            rows = conn.execute("SELECT * FROM annotations WHERE project = ? AND seq >= ? ORDER BY seq",
-                                (self.settings.project, start)).fetchall()
+            rows = conn.execute(
+                "SELECT * FROM annotations WHERE project = ? AND seq >= ? ORDER BY seq", (self.settings.project, start)
+            ).fetchall()
             touched = sorted({r["pair_key"] for r in rows})
             alive: dict[str, frozenset[str]] = {}
             for key in touched:
-                ids = conn.execute("SELECT id FROM annotations WHERE project = ? AND pair_key = ? "
-                                   "AND deleted = 0", (self.settings.project, key)).fetchall()
+                ids = conn.execute(
+                    "SELECT id FROM annotations WHERE project = ? AND pair_key = ? AND deleted = 0",
+                    (self.settings.project, key),
+                ).fetchall()
                 alive[key] = frozenset(str(r[0]) for r in ids)
             cursor = self._meta(conn, "seq")
         labels = [self._label(r) for r in rows if not r["deleted"]]
@@ -251,25 +274,32 @@ class SimulatedBackend(AnnotationBackend):
         gone = 0
         with self._db() as conn:
             for key in pair_keys:
-                has = conn.execute("SELECT 1 FROM annotations WHERE project = ? AND pair_key = ? "
-                                   "AND deleted = 0", (self.settings.project, key)).fetchone()
+                has = conn.execute(
+                    "SELECT 1 FROM annotations WHERE project = ? AND pair_key = ? AND deleted = 0",
+                    (self.settings.project, key),
+                ).fetchone()
                 if has is None:
-                    cur = conn.execute("UPDATE tasks SET status = 'withdrawn' WHERE project = ? "
-                                       "AND pair_key = ? AND status = 'live'", (self.settings.project, key))
+                    cur = conn.execute(
+                        "UPDATE tasks SET status = 'withdrawn' WHERE project = ? AND pair_key = ? AND status = 'live'",
+                        (self.settings.project, key),
+                    )
                     gone += cur.rowcount
         return gone
 
     def request_more_labels(self, pair_keys: Sequence[str], total: int) -> int:
         """Reopen live tasks for ``total`` annotators; the next simulated annotators answer them."""
         if not 1 <= total <= len(self.annotators):
-            raise BackendError(f"{total} labels per task needs that many simulated annotators "
-                               f"(have {len(self.annotators)})")
+            raise BackendError(
+                f"{total} labels per task needs that many simulated annotators (have {len(self.annotators)})"
+            )
         reopened = 0
         with self._db() as conn:
             for key in pair_keys:
-                cur = conn.execute("UPDATE tasks SET wanted = ?, simulated = 0 WHERE project = ? AND pair_key = ? "
-                                   "AND status = 'live' AND COALESCE(wanted, 0) < ?",
-                                   (total, self.settings.project, key, total))
+                cur = conn.execute(
+                    "UPDATE tasks SET wanted = ?, simulated = 0 WHERE project = ? AND pair_key = ? "
+                    "AND status = 'live' AND COALESCE(wanted, 0) < ?",
+                    (total, self.settings.project, key, total),
+                )
                 reopened += cur.rowcount
         return reopened
 
@@ -277,14 +307,28 @@ class SimulatedBackend(AnnotationBackend):
 
     def _label(self, row: sqlite3.Row) -> PulledLabel:
         return PulledLabel(
-            pair_key=row["pair_key"], annotator=AnnotatorRef(row["annotator"]), choice=Choice(row["choice"]),
-            source_id=str(row["id"]), version=str(row["version"]), strength=row["strength"],
-            rationale=row["rationale"], created_at=_ts(row["created_at"]), updated_at=_ts(row["updated_at"]),
+            pair_key=row["pair_key"],
+            annotator=AnnotatorRef(row["annotator"]),
+            choice=Choice(row["choice"]),
+            source_id=str(row["id"]),
+            version=str(row["version"]),
+            strength=row["strength"],
+            rationale=row["rationale"],
+            created_at=_ts(row["created_at"]),
+            updated_at=_ts(row["updated_at"]),
             raw={"shown": row["shown"], "swapped": bool(row["swapped"]), "simulated": bool(row["simulated"])},
         )
 
-    def _write(self, conn: sqlite3.Connection, pair_key: str, annotator: str, shown: str,
-               strength: float | None, rationale: str | None, simulated: bool) -> str:
+    def _write(
+        self,
+        conn: sqlite3.Connection,
+        pair_key: str,
+        annotator: str,
+        shown: str,
+        strength: float | None,
+        rationale: str | None,
+        simulated: bool,
+    ) -> str:
         task = self._task(conn, pair_key)
         _check_shown(shown)
         choice = undo_presentation(shown, bool(task["swapped"]))
@@ -293,8 +337,21 @@ class SimulatedBackend(AnnotationBackend):
             "INSERT INTO annotations (project, pair_key, annotator, shown, choice, swapped, strength, "
             "rationale, version, seq, created_at, updated_at, simulated) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?)",
-            (self.settings.project, pair_key, annotator, shown, choice, task["swapped"], strength, rationale,
-             seq, now, now, int(simulated)))
+            (
+                self.settings.project,
+                pair_key,
+                annotator,
+                shown,
+                choice,
+                task["swapped"],
+                strength,
+                rationale,
+                seq,
+                now,
+                now,
+                int(simulated),
+            ),
+        )
         return str(cur.lastrowid)
 
     def _answer(self, pair_key: str, annotator: str, accuracy: float, truth: Choice) -> Choice:
@@ -313,8 +370,10 @@ class SimulatedBackend(AnnotationBackend):
     def _simulate(self, conn: sqlite3.Connection, pulls: int) -> None:
         """Annotators answer every live, unanswered task with an oracle label whose latency has passed."""
         now = self.clock()
-        rows = conn.execute("SELECT * FROM tasks WHERE project = ? AND status = 'live' AND simulated = 0 "
-                            "ORDER BY id", (self.settings.project,)).fetchall()
+        rows = conn.execute(
+            "SELECT * FROM tasks WHERE project = ? AND status = 'live' AND simulated = 0 ORDER BY id",
+            (self.settings.project,),
+        ).fetchall()
         for task in rows:
             truth = self.oracle.get(task["pair_key"])
             if truth is None or truth is Choice.SKIP:
@@ -322,8 +381,13 @@ class SimulatedBackend(AnnotationBackend):
             waited_pulls = pulls - task["pushed_after_pull"]
             if waited_pulls <= self.latency_pulls or now - task["pushed_at"] < self.latency_s:
                 continue
-            done = {r[0] for r in conn.execute("SELECT annotator FROM annotations WHERE project = ? AND "
-                                               "pair_key = ?", (self.settings.project, task["pair_key"]))}
+            done = {
+                r[0]
+                for r in conn.execute(
+                    "SELECT annotator FROM annotations WHERE project = ? AND pair_key = ?",
+                    (self.settings.project, task["pair_key"]),
+                )
+            }
             for annotator, accuracy in self._who(task["pair_key"], task["wanted"]):
                 if annotator in done:  # a reopened task: only the new annotators answer
                     continue
@@ -337,40 +401,52 @@ class SimulatedBackend(AnnotationBackend):
 
     # -- the driver API (tests and demos act as annotators) -----------------------------
 
-    def annotate_as(self, pair_key: str, annotator_id: str, shown_choice: str, strength: float | None = None,
-                    rationale: str | None = None) -> str:
+    def annotate_as(
+        self,
+        pair_key: str,
+        annotator_id: str,
+        shown_choice: str,
+        strength: float | None = None,
+        rationale: str | None = None,
+    ) -> str:
         """Submit an annotation as ``annotator_id``; ``shown_choice`` is the on-screen pick
         ('a' = shown first). Returns the annotation id (the label's ``source_id``)."""
         with self._db() as conn:
-            return self._write(conn, pair_key, annotator_id, shown_choice, strength, rationale,
-                               simulated=False)
+            return self._write(conn, pair_key, annotator_id, shown_choice, strength, rationale, simulated=False)
 
     def skip(self, pair_key: str, annotator_id: str) -> str:
         """Skip the task as ``annotator_id``; it comes back as ``Choice.SKIP``."""
         return self.annotate_as(pair_key, annotator_id, "skip")
 
-    def edit(self, annotation_id: str, shown_choice: str, strength: float | None = None,
-             rationale: str | None = None) -> None:
+    def edit(
+        self, annotation_id: str, shown_choice: str, strength: float | None = None, rationale: str | None = None
+    ) -> None:
         """Change an annotation; its version goes up, so the next pull sees a new version."""
         with self._db() as conn:
             row = self._annotation(conn, annotation_id)
             _check_shown(shown_choice)
             choice = undo_presentation(shown_choice, bool(row["swapped"]))
-            conn.execute("UPDATE annotations SET shown = ?, choice = ?, strength = COALESCE(?, strength), "
-                         "rationale = COALESCE(?, rationale), version = version + 1, seq = ?, updated_at = ? "
-                         "WHERE id = ?", (shown_choice, choice, strength, rationale, self._bump(conn, "seq"),
-                                          self.clock(), row["id"]))
+            conn.execute(
+                "UPDATE annotations SET shown = ?, choice = ?, strength = COALESCE(?, strength), "
+                "rationale = COALESCE(?, rationale), version = version + 1, seq = ?, updated_at = ? "
+                "WHERE id = ?",
+                (shown_choice, choice, strength, rationale, self._bump(conn, "seq"), self.clock(), row["id"]),
+            )
 
     def delete(self, annotation_id: str) -> None:
         """Delete an annotation; the next pull's ``alive`` no longer lists it."""
         with self._db() as conn:
             row = self._annotation(conn, annotation_id)
-            conn.execute("UPDATE annotations SET deleted = 1, seq = ?, updated_at = ? WHERE id = ?",
-                         (self._bump(conn, "seq"), self.clock(), row["id"]))
+            conn.execute(
+                "UPDATE annotations SET deleted = 1, seq = ?, updated_at = ? WHERE id = ?",
+                (self._bump(conn, "seq"), self.clock(), row["id"]),
+            )
 
     def _annotation(self, conn: sqlite3.Connection, annotation_id: str) -> sqlite3.Row:
-        row = conn.execute("SELECT * FROM annotations WHERE id = ? AND project = ? AND deleted = 0",
-                           (int(annotation_id), self.settings.project)).fetchone()
+        row = conn.execute(
+            "SELECT * FROM annotations WHERE id = ? AND project = ? AND deleted = 0",
+            (int(annotation_id), self.settings.project),
+        ).fetchone()
         if row is None:
             raise BackendError(f"no live annotation {annotation_id} in project {self.settings.project!r}")
         return row  # type: ignore[no-any-return]

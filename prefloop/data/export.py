@@ -47,8 +47,9 @@ class ExportReport:
 Conversations = dict[int, tuple[list[Any], list[Any], list[Any]]]
 
 
-def _with_conversations(session: Any, labels: Iterable[LabeledRow], size: int = 2000
-                        ) -> Iterator[tuple[LabeledRow, Conversations]]:
+def _with_conversations(
+    session: Any, labels: Iterable[LabeledRow], size: int = 2000
+) -> Iterator[tuple[LabeledRow, Conversations]]:
     """Labels in chunks, each with the message lists of its pairs (one query per chunk, not per pair)."""
     iterator = iter(labels)
     while chunk := list(itertools.islice(iterator, size)):
@@ -75,28 +76,44 @@ def _trl_row(prompt: Any, winner: str, a: Any, b: Any, strength: float | None, m
 def _dawid_skene_rows(labels: Iterable[LabeledRow], margin: bool) -> Iterator[tuple[str, dict[str, Any]]]:
     """One row per pair: the Dawid–Skene verdict, its posterior as ``confidence``."""
     rows = list(labels)
-    posteriors = aggregate_labels([lb.pair_id for lb in rows], [(lb.backend, lb.annotator) for lb in rows],
-                                  [lb.choice for lb in rows], "dawid-skene")
+    posteriors = aggregate_labels(
+        [lb.pair_id for lb in rows],
+        [(lb.backend, lb.annotator) for lb in rows],
+        [lb.choice for lb in rows],
+        "dawid-skene",
+    )
     for pair_id, group in itertools.groupby(rows, key=lambda lb: lb.pair_id):
         items = list(group)
         first = items[0]
         post = posteriors[pair_id]
         assert post is not None
         winner = ("a", "b", "tie")[int(post.argmax())]
-        extra = {"n_labels": len(items), "confidence": round(float(post.max()), 6),
-                 "posterior": {"a": float(post[0]), "b": float(post[1]), "tie": float(post[2])}}
+        extra = {
+            "n_labels": len(items),
+            "confidence": round(float(post.max()), 6),
+            "posterior": {"a": float(post[0]), "b": float(post[1]), "tie": float(post[2])},
+        }
         if winner == "tie":
-            yield "ties", {"prompt": first.prompt, "response_a": first.response_a, "response_b": first.response_b,
-                           "reason": "tie", "votes": [lb.choice for lb in items], **extra}
+            yield (
+                "ties",
+                {
+                    "prompt": first.prompt,
+                    "response_a": first.response_a,
+                    "response_b": first.response_b,
+                    "reason": "tie",
+                    "votes": [lb.choice for lb in items],
+                    **extra,
+                },
+            )
             continue
         strengths = [lb.strength for lb in items if lb.choice == winner and lb.strength is not None]
         strength = sum(strengths) / len(strengths) if strengths else None
-        yield "main", {**_trl_row(first.prompt, winner, first.response_a, first.response_b, strength, margin),
-                       **extra}
+        yield "main", {**_trl_row(first.prompt, winner, first.response_a, first.response_b, strength, margin), **extra}
 
 
-def _rows(labels: Iterable[tuple[LabeledRow, Conversations]], kind: str, aggregate: bool | str, margin: bool
-          ) -> Iterator[tuple[str, dict[str, Any]]]:
+def _rows(
+    labels: Iterable[tuple[LabeledRow, Conversations]], kind: str, aggregate: bool | str, margin: bool
+) -> Iterator[tuple[str, dict[str, Any]]]:
     """Yield (stream, row): stream 'main' or 'ties' (ties and disagreements)."""
     if kind == "raw":
         for lb, convs in labels:
@@ -112,8 +129,10 @@ def _rows(labels: Iterable[tuple[LabeledRow, Conversations]], kind: str, aggrega
         for lb, convs in labels:
             prompt, a, b = _texts(lb, convs)
             if lb.choice == "tie":
-                yield "ties", {"prompt": prompt, "response_a": a, "response_b": b,
-                               "annotator": lb.annotator, "reason": "tie"}
+                yield (
+                    "ties",
+                    {"prompt": prompt, "response_a": a, "response_b": b, "annotator": lb.annotator, "reason": "tie"},
+                )
             else:
                 yield "main", {**_trl_row(prompt, lb.choice, a, b, lb.strength, margin), "annotator": lb.annotator}
         return
@@ -126,9 +145,17 @@ def _rows(labels: Iterable[tuple[LabeledRow, Conversations]], kind: str, aggrega
             strength = sum(strengths) / len(strengths) if strengths else None
             yield "main", {**_trl_row(prompt, winner, a, b, strength, margin), "n_labels": len(items)}
         else:
-            yield "ties", {"prompt": prompt, "response_a": a, "response_b": b, "n_labels": len(items),
-                           "reason": "tie" if winner == "tie" else "disagreement",
-                           "votes": [lb.choice for lb, _ in items]}
+            yield (
+                "ties",
+                {
+                    "prompt": prompt,
+                    "response_a": a,
+                    "response_b": b,
+                    "n_labels": len(items),
+                    "reason": "tie" if winner == "tie" else "disagreement",
+                    "votes": [lb.choice for lb, _ in items],
+                },
+            )
 
 
 class _Sink:
@@ -179,9 +206,19 @@ class _Sink:
             datasets.Dataset.from_list(self.buffer).save_to_disk(str(self.path))
 
 
-def export_labels(engine: Engine, out: str, *, fmt: str = "jsonl", kind: str = "trl", aggregate: bool | str = True,
-                  ties: str = "exclude", margin: bool = False, dimension: str | None = "overall",
-                  split: str | None = None, include_skips: bool | None = None) -> ExportReport:
+def export_labels(
+    engine: Engine,
+    out: str,
+    *,
+    fmt: str = "jsonl",
+    kind: str = "trl",
+    aggregate: bool | str = True,
+    ties: str = "exclude",
+    margin: bool = False,
+    dimension: str | None = "overall",
+    split: str | None = None,
+    include_skips: bool | None = None,
+) -> ExportReport:
     """Write the store's current labels; see the module docstring for the rules.
 
     ``dimension=None`` exports every dimension (useful with ``kind="raw"``); skips are in
@@ -205,8 +242,9 @@ def export_labels(engine: Engine, out: str, *, fmt: str = "jsonl", kind: str = "
     n_ties = n_disagree = 0
     try:
         with session_scope(engine) as session:
-            labels = _with_conversations(session, iter_labeled_rows(session, dimension=dimension, split=split,
-                                                                    include_skips=include_skips))
+            labels = _with_conversations(
+                session, iter_labeled_rows(session, dimension=dimension, split=split, include_skips=include_skips)
+            )
             for stream, row in _rows(labels, kind, aggregate, margin):
                 if stream == "main":
                     main.write(row)
@@ -222,5 +260,10 @@ def export_labels(engine: Engine, out: str, *, fmt: str = "jsonl", kind: str = "
         main.close()
         if ties_sink:
             ties_sink.close()
-    return ExportReport(path=str(path), rows=main.count, ties_path=str(ties_path) if ties_sink else None,
-                        ties=n_ties, disagreements=n_disagree)
+    return ExportReport(
+        path=str(path),
+        rows=main.count,
+        ties_path=str(ties_path) if ties_sink else None,
+        ties=n_ties,
+        disagreements=n_disagree,
+    )

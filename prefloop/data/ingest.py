@@ -111,9 +111,16 @@ class _Reading:
     columns: tuple[str, ...] = ()
 
 
-def iter_records(source: str, fmt: str | None = None, opts: ShapeOptions | None = None, split: str | None = None,
-                 *, encoding: str = "utf-8", hub: bool = False, state: _Reading | None = None
-                 ) -> Iterator[tuple[int, list[PairRecord] | RowProblem]]:
+def iter_records(
+    source: str,
+    fmt: str | None = None,
+    opts: ShapeOptions | None = None,
+    split: str | None = None,
+    *,
+    encoding: str = "utf-8",
+    hub: bool = False,
+    state: _Reading | None = None,
+) -> Iterator[tuple[int, list[PairRecord] | RowProblem]]:
     """Yield ``(line, pairs)`` for good rows and ``(line, problem)`` for bad ones.
 
     ``fmt`` is the file type (jsonl, json, csv, parquet, hf); ``opts.fmt`` the dataset format.
@@ -133,8 +140,11 @@ def iter_records(source: str, fmt: str | None = None, opts: ShapeOptions | None 
             yield line, convert(row, (name, line), opts)
         except RowProblem as problem:
             if first and state.format == "generic" and problem.message.startswith("unrecognised shape"):
-                raise SourceError(name, problem.message, "Name the format with --format NAME "
-                                  "(see prefloop ingest --help) or map the columns with --map.") from None
+                raise SourceError(
+                    name,
+                    problem.message,
+                    "Name the format with --format NAME (see prefloop ingest --help) or map the columns with --map.",
+                ) from None
             yield line, problem
 
 
@@ -142,13 +152,24 @@ def _check_labels_found(name: str, state: _Reading, labels_seen: int, rows: int)
     """A source with label-like columns that gave no label at all is a mapping mistake, not exit 0."""
     label_columns = [c for c in state.columns if c.lower() in LABEL_LIKE or c.lower().startswith("winner")]
     if rows and labels_seen == 0 and label_columns:
-        raise SourceError(name, f"has label-like column(s) {', '.join(label_columns)} but no label was read",
-                          f"Say what they mean, e.g. --map label={label_columns[0]} --label-map 1=a,0=b, "
-                          "or name the dataset with --format.")
+        raise SourceError(
+            name,
+            f"has label-like column(s) {', '.join(label_columns)} but no label was read",
+            f"Say what they mean, e.g. --map label={label_columns[0]} --label-map 1=a,0=b, "
+            "or name the dataset with --format.",
+        )
 
 
-def read_records(source: str, fmt: str | None = None, opts: ShapeOptions | None = None, *, strict: bool = False,
-                 split: str | None = None, encoding: str = "utf-8", hub: bool = False) -> ReadResult:
+def read_records(
+    source: str,
+    fmt: str | None = None,
+    opts: ShapeOptions | None = None,
+    *,
+    strict: bool = False,
+    split: str | None = None,
+    encoding: str = "utf-8",
+    hub: bool = False,
+) -> ReadResult:
     """Every pair a source holds, in memory (for evaluation and experiments, not ingest).
 
     Degenerate rows are skipped and counted (``result.degenerate``) unless ``opts.strict``;
@@ -176,8 +197,9 @@ def read_records(source: str, fmt: str | None = None, opts: ShapeOptions | None 
     return result
 
 
-def read_valid_records(source: str, fmt: str | None = None, opts: ShapeOptions | None = None,
-                       strict: bool = False) -> list[PairRecord]:
+def read_valid_records(
+    source: str, fmt: str | None = None, opts: ShapeOptions | None = None, strict: bool = False
+) -> list[PairRecord]:
     """The pairs of ``read_records`` alone (the older API, kept for its callers).
 
     Degenerate rows are skipped even when ``strict`` (strict is about invalid rows); use
@@ -236,12 +258,16 @@ def prefetched(items: Iterator[T], chunk: int = 500, depth: int = 8) -> Iterator
 
 
 def _progress(enabled: bool) -> Progress:
-    return Progress(SpinnerColumn(), TextColumn("{task.description} {task.completed:,} rows"), TimeElapsedColumn(),
-                    disable=not enabled, transient=True)
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description} {task.completed:,} rows"),
+        TimeElapsedColumn(),
+        disable=not enabled,
+        transient=True,
+    )
 
 
-def _note(report: IngestReport, item: RowProblem, opts: ShapeOptions, problems: list[RowProblem],
-          handle: Any) -> None:
+def _note(report: IngestReport, item: RowProblem, opts: ShapeOptions, problems: list[RowProblem], handle: Any) -> None:
     if isinstance(item, DegenerateRow) and not opts.strict:
         report.degenerate += 1
         if len(report.degenerate_examples) < 5:
@@ -265,10 +291,20 @@ def _count_row(report: IngestReport, records: list[PairRecord], who: set[str], d
     who.update(r.annotator or default_annotator for r in records if r.label is not None)
 
 
-def ingest(engine: Engine, source: str, *, fmt: str | None = None, opts: ShapeOptions | None = None,
-           skip_invalid: bool = False, rejects_path: str | None = None, split: str = "pool",
-           hf_split: str | None = None, progress: bool = True, encoding: str = "utf-8",
-           hub: bool = False) -> IngestReport:
+def ingest(
+    engine: Engine,
+    source: str,
+    *,
+    fmt: str | None = None,
+    opts: ShapeOptions | None = None,
+    skip_invalid: bool = False,
+    rejects_path: str | None = None,
+    split: str = "pool",
+    hf_split: str | None = None,
+    progress: bool = True,
+    encoding: str = "utf-8",
+    hub: bool = False,
+) -> IngestReport:
     """Read ``source`` into the store in one transaction; see the module docstring for the rules.
 
     Raises ``IngestError`` (nothing written) on bad rows unless ``skip_invalid``, and

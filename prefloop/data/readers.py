@@ -56,9 +56,11 @@ def detect_format(source: str, hub: bool = False) -> str:
     if path.is_dir():
         return "json" if (path / "records.json").is_file() else "hf"
     if not path.exists():
-        raise SourceError(source, "file not found",
-                          f"Check the path; to read a Hugging Face Hub dataset write {HUB_PREFIX}{source} "
-                          "or pass --hub.")
+        raise SourceError(
+            source,
+            "file not found",
+            f"Check the path; to read a Hugging Face Hub dataset write {HUB_PREFIX}{source} or pass --hub.",
+        )
     name = _plain_name(path)
     if name.endswith(".json"):
         return "json"
@@ -83,8 +85,11 @@ def _open_binary(path: Path) -> IO[bytes]:
         try:
             import zstandard
         except ImportError:
-            raise SourceError(str(path), "Zstandard-compressed input needs the zstandard package",
-                              "pip install zstandard, or decompress first: zstd -d FILE") from None
+            raise SourceError(
+                str(path),
+                "Zstandard-compressed input needs the zstandard package",
+                "pip install zstandard, or decompress first: zstd -d FILE",
+            ) from None
         return zstandard.ZstdDecompressor().stream_reader(path.open("rb"))  # type: ignore[no-any-return]
     return path.open("rb")
 
@@ -98,9 +103,12 @@ def _decoder(name: str, encoding: str) -> Any:
         try:
             text = raw.decode(encoding)
         except UnicodeDecodeError as exc:
-            raise SourceError(name, f"not valid {shown} (byte {exc.start})",
-                              "If the file is in another encoding, pass it, e.g. --encoding latin-1.",
-                              line=number) from None
+            raise SourceError(
+                name,
+                f"not valid {shown} (byte {exc.start})",
+                "If the file is in another encoding, pass it, e.g. --encoding latin-1.",
+                line=number,
+            ) from None
         return text.removeprefix("\ufeff") if number == 1 else text
 
     return decode
@@ -126,8 +134,7 @@ def _read_jsonl(path: Path, encoding: str) -> Iterator[tuple[int, Row]]:
             try:
                 row = json.loads(text)
             except json.JSONDecodeError as exc:
-                raise RowProblem(str(path), number, None, f"malformed JSON: {exc.msg} at column {exc.colno}") \
-                    from None
+                raise RowProblem(str(path), number, None, f"malformed JSON: {exc.msg} at column {exc.colno}") from None
             if not isinstance(row, dict):
                 raise RowProblem(str(path), number, None, "each line must be a JSON object")
             yield number, row
@@ -146,8 +153,9 @@ def _read_json(path: Path, encoding: str) -> Iterator[tuple[int, Row]]:
     try:
         rows = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise SourceError(str(path), f"malformed JSON array: {exc.msg}", "Check that the export finished.",
-                          line=exc.lineno) from None
+        raise SourceError(
+            str(path), f"malformed JSON array: {exc.msg}", "Check that the export finished.", line=exc.lineno
+        ) from None
     for number, row in enumerate(rows, start=1):
         if not isinstance(row, dict):
             raise RowProblem(str(path), number, None, "each element of the JSON array must be an object")
@@ -203,8 +211,11 @@ def _read_parquet(path: Path, encoding: str) -> Iterator[tuple[int, Row]]:
     try:
         parquet = pq.ParquetFile(path)
     except Exception as exc:
-        raise SourceError(str(path), f"not a readable Parquet file ({str(exc).splitlines()[0][:120]})",
-                          "Check that the file is complete, or name its real type with --file-type.") from None
+        raise SourceError(
+            str(path),
+            f"not a readable Parquet file ({str(exc).splitlines()[0][:120]})",
+            "Check that the file is complete, or name its real type with --file-type.",
+        ) from None
     number = 0
     for batch in parquet.iter_batches(batch_size=2000):
         for row in batch.to_pylist():
@@ -216,25 +227,31 @@ def _load_hf(source: str, split: str | None) -> Any:
     try:
         import datasets
     except ImportError:
-        raise SourceError(source, "reading a datasets source needs the hf extra",
-                          "pip install 'prefloop[hf]'") from None
+        raise SourceError(
+            source, "reading a datasets source needs the hf extra", "pip install 'prefloop[hf]'"
+        ) from None
     path = Path(source)
     try:
         saved = (path / "dataset_info.json").exists() or (path / "dataset_dict.json").exists()
         if path.is_dir() and saved:
             loaded = datasets.load_from_disk(str(path))
         elif path.is_dir():
-            raise SourceError(source, "a folder that is neither a saved dataset nor an Argilla export",
-                              "Pass a file inside it, or a folder written by save_to_disk / to_disk.")
+            raise SourceError(
+                source,
+                "a folder that is neither a saved dataset nor an Argilla export",
+                "Pass a file inside it, or a folder written by save_to_disk / to_disk.",
+            )
         else:
             loaded = datasets.load_dataset(source.removeprefix(HUB_PREFIX), split=split, streaming=True)
     except SourceError:
         raise
     except Exception as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-        raise SourceError(source, f"could not load the dataset: {first}",
-                          "Check the folder (dataset_info.json, state.json) or the hub name and --hf-split.") \
-            from None
+        raise SourceError(
+            source,
+            f"could not load the dataset: {first}",
+            "Check the folder (dataset_info.json, state.json) or the hub name and --hf-split.",
+        ) from None
     if isinstance(loaded, datasets.DatasetDict | datasets.IterableDatasetDict):
         name = split or ("train" if "train" in loaded else next(iter(loaded)))
         loaded = loaded[name]
@@ -259,14 +276,18 @@ def _guarded(rows: Iterator[tuple[int, Row]], source: str) -> Iterator[tuple[int
     except (RowProblem, SourceError):
         raise
     except _BAD_STREAM as exc:
-        raise SourceError(source, f"cannot be decompressed or read ({exc})",
-                          "Check that the file is complete and that its suffix matches its content.") from None
+        raise SourceError(
+            source,
+            f"cannot be decompressed or read ({exc})",
+            "Check that the file is complete and that its suffix matches its content.",
+        ) from None
     if count == 0:
         raise SourceError(source, "no rows (the input is empty)", "Check that this is the file you meant.")
 
 
-def read_rows(source: str, fmt: str | None = None, split: str | None = None, *, encoding: str = "utf-8",
-              hub: bool = False) -> Iterator[tuple[int, Row]]:
+def read_rows(
+    source: str, fmt: str | None = None, split: str | None = None, *, encoding: str = "utf-8", hub: bool = False
+) -> Iterator[tuple[int, Row]]:
     """Yield ``(line, row)`` from any supported source.
 
     Raises ``SourceError`` when the source as a whole is unreadable or empty, ``RowProblem``

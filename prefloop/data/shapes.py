@@ -50,16 +50,42 @@ _LABELS: dict[str, Choice] = {}
 for _choice, _spellings in {
     Choice.A: ("a", "A", "model_a", "response_a", "left", "first", "chosen_a", "a>b"),
     Choice.B: ("b", "B", "model_b", "response_b", "right", "second", "chosen_b", "b>a"),
-    Choice.TIE: ("tie", "Tie", "TIE", "draw", "equal", "both", "tie (bothbad)", "tie (both bad)",
-                 "tie(bothbad)", "both_bad", "both_good", "a=b"),
+    Choice.TIE: (
+        "tie",
+        "Tie",
+        "TIE",
+        "draw",
+        "equal",
+        "both",
+        "tie (bothbad)",
+        "tie (both bad)",
+        "tie(bothbad)",
+        "both_bad",
+        "both_good",
+        "a=b",
+    ),
 }.items():
     for _s in _spellings:
         _LABELS[_s.lower()] = _choice
 
 
 # Columns that look like a label: a file that has one but yields no label is refused.
-LABEL_LIKE = ("label", "labels", "winner", "choice", "preference", "preferred", "better", "chosen_id",
-              "label_a", "label_b", "rank_a", "rank_b", "overall_preference", "annotator1")
+LABEL_LIKE = (
+    "label",
+    "labels",
+    "winner",
+    "choice",
+    "preference",
+    "preferred",
+    "better",
+    "chosen_id",
+    "label_a",
+    "label_b",
+    "rank_a",
+    "rank_b",
+    "overall_preference",
+    "annotator1",
+)
 
 
 def _is_number(text: str) -> bool:
@@ -96,11 +122,15 @@ def parse_label(value: Any, label_map: Mapping[str, Choice] | None = None) -> Ch
     if choice is not None:
         return choice
     if _is_number(text):
-        raise ValueError(f"ambiguous numeric label {text!r}: say what it means with --label-map, e.g. "
-                         "--label-map 1=a,0=b (or 0=a,1=b,2=tie), or --label-decoder signed, "
-                         "or name the dataset with --format (see prefloop ingest --help)")
-    raise ValueError(f"unknown label value {text!r}; use a, b or tie (or A/B, model_a, tie (bothbad)), "
-                     "or say what it means with --label-map")
+        raise ValueError(
+            f"ambiguous numeric label {text!r}: say what it means with --label-map, e.g. "
+            "--label-map 1=a,0=b (or 0=a,1=b,2=tie), or --label-decoder signed, "
+            "or name the dataset with --format (see prefloop ingest --help)"
+        )
+    raise ValueError(
+        f"unknown label value {text!r}; use a, b or tie (or A/B, model_a, tie (bothbad)), "
+        "or say what it means with --label-map"
+    )
 
 
 def _number(row: Mapping[str, Any], name: str, where: tuple[str, int]) -> float | None:
@@ -114,8 +144,9 @@ def _number(row: Mapping[str, Any], name: str, where: tuple[str, int]) -> float 
     return None if number != number else number
 
 
-def decode_label(row: Mapping[str, Any], where: tuple[str, int], opts: ShapeOptions
-                 ) -> tuple[Choice | None, float | None]:
+def decode_label(
+    row: Mapping[str, Any], where: tuple[str, int], opts: ShapeOptions
+) -> tuple[Choice | None, float | None]:
     """(label, strength) of a generic row, by ``--label-map`` or ``--label-decoder``."""
     decoder = opts.label_decoder
     if decoder in ("signed", "signed-b"):
@@ -155,8 +186,14 @@ def apply_mapping(row: Mapping[str, Any], where: tuple[str, int], opts: ShapeOpt
     return renamed
 
 
-def _text(row: Mapping[str, Any], name: str, where: tuple[str, int], opts: ShapeOptions,
-          allow_empty: bool = False, degenerate: bool = False) -> str:
+def _text(
+    row: Mapping[str, Any],
+    name: str,
+    where: tuple[str, int],
+    opts: ShapeOptions,
+    allow_empty: bool = False,
+    degenerate: bool = False,
+) -> str:
     return check_text(row.get(name), name, where, opts, allow_empty=allow_empty, degenerate=degenerate)
 
 
@@ -172,8 +209,12 @@ def _split_dialogues(chosen: str, rejected: str, where: tuple[str, int]) -> tupl
     if cut < 0:
         if chosen.strip() == rejected.strip():
             raise DegenerateRow(where[0], where[1], "rejected", "identical to the other response; a pair needs two")
-        raise RowProblem(where[0], where[1], "chosen",
-                         "no shared 'Assistant:' turn with 'rejected'; give an explicit 'prompt' column")
+        raise RowProblem(
+            where[0],
+            where[1],
+            "chosen",
+            "no shared 'Assistant:' turn with 'rejected'; give an explicit 'prompt' column",
+        )
     end = cut + len(ASSISTANT)
     return chosen[:end], chosen[end:].strip(), rejected[end:].strip()
 
@@ -214,14 +255,24 @@ def row_to_pairs(row: Mapping[str, Any], source: str, line: int, opts: ShapeOpti
         return [chosen_rejected(row, where, opts, extras)]
     if "responses" in row:
         return _candidates(row, where, opts, extras)
-    raise RowProblem(source, line, None,
-                     "unrecognised shape; expected prompt/response_a/response_b, chosen/rejected or "
-                     f"prompt/responses columns (found: {', '.join(sorted(row)) or 'none'}); see --map, "
-                     "or name a known dataset with --format")
+    raise RowProblem(
+        source,
+        line,
+        None,
+        "unrecognised shape; expected prompt/response_a/response_b, chosen/rejected or "
+        f"prompt/responses columns (found: {', '.join(sorted(row)) or 'none'}); see --map, "
+        "or name a known dataset with --format",
+    )
 
 
-def chosen_rejected(row: Mapping[str, Any], where: tuple[str, int], opts: ShapeOptions, extras: dict[str, Any],
-                    label: Choice = Choice.A, degenerate: bool = False) -> PairRecord:
+def chosen_rejected(
+    row: Mapping[str, Any],
+    where: tuple[str, int],
+    opts: ShapeOptions,
+    extras: dict[str, Any],
+    label: Choice = Choice.A,
+    degenerate: bool = False,
+) -> PairRecord:
     """A TRL chosen/rejected row: texts or message lists, explicit or implicit (shared-prefix) prompt."""
     for name in ("chosen", "rejected"):
         if row.get(name) is None:
@@ -236,16 +287,14 @@ def chosen_rejected(row: Mapping[str, Any], where: tuple[str, int], opts: ShapeO
         else:
             shared = list(itertools.takewhile(lambda m: m[0] == m[1], zip(chosen, rejected, strict=False)))
             prompt_msgs = [m for m, _ in shared]
-            chosen, rejected = chosen[len(prompt_msgs):], rejected[len(prompt_msgs):]
+            chosen, rejected = chosen[len(prompt_msgs) :], rejected[len(prompt_msgs) :]
         if not prompt_msgs and isinstance(prompt_value, str):
             prompt_msgs = [{"role": "user", "content": prompt_value}]
         prompt = check_text(render_messages(prompt_msgs), "prompt", where, opts, degenerate=degenerate)
         a = check_text(" ".join(str(m["content"]) for m in chosen), "chosen", where, opts, degenerate=degenerate)
-        b = check_text(" ".join(str(m["content"]) for m in rejected), "rejected", where, opts,
-                       degenerate=degenerate)
+        b = check_text(" ".join(str(m["content"]) for m in rejected), "rejected", where, opts, degenerate=degenerate)
         meta = conversation_metadata(prompt_msgs, chosen, a, rejected, b)
-        return make_pair(prompt, a, b, label, where, field_b="rejected", degenerate=degenerate,
-                         metadata=meta, **extras)
+        return make_pair(prompt, a, b, label, where, field_b="rejected", degenerate=degenerate, metadata=meta, **extras)
     if not isinstance(chosen, str) or not isinstance(rejected, str):
         raise RowProblem(where[0], where[1], "chosen", "expected text or a list of messages")
     if prompt_value is not None:
@@ -259,8 +308,9 @@ def chosen_rejected(row: Mapping[str, Any], where: tuple[str, int], opts: ShapeO
     return make_pair(prompt, a, b, label, where, field_b="rejected", degenerate=degenerate, **extras)
 
 
-def _candidates(row: Mapping[str, Any], where: tuple[str, int], opts: ShapeOptions,
-                extras: dict[str, Any]) -> list[PairRecord]:
+def _candidates(
+    row: Mapping[str, Any], where: tuple[str, int], opts: ShapeOptions, extras: dict[str, Any]
+) -> list[PairRecord]:
     prompt = _text(row, "prompt", where, opts)
     responses = row["responses"]
     if not isinstance(responses, list) or len(responses) < 2:
@@ -277,8 +327,15 @@ def _candidates(row: Mapping[str, Any], where: tuple[str, int], opts: ShapeOptio
         if scores is not None:
             si, sj = float(scores[i]), float(scores[j])
             label = Choice.A if si > sj else Choice.B if sj > si else Choice.TIE
-        pairs.append(PairRecord(prompt=prompt, response_a=texts[i], response_b=texts[j], label=label,
-                                **{**extras, "model_a": None, "model_b": None}))
+        pairs.append(
+            PairRecord(
+                prompt=prompt,
+                response_a=texts[i],
+                response_b=texts[j],
+                label=label,
+                **{**extras, "model_a": None, "model_b": None},
+            )
+        )
         if opts.max_pairs_per_prompt and len(pairs) >= opts.max_pairs_per_prompt:
             break
     return pairs

@@ -51,8 +51,14 @@ def _backbone_config(config: ModelConfig) -> ModelConfig:
 class AdaptedImpl:
     """A fine-tuned backbone (one model) + K linear heads on its features."""
 
-    def __init__(self, config: ModelConfig, backbone: FinetuneModel, heads: list[RewardHead], adapted_on: int,
-                 backbone_version: str) -> None:
+    def __init__(
+        self,
+        config: ModelConfig,
+        backbone: FinetuneModel,
+        heads: list[RewardHead],
+        adapted_on: int,
+        backbone_version: str,
+    ) -> None:
         self.config = config
         self.backbone = backbone
         self.heads = heads
@@ -99,8 +105,9 @@ class AdaptedImpl:
 
     # ---- training -----------------------------------------------------------------------
     @classmethod
-    def fit(cls, train: PairTargets, val: PairTargets | None, config: ModelConfig, parent: Any, log: MetricsLog,
-            bar: Any) -> tuple[AdaptedImpl, np.ndarray, dict[str, Any]]:
+    def fit(
+        cls, train: PairTargets, val: PairTargets | None, config: ModelConfig, parent: Any, log: MetricsLog, bar: Any
+    ) -> tuple[AdaptedImpl, np.ndarray, dict[str, Any]]:
         n = len(train) + (len(val) if val is not None else 0)
         prev = parent._impl if parent is not None and isinstance(parent._impl, AdaptedImpl) else None
         stats: dict[str, Any] = {}
@@ -111,11 +118,18 @@ class AdaptedImpl:
             warm = SimpleNamespace(_impl=prev.backbone) if prev is not None else None
             backbone, _thetas, ft = FinetuneModel.fit(train, val, _backbone_config(config), warm, log, bar)
             adapted_on, version = n, _digest(backbone.state_tensors())  # the same content hash as a model version
-            stats.update(adapted=True, finetune_seconds=ft["fit_seconds"], finetune_pairs_per_s=ft["pairs_per_s"],
-                         finetune_epochs=ft["epochs"], share_prompt=ft["share_prompt"])
+            stats.update(
+                adapted=True,
+                finetune_seconds=ft["fit_seconds"],
+                finetune_pairs_per_s=ft["pairs_per_s"],
+                finetune_epochs=ft["epochs"],
+                share_prompt=ft["share_prompt"],
+            )
         if not backbone.shared:
-            raise ValueError(f"adapted mode reads features in the shared-prompt layout, which "
-                             f"{config.resolved_backbone()} cannot take; use mode 'finetune' or 'heads'")
+            raise ValueError(
+                f"adapted mode reads features in the shared-prompt layout, which "
+                f"{config.resolved_backbone()} cannot take; use mode 'finetune' or 'heads'"
+            )
         self = cls(config, backbone, [], adapted_on, version)
         emb = self.features(train.pairs, bar)
         val_emb = self.features(val.pairs, bar) if val is not None else None
@@ -123,17 +137,20 @@ class AdaptedImpl:
         mean, std = torch.from_numpy(both.mean(0)), torch.from_numpy(both.std(0) + 1e-6)
         centre = self._head_at_backbone(both.shape[1], mean, std)
         heads_cfg = dataclasses.replace(config, mode="heads", head="linear")
-        heads, reports, _oob = train_heads(emb, train, val_emb, val, heads_cfg, [centre] * config.k, log, bar,
-                                           prior_at_parent=True)
+        heads, reports, _oob = train_heads(
+            emb, train, val_emb, val, heads_cfg, [centre] * config.k, log, bar, prior_at_parent=True
+        )
         self.heads = heads
-        stats.update({
-            "train_loss": float(np.mean([r["train_loss"] for r in reports])),
-            "train_loss_start": float(np.mean([r["train_loss_start"] for r in reports])),
-            "val_loss": None if val is None else float(np.mean([r["val_loss"] for r in reports])),
-            "epochs": [r["epochs"] for r in reports],
-            "adapted_on": adapted_on,
-            "backbone_version": version,
-        })
+        stats.update(
+            {
+                "train_loss": float(np.mean([r["train_loss"] for r in reports])),
+                "train_loss_start": float(np.mean([r["train_loss_start"] for r in reports])),
+                "val_loss": None if val is None else float(np.mean([r["val_loss"] for r in reports])),
+                "epochs": [r["epochs"] for r in reports],
+                "adapted_on": adapted_on,
+                "backbone_version": version,
+            }
+        )
         stats.setdefault("share_prompt", backbone.shared)
         return self, np.array([h.theta.item() for h in heads]), stats
 
@@ -157,8 +174,9 @@ class AdaptedImpl:
     def save(self, path: Path) -> None:
         self.backbone.save(path / _BACKBONE)
         save_heads(self.heads, path / _HEADS)
-        (path / "adapted.json").write_text(json.dumps({"adapted_on": self.adapted_on,
-                                                        "backbone_version": self.backbone_version}))
+        (path / "adapted.json").write_text(
+            json.dumps({"adapted_on": self.adapted_on, "backbone_version": self.backbone_version})
+        )
 
     @classmethod
     def load(cls, path: Path, config: ModelConfig) -> AdaptedImpl:
@@ -166,4 +184,3 @@ class AdaptedImpl:
         heads = load_heads(path / _HEADS, config.k, lambda dim: RewardHead(dim, "linear", 1, 0.0, config.tie_model))
         meta = json.loads((path / "adapted.json").read_text())
         return cls(config, backbone, heads, int(meta["adapted_on"]), str(meta["backbone_version"]))
-

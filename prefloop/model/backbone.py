@@ -163,4 +163,3 @@ class EmbeddingCache:
         with open(tmp, "wb") as fh:
             np.save(fh, value.astype(np.float32))
         os.replace(tmp, p)
-

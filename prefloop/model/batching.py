@@ -108,5 +108,7 @@ class EncodedPairs:
 
     def score_batches(self, batch_size: int) -> list[tuple[np.ndarray, dict[str, torch.Tensor]]]:
         """Every unique text once, length-sorted, for scoring: (text rows, padded inputs)."""
-        return [(rows, collate([self.encoded[t] for t in rows], self.pad_id, self.left_pad))
-                for rows in shard_groups(self.lengths, batch_size, None)]
+        return [
+            (rows, collate([self.encoded[t] for t in rows], self.pad_id, self.left_pad))
+            for rows in shard_groups(self.lengths, batch_size, None)
+        ]

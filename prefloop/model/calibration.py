@@ -23,8 +23,9 @@ MIN_CALIBRATION_PAIRS = 20  # below this a fitted T is noise; keep T = 1
 _GRID = np.exp(np.linspace(0.0, np.log(20.0), 122))  # steps of 2.5 %
 
 
-def mean_probs(delta: np.ndarray, thetas: np.ndarray, tie_model: str, mask: np.ndarray | None = None,
-               temperature: float = 1.0) -> np.ndarray:
+def mean_probs(
+    delta: np.ndarray, thetas: np.ndarray, tie_model: str, mask: np.ndarray | None = None, temperature: float = 1.0
+) -> np.ndarray:
     """[n, 3] ensemble-mean (P(a≻b), P(b≻a), P(tie)) over the members ``mask`` selects per pair.
 
     ``delta`` [n, K] are the members' reward gaps r_a − r_b; rows whose mask is all False
@@ -50,8 +51,9 @@ def nll_of(probs: np.ndarray, wins: np.ndarray, tie_model: str) -> float:
     return float(-(wins * logp).sum() / max(wins.sum(), 1e-12))
 
 
-def fit_temperature(delta: np.ndarray, wins: np.ndarray, thetas: np.ndarray, tie_model: str,
-                    mask: np.ndarray | None = None) -> float:
+def fit_temperature(
+    delta: np.ndarray, wins: np.ndarray, thetas: np.ndarray, tie_model: str, mask: np.ndarray | None = None
+) -> float:
     """The T in [1, 20] minimising held-out log-loss (grid in 2.5 % steps); 1.0 with too few pairs."""
     delta = np.asarray(delta, dtype=np.float64)
     wins = np.asarray(wins, dtype=np.float64)

@@ -233,7 +233,8 @@ class Prior:
         source = center.net if center is not None else None
         self.params = list(head.net.parameters())
         self.centers = (
-            [p.detach().clone() for p in source.parameters()] if source is not None
+            [p.detach().clone() for p in source.parameters()]
+            if source is not None
             else [torch.zeros_like(p) for p in self.params]
         )
 
@@ -321,8 +322,9 @@ def train_heads(
             head.std.copy_(std)
         prior = None
         if config.head_prior > 0:
-            prior = Prior(head, config.head_prior, copy.deepcopy(head) if prior_at_parent and parent_heads else None,
-                          n_labels)
+            prior = Prior(
+                head, config.head_prior, copy.deepcopy(head) if prior_at_parent and parent_heads else None, n_labels
+            )
         member_val = val_t
         if config.bootstrap and config.k > 1:
             idx = bootstrap_indices(len(train), seed)

@@ -64,8 +64,9 @@ class HeadsImpl:
         # heads are the warm start and the prior's centre, so the old labels are not forgotten.
         warm = parent is not None and not config.replays_everything()
         parent_heads = parent._impl.heads if warm else None
-        heads, reports, oob = train_heads(emb, train, val_emb, val, config, parent_heads, log, bar,
-                                          prior_at_parent=warm)
+        heads, reports, oob = train_heads(
+            emb, train, val_emb, val, config, parent_heads, log, bar, prior_at_parent=warm
+        )
         head_seconds = time.perf_counter() - t0
         thetas = np.array([h.theta.item() for h in heads])
         stats: dict[str, Any] = {

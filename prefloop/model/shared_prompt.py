@@ -219,7 +219,8 @@ def _pooled_states(model: nn.Module, inputs: dict[str, torch.Tensor]) -> tuple[n
     if getattr(inner.config, "_attn_implementation", "sdpa") == "eager":  # eager attention ADDS its mask
         allowed = kw["attention_mask"]
         kw["attention_mask"] = torch.zeros(allowed.shape, device=allowed.device).masked_fill(
-            ~allowed, torch.finfo(torch.float32).min)
+            ~allowed, torch.finfo(torch.float32).min
+        )
     hidden = inner.base_model(**kw).last_hidden_state
     return inner, hidden.reshape(-1, hidden.shape[-1])[inputs["pool_index"]]
 

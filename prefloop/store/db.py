@@ -144,6 +144,7 @@ _SQLITE_MAGIC = b"SQLite format 3\x00"
 
 # ---- one sync per store --------------------------------------------------------------------
 
+
 @contextmanager
 def sync_lock(engine: Engine, timeout_s: float) -> Iterator[None]:
     """One sync per store: a file lock beside a SQLite file, an advisory lock on PostgreSQL."""
@@ -230,8 +231,9 @@ def _server_tables(url: str) -> tuple[list[str], str | None]:
     except DBAPIError as exc:
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
         if "does not exist" in reason:
-            raise StoreMissing(f"no store at {describe_url(url)}: {reason}; create the database, then run "
-                               "`prefloop init`") from None
+            raise StoreMissing(
+                f"no store at {describe_url(url)}: {reason}; create the database, then run `prefloop init`"
+            ) from None
         raise StoreUnreachable(f"cannot reach the store at {describe_url(url)}: {reason}") from None
     finally:
         engine.dispose()
@@ -272,14 +274,17 @@ def open_store(url: str, *, create: bool = False, migrate: bool = True) -> Engin
     state, revision = store_state(url)
     if state == "foreign":
         found = f"Alembic revision {revision!r}" if revision else "tables that are not prefloop's"
-        raise NotAStore(f"not a prefloop store: {where} holds {found}; prefloop writes only into its own store "
-                        "(use --db to point at another file or database)")
+        raise NotAStore(
+            f"not a prefloop store: {where} holds {found}; prefloop writes only into its own store "
+            "(use --db to point at another file or database)"
+        )
     if state in ("missing", "empty") and not create:
         raise StoreMissing(f"no store at {where}; run `prefloop init` (or point --db / PREFLOOP_DB_URL at one)")
     _, head = _revisions()
     if revision != head:
         if not migrate:
-            raise StoreError(f"the store at {where} is at schema revision {revision}, not {head}; "
-                             "run `prefloop init` to upgrade it")
+            raise StoreError(
+                f"the store at {where} is at schema revision {revision}, not {head}; run `prefloop init` to upgrade it"
+            )
         init_db(url)
     return make_engine(url)

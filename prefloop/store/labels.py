@@ -38,9 +38,12 @@ class PullCounts:
 
 def annotator_id(session: Session, backend: str, who: AnnotatorRef) -> int:
     """Id of the annotator (backend, external id), created on first sight; the name follows the source."""
-    insert_ignore(session, Annotator.__table__, [{"backend": backend, "external_id": who.external_id,
-                                                 "name": who.name, "created_at": utcnow()}],
-                  ["backend", "external_id"])
+    insert_ignore(
+        session,
+        Annotator.__table__,
+        [{"backend": backend, "external_id": who.external_id, "name": who.name, "created_at": utcnow()}],
+        ["backend", "external_id"],
+    )
     row = session.scalars(
         select(Annotator).where(Annotator.backend == backend, Annotator.external_id == who.external_id)
     ).one()
@@ -87,12 +90,21 @@ def record_pull(
         if pulled.annotator.external_id not in annotators:
             annotators[pulled.annotator.external_id] = annotator_id(session, backend, pulled.annotator)
         label = Label(
-            pair_id=pair.id, annotator_id=annotators[pulled.annotator.external_id],
-            choice=pulled.choice.value, strength=pulled.strength,
-            dimension=pulled.dimension or "overall", rationale=pulled.rationale,
-            backend=backend, project=project, source_id=pulled.source_id, version=pulled.version,
-            source_created_at=_aware(pulled.created_at), source_updated_at=_aware(pulled.updated_at),
-            pulled_at=now, raw=pulled.raw, is_current=True,
+            pair_id=pair.id,
+            annotator_id=annotators[pulled.annotator.external_id],
+            choice=pulled.choice.value,
+            strength=pulled.strength,
+            dimension=pulled.dimension or "overall",
+            rationale=pulled.rationale,
+            backend=backend,
+            project=project,
+            source_id=pulled.source_id,
+            version=pulled.version,
+            source_created_at=_aware(pulled.created_at),
+            source_updated_at=_aware(pulled.updated_at),
+            pulled_at=now,
+            raw=pulled.raw,
+            is_current=True,
         )
         session.add(label)
         previous = [row for row, current in versions.values() if current]
@@ -118,8 +130,11 @@ def _supersede(session: Session, superseded: list[tuple[int | Label, Label]]) ->
     if not superseded:
         return
     table = Label.__table__
-    stmt = (update(table).where(table.c.id == bindparam("old_id"))
-            .values(is_current=False, superseded_by_id=bindparam("new_id")))
+    stmt = (
+        update(table)
+        .where(table.c.id == bindparam("old_id"))
+        .values(is_current=False, superseded_by_id=bindparam("new_id"))
+    )
     params = [{"old_id": old if isinstance(old, int) else old.id, "new_id": new.id} for old, new in superseded]
     session.execute(stmt, params)
     for old, _ in superseded:  # rows added in this call were changed behind the session's back
@@ -133,8 +148,11 @@ def _stored_versions(
     """source id → {version: (label id, is current)} for what is already stored."""
     out: dict[str, dict[str, tuple[int | Label, bool]]] = {}
     for chunk in chunks(sorted(source_ids)):
-        rows = session.execute(select(Label.source_id, Label.version, Label.id, Label.is_current).where(
-            Label.backend == backend, Label.project == project, Label.source_id.in_(chunk)))
+        rows = session.execute(
+            select(Label.source_id, Label.version, Label.id, Label.is_current).where(
+                Label.backend == backend, Label.project == project, Label.source_id.in_(chunk)
+            )
+        )
         for source_id, version, row_id, current in rows:
             out.setdefault(source_id, {})[version] = (row_id, bool(current))
     return out
@@ -153,9 +171,11 @@ def _mark_deleted(
     still_there = {pairs[key].id: ids for key, ids in alive.items() if key in pairs}
     gone: list[int] = []
     for chunk in chunks(sorted(still_there)):
-        rows = session.execute(select(Label.id, Label.pair_id, Label.source_id).where(
-            Label.backend == backend, Label.project == project, Label.pair_id.in_(chunk),
-            Label.live()))
+        rows = session.execute(
+            select(Label.id, Label.pair_id, Label.source_id).where(
+                Label.backend == backend, Label.project == project, Label.pair_id.in_(chunk), Label.live()
+            )
+        )
         for row_id, pair_id, source_id in rows:
             if source_id not in still_there[pair_id]:
                 gone.append(row_id)
@@ -168,26 +188,33 @@ def _mark_deleted(
 def _update_task_status(session: Session, backend: str, project: str, pair_ids: set[int], needed: int) -> None:
     """A task is 'labeled' once enough distinct annotators hold a live label on its pair."""
     for chunk in chunks(sorted(pair_ids)):
-        live = dict(session.execute(
-            select(Label.pair_id, func.count(func.distinct(Label.annotator_id))).where(
-                Label.backend == backend, Label.project == project, Label.pair_id.in_(chunk),
-                Label.live()).group_by(Label.pair_id)).all())
-        for task in session.scalars(select(Task).where(
-                Task.backend == backend, Task.project == project, Task.pair_id.in_(chunk),
-                Task.status != "withdrawn")):
+        live = dict(
+            session.execute(
+                select(Label.pair_id, func.count(func.distinct(Label.annotator_id)))
+                .where(Label.backend == backend, Label.project == project, Label.pair_id.in_(chunk), Label.live())
+                .group_by(Label.pair_id)
+            ).all()
+        )
+        for task in session.scalars(
+            select(Task).where(
+                Task.backend == backend, Task.project == project, Task.pair_id.in_(chunk), Task.status != "withdrawn"
+            )
+        ):
             wanted = max(needed, task.labels_wanted or 0)
             task.status = "labeled" if live.get(task.pair_id, 0) >= wanted else "pending"
 
 
 def get_cursor(session: Session, backend: str, project: str) -> str | None:
-    return session.scalar(select(SyncCursor.cursor).where(
-        SyncCursor.backend == backend, SyncCursor.project == project))
+    return session.scalar(select(SyncCursor.cursor).where(SyncCursor.backend == backend, SyncCursor.project == project))
 
 
 def set_cursor(session: Session, backend: str, project: str, cursor: str | None) -> None:
-    insert_ignore(session, SyncCursor.__table__, [{"backend": backend, "project": project, "cursor": None,
-                                                  "updated_at": utcnow()}], ["backend", "project"])
-    row = session.scalars(select(SyncCursor).where(
-        SyncCursor.backend == backend, SyncCursor.project == project)).one()
+    insert_ignore(
+        session,
+        SyncCursor.__table__,
+        [{"backend": backend, "project": project, "cursor": None, "updated_at": utcnow()}],
+        ["backend", "project"],
+    )
+    row = session.scalars(select(SyncCursor).where(SyncCursor.backend == backend, SyncCursor.project == project)).one()
     row.cursor = cursor
     row.updated_at = utcnow()

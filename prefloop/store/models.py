@@ -52,6 +52,7 @@ NAMING = {
     "pk": "pk_%(table_name)s",
 }
 
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 

@@ -71,8 +71,9 @@ def _processor(table: Table, column: str, dialect: Any) -> Any:
     return table.c[column].type.dialect_impl(dialect).bind_processor(dialect)
 
 
-def _converted(table: Table, rows: Sequence[dict[str, Any]], columns: list[str], dialect: Any,
-               skip: Iterable[str]) -> Iterator[tuple[Any, ...]]:
+def _converted(
+    table: Table, rows: Sequence[dict[str, Any]], columns: list[str], dialect: Any, skip: Iterable[str]
+) -> Iterator[tuple[Any, ...]]:
     """Each row's values in ``columns`` order, converted by the column's type (``skip``: left as they are)."""
     skipped = set(skip)
     processors = [None if c in skipped else _processor(table, c, dialect) for c in columns]
@@ -85,9 +86,14 @@ def _converted(table: Table, rows: Sequence[dict[str, Any]], columns: list[str],
         yield tuple(values)
 
 
-def _bulk_insert_ignore(session: Session, table: Table, rows: Sequence[dict[str, Any]], keys: Sequence[str],
-                        constants: dict[str, Any] | None = None, lookups: dict[str, tuple[Table, str]] | None = None
-                        ) -> int:
+def _bulk_insert_ignore(
+    session: Session,
+    table: Table,
+    rows: Sequence[dict[str, Any]],
+    keys: Sequence[str],
+    constants: dict[str, Any] | None = None,
+    lookups: dict[str, tuple[Table, str]] | None = None,
+) -> int:
     """``insert_ignore`` for ingest's hot path; returns how many rows were new.
 
     Values are converted by each column's own type (``constants``, the same for every
@@ -106,15 +112,18 @@ def _bulk_insert_ignore(session: Session, table: Table, rows: Sequence[dict[str,
     dialect = connection.dialect
     constants, lookups = constants or {}, lookups or {}
     columns = list(rows[0])
-    fixed = tuple(p(v) if (p := table.c[c].type.dialect_impl(dialect).bind_processor(dialect)) else v
-                  for c, v in constants.items())
+    fixed = tuple(
+        p(v) if (p := table.c[c].type.dialect_impl(dialect).bind_processor(dialect)) else v
+        for c, v in constants.items()
+    )
     names = ", ".join(f'"{c}"' for c in [*columns, *constants])
     conflict = ", ".join(f'"{k}"' for k in keys)
     values = _converted(table, rows, columns, dialect, lookups)
     if dialect.name == "postgresql":
         return _copy_insert(connection, table, columns, values, names, conflict, lookups, fixed)
-    slots = [f'(SELECT id FROM "{lookups[c][0].name}" WHERE "{lookups[c][1]}" = ?)' if c in lookups else "?"
-             for c in columns] + ["?"] * len(constants)
+    slots = [
+        f'(SELECT id FROM "{lookups[c][0].name}" WHERE "{lookups[c][1]}" = ?)' if c in lookups else "?" for c in columns
+    ] + ["?"] * len(constants)
     sql = f'INSERT INTO "{table.name}" ({names}) VALUES ({", ".join(slots)}) ON CONFLICT ({conflict}) DO NOTHING'
     added = 0
     ordered = sorted(values, key=itemgetter(0))  # neighbouring keys touch neighbouring index pages
@@ -124,32 +133,52 @@ def _bulk_insert_ignore(session: Session, table: Table, rows: Sequence[dict[str,
     return added
 
 
-def _copy_insert(connection: Any, table: Table, columns: list[str], values: Iterable[tuple[Any, ...]], names: str,
-                 conflict: str, lookups: dict[str, tuple[Table, str]], fixed: tuple[Any, ...]) -> int:
+def _copy_insert(
+    connection: Any,
+    table: Table,
+    columns: list[str],
+    values: Iterable[tuple[Any, ...]],
+    names: str,
+    conflict: str,
+    lookups: dict[str, tuple[Table, str]],
+    fixed: tuple[Any, ...],
+) -> int:
     """PostgreSQL: COPY the rows into a temporary text table, then INSERT ... SELECT ... ON CONFLICT DO NOTHING."""
     dialect = connection.dialect
     stage = f"_prefloop_stage_{table.name}"
     raw = connection.connection.dbapi_connection
     with raw.cursor() as cursor:
         cursor.execute(f'DROP TABLE IF EXISTS "{stage}"')
-        cursor.execute(f'CREATE TEMP TABLE "{stage}" ({", ".join(f"c{i} text" for i in range(len(columns)))}) '
-                       "ON COMMIT DROP")
+        cursor.execute(
+            f'CREATE TEMP TABLE "{stage}" ({", ".join(f"c{i} text" for i in range(len(columns)))}) ON COMMIT DROP'
+        )
         with cursor.copy(f'COPY "{stage}" FROM STDIN') as copy:
             for row in values:
                 copy.write_row(tuple(None if v is None else str(v) for v in row))
-        exprs = [f'(SELECT id FROM "{lookups[c][0].name}" WHERE "{lookups[c][1]}" = s.c{i})' if c in lookups
-                 else f"s.c{i}::{table.c[c].type.compile(dialect)}" for i, c in enumerate(columns)]
+        exprs = [
+            f'(SELECT id FROM "{lookups[c][0].name}" WHERE "{lookups[c][1]}" = s.c{i})'
+            if c in lookups
+            else f"s.c{i}::{table.c[c].type.compile(dialect)}"
+            for i, c in enumerate(columns)
+        ]
         exprs += ["%s"] * len(fixed)
-        cursor.execute(f'INSERT INTO "{table.name}" ({names}) SELECT {", ".join(exprs)} FROM "{stage}" s '
-                       f"ON CONFLICT ({conflict}) DO NOTHING", fixed)
+        cursor.execute(
+            f'INSERT INTO "{table.name}" ({names}) SELECT {", ".join(exprs)} FROM "{stage}" s '
+            f"ON CONFLICT ({conflict}) DO NOTHING",
+            fixed,
+        )
         added = max(cursor.rowcount, 0)
         cursor.execute(f'DROP TABLE "{stage}"')
     return added
 
 
 def _import_annotator(session: Session, name: str) -> int:
-    insert_ignore(session, Annotator.__table__, [{"backend": "import", "external_id": name, "name": name,
-                                                 "created_at": utcnow()}], ["backend", "external_id"])
+    insert_ignore(
+        session,
+        Annotator.__table__,
+        [{"backend": "import", "external_id": name, "name": name, "created_at": utcnow()}],
+        ["backend", "external_id"],
+    )
     annotator_id = session.scalar(
         select(Annotator.id).where(Annotator.backend == "import", Annotator.external_id == name)
     )
@@ -181,16 +210,27 @@ def _texts(records: Sequence[tuple[PairRecord, CanonicalPair]]) -> tuple[list[di
     for r, c in records:
         meta = r.metadata
         if c.prompt_hash not in prompts:
-            prompts[c.prompt_hash] = {"hash": c.prompt_hash, "text": r.prompt,
-                                      "messages": meta.get("prompt_messages") if meta else None}
+            prompts[c.prompt_hash] = {
+                "hash": c.prompt_hash,
+                "text": r.prompt,
+                "messages": meta.get("prompt_messages") if meta else None,
+            }
         turns = (meta.get("response_messages") or {}) if meta else {}
         model_a, model_b = (r.model_b, r.model_a) if c.flipped else (r.model_a, r.model_b)
         if c.hash_a not in responses:
-            responses[c.hash_a] = {"hash": c.hash_a, "text": c.response_a, "model_name": model_a,
-                                   "metadata": {"messages": turns[c.hash_a]} if c.hash_a in turns else {}}
+            responses[c.hash_a] = {
+                "hash": c.hash_a,
+                "text": c.response_a,
+                "model_name": model_a,
+                "metadata": {"messages": turns[c.hash_a]} if c.hash_a in turns else {},
+            }
         if c.hash_b not in responses:
-            responses[c.hash_b] = {"hash": c.hash_b, "text": c.response_b, "model_name": model_b,
-                                   "metadata": {"messages": turns[c.hash_b]} if c.hash_b in turns else {}}
+            responses[c.hash_b] = {
+                "hash": c.hash_b,
+                "text": c.response_b,
+                "model_name": model_b,
+                "metadata": {"messages": turns[c.hash_b]} if c.hash_b in turns else {},
+            }
     return list(prompts.values()), list(responses.values())
 
 
@@ -213,20 +253,33 @@ def add_pairs(session: Session, records: Sequence[PairRecord], source: str, spli
     label_rows: list[tuple[str, PairRecord, Choice]] = []
     for r, c in oriented:
         if c.key not in pair_rows:
-            meta = {k: v for k, v in r.metadata.items()
-                    if k not in (_LABEL_KEY, _LABEL_RAW, "response_messages")} if r.metadata else {}
+            meta = (
+                {k: v for k, v in r.metadata.items() if k not in (_LABEL_KEY, _LABEL_RAW, "response_messages")}
+                if r.metadata
+                else {}
+            )
             pair_rows[c.key] = {
-                "key": c.key, "prompt_id": c.prompt_hash, "response_a_id": c.hash_a, "response_b_id": c.hash_b,
+                "key": c.key,
+                "prompt_id": c.prompt_hash,
+                "response_a_id": c.hash_a,
+                "response_b_id": c.hash_b,
                 "metadata": meta,
             }
         if c.label is not None:
             label_rows.append((c.key, r, c.label))
     prompts, responses = Prompt.__table__, Response.__table__
     counts.pairs_added = _bulk_insert_ignore(
-        session, Pair.__table__, list(pair_rows.values()), ["key"],
+        session,
+        Pair.__table__,
+        list(pair_rows.values()),
+        ["key"],
         {"source": source, "split": split, "created_at": now},
-        lookups={"prompt_id": (prompts, "hash"), "response_a_id": (responses, "hash"),
-                 "response_b_id": (responses, "hash")})
+        lookups={
+            "prompt_id": (prompts, "hash"),
+            "response_a_id": (responses, "hash"),
+            "response_b_id": (responses, "hash"),
+        },
+    )
     if not label_rows:
         return counts
 
@@ -243,17 +296,25 @@ def add_pairs(session: Session, records: Sequence[PairRecord], source: str, spli
         if r.source_line:
             raw["line"] = r.source_line
         rows[source_id] = {
-            "pair_id": key, "annotator_id": annotators[who], "choice": choice.value,
-            "strength": r.strength, "dimension": dimension, "rationale": r.rationale,
-            "source_id": source_id, "raw": raw,
+            "pair_id": key,
+            "annotator_id": annotators[who],
+            "choice": choice.value,
+            "strength": r.strength,
+            "dimension": dimension,
+            "rationale": r.rationale,
+            "source_id": source_id,
+            "raw": raw,
         }
     counts.labels_seen = len(label_rows)
     counts.labels_added = _bulk_insert_ignore(
-        session, Label.__table__, list(rows.values()), ["backend", "project", "source_id", "version"],
+        session,
+        Label.__table__,
+        list(rows.values()),
+        ["backend", "project", "source_id", "version"],
         {"backend": "import", "project": source, "version": "1", "pulled_at": now, "is_current": True},
-        lookups={"pair_id": (Pair.__table__, "key")})
+        lookups={"pair_id": (Pair.__table__, "key")},
+    )
     return counts
-
 
 
 def pairs_by_keys(session: Session, keys: Iterable[str]) -> dict[str, Pair]:
@@ -273,10 +334,13 @@ def conversations(session: Session, pair_ids: Iterable[int]) -> dict[int, tuple[
     ra, rb = Response.__table__.alias("ra"), Response.__table__.alias("rb")
     out: dict[int, tuple[list[Any], list[Any], list[Any]]] = {}
     for chunk in chunks(list(set(pair_ids))):
-        query = (select(Pair.id, Prompt.messages, ra.c.text, ra.c.metadata, rb.c.text, rb.c.metadata)
-                 .join(Prompt, Pair.prompt_id == Prompt.id)
-                 .join(ra, Pair.response_a_id == ra.c.id).join(rb, Pair.response_b_id == rb.c.id)
-                 .where(Pair.id.in_(chunk), Prompt.messages.is_not(None)))
+        query = (
+            select(Pair.id, Prompt.messages, ra.c.text, ra.c.metadata, rb.c.text, rb.c.metadata)
+            .join(Prompt, Pair.prompt_id == Prompt.id)
+            .join(ra, Pair.response_a_id == ra.c.id)
+            .join(rb, Pair.response_b_id == rb.c.id)
+            .where(Pair.id.in_(chunk), Prompt.messages.is_not(None))
+        )
         for pid, messages, text_a, meta_a, text_b, meta_b in session.execute(query):
             if not messages:
                 continue

@@ -47,18 +47,36 @@ class LabeledRow:
     created_at: str | None
 
 
-def iter_labeled_rows(session: Session, dimension: str | None = "overall", split: str | None = None,
-                      include_skips: bool = False, max_label_id: int | None = None,
-                      include_gold: bool = False) -> Iterator[LabeledRow]:
+def iter_labeled_rows(
+    session: Session,
+    dimension: str | None = "overall",
+    split: str | None = None,
+    include_skips: bool = False,
+    max_label_id: int | None = None,
+    include_gold: bool = False,
+) -> Iterator[LabeledRow]:
     """Current, non-deleted labels with texts, ordered by pair then label id; streamed.
 
     Labels given on gold tasks (known-answer checks) are left out unless ``include_gold``.
     """
     ra, rb = Response.__table__.alias("ra"), Response.__table__.alias("rb")
     query = (
-        select(Label.id, Pair.id, Pair.key, Pair.split, Prompt.text, ra.c.text, rb.c.text, Label.choice,
-               Label.strength, Label.dimension, Annotator.external_id, Label.backend, Label.rationale,
-               Label.source_created_at)
+        select(
+            Label.id,
+            Pair.id,
+            Pair.key,
+            Pair.split,
+            Prompt.text,
+            ra.c.text,
+            rb.c.text,
+            Label.choice,
+            Label.strength,
+            Label.dimension,
+            Annotator.external_id,
+            Label.backend,
+            Label.rationale,
+            Label.source_created_at,
+        )
         .join(Pair, Label.pair_id == Pair.id)
         .join(Prompt, Pair.prompt_id == Prompt.id)
         .join(ra, Pair.response_a_id == ra.c.id)
@@ -101,8 +119,7 @@ def aggregate_choice(choices: list[str]) -> str | None:
 
 def live_label_counts(session: Session, column: Any) -> dict[Any, int]:
     """Current, undeleted labels counted by ``column`` (e.g. ``Label.backend``)."""
-    return dict(session.execute(select(column, func.count(Label.id)).where(
-        Label.live()).group_by(column)).all())
+    return dict(session.execute(select(column, func.count(Label.id)).where(Label.live()).group_by(column)).all())
 
 
 def label_dimensions(session: Session) -> list[str]:
@@ -118,12 +135,13 @@ def store_stats(session: Session) -> dict[str, object]:
     tasks = dict(session.execute(select(Task.status, func.count()).group_by(Task.status)).all())
     return {
         "pairs": session.scalar(select(func.count(Pair.id))) or 0,
-        "pairs_by_split": dict(session.execute(select(Pair.split, func.count()).group_by(Pair.split))
-                               .all()),
+        "pairs_by_split": dict(session.execute(select(Pair.split, func.count()).group_by(Pair.split)).all()),
         "prompts": session.scalar(select(func.count(Prompt.id))) or 0,
         "responses": session.scalar(select(func.count(Response.id))) or 0,
-        "labeled_pairs": session.scalar(select(func.count(func.distinct(Label.pair_id))).where(
-            Label.live(), Label.choice != "skip")) or 0,
+        "labeled_pairs": session.scalar(
+            select(func.count(func.distinct(Label.pair_id))).where(Label.live(), Label.choice != "skip")
+        )
+        or 0,
         "labels": sum(by_choice.values()),
         "labels_by_choice": {c: by_choice.get(c, 0) for c in ("a", "b", "tie", "skip")},
         "labels_by_dimension": by_dimension,
@@ -154,17 +172,20 @@ def labels_by_annotator(session: Session) -> list[dict[str, Any]]:
         {"backend": backend, "annotator": name or ext, "labels": n}
         for backend, ext, name, n in session.execute(
             select(Annotator.backend, Annotator.external_id, Annotator.name, func.count(Label.id))
-            .join(Label, Label.annotator_id == Annotator.id).where(Label.live())
+            .join(Label, Label.annotator_id == Annotator.id)
+            .where(Label.live())
             .group_by(Annotator.backend, Annotator.external_id, Annotator.name)
-            .order_by(Annotator.backend, Annotator.external_id))
+            .order_by(Annotator.backend, Annotator.external_id)
+        )
     ]
 
 
 def overall_votes(session: Session) -> dict[int, list[str]]:
     """Pair id → the choices of its live, non-skip labels on the overall dimension (for agreement)."""
     votes: dict[int, list[str]] = defaultdict(list)
-    for pair_id, choice in session.execute(select(Label.pair_id, Label.choice).where(
-            Label.live(), Label.choice != "skip", Label.dimension == "overall")):
+    for pair_id, choice in session.execute(
+        select(Label.pair_id, Label.choice).where(Label.live(), Label.choice != "skip", Label.dimension == "overall")
+    ):
         votes[pair_id].append(choice)
     return dict(votes)
 

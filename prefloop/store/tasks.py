@@ -55,12 +55,19 @@ def record_tasks(
         pair = pairs.get(item.pair_key)
         if pair is None:
             continue
-        task = session.scalar(select(Task).where(
-            Task.backend == backend, Task.project == item.project, Task.pair_id == pair.id))
+        task = session.scalar(
+            select(Task).where(Task.backend == backend, Task.project == item.project, Task.pair_id == pair.id)
+        )
         why = meta.get(item.pair_key)
         if task is None:
-            task = Task(pair_id=pair.id, backend=backend, project=item.project, external_id=item.external_id,
-                        swapped=item.swapped, status="pending")
+            task = Task(
+                pair_id=pair.id,
+                backend=backend,
+                project=item.project,
+                external_id=item.external_id,
+                swapped=item.swapped,
+                status="pending",
+            )
             session.add(task)
             added += 1
         elif task.status == "withdrawn":
@@ -79,14 +86,19 @@ def record_tasks(
 
 
 def count_pending(session: Session, backend: str, project: str) -> int:
-    return session.scalar(select(func.count(Task.id)).where(
-        Task.backend == backend, Task.project == project, Task.status == "pending")) or 0
+    return (
+        session.scalar(
+            select(func.count(Task.id)).where(
+                Task.backend == backend, Task.project == project, Task.status == "pending"
+            )
+        )
+        or 0
+    )
 
 
 def excluded_pair_ids(session: Session) -> set[int]:
     """Pairs that must not be selected again: labeled anywhere, or pending in any backend, or held out."""
-    labeled = session.scalars(select(Label.pair_id).where(
-        Label.live()).distinct())
+    labeled = session.scalars(select(Label.pair_id).where(Label.live()).distinct())
     pending = session.scalars(select(Task.pair_id).where(Task.status != "withdrawn").distinct())
     held_out = session.scalars(select(Pair.id).where(Pair.split != "pool"))
     return set(labeled) | set(pending) | set(held_out)
@@ -106,8 +118,13 @@ def last_task_id(session: Session) -> int:
 def planned_tasks(session: Session, backend: str, project: str) -> list[Task]:
     """Tasks planned in the store and not yet confirmed by the backend (a run died mid-push, or this one planned
     them): pending with no external id."""
-    return list(session.scalars(select(Task).where(
-        Task.backend == backend, Task.project == project, Task.external_id == "", Task.status == "pending")))
+    return list(
+        session.scalars(
+            select(Task).where(
+                Task.backend == backend, Task.project == project, Task.external_id == "", Task.status == "pending"
+            )
+        )
+    )
 
 
 def pool_candidates(session: Session, include: Iterable[int] = (), skip: Iterable[int] = ()) -> list[tuple[int, int]]:
@@ -118,14 +135,28 @@ def pool_candidates(session: Session, include: Iterable[int] = (), skip: Iterabl
     return [(pair_id, prompt_id) for pair_id, prompt_id in rows if pair_id not in excluded]
 
 
-def plan_tasks(session: Session, backend: str, project: str, picks: Sequence[tuple[int, float, bool]], *,
-               strategy: str, params: dict[str, Any], model_version_id: int | None) -> None:
+def plan_tasks(
+    session: Session,
+    backend: str,
+    project: str,
+    picks: Sequence[tuple[int, float, bool]],
+    *,
+    strategy: str,
+    params: dict[str, Any],
+    model_version_id: int | None,
+) -> None:
     """Record ``(pair id, score, gold)`` picks as planned tasks (external id '' until the push is confirmed).
 
     One row per pair and project: a withdrawn pair's row is reused when it is chosen again.
     """
-    existing = {t.pair_id: t for t in session.scalars(select(Task).where(
-        Task.backend == backend, Task.project == project, Task.pair_id.in_([p for p, _, _ in picks])))}
+    existing = {
+        t.pair_id: t
+        for t in session.scalars(
+            select(Task).where(
+                Task.backend == backend, Task.project == project, Task.pair_id.in_([p for p, _, _ in picks])
+            )
+        )
+    }
     for pair_id, score, gold in picks:
         task = existing.get(pair_id)
         if task is None:
@@ -137,27 +168,54 @@ def plan_tasks(session: Session, backend: str, project: str, picks: Sequence[tup
 
 def stale_tasks(session: Session, backend: str, project: str, model_version_id: int) -> dict[int, str]:
     """Pushed, pending, non-gold tasks without a live label that another model chose: pair id → pair key."""
-    rows = dict(session.execute(select(Task.pair_id, Pair.key).join(Pair, Pair.id == Task.pair_id).where(
-        Task.backend == backend, Task.project == project, Task.status == "pending", Task.external_id != "",
-        Task.gold.is_(False),
-        or_(Task.model_version_id.is_(None), Task.model_version_id != model_version_id))).all())
+    rows = dict(
+        session.execute(
+            select(Task.pair_id, Pair.key)
+            .join(Pair, Pair.id == Task.pair_id)
+            .where(
+                Task.backend == backend,
+                Task.project == project,
+                Task.status == "pending",
+                Task.external_id != "",
+                Task.gold.is_(False),
+                or_(Task.model_version_id.is_(None), Task.model_version_id != model_version_id),
+            )
+        ).all()
+    )
     labeled = set(session.scalars(select(Label.pair_id).where(Label.pair_id.in_(rows), Label.live())))
     return {pair_id: key for pair_id, key in rows.items() if pair_id not in labeled}
 
 
-def settle_refresh(session: Session, backend: str, project: str, keep: dict[int, float], gone: set[int], *,
-                   model_version_id: int, strategy: str, params: dict[str, Any]) -> None:
+def settle_refresh(
+    session: Session,
+    backend: str,
+    project: str,
+    keep: dict[int, float],
+    gone: set[int],
+    *,
+    model_version_id: int,
+    strategy: str,
+    params: dict[str, Any],
+) -> None:
     """After a refresh: tasks in ``gone`` are withdrawn; those kept now stand on the new model with its score."""
-    for task in session.scalars(select(Task).where(
-            Task.backend == backend, Task.project == project, Task.pair_id.in_(set(keep) | gone))):
+    for task in session.scalars(
+        select(Task).where(Task.backend == backend, Task.project == project, Task.pair_id.in_(set(keep) | gone))
+    ):
         if task.pair_id in gone:
             task.status = "withdrawn"
         else:
             task.model_version_id, task.score, task.strategy, task.strategy_params = (
-                model_version_id, keep[task.pair_id], strategy, params)
+                model_version_id,
+                keep[task.pair_id],
+                strategy,
+                params,
+            )
 
 
 def pending_by_backend(session: Session) -> dict[str, int]:
     """Pending tasks per backend."""
-    return dict(session.execute(select(Task.backend, func.count(Task.id)).where(Task.status == "pending")
-                                .group_by(Task.backend)).all())
+    return dict(
+        session.execute(
+            select(Task.backend, func.count(Task.id)).where(Task.status == "pending").group_by(Task.backend)
+        ).all()
+    )

@@ -34,16 +34,20 @@ def label_snapshot(session: Session) -> dict[str, Any]:
     live = (Label.live(), Label.choice != "skip", Label.gold.is_(False))
     return {
         "max_label_id": session.scalar(select(func.max(Label.id))) or 0,
-        "n_labels": session.scalar(select(func.count(Label.id)).join(Pair, Label.pair_id == Pair.id)
-                                   .where(*live, Pair.split == "pool")) or 0,
+        "n_labels": session.scalar(
+            select(func.count(Label.id)).join(Pair, Label.pair_id == Pair.id).where(*live, Pair.split == "pool")
+        )
+        or 0,
     }
 
 
 def labels_since(session: Session, model: ModelVersion | None) -> int:
     """Live, non-skip pool labels added (or edited) after ``model`` was trained (gold checks do not count)."""
-    query = (select(func.count(Label.id)).join(Pair, Label.pair_id == Pair.id)
-             .where(Label.live(), Label.choice != "skip", Label.gold.is_(False),
-                    Pair.split == "pool"))
+    query = (
+        select(func.count(Label.id))
+        .join(Pair, Label.pair_id == Pair.id)
+        .where(Label.live(), Label.choice != "skip", Label.gold.is_(False), Pair.split == "pool")
+    )
     if model is not None:
         query = query.where(Label.id > int(model.label_snapshot.get("max_label_id", 0)))
     return session.scalar(query) or 0
@@ -84,26 +88,59 @@ def find_model(session: Session, name: str | None) -> ModelVersion | None:
     return row
 
 
-def record_model_version(session: Session, *, name: str, parent_id: int | None, base_model: str, mode: str,
-                         config: dict[str, Any], artifact_path: str, snapshot: dict[str, Any],
-                         metrics: dict[str, Any]) -> ModelVersion:
+def record_model_version(
+    session: Session,
+    *,
+    name: str,
+    parent_id: int | None,
+    base_model: str,
+    mode: str,
+    config: dict[str, Any],
+    artifact_path: str,
+    snapshot: dict[str, Any],
+    metrics: dict[str, Any],
+) -> ModelVersion:
     """Insert a model version; the same weights (same name) recorded twice stay one row."""
     existing = session.scalar(select(ModelVersion).where(ModelVersion.name == name))
     if existing is not None:
         return existing
-    row = ModelVersion(name=name, parent_id=parent_id, base_model=base_model, mode=mode, config=config,
-                       artifact_path=artifact_path, label_snapshot=snapshot, metrics=metrics)
+    row = ModelVersion(
+        name=name,
+        parent_id=parent_id,
+        base_model=base_model,
+        mode=mode,
+        config=config,
+        artifact_path=artifact_path,
+        label_snapshot=snapshot,
+        metrics=metrics,
+    )
     session.add(row)
     session.flush()
     return row
 
 
-def save_predictions(session: Session, model_id: int, pair_ids: Sequence[int], p_a: Sequence[float],
-                     p_tie: Sequence[float], spread: Sequence[float], members: Sequence[Sequence[float]]) -> None:
+def save_predictions(
+    session: Session,
+    model_id: int,
+    pair_ids: Sequence[int],
+    p_a: Sequence[float],
+    p_tie: Sequence[float],
+    spread: Sequence[float],
+    members: Sequence[Sequence[float]],
+) -> None:
     now = utcnow()
-    rows = [{"model_version_id": model_id, "pair_id": int(pid), "p_a": float(pa), "p_tie": float(pt),
-             "spread": float(sp), "members": [float(m) for m in mem], "created_at": now}
-            for pid, pa, pt, sp, mem in zip(pair_ids, p_a, p_tie, spread, members, strict=True)]
+    rows = [
+        {
+            "model_version_id": model_id,
+            "pair_id": int(pid),
+            "p_a": float(pa),
+            "p_tie": float(pt),
+            "spread": float(sp),
+            "members": [float(m) for m in mem],
+            "created_at": now,
+        }
+        for pid, pa, pt, sp, mem in zip(pair_ids, p_a, p_tie, spread, members, strict=True)
+    ]
     insert_ignore(session, Prediction.__table__, rows, ["model_version_id", "pair_id"])
 
 
@@ -116,9 +153,15 @@ def predictions_for(session: Session, model_id: int, pair_ids: Sequence[int]) ->
     out: dict[int, Prediction] = {}
     ids = list(pair_ids)
     for start in range(0, len(ids), 5000):
-        chunk = ids[start:start + 5000]
-        out.update({p.pair_id: p for p in session.scalars(select(Prediction).where(
-            Prediction.model_version_id == model_id, Prediction.pair_id.in_(chunk)))})
+        chunk = ids[start : start + 5000]
+        out.update(
+            {
+                p.pair_id: p
+                for p in session.scalars(
+                    select(Prediction).where(Prediction.model_version_id == model_id, Prediction.pair_id.in_(chunk))
+                )
+            }
+        )
     return out
 
 
@@ -129,15 +172,24 @@ def model_names(session: Session) -> dict[int, str]:
 
 def guesses_for(session: Session, pair_ids: Sequence[int]) -> dict[tuple[int, int], float]:
     """``(model version id, pair id)`` → that model's P(a≻b), for the given pairs."""
-    return {(p.model_version_id, p.pair_id): p.p_a
-            for p in session.scalars(select(Prediction).where(Prediction.pair_id.in_(list(pair_ids))))}
+    return {
+        (p.model_version_id, p.pair_id): p.p_a
+        for p in session.scalars(select(Prediction).where(Prediction.pair_id.in_(list(pair_ids))))
+    }
 
 
 def model_summaries(session: Session) -> list[dict[str, Any]]:
     """Every model version, oldest first: name, parent, mode, creation time, labels and main metrics."""
     return [
-        {"name": m.name, "parent": m.parent.name if m.parent else None, "mode": m.mode,
-         "created_at": m.created_at, "labels": m.label_snapshot.get("n_labels"),
-         "metrics": {k: m.metrics.get(k) for k in ("val_loss", "train_loss", "n_pairs", "seconds") if k in m.metrics}}
+        {
+            "name": m.name,
+            "parent": m.parent.name if m.parent else None,
+            "mode": m.mode,
+            "created_at": m.created_at,
+            "labels": m.label_snapshot.get("n_labels"),
+            "metrics": {
+                k: m.metrics.get(k) for k in ("val_loss", "train_loss", "n_pairs", "seconds") if k in m.metrics
+            },
+        }
         for m in session.scalars(select(ModelVersion).order_by(ModelVersion.id))
     ]

@@ -24,8 +24,7 @@ def _pool(n: int = 200, k: int = 5, seed: int = 0, **kw: object) -> ProbPool:
     rng = np.random.default_rng(seed)
     centre = rng.random((n, 1))
     p = np.clip(centre + 0.2 * rng.normal(size=(n, k)), 0.0, 1.0)
-    return ProbPool(p_members=p, embeddings=rng.normal(size=(n, 8)),
-                    prompt_ids=rng.integers(0, 40, size=n), **kw)  # type: ignore[arg-type]
+    return ProbPool(p_members=p, embeddings=rng.normal(size=(n, 8)), prompt_ids=rng.integers(0, 40, size=n), **kw)  # type: ignore[arg-type]
 
 
 def test_registry_names_and_spec_strings() -> None:
@@ -65,8 +64,21 @@ def test_bald_strategy_picks_highest_bald() -> None:
     np.testing.assert_allclose(sel.scores, bald(pool.p_members)[want])
 
 
-@pytest.mark.parametrize("spec", ["random", "entropy", "disagreement", "bald", "margin", "diverse:bald",
-                                  "diverse:random", *NEW, "balpm:epig", "diverse:epig"])
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "random",
+        "entropy",
+        "disagreement",
+        "bald",
+        "margin",
+        "diverse:bald",
+        "diverse:random",
+        *NEW,
+        "balpm:epig",
+        "diverse:epig",
+    ],
+)
 def test_exclusions_always_hold(spec: str) -> None:
     excluded = np.arange(0, 200, 2)
     for exclude in (excluded, np.isin(np.arange(200), excluded)):
@@ -87,8 +99,9 @@ def test_per_prompt_cap(spec: str) -> None:
     assert np.bincount(pool.prompt_ids[sel.indices]).max() == 1  # type: ignore[index]
 
 
-@pytest.mark.parametrize("spec", ["random", "diverse:random", "diverse:bald", "drts", "epig", "balpm", "delta_ucb",
-                                  "noise_aware"])
+@pytest.mark.parametrize(
+    "spec", ["random", "diverse:random", "diverse:bald", "drts", "epig", "balpm", "delta_ucb", "noise_aware"]
+)
 def test_deterministic_under_seed(spec: str) -> None:
     pool = _pool()
     kw: dict[str, object] = {"method": "kmeanspp"} if spec.startswith("diverse") else {}
@@ -114,23 +127,42 @@ def test_needs_embeddings(spec: str) -> None:
 
 def test_literature_names_parse() -> None:
     assert set(available_strategies()) >= set(NEW)
-    for spec, name in [("drts", "drts"), ("DRTS", "drts"), ("delta_ucb", "delta_ucb"), ("delta-ucb", "delta_ucb"),
-                       ("DeltaUCB", "delta_ucb"), ("epig", "epig"), ("noise_aware", "noise_aware"),
-                       ("noise-aware", "noise_aware"), ("balpm", "balpm"), ("bal-pm", "balpm"), ("balpm:bald", "balpm"),
-                       ("balpm:epig", "balpm:epig"), ("balpm(noise_aware)", "balpm:noise_aware"),
-                       ("Bal-PM(epig)", "balpm:epig"), ("diverse:delta-ucb", "diverse:delta_ucb"),
-                       ("diverse:epig", "diverse:epig"), ("diverse:drts", "diverse:drts")]:
+    for spec, name in [
+        ("drts", "drts"),
+        ("DRTS", "drts"),
+        ("delta_ucb", "delta_ucb"),
+        ("delta-ucb", "delta_ucb"),
+        ("DeltaUCB", "delta_ucb"),
+        ("epig", "epig"),
+        ("noise_aware", "noise_aware"),
+        ("noise-aware", "noise_aware"),
+        ("balpm", "balpm"),
+        ("bal-pm", "balpm"),
+        ("balpm:bald", "balpm"),
+        ("balpm:epig", "balpm:epig"),
+        ("balpm(noise_aware)", "balpm:noise_aware"),
+        ("Bal-PM(epig)", "balpm:epig"),
+        ("diverse:delta-ucb", "diverse:delta_ucb"),
+        ("diverse:epig", "diverse:epig"),
+        ("diverse:drts", "diverse:drts"),
+    ]:
         assert get_strategy(spec).name == name, spec
     assert isinstance(get_strategy("bal-pm"), EntropyBatchStrategy)
     for name in ("drts", "delta_ucb", "epig", "noise_aware"):
         assert get_strategy(name).params == {}
 
 
-@pytest.mark.parametrize("spec, params", [
-    ("drts", {"beta": 0.5}), ("delta_ucb", {"beta": 2.0, "max_per_prompt": 1}), ("epig", {"n_targets": 30}),
-    ("noise_aware", {"tie_max": 0.4, "min_epistemic_share": 0.2}),
-    ("balpm", {"beta": 0.05, "n_neighbors": 2, "shortlist": 80}), ("balpm:epig", {"inner_params": {"n_targets": 20}}),
-])
+@pytest.mark.parametrize(
+    "spec, params",
+    [
+        ("drts", {"beta": 0.5}),
+        ("delta_ucb", {"beta": 2.0, "max_per_prompt": 1}),
+        ("epig", {"n_targets": 30}),
+        ("noise_aware", {"tie_max": 0.4, "min_epistemic_share": 0.2}),
+        ("balpm", {"beta": 0.05, "n_neighbors": 2, "shortlist": 80}),
+        ("balpm:epig", {"inner_params": {"n_targets": 20}}),
+    ],
+)
 def test_literature_params_round_trip(spec: str, params: dict[str, object]) -> None:
     s = get_strategy(spec, **params)
     again = get_strategy(s.name, **s.params)

@@ -202,9 +202,7 @@ def _register_engine() -> None:
         async def delete_index(self, dataset: Dataset) -> None:
             return None
 
-        async def configure_metadata_property(
-            self, dataset: Dataset, metadata_property: MetadataProperty
-        ) -> None:
+        async def configure_metadata_property(self, dataset: Dataset, metadata_property: MetadataProperty) -> None:
             return None
 
         async def configure_index_vectors(self, vector_settings: VectorSettings) -> None:
@@ -290,8 +288,7 @@ def _register_engine() -> None:
                 return TermsMetrics(
                     total=sum(counts.values()),
                     values=[
-                        TermsMetrics.TermCount(term=t, count=c)
-                        for t, c in sorted(counts.items(), key=lambda x: -x[1])
+                        TermsMetrics.TermCount(term=t, count=c) for t, c in sorted(counts.items(), key=lambda x: -x[1])
                     ],
                 )
             cls = (

@@ -39,8 +39,9 @@ class AnnotatorDriver(Protocol):
     #: external ids (as the backend reports them) of at least two annotators
     annotator_ids: list[str]
 
-    def annotate(self, task: PushedTask, who: int, shown: str, *, strength: float | None = None,
-                 rationale: str | None = None) -> str:
+    def annotate(
+        self, task: PushedTask, who: int, shown: str, *, strength: float | None = None, rationale: str | None = None
+    ) -> str:
         """Submit an annotation as annotator number ``who``; return the annotation id."""
 
     def edit(self, task: PushedTask, who: int, annotation_id: str, shown: str) -> None:
@@ -69,8 +70,16 @@ def _requests(records: list[PairRecord]) -> list[TaskRequest]:
     out = []
     for r in records:
         c = r.canonical()
-        out.append(TaskRequest(pair_key=c.key, prompt=r.prompt, response_a=c.response_a, response_b=c.response_b,
-                               strategy="conformance", score=0.5))
+        out.append(
+            TaskRequest(
+                pair_key=c.key,
+                prompt=r.prompt,
+                response_a=c.response_a,
+                response_b=c.response_b,
+                strategy="conformance",
+                score=0.5,
+            )
+        )
     return out
 
 
@@ -119,8 +128,9 @@ class BackendConformance:
     def test_ensure_project_is_idempotent(self, backend: AnnotationBackend) -> None:
         assert backend.ensure_project() == backend.ensure_project()
 
-    def test_push_twice_gives_one_task(self, backend: AnnotationBackend, pushed: list[PushedTask],
-                                       sqlite_engine: Engine) -> None:
+    def test_push_twice_gives_one_task(
+        self, backend: AnnotationBackend, pushed: list[PushedTask], sqlite_engine: Engine
+    ) -> None:
         records = make_pairs(self.n_pairs, tag=type(self).__name__)
         again = backend.push_tasks(_requests(records))
         assert {t.pair_key for t in again} == {t.pair_key for t in pushed}
@@ -132,8 +142,9 @@ class BackendConformance:
             record_tasks(session, backend.name, again)
             assert session.scalar(select(func.count(Task.id))) == self.n_pairs
 
-    def test_pull_twice_gives_no_duplicates(self, backend: AnnotationBackend, driver: AnnotatorDriver,
-                                            pushed: list[PushedTask], sqlite_engine: Engine) -> None:
+    def test_pull_twice_gives_no_duplicates(
+        self, backend: AnnotationBackend, driver: AnnotatorDriver, pushed: list[PushedTask], sqlite_engine: Engine
+    ) -> None:
         driver.annotate(pushed[0], 0, "a")
         self._pull(backend, sqlite_engine)
         self._pull(backend, sqlite_engine)
@@ -144,8 +155,9 @@ class BackendConformance:
         assert len(labels) == 1
         assert labels[0].choice == _canonical("a", pushed[0].swapped)
 
-    def test_edit_becomes_new_version_and_keeps_old(self, backend: AnnotationBackend, driver: AnnotatorDriver,
-                                                    pushed: list[PushedTask], sqlite_engine: Engine) -> None:
+    def test_edit_becomes_new_version_and_keeps_old(
+        self, backend: AnnotationBackend, driver: AnnotatorDriver, pushed: list[PushedTask], sqlite_engine: Engine
+    ) -> None:
         task = pushed[1]
         annotation = driver.annotate(task, 0, "a")
         self._pull(backend, sqlite_engine)
@@ -160,8 +172,9 @@ class BackendConformance:
         assert old.choice == _canonical("a", task.swapped)
         assert new.choice == _canonical("b", task.swapped)
 
-    def test_deleted_annotation_is_marked_not_erased(self, backend: AnnotationBackend, driver: AnnotatorDriver,
-                                                     pushed: list[PushedTask], sqlite_engine: Engine) -> None:
+    def test_deleted_annotation_is_marked_not_erased(
+        self, backend: AnnotationBackend, driver: AnnotatorDriver, pushed: list[PushedTask], sqlite_engine: Engine
+    ) -> None:
         task = pushed[2]
         annotation = driver.annotate(task, 0, "b")
         self._pull(backend, sqlite_engine)
@@ -171,8 +184,9 @@ class BackendConformance:
         assert len(labels) == 1
         assert labels[0].deleted_at is not None
 
-    def test_ties_and_skips_come_through(self, backend: AnnotationBackend, driver: AnnotatorDriver,
-                                         pushed: list[PushedTask], sqlite_engine: Engine) -> None:
+    def test_ties_and_skips_come_through(
+        self, backend: AnnotationBackend, driver: AnnotatorDriver, pushed: list[PushedTask], sqlite_engine: Engine
+    ) -> None:
         driver.annotate(pushed[3], 0, "tie", strength=2, rationale="both are fine")
         driver.skip(pushed[4], 0)
         self._pull(backend, sqlite_engine)
@@ -182,8 +196,9 @@ class BackendConformance:
         assert tie[0].strength == 2 and tie[0].rationale == "both are fine"
         assert [lb.choice for lb in skip] == [Choice.SKIP.value]
 
-    def test_two_annotators_give_two_labels(self, backend: AnnotationBackend, driver: AnnotatorDriver,
-                                            pushed: list[PushedTask], sqlite_engine: Engine) -> None:
+    def test_two_annotators_give_two_labels(
+        self, backend: AnnotationBackend, driver: AnnotatorDriver, pushed: list[PushedTask], sqlite_engine: Engine
+    ) -> None:
         task = pushed[5]
         driver.annotate(task, 0, "a")
         driver.annotate(task, 1, "b")
@@ -195,32 +210,39 @@ class BackendConformance:
             driver.annotator_ids[1]: _canonical("b", task.swapped),
         }
 
-    def test_presentation_order_is_undone(self, backend: AnnotationBackend, driver: AnnotatorDriver,
-                                          pushed: list[PushedTask], sqlite_engine: Engine) -> None:
+    def test_presentation_order_is_undone(
+        self, backend: AnnotationBackend, driver: AnnotatorDriver, pushed: list[PushedTask], sqlite_engine: Engine
+    ) -> None:
         swapped = [t for t in pushed if t.swapped]
         straight = [t for t in pushed if not t.swapped]
         assert swapped and straight, "A/B order must be randomised across tasks"
         driver.annotate(swapped[0], 1, "a")  # the annotator picks the LEFT / first response
         driver.annotate(straight[0], 1, "a")
         self._pull(backend, sqlite_engine)
-        assert [lb.choice for lb in self._labels(sqlite_engine, swapped[0].pair_key)
-                if lb.annotator.external_id == driver.annotator_ids[1]] == ["b"]
-        assert [lb.choice for lb in self._labels(sqlite_engine, straight[0].pair_key)
-                if lb.annotator.external_id == driver.annotator_ids[1]] == ["a"]
+        assert [
+            lb.choice
+            for lb in self._labels(sqlite_engine, swapped[0].pair_key)
+            if lb.annotator.external_id == driver.annotator_ids[1]
+        ] == ["b"]
+        assert [
+            lb.choice
+            for lb in self._labels(sqlite_engine, straight[0].pair_key)
+            if lb.annotator.external_id == driver.annotator_ids[1]
+        ] == ["a"]
         with session_scope(sqlite_engine) as session:
             tasks = {t.pair_id: t.swapped for t in session.scalars(select(Task))}
             keys = pairs_by_keys(session, [swapped[0].pair_key])
             assert tasks[keys[swapped[0].pair_key].id] is True
 
-    def test_withdraw_removes_unlabeled_tasks(self, backend: AnnotationBackend,
-                                              pushed: list[PushedTask]) -> None:
+    def test_withdraw_removes_unlabeled_tasks(self, backend: AnnotationBackend, pushed: list[PushedTask]) -> None:
         gone = backend.withdraw_tasks([pushed[0].pair_key, pushed[1].pair_key])
         assert gone == 2
         live = {t.pair_key for t in backend.live_tasks()}
         assert pushed[0].pair_key not in live and pushed[2].pair_key in live
 
     def test_withdraw_keeps_annotated_tasks_and_a_withdrawn_pair_can_come_back(
-            self, backend: AnnotationBackend, driver: AnnotatorDriver, pushed: list[PushedTask]) -> None:
+        self, backend: AnnotationBackend, driver: AnnotatorDriver, pushed: list[PushedTask]
+    ) -> None:
         driver.annotate(pushed[3], 0, "a")
         assert backend.withdraw_tasks([pushed[3].pair_key, pushed[4].pair_key]) == 1
         live = {t.pair_key for t in backend.live_tasks()}
@@ -233,8 +255,9 @@ class BackendConformance:
         live = [t for t in backend.live_tasks() if t.pair_key == pushed[4].pair_key]
         assert len(live) == 1 and live[0].external_id == again.external_id
 
-    def test_gold_task_scores_annotators_and_never_trains(self, backend: AnnotationBackend, driver: AnnotatorDriver,
-                                                           pushed: list[PushedTask], sqlite_engine: Engine) -> None:
+    def test_gold_task_scores_annotators_and_never_trains(
+        self, backend: AnnotationBackend, driver: AnnotatorDriver, pushed: list[PushedTask], sqlite_engine: Engine
+    ) -> None:
         # a known-answer pair goes out exactly like the others: the request has no field that could say "gold"
         assert "gold" not in TaskRequest.__dataclass_fields__
         records = make_pairs(1, tag=f"gold-{type(self).__name__}")
@@ -242,8 +265,9 @@ class BackendConformance:
         answer = "a"
         with session_scope(sqlite_engine) as session:
             add_pairs(session, records, source="conformance-gold", split="gold")
-            add_gold_answers(session, {pairs_by_keys(session, [request.pair_key])[request.pair_key].id: answer},
-                             "conformance")
+            add_gold_answers(
+                session, {pairs_by_keys(session, [request.pair_key])[request.pair_key].id: answer}, "conformance"
+            )
         (gold,) = backend.push_tasks([request])
         with session_scope(sqlite_engine) as session:
             record_tasks(session, backend.name, [gold], {gold.pair_key: TaskMeta(strategy="conformance", gold=True)})

@@ -36,9 +36,7 @@ from filelock import FileLock
 __all__ = ["Annotator", "ArgillaServer", "argilla_server", "ensure_server_venv", "start_argilla_server"]
 
 SERVER_REQUIREMENTS = ["argilla-server==2.8.0", "argilla==2.8.0", "uvicorn"]
-VENV = Path(
-    os.environ.get("PREFLOOP_ARGILLA_VENV", Path.home() / ".cache" / "prefloop" / "servers" / "argilla")
-)
+VENV = Path(os.environ.get("PREFLOOP_ARGILLA_VENV", Path.home() / ".cache" / "prefloop" / "servers" / "argilla"))
 LAUNCHER = Path(__file__).with_name("argilla_server_launcher.py")
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 REDIS_DB = int(os.environ.get("PREFLOOP_ARGILLA_REDIS_DB", "7"))
@@ -166,9 +164,7 @@ def start_argilla_server(home: Path, n_annotators: int = 2) -> ArgillaServer:
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
-    server = ArgillaServer(
-        url=url, api_key=api_key, password=password, workspace=WORKSPACE, home=home, process=proc
-    )
+    server = ArgillaServer(url=url, api_key=api_key, password=password, workspace=WORKSPACE, home=home, process=proc)
     while True:
         if proc.poll() is not None:
             tail = (home / "server.log").read_text(errors="replace")[-3000:]
@@ -180,9 +176,7 @@ def start_argilla_server(home: Path, n_annotators: int = 2) -> ArgillaServer:
             pass
         if time.monotonic() - started > START_TIMEOUT_S:
             stop_argilla_server(server)
-            raise RuntimeError(
-                f"argilla-server did not answer within {START_TIMEOUT_S:.0f} s; see {home}/server.log"
-            )
+            raise RuntimeError(f"argilla-server did not answer within {START_TIMEOUT_S:.0f} s; see {home}/server.log")
         time.sleep(0.25)
     server.start_s = time.monotonic() - started
     try:

@@ -35,8 +35,14 @@ import httpx
 import pytest
 from filelock import FileLock
 
-__all__ = ["LS_VERSION", "LabelStudioServer", "ensure_server_venv", "ensure_template", "label_studio_server",
-           "start_server"]
+__all__ = [
+    "LS_VERSION",
+    "LabelStudioServer",
+    "ensure_server_venv",
+    "ensure_template",
+    "label_studio_server",
+    "start_server",
+]
 
 LS_VERSION = "1.23.2"
 CACHE = Path(os.environ.get("PREFLOOP_CACHE_DIR", Path.home() / ".cache" / "prefloop"))
@@ -46,8 +52,19 @@ TEMPLATE = CACHE / "label-studio-template"
 ADMIN_EMAIL = "admin@prefloop.test"
 ANNOTATORS = ("alice@prefloop.test", "bob@prefloop.test")
 # Settings fall back to plain env vars: a stray one would change the server.
-_STRIPPED_ENV = ("HOST", "PORT", "USERNAME", "PASSWORD", "DEBUG", "LABEL_STUDIO_URL", "LABEL_STUDIO_API_KEY",
-                 "LABEL_STUDIO_HOST", "LABEL_STUDIO_PORT", "LABEL_STUDIO_USERNAME", "LABEL_STUDIO_PASSWORD")
+_STRIPPED_ENV = (
+    "HOST",
+    "PORT",
+    "USERNAME",
+    "PASSWORD",
+    "DEBUG",
+    "LABEL_STUDIO_URL",
+    "LABEL_STUDIO_API_KEY",
+    "LABEL_STUDIO_HOST",
+    "LABEL_STUDIO_PORT",
+    "LABEL_STUDIO_USERNAME",
+    "LABEL_STUDIO_PASSWORD",
+)
 
 
 def _log(message: str) -> None:
@@ -130,30 +147,46 @@ def _free_port() -> int:
 
 def _server_env(data_dir: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in _STRIPPED_ENV}
-    env.update({
-        "LABEL_STUDIO_BASE_DATA_DIR": str(data_dir),
-        "LATEST_VERSION_CHECK": "false",
-        "SENTRY_DSN": "",
-        "FRONTEND_SENTRY_DSN": "",
-        "COLLECT_ANALYTICS": "false",
-        "LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN": "true",
-        "PYTHONUNBUFFERED": "1",
-    })
+    env.update(
+        {
+            "LABEL_STUDIO_BASE_DATA_DIR": str(data_dir),
+            "LATEST_VERSION_CHECK": "false",
+            "SENTRY_DSN": "",
+            "FRONTEND_SENTRY_DSN": "",
+            "COLLECT_ANALYTICS": "false",
+            "LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN": "true",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     return env
 
 
-def _launch(data_dir: Path, log_path: Path, admin: Account | None, first_start: bool,
-            timeout_s: float) -> tuple[subprocess.Popen[bytes], str]:
+def _launch(
+    data_dir: Path, log_path: Path, admin: Account | None, first_start: bool, timeout_s: float
+) -> tuple[subprocess.Popen[bytes], str]:
     """Start the server on a free loopback port and wait until it answers as our admin."""
     port = _free_port()
-    cmd = [str(ensure_server_venv()), "start", "--no-browser", "--internal-host", "127.0.0.1",
-           "--port", str(port)]
+    cmd = [str(ensure_server_venv()), "start", "--no-browser", "--internal-host", "127.0.0.1", "--port", str(port)]
     if first_start and admin is not None:
-        cmd += ["--username", admin.email, "--password", admin.password, "--user-token", admin.token,
-                "--enable-legacy-api-token"]
+        cmd += [
+            "--username",
+            admin.email,
+            "--password",
+            admin.password,
+            "--user-token",
+            admin.token,
+            "--enable-legacy-api-token",
+        ]
     with log_path.open("ab") as log:  # the child keeps its own copy of the descriptor
-        process = subprocess.Popen(cmd, cwd=data_dir, env=_server_env(data_dir), stdout=log,
-                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        process = subprocess.Popen(
+            cmd,
+            cwd=data_dir,
+            env=_server_env(data_dir),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -167,8 +200,9 @@ def _launch(data_dir: Path, log_path: Path, admin: Account | None, first_start: 
         time.sleep(0.5)
     else:
         _stop(process)
-        raise RuntimeError(f"Label Studio did not answer /health within {timeout_s:.0f} s; log tail:\n"
-                           f"{_tail(log_path)}")
+        raise RuntimeError(
+            f"Label Studio did not answer /health within {timeout_s:.0f} s; log tail:\n{_tail(log_path)}"
+        )
     if admin is not None:  # the port may have been taken meanwhile and the server moved to port+1
         who = httpx.get(f"{url}/api/current-user/whoami", headers={"Authorization": f"Token {admin.token}"})
         if who.status_code != 200 or who.json().get("email") != admin.email:
@@ -191,9 +225,17 @@ def _sign_up(url: str, email: str, password: str) -> Account:
         csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)
         if csrf is None:
             raise RuntimeError("the Label Studio signup page has no CSRF field; has the form changed?")
-        answer = browser.post("/user/signup/", headers={"Referer": f"{url}/user/signup/"}, data={
-            "csrfmiddlewaretoken": csrf.group(1), "email": email, "password": password,
-            "how_find_us": "", "allow_newsletters": ""})
+        answer = browser.post(
+            "/user/signup/",
+            headers={"Referer": f"{url}/user/signup/"},
+            data={
+                "csrfmiddlewaretoken": csrf.group(1),
+                "email": email,
+                "password": password,
+                "how_find_us": "",
+                "allow_newsletters": "",
+            },
+        )
         if answer.status_code != 302:
             raise RuntimeError(f"signing up {email} failed with HTTP {answer.status_code}")
         token = browser.get("/api/current-user/token").json()["token"]
@@ -221,14 +263,14 @@ def ensure_template() -> dict[str, object]:
             shutil.rmtree(build, ignore_errors=True)
             raise
         try:
-            admin_id = httpx.get(f"{url}/api/current-user/whoami",
-                                 headers={"Authorization": f"Token {admin.token}"}).json()["id"]
+            admin_id = httpx.get(
+                f"{url}/api/current-user/whoami", headers={"Authorization": f"Token {admin.token}"}
+            ).json()["id"]
             admin = Account(int(admin_id), admin.email, admin.password, admin.token)
             people = [_sign_up(url, email, os.urandom(12).hex()) for email in ANNOTATORS]
         finally:
             _stop(process)
-        payload = {"label_studio": LS_VERSION, "admin": admin.__dict__,
-                   "annotators": [p.__dict__ for p in people]}
+        payload = {"label_studio": LS_VERSION, "admin": admin.__dict__, "annotators": [p.__dict__ for p in people]}
         (build / "accounts.json").write_text(json.dumps(payload, indent=1))
         shutil.rmtree(TEMPLATE, ignore_errors=True)
         build.rename(TEMPLATE)  # atomic: a half-built template never looks finished

@@ -114,9 +114,7 @@ def _owner(server: ArgillaServer) -> httpx.Client:
 
 
 def _tasks(n: int, **extra: Any) -> list[TaskRequest]:
-    return [
-        TaskRequest(**{**t.__dict__, **extra}) for t in _requests(make_pairs(n, tag=uuid.uuid4().hex[:6]))
-    ]
+    return [TaskRequest(**{**t.__dict__, **extra}) for t in _requests(make_pairs(n, tag=uuid.uuid4().hex[:6]))]
 
 
 def test_registry_finds_argilla() -> None:
@@ -135,18 +133,12 @@ def test_drafts_are_ignored(backend: ArgillaBackend, driver: ArgillaDriver) -> N
     assert result.alive[pushed[1].pair_key] == frozenset({submitted})
 
 
-def test_records_carry_metadata_and_presentation_order(
-    backend: ArgillaBackend, argilla_server: ArgillaServer
-) -> None:
+def test_records_carry_metadata_and_presentation_order(backend: ArgillaBackend, argilla_server: ArgillaServer) -> None:
     tasks = _tasks(6, strategy="bald", score=0.25, model_version="rm-3")
     pushed = {t.pair_key: t for t in backend.push_tasks(tasks)}
     with _owner(argilla_server) as owner:
-        items = owner.get(
-            f"/api/v1/datasets/{backend.ensure_project()}/records", params={"limit": 100}
-        ).json()["items"]
-        props = owner.get(f"/api/v1/me/datasets/{backend.ensure_project()}/metadata-properties").json()[
-            "items"
-        ]
+        items = owner.get(f"/api/v1/datasets/{backend.ensure_project()}/records", params={"limit": 100}).json()["items"]
+        props = owner.get(f"/api/v1/me/datasets/{backend.ensure_project()}/metadata-properties").json()["items"]
     assert {p["name"] for p in props} >= {
         "pair_key",
         "strategy",
@@ -200,9 +192,7 @@ def test_task_distribution_follows_annotators_per_pair(argilla_server: ArgillaSe
     assert distribution == {"strategy": "overlap", "min_submitted": 2}
 
 
-def test_dimension_questions_give_their_own_labels(
-    argilla_server: ArgillaServer, driver: ArgillaDriver
-) -> None:
+def test_dimension_questions_give_their_own_labels(argilla_server: ArgillaServer, driver: ArgillaDriver) -> None:
     backend = make_backend(argilla_server, dimensions=["helpfulness"])
     (task,) = backend.push_tasks(_tasks(1))
     values = {"preference": {"value": "a"}, "dimension_helpfulness": {"value": "b"}}

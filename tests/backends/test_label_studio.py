@@ -28,35 +28,44 @@ class LabelStudioDriver:
         self.annotator_ids = [str(account.user_id) for account in server.annotators]
 
     @staticmethod
-    def result(shown: str, strength: float | None = None, rationale: str | None = None,
-               dimensions: dict[str, str] | None = None) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = [{"from_name": "preference", "to_name": "prompt", "type": "choices",
-                                      "value": {"choices": [shown]}}]
+    def result(
+        shown: str,
+        strength: float | None = None,
+        rationale: str | None = None,
+        dimensions: dict[str, str] | None = None,
+    ) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = [
+            {"from_name": "preference", "to_name": "prompt", "type": "choices", "value": {"choices": [shown]}}
+        ]
         if strength is not None:
-            out.append({"from_name": "strength", "to_name": "prompt", "type": "rating",
-                        "value": {"rating": strength}})
+            out.append({"from_name": "strength", "to_name": "prompt", "type": "rating", "value": {"rating": strength}})
         if rationale is not None:
-            out.append({"from_name": "rationale", "to_name": "prompt", "type": "textarea",
-                        "value": {"text": [rationale]}})
+            out.append(
+                {"from_name": "rationale", "to_name": "prompt", "type": "textarea", "value": {"text": [rationale]}}
+            )
         for name, picked in (dimensions or {}).items():
-            out.append({"from_name": f"dim_{name}", "to_name": "prompt", "type": "choices",
-                        "value": {"choices": [picked]}})
+            out.append(
+                {"from_name": f"dim_{name}", "to_name": "prompt", "type": "choices", "value": {"choices": [picked]}}
+            )
         return out
 
-    def submit(self, task: PushedTask, who: int, result: list[dict[str, Any]],
-               cancelled: bool = False) -> str:
-        answer = self.people[who].post(f"/api/tasks/{task.external_id}/annotations/",
-                                       json={"result": result, "was_cancelled": cancelled, "lead_time": 4.2})
+    def submit(self, task: PushedTask, who: int, result: list[dict[str, Any]], cancelled: bool = False) -> str:
+        answer = self.people[who].post(
+            f"/api/tasks/{task.external_id}/annotations/",
+            json={"result": result, "was_cancelled": cancelled, "lead_time": 4.2},
+        )
         answer.raise_for_status()
         return str(answer.json()["id"])
 
-    def annotate(self, task: PushedTask, who: int, shown: str, *, strength: float | None = None,
-                 rationale: str | None = None) -> str:
+    def annotate(
+        self, task: PushedTask, who: int, shown: str, *, strength: float | None = None, rationale: str | None = None
+    ) -> str:
         return self.submit(task, who, self.result(shown, strength, rationale))
 
     def edit(self, task: PushedTask, who: int, annotation_id: str, shown: str) -> None:
-        self.people[who].patch(f"/api/annotations/{annotation_id}/",
-                               json={"result": self.result(shown)}).raise_for_status()
+        self.people[who].patch(
+            f"/api/annotations/{annotation_id}/", json={"result": self.result(shown)}
+        ).raise_for_status()
 
     def delete(self, task: PushedTask, who: int, annotation_id: str) -> None:
         self.people[who].delete(f"/api/annotations/{annotation_id}/").raise_for_status()
@@ -66,8 +75,14 @@ class LabelStudioDriver:
 
 
 def _settings(server: LabelStudioServer, **overrides: Any) -> BackendSettings:
-    values: dict[str, Any] = {"project": f"prefloop-test-{uuid.uuid4().hex[:10]}", "url": server.url,
-                              "api_key": server.admin.token, "retries": 2, "backoff_s": 0.1, "timeout_s": 30}
+    values: dict[str, Any] = {
+        "project": f"prefloop-test-{uuid.uuid4().hex[:10]}",
+        "url": server.url,
+        "api_key": server.admin.token,
+        "retries": 2,
+        "backoff_s": 0.1,
+        "timeout_s": 30,
+    }
     values.update(overrides)
     return BackendSettings(**values)
 
@@ -108,8 +123,9 @@ def _push(backend: LabelStudioBackend, n: int = 4, **fields: Any) -> list[Pushed
     return backend.push_tasks(requests)
 
 
-def test_label_config_shows_text_and_offers_a_tie(ls_backend: LabelStudioBackend,
-                                                  label_studio_server: LabelStudioServer) -> None:
+def test_label_config_shows_text_and_offers_a_tie(
+    ls_backend: LabelStudioBackend, label_studio_server: LabelStudioServer
+) -> None:
     project = _admin(label_studio_server).get(f"/api/projects/{ls_backend.ensure_project()}").json()
     root = ET.fromstring(project["label_config"])
     assert {t.get("name") for t in root.iter("Text")} == {"prompt", "left", "right"}
@@ -121,23 +137,24 @@ def test_label_config_shows_text_and_offers_a_tie(ls_backend: LabelStudioBackend
     assert project["show_collab_predictions"] is False
 
 
-def test_task_data_records_order_and_raw_html(ls_backend: LabelStudioBackend,
-                                              label_studio_server: LabelStudioServer) -> None:
+def test_task_data_records_order_and_raw_html(
+    ls_backend: LabelStudioBackend, label_studio_server: LabelStudioServer
+) -> None:
     requests = _requests(make_pairs(8, tag="order"))
     ls_backend.ensure_project()
     pushed = {t.pair_key: t for t in ls_backend.push_tasks(requests)}
     admin = _admin(label_studio_server)
     for request in requests:
         data = admin.get(f"/api/tasks/{pushed[request.pair_key].external_id}").json()["data"]
-        shown = (request.response_b, request.response_a) if data["swapped"] else (request.response_a,
-                                                                                   request.response_b)
+        shown = (
+            (request.response_b, request.response_a) if data["swapped"] else (request.response_a, request.response_b)
+        )
         assert (data["left"], data["right"]) == shown
         assert data["pair_key"] == request.pair_key and data["swapped"] == pushed[request.pair_key].swapped
     assert any("<script>" in t for r in requests for t in (r.response_a, r.response_b))
 
 
-def test_predictions_hidden_by_default(ls_backend: LabelStudioBackend,
-                                       label_studio_server: LabelStudioServer) -> None:
+def test_predictions_hidden_by_default(ls_backend: LabelStudioBackend, label_studio_server: LabelStudioServer) -> None:
     pushed = _push(ls_backend, p_a=0.9, model_version="rm-7")
     task = _admin(label_studio_server).get(f"/api/tasks/{pushed[0].external_id}").json()
     assert task["predictions"] == [] and task["total_predictions"] == 0
@@ -156,23 +173,27 @@ def test_predictions_carry_model_version_when_enabled(label_studio_server: Label
         assert prediction["result"][0]["value"]["choices"] == ["b" if item.swapped else "a"]
 
 
-def test_dimensions_give_one_label_each(label_studio_server: LabelStudioServer,
-                                        ls_driver: LabelStudioDriver) -> None:
+def test_dimensions_give_one_label_each(label_studio_server: LabelStudioServer, ls_driver: LabelStudioDriver) -> None:
     backend = LabelStudioBackend(_settings(label_studio_server, dimensions=["helpful", "harmless"]))
     pushed = _push(backend, n=6)
-    config = ET.fromstring(_admin(label_studio_server).get(
-        f"/api/projects/{backend.ensure_project()}").json()["label_config"])
+    config = ET.fromstring(
+        _admin(label_studio_server).get(f"/api/projects/{backend.ensure_project()}").json()["label_config"]
+    )
     assert {c.get("name") for c in config.iter("Choices")} == {"preference", "dim_helpful", "dim_harmless"}
     task = next(t for t in pushed if t.swapped)
     dims = {"helpful": "a", "harmless": "tie"}
     annotation = ls_driver.submit(task, 0, ls_driver.result("a", dimensions=dims))
     got = {(lb.dimension, lb.source_id): lb.choice for lb in backend.pull_labels().labels}
-    assert got == {(None, annotation): Choice.B, ("helpful", f"{annotation}:helpful"): Choice.B,
-                   ("harmless", f"{annotation}:harmless"): Choice.TIE}
+    assert got == {
+        (None, annotation): Choice.B,
+        ("helpful", f"{annotation}:helpful"): Choice.B,
+        ("harmless", f"{annotation}:harmless"): Choice.TIE,
+    }
 
 
-def test_incremental_pull_reads_only_changed_tasks(label_studio_server: LabelStudioServer,
-                                                   ls_driver: LabelStudioDriver) -> None:
+def test_incremental_pull_reads_only_changed_tasks(
+    label_studio_server: LabelStudioServer, ls_driver: LabelStudioDriver
+) -> None:
     backend = LabelStudioBackend(_settings(label_studio_server, overlap_s=0.0))
     pushed = _push(backend, n=4)
     ls_driver.annotate(pushed[0], 0, "a")
@@ -195,8 +216,9 @@ def test_withdraw_keeps_annotated_tasks(ls_backend: LabelStudioBackend, ls_drive
     assert {t.pair_key for t in ls_backend.live_tasks()} == {pushed[0].pair_key, pushed[1].pair_key}
 
 
-def test_more_labels_raise_the_task_overlap(ls_backend: LabelStudioBackend, ls_driver: LabelStudioDriver,
-                                            label_studio_server: LabelStudioServer) -> None:
+def test_more_labels_raise_the_task_overlap(
+    ls_backend: LabelStudioBackend, ls_driver: LabelStudioDriver, label_studio_server: LabelStudioServer
+) -> None:
     task = _push(ls_backend, n=1)[0]
     admin = _admin(label_studio_server)
     ls_driver.annotate(task, 0, "a")
@@ -210,8 +232,9 @@ def test_more_labels_raise_the_task_overlap(ls_backend: LabelStudioBackend, ls_d
     assert len(ls_backend.pull_labels().labels) == 2
 
 
-def test_personal_access_token_and_env_settings(label_studio_server: LabelStudioServer,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_personal_access_token_and_env_settings(
+    label_studio_server: LabelStudioServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("LABEL_STUDIO_URL", label_studio_server.url)
     monkeypatch.setenv("LABEL_STUDIO_API_KEY", label_studio_server.personal_access_token())
     backend = LabelStudioBackend(BackendSettings(project=f"pat-{uuid.uuid4().hex[:8]}"))
@@ -251,8 +274,7 @@ def test_unreachable_server_retries_then_raises() -> None:
     assert url in message and "4 tries" in message and "k-123-secret" not in message
 
 
-def test_pages_through_tasks_in_batches(label_studio_server: LabelStudioServer,
-                                        ls_driver: LabelStudioDriver) -> None:
+def test_pages_through_tasks_in_batches(label_studio_server: LabelStudioServer, ls_driver: LabelStudioDriver) -> None:
     backend = LabelStudioBackend(_settings(label_studio_server, batch_size=5))
     pushed = _push(backend, n=10)  # two import batches; the pull reads exactly two full pages
     assert len(pushed) == 10 and len(backend.live_tasks()) == 10

@@ -21,8 +21,9 @@ class SimulatedDriver:
         self.backend = backend
         self.annotator_ids = ["alice", "bob"]
 
-    def annotate(self, task: PushedTask, who: int, shown: str, *, strength: float | None = None,
-                 rationale: str | None = None) -> str:
+    def annotate(
+        self, task: PushedTask, who: int, shown: str, *, strength: float | None = None, rationale: str | None = None
+    ) -> str:
         return self.backend.annotate_as(task.pair_key, self.annotator_ids[who], shown, strength, rationale)
 
     def edit(self, task: PushedTask, who: int, annotation_id: str, shown: str) -> None:
@@ -51,8 +52,9 @@ class TestSimulatedConformance(BackendConformance):
 
 
 def _requests(n: int, tag: str = "") -> list[TaskRequest]:
-    return [TaskRequest(pair_key=f"{tag}k{i:05d}", prompt=f"p{i}", response_a=f"a{i}", response_b=f"b{i}")
-            for i in range(n)]
+    return [
+        TaskRequest(pair_key=f"{tag}k{i:05d}", prompt=f"p{i}", response_a=f"a{i}", response_b=f"b{i}") for i in range(n)
+    ]
 
 
 def _sim(folder: Path, **extra: Any) -> SimulatedBackend:
@@ -93,8 +95,7 @@ def test_noise_and_tie_rates(tmp_path: Path) -> None:
 def test_annotators_have_their_own_accuracy(tmp_path: Path) -> None:
     n = 3000
     oracle = {f"k{i:05d}": "b" for i in range(n)}
-    annotators = [{"id": "good", "accuracy": 0.95}, {"id": "meh", "accuracy": 0.7},
-                  {"id": "bad", "accuracy": 0.5}]
+    annotators = [{"id": "good", "accuracy": 0.95}, {"id": "meh", "accuracy": 0.7}, {"id": "bad", "accuracy": 0.5}]
     got = _answers(_sim(tmp_path, oracle=oracle, annotators=annotators, annotators_per_pair=2), n)
     per: dict[str, list[bool]] = {}
     for _key, who, choice in got:

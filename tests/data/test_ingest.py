@@ -47,15 +47,18 @@ def test_explicit_rows_and_label_spellings(engine: Engine, tmp_path: Path) -> No
             pair = session.get(Pair, label.pair_id)
             # labels are stored against the canonical orientation; undo it to compare with the file
             shown_a = pair.response_a.text == "x"
-            by_prompt[pair.prompt.text] = label.choice if shown_a or label.choice == "tie" else (
-                {"a": "b", "b": "a"}[label.choice])
+            by_prompt[pair.prompt.text] = (
+                label.choice if shown_a or label.choice == "tie" else ({"a": "b", "b": "a"}[label.choice])
+            )
     assert by_prompt == {"p1": "a", "p2": "b", "p3": "tie", "p4": "b"}
     assert counts(engine)["annotators"] == 1
 
 
 def test_same_pair_either_order_is_one_pair(engine: Engine, tmp_path: Path) -> None:
-    rows = [{"prompt": "p", "response_a": "x", "response_b": "y", "label": "a"},
-            {"prompt": "p", "response_a": "y", "response_b": "x", "label": "b", "annotator": "other"}]
+    rows = [
+        {"prompt": "p", "response_a": "x", "response_b": "y", "label": "a"},
+        {"prompt": "p", "response_a": "y", "response_b": "x", "label": "b", "annotator": "other"},
+    ]
     ingest(engine, str(write_jsonl(tmp_path / "d.jsonl", rows)), progress=False)
     with session_scope(engine) as session:
         assert session.scalar(select(func.count(Pair.id))) == 1
@@ -74,11 +77,15 @@ def test_reingest_adds_nothing_and_says_so(engine: Engine, tmp_path: Path) -> No
 def test_trl_explicit_prompt_and_conversational(engine: Engine, tmp_path: Path) -> None:
     rows = [
         {"prompt": "Say hi", "chosen": "Hi!", "rejected": "Go away."},
-        {"chosen": [{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "4"}],
-         "rejected": [{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "5"}]},
-        {"prompt": [{"role": "user", "content": "Capital of France?"}],
-         "chosen": [{"role": "assistant", "content": "Paris"}],
-         "rejected": [{"role": "assistant", "content": "Lyon"}]},
+        {
+            "chosen": [{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "4"}],
+            "rejected": [{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "5"}],
+        },
+        {
+            "prompt": [{"role": "user", "content": "Capital of France?"}],
+            "chosen": [{"role": "assistant", "content": "Paris"}],
+            "rejected": [{"role": "assistant", "content": "Lyon"}],
+        },
     ]
     report = ingest(engine, str(write_jsonl(tmp_path / "trl.jsonl", rows)), progress=False)
     assert report.pairs_added == 3 and report.labels_added == 3
@@ -89,14 +96,19 @@ def test_trl_explicit_prompt_and_conversational(engine: Engine, tmp_path: Path) 
 
 
 def test_several_responses_expand_to_candidate_pairs(engine: Engine, tmp_path: Path) -> None:
-    rows = [{"prompt": "q", "responses": ["r1", "r2", "r3", "r4"]},
-            {"prompt": "s", "responses": ["u", "v", "w"], "scores": [3, 1, 3]}]
+    rows = [
+        {"prompt": "q", "responses": ["r1", "r2", "r3", "r4"]},
+        {"prompt": "s", "responses": ["u", "v", "w"], "scores": [3, 1, 3]},
+    ]
     path = str(write_jsonl(tmp_path / "multi.jsonl", rows))
     report = ingest(engine, path, progress=False)
     assert report.pairs_added == 6 + 3 and report.labels_added == 3
-    capped = ingest(engine, str(write_jsonl(tmp_path / "multi2.jsonl", [{"prompt": "z",
-                    "responses": ["1", "2", "3", "4", "5"]}])), opts=ShapeOptions(max_pairs_per_prompt=4),
-                    progress=False)
+    capped = ingest(
+        engine,
+        str(write_jsonl(tmp_path / "multi2.jsonl", [{"prompt": "z", "responses": ["1", "2", "3", "4", "5"]}])),
+        opts=ShapeOptions(max_pairs_per_prompt=4),
+        progress=False,
+    )
     assert capped.pairs_added == 4
     with session_scope(engine) as session:
         assert sorted(session.scalars(select(Label.choice))) == ["a", "b", "tie"]
@@ -127,26 +139,58 @@ def test_hf_datasets_folder(engine: Engine, tmp_path: Path) -> None:
 
 
 BAD_CASES = [
-    ("malformed_json", b'{"prompt": "p", "response_a": "a", "response_b": "b"}\n{"prompt": "p2", oops}\n', 2,
-     None, "malformed JSON"),
-    ("missing_field", b'{"prompt": "p", "response_a": "a", "response_b": "b"}\n{"prompt": "p2", "response_a": "a"}\n',
-     2, "response_b", "missing"),
+    (
+        "malformed_json",
+        b'{"prompt": "p", "response_a": "a", "response_b": "b"}\n{"prompt": "p2", oops}\n',
+        2,
+        None,
+        "malformed JSON",
+    ),
+    (
+        "missing_field",
+        b'{"prompt": "p", "response_a": "a", "response_b": "b"}\n{"prompt": "p2", "response_a": "a"}\n',
+        2,
+        "response_b",
+        "missing",
+    ),
     ("identical", b'{"prompt": "p", "response_a": "same", "response_b": "same"}\n', 1, "response_b", "identical"),
-    ("empty_text", b'{"prompt": "p", "response_a": "a", "response_b": "b"}\n'
-                   b'{"prompt": "   ", "response_a": "a", "response_b": "b"}\n', 2, "prompt", "empty"),
-    ("non_utf8", b'{"prompt": "p", "response_a": "a", "response_b": "b"}\n'
-                 b'{"prompt": "caf\xe9", "response_a": "a", "response_b": "b"}\n', 2, None, "UTF-8"),
-    ("unknown_label", b'{"prompt": "p", "response_a": "a", "response_b": "b", "label": "maybe"}\n', 1, "label",
-     "unknown label"),
-    ("huge_text", b'{"prompt": "p", "response_a": "' + b"x" * 1_000_001 + b'", "response_b": "b"}\n', 1,
-     "response_a", "exceeds"),
+    (
+        "empty_text",
+        b'{"prompt": "p", "response_a": "a", "response_b": "b"}\n'
+        b'{"prompt": "   ", "response_a": "a", "response_b": "b"}\n',
+        2,
+        "prompt",
+        "empty",
+    ),
+    (
+        "non_utf8",
+        b'{"prompt": "p", "response_a": "a", "response_b": "b"}\n'
+        b'{"prompt": "caf\xe9", "response_a": "a", "response_b": "b"}\n',
+        2,
+        None,
+        "UTF-8",
+    ),
+    (
+        "unknown_label",
+        b'{"prompt": "p", "response_a": "a", "response_b": "b", "label": "maybe"}\n',
+        1,
+        "label",
+        "unknown label",
+    ),
+    (
+        "huge_text",
+        b'{"prompt": "p", "response_a": "' + b"x" * 1_000_001 + b'", "response_b": "b"}\n',
+        1,
+        "response_a",
+        "exceeds",
+    ),
 ]
 
 
 @pytest.mark.parametrize(("name", "content", "line", "field", "words"), BAD_CASES, ids=[c[0] for c in BAD_CASES])
 def test_bad_input_names_line_and_field_and_writes_nothing(
-        engine: Engine, tmp_path: Path, name: str, content: bytes, line: int, field: str | None,
-        words: str) -> None:
+    engine: Engine, tmp_path: Path, name: str, content: bytes, line: int, field: str | None, words: str
+) -> None:
     ingest(engine, str(write_jsonl(tmp_path / "good.jsonl", explicit_rows(2))), progress=False)
     before = counts(engine)
     path = tmp_path / f"{name}.jsonl"
@@ -162,11 +206,19 @@ def test_bad_input_names_line_and_field_and_writes_nothing(
 
 
 def test_skip_invalid_keeps_valid_rows_and_writes_rejects(engine: Engine, tmp_path: Path) -> None:
-    rows = [*explicit_rows(3), {"prompt": "p", "response_a": "z", "response_b": "z"},
-            {"prompt": "q", "response_a": "r"}]
+    rows = [
+        *explicit_rows(3),
+        {"prompt": "p", "response_a": "z", "response_b": "z"},
+        {"prompt": "q", "response_a": "r"},
+    ]
     rejects = tmp_path / "rejected.jsonl"
-    report = ingest(engine, str(write_jsonl(tmp_path / "d.jsonl", rows)), skip_invalid=True,
-                    rejects_path=str(rejects), progress=False)
+    report = ingest(
+        engine,
+        str(write_jsonl(tmp_path / "d.jsonl", rows)),
+        skip_invalid=True,
+        rejects_path=str(rejects),
+        progress=False,
+    )
     assert report.pairs_added == 3 and report.rejected == 2
     reasons = [json.loads(line) for line in rejects.read_text().splitlines()]
     assert [(r["line"], r["field"]) for r in reasons] == [(4, "response_b"), (5, "response_b")]

@@ -149,10 +149,20 @@ def pandalm_file(tmp_path: Path) -> Path:
     rows = []
     for i in range(30):
         votes = [(i + j) % 3 for j in range(3)]  # every combination of tie / 1 / 2 appears
-        rows.append({"idx": i, "motivation_app": "demo", "cmp_key": "model-x_model-y", "instruction": f"Task {i % 25}",
-                     "input": "" if i % 2 else f"input {i % 25}", "response1": f"first answer {i % 25}",
-                     "response2": f"second answer {i % 25}", "annotator1": votes[0], "annotator2": votes[1],
-                     "annotator3": votes[2]})
+        rows.append(
+            {
+                "idx": i,
+                "motivation_app": "demo",
+                "cmp_key": "model-x_model-y",
+                "instruction": f"Task {i % 25}",
+                "input": "" if i % 2 else f"input {i % 25}",
+                "response1": f"first answer {i % 25}",
+                "response2": f"second answer {i % 25}",
+                "annotator1": votes[0],
+                "annotator2": votes[1],
+                "annotator3": votes[2],
+            }
+        )
     path = tmp_path / "pandalm-layout.json"
     path.write_text(json.dumps(rows))
     return path

@@ -27,8 +27,10 @@ def hh_file(tmp_path: Path) -> tuple[Path, int]:
         for line in src:
             row = json.loads(line)
             if row["subset"] == "harmless-base":
-                dialogue = {"chosen": f"{row['prompt']} {row['chosen']}",
-                            "rejected": f"{row['prompt']} {row['rejected']}"}
+                dialogue = {
+                    "chosen": f"{row['prompt']} {row['chosen']}",
+                    "rejected": f"{row['prompt']} {row['rejected']}",
+                }
                 out.write(json.dumps(dialogue) + "\n")
                 n += 1
     return path, n

@@ -18,8 +18,16 @@ from tests.loop.world import World, make_world
 
 @pytest.fixture
 def simulated_world(tmp_path: Path, sqlite_url: str) -> World:
-    return make_world(tmp_path, sqlite_url, {"name": "simulated", "project": "loop", "url": str(tmp_path / "sim"),
-                                             "extra": {"oracle_path": str(oracle_path(tmp_path, 40))}})
+    return make_world(
+        tmp_path,
+        sqlite_url,
+        {
+            "name": "simulated",
+            "project": "loop",
+            "url": str(tmp_path / "sim"),
+            "extra": {"oracle_path": str(oracle_path(tmp_path, 40))},
+        },
+    )
 
 
 def ls_world_for(server: LabelStudioServer, tmp: Path, db_url: str, url: str | None = None) -> World:
@@ -28,8 +36,15 @@ def ls_world_for(server: LabelStudioServer, tmp: Path, db_url: str, url: str | N
     def annotate(world: World, task: PushedTask) -> None:
         driver.annotate(task, len(world.annotated) % 2, "a" if len(world.annotated) % 3 else "b")
 
-    section = {"name": "label_studio", "project": f"loop-{uuid.uuid4().hex[:8]}", "url": url or server.url,
-               "api_key": server.admin.token, "retries": 2, "backoff_s": 0.1, "timeout_s": 10}
+    section = {
+        "name": "label_studio",
+        "project": f"loop-{uuid.uuid4().hex[:8]}",
+        "url": url or server.url,
+        "api_key": server.admin.token,
+        "retries": 2,
+        "backoff_s": 0.1,
+        "timeout_s": 10,
+    }
     return make_world(tmp, db_url, section, annotate=annotate)
 
 
@@ -45,7 +60,14 @@ def argilla_world(argilla_server: ArgillaServer, tmp_path: Path, sqlite_url: str
     def annotate(world: World, task: PushedTask) -> None:
         driver.annotate(task, len(world.annotated) % 2, "a" if len(world.annotated) % 3 else "b")
 
-    section = {"name": "argilla", "project": f"loop-{uuid.uuid4().hex[:8]}", "url": argilla_server.url,
-               "api_key": argilla_server.api_key, "retries": 2, "backoff_s": 0.1, "timeout_s": 10,
-               "extra": {"workspace": argilla_server.workspace}}
+    section = {
+        "name": "argilla",
+        "project": f"loop-{uuid.uuid4().hex[:8]}",
+        "url": argilla_server.url,
+        "api_key": argilla_server.api_key,
+        "retries": 2,
+        "backoff_s": 0.1,
+        "timeout_s": 10,
+        "extra": {"workspace": argilla_server.workspace},
+    }
     return make_world(tmp_path, sqlite_url, section, annotate=annotate)

@@ -45,21 +45,38 @@ class World:
     annotated: set[str] = field(default_factory=set)
     env: dict[str, str] = field(default_factory=dict)
 
-    def sync(self, *args: str, extra_env: dict[str, str] | None = None, timeout: float = 600
-             ) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(self._cmd(*args), cwd=self.tmp, env={**os.environ, **self.env, **(extra_env or {})},
-                              capture_output=True, text=True, timeout=timeout)
+    def sync(
+        self, *args: str, extra_env: dict[str, str] | None = None, timeout: float = 600
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            self._cmd(*args),
+            cwd=self.tmp,
+            env={**os.environ, **self.env, **(extra_env or {})},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
 
     def _cmd(self, *args: str) -> list[str]:
-        return [sys.executable, "-m", "prefloop.cli", "--db", self.db_url, "sync", "--config",
-                str(self.config_path), *args]
+        return [
+            sys.executable,
+            "-m",
+            "prefloop.cli",
+            "--db",
+            self.db_url,
+            "sync",
+            "--config",
+            str(self.config_path),
+            *args,
+        ]
 
     def sync_killed_at(self, point: str, timeout: float = 300) -> bool:
         """Start a sync, wait until it reaches ``point``, then kill -9 it. True if it got there."""
         marker = self.tmp / f"paused-{uuid.uuid4().hex[:6]}"
         env = {**os.environ, **self.env, "PREFLOOP_PAUSE_AT": point, "PREFLOOP_PAUSE_FILE": str(marker)}
-        proc = subprocess.Popen(self._cmd(), cwd=self.tmp, env=env, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True)
+        proc = subprocess.Popen(
+            self._cmd(), cwd=self.tmp, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
         deadline = time.monotonic() + timeout
         while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.1)
@@ -91,10 +108,18 @@ class World:
         try:
             with session_scope(engine) as session:
                 project = self.backend.settings.project
-                stored = set(session.execute(select(Label.source_id, Label.version).where(
-                    Label.backend == self.backend.name, Label.project == project)).all())
-                current = list(session.scalars(select(Label.source_id).where(
-                    Label.backend == self.backend.name, Label.is_current.is_(True))))
+                stored = set(
+                    session.execute(
+                        select(Label.source_id, Label.version).where(
+                            Label.backend == self.backend.name, Label.project == project
+                        )
+                    ).all()
+                )
+                current = list(
+                    session.scalars(
+                        select(Label.source_id).where(Label.backend == self.backend.name, Label.is_current.is_(True))
+                    )
+                )
                 tasks = list(session.scalars(select(Task).where(Task.backend == self.backend.name)))
                 n_labels = session.scalar(select(func.count(Label.id))) or 0
         finally:
@@ -120,22 +145,41 @@ def _with_keys(world: World, tasks: list[Task]) -> list[PushedTask]:
     return [PushedTask(keys[t.pair_id], t.external_id, t.swapped, t.project) for t in tasks]
 
 
-def make_world(tmp: Path, db_url: str, backend_section: dict[str, Any], *, n_pairs: int = 40, queue: int = 8,
-               milestone: int = 8, annotate: Callable[[World, PushedTask], None] | None = None,
-               env: dict[str, str] | None = None, lock_timeout_s: float = 0.0) -> World:
+def make_world(
+    tmp: Path,
+    db_url: str,
+    backend_section: dict[str, Any],
+    *,
+    n_pairs: int = 40,
+    queue: int = 8,
+    milestone: int = 8,
+    annotate: Callable[[World, PushedTask], None] | None = None,
+    env: dict[str, str] | None = None,
+    lock_timeout_s: float = 0.0,
+) -> World:
     """A store with ``n_pairs`` unlabeled pairs and a config that trains at ``milestone`` labels."""
     init_db(db_url)
     engine = make_engine(db_url)
     with session_scope(engine) as session:
-        add_pairs(session, [PairRecord(r.prompt, r.response_a, r.response_b) for r in generated_records(n_pairs)],
-                  source="world")
+        add_pairs(
+            session,
+            [PairRecord(r.prompt, r.response_a, r.response_b) for r in generated_records(n_pairs)],
+            source="world",
+        )
     engine.dispose()
     lines = [f'artifacts_dir = "{tmp / "artifacts"}"', f"lock_timeout_s = {lock_timeout_s}", "[backend]"]
     extra = backend_section.pop("extra", {})
     lines += [f"{k} = {json.dumps(v)}" for k, v in backend_section.items()]
     lines += ["[backend.extra]", *[f"{k} = {json.dumps(v)}" for k, v in extra.items()]]
-    lines += ["[acquisition]", 'strategy = "bald"', f"queue_size = {queue}", "[milestone]",
-              f"every = {milestone}", f"min_labels = {milestone}", "[model]"]
+    lines += [
+        "[acquisition]",
+        'strategy = "bald"',
+        f"queue_size = {queue}",
+        "[milestone]",
+        f"every = {milestone}",
+        f"min_labels = {milestone}",
+        "[model]",
+    ]
     lines += [f"{k} = {json.dumps(v)}" for k, v in FAST_MODEL.items()]
     config_path = tmp / "prefloop.toml"
     config_path.write_text("\n".join(lines) + "\n")

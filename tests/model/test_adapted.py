@@ -18,14 +18,24 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def adapted(tmp_path_factory: pytest.TempPathFactory) -> tuple[RewardEnsemble, dict, ModelConfig]:
-    cfg = ModelConfig(mode="adapted", k=3, max_length=32, epochs=3, batch_size=8, lr=1e-4, val_fraction=0.2,
-                      patience=3, cache_dir=str(tmp_path_factory.mktemp("cache")))
+    cfg = ModelConfig(
+        mode="adapted",
+        k=3,
+        max_length=32,
+        epochs=3,
+        batch_size=8,
+        lr=1e-4,
+        val_fraction=0.2,
+        patience=3,
+        cache_dir=str(tmp_path_factory.mktemp("cache")),
+    )
     ens, report = RewardEnsemble.train(make_examples(48), cfg, progress=False)
     return ens, report, cfg
 
 
 def test_adapted_learns_with_members_around_the_finetuned_head(
-        adapted: tuple[RewardEnsemble, dict, ModelConfig]) -> None:
+    adapted: tuple[RewardEnsemble, dict, ModelConfig],
+) -> None:
     ens, report, _ = adapted
     assert report["adapted"] and report["adapted_on"] == 48
     test = make_examples(24, seed=9, offset=3000)
@@ -59,7 +69,8 @@ def test_scoring_runs_the_backbone_once_per_pair(adapted: tuple[RewardEnsemble, 
 
 
 def test_save_load_and_heads_only_retrain_until_labels_double(
-        adapted: tuple[RewardEnsemble, dict, ModelConfig], tmp_path: Path) -> None:
+    adapted: tuple[RewardEnsemble, dict, ModelConfig], tmp_path: Path
+) -> None:
     ens, _, cfg = adapted
     pairs = pairs_of(make_examples(6, seed=2, offset=4000))
     ens.save(tmp_path / "m")
@@ -67,13 +78,17 @@ def test_save_load_and_heads_only_retrain_until_labels_double(
     np.testing.assert_allclose(loaded.predict(pairs).p_a_members, ens.predict(pairs).p_a_members, atol=1e-6)
     assert loaded.temperature == ens.temperature
     # 48 + 16 labels < 2 × 48: only the heads retrain, on the same backbone
-    child, report = RewardEnsemble.train(make_examples(16, seed=5, offset=5000), cfg, parent=loaded,
-                                         replay=make_examples(48), progress=False)
+    child, report = RewardEnsemble.train(
+        make_examples(16, seed=5, offset=5000), cfg, parent=loaded, replay=make_examples(48), progress=False
+    )
     assert not report["adapted"] and report["backbone_version"] == ens._impl.backbone_version
     assert child._impl.backbone is loaded._impl.backbone
     # past 2 × 48 labelled pairs the backbone is fine-tuned again, from the previous one
-    _grown, report = RewardEnsemble.train(make_examples(64, seed=6, offset=6000), dataclasses.replace(cfg, epochs=1),
-                                         parent=child, replay=make_examples(48) + make_examples(16, seed=5,
-                                                                                              offset=5000),
-                                         progress=False)
+    _grown, report = RewardEnsemble.train(
+        make_examples(64, seed=6, offset=6000),
+        dataclasses.replace(cfg, epochs=1),
+        parent=child,
+        replay=make_examples(48) + make_examples(16, seed=5, offset=5000),
+        progress=False,
+    )
     assert report["adapted"] and report["backbone_version"] != ens._impl.backbone_version

@@ -18,8 +18,9 @@ def test_mean_probs_and_nll_by_hand() -> None:
     np.testing.assert_allclose(p, [[0.625, 0.375, 0.0]])
     # a mask keeps only member 1 → 0.75; T = 2 halves the gap: σ(ln3 / 2) = √3/(1+√3)
     np.testing.assert_allclose(mean_probs(delta, np.zeros(2), "none", np.array([[False, True]]))[0, 0], 0.75)
-    np.testing.assert_allclose(mean_probs(delta[:, 1:], np.zeros(1), "none", temperature=2.0)[0, 0],
-                               math.sqrt(3) / (1 + math.sqrt(3)))
+    np.testing.assert_allclose(
+        mean_probs(delta[:, 1:], np.zeros(1), "none", temperature=2.0)[0, 0], math.sqrt(3) / (1 + math.sqrt(3))
+    )
     # NLL: one A-win at P(a)=0.625 and a tie counted half/half: (−ln .625 − .5 ln .625 − .5 ln .375) / 2
     wins = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
     probs = np.array([[0.625, 0.375, 0.0], [0.625, 0.375, 0.0]])
@@ -36,7 +37,8 @@ def test_fit_temperature_recovers_the_generating_temperature() -> None:
     assert 2.2 < t < 2.8
     # fitted T lowers the log-loss against T = 1
     assert nll_of(mean_probs(d, np.zeros(1), "none", temperature=t), wins, "none") < nll_of(
-        mean_probs(d, np.zeros(1), "none"), wins, "none")
+        mean_probs(d, np.zeros(1), "none"), wins, "none"
+    )
 
 
 def test_too_few_pairs_or_no_out_of_bag_member_keep_t_at_one() -> None:

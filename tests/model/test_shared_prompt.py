@@ -80,7 +80,7 @@ def test_pair_rewards_equal_each_response_alone(minilm: tuple[Any, Any]) -> None
     pairs = pairs_of(make_examples(5, seed=3))
     pairs.append(("Human: " + "tell me a long story " * 30, "Short.", "A much longer answer " * 8))
     enc = SharedPairs(pairs, tok, "plain", 48, lay)
-    (slots, inputs), = enc.score_batches(16)  # 16 responses: all six pairs in one padded batch
+    ((slots, inputs),) = enc.score_batches(16)  # 16 responses: all six pairs in one padded batch
     with torch.no_grad():
         r = shared_rewards(model, inputs).numpy()
     n = len(slots) // 2
@@ -103,12 +103,13 @@ def test_eager_attention_gives_the_same_rewards(minilm: tuple[Any, Any]) -> None
 
     tok, model = minilm
     eager = AutoModelForSequenceClassification.from_pretrained(
-        default_backbone(), num_labels=1, attn_implementation="eager")
+        default_backbone(), num_labels=1, attn_implementation="eager"
+    )
     eager.load_state_dict(model.state_dict())
     eager.eval()
     lay = PairLayout.probe(tok, "plain", decoder=False)
     assert check_support(eager, tok, lay) is None
-    (_, inputs), = SharedPairs(pairs_of(make_examples(4, seed=5)), tok, "plain", 48, lay).score_batches(8)
+    ((_, inputs),) = SharedPairs(pairs_of(make_examples(4, seed=5)), tok, "plain", 48, lay).score_batches(8)
     with torch.no_grad():
         assert torch.allclose(shared_rewards(eager, inputs), shared_rewards(model.eval(), inputs), atol=1e-4)
 

@@ -25,8 +25,15 @@ def test_planned_tasks_leave_the_pool_and_a_replanned_pair_keeps_its_row(engine:
     assert len(free) == 6
     with session_scope(engine) as session:
         assert last_task_id(session) == 0
-        plan_tasks(session, "simulated", "p", [(free[0], 0.9, False), (free[1], 0.1, True)], strategy="bald",
-                   params={}, model_version_id=None)
+        plan_tasks(
+            session,
+            "simulated",
+            "p",
+            [(free[0], 0.9, False), (free[1], 0.1, True)],
+            strategy="bald",
+            params={},
+            model_version_id=None,
+        )
     with session_scope(engine) as session:
         planned = planned_tasks(session, "simulated", "p")
         assert sorted(t.pair_id for t in planned) == free[:2] and {t.gold for t in planned} == {False, True}
@@ -37,8 +44,15 @@ def test_planned_tasks_leave_the_pool_and_a_replanned_pair_keeps_its_row(engine:
         first = last_task_id(session)
         planned[0].status = "withdrawn"
     with session_scope(engine) as session:
-        plan_tasks(session, "simulated", "p", [(free[0], 0.5, False)], strategy="entropy", params={"k": 1},
-                   model_version_id=None)
+        plan_tasks(
+            session,
+            "simulated",
+            "p",
+            [(free[0], 0.5, False)],
+            strategy="entropy",
+            params={"k": 1},
+            model_version_id=None,
+        )
     with session_scope(engine) as session:
         assert last_task_id(session) == first, "the withdrawn pair's row was reused, no new row"
         again = {t.pair_id: t for t in planned_tasks(session, "simulated", "p")}
@@ -54,8 +68,17 @@ def test_milestone_due_is_one_rule_for_sync_and_status(engine: Engine) -> None:
         first = milestone_due(session, every=2, min_labels=3)
         assert first == (True, None, 3, 3), "the first model needs min_labels"
         assert milestone_due(session, every=2, min_labels=4).due is False
-        record_model_version(session, name="rm-x", parent_id=None, base_model="b", mode="heads", config={},
-                             artifact_path="/nowhere", snapshot={"max_label_id": 10**9, "n_labels": 3}, metrics={})
+        record_model_version(
+            session,
+            name="rm-x",
+            parent_id=None,
+            base_model="b",
+            mode="heads",
+            config={},
+            artifact_path="/nowhere",
+            snapshot={"max_label_id": 10**9, "n_labels": 3},
+            metrics={},
+        )
     with session_scope(engine) as session:
         after = milestone_due(session, every=2, min_labels=3)
         assert after.model == "rm-x" and after.since == 0 and after.needed == 2 and not after.due

@@ -23,10 +23,15 @@ def _pairs(engine: Engine, n: int = 3) -> list[str]:
         return list(session.scalars(select(Pair.key).order_by(Pair.id)))
 
 
-def _label(key: str, choice: Choice, source_id: str = "ann-1", version: str = "v1",
-           who: str = "u1") -> PulledLabel:
-    return PulledLabel(pair_key=key, annotator=AnnotatorRef(who, f"{who}@example.org"), choice=choice,
-                       source_id=source_id, version=version, updated_at=datetime(2026, 1, 1, tzinfo=UTC))
+def _label(key: str, choice: Choice, source_id: str = "ann-1", version: str = "v1", who: str = "u1") -> PulledLabel:
+    return PulledLabel(
+        pair_key=key,
+        annotator=AnnotatorRef(who, f"{who}@example.org"),
+        choice=choice,
+        source_id=source_id,
+        version=version,
+        updated_at=datetime(2026, 1, 1, tzinfo=UTC),
+    )
 
 
 def test_migrations_reach_head_without_drift(engine: Engine, db_url: str) -> None:
@@ -39,8 +44,14 @@ def test_pair_needs_two_distinct_responses(engine: Engine) -> None:
     _pairs(engine, 1)
     with pytest.raises(IntegrityError), session_scope(engine) as session:
         pair = session.scalars(select(Pair)).first()
-        session.add(Pair(key="x" * 32, prompt_id=pair.prompt_id, response_a_id=pair.response_a_id,
-                         response_b_id=pair.response_a_id))
+        session.add(
+            Pair(
+                key="x" * 32,
+                prompt_id=pair.prompt_id,
+                response_a_id=pair.response_a_id,
+                response_b_id=pair.response_a_id,
+            )
+        )
         session.flush()
 
 
@@ -71,7 +82,9 @@ def test_edit_supersedes_and_delete_marks(engine: Engine) -> None:
     with session_scope(engine) as session:
         rows = list(session.scalars(select(Label).order_by(Label.id)).unique())
     assert [(r.choice, r.is_current, r.deleted_at is not None) for r in rows] == [
-        ("a", False, False), ("tie", True, True)]
+        ("a", False, False),
+        ("tie", True, True),
+    ]
     assert rows[0].superseded_by_id == rows[1].id
 
 
@@ -91,7 +104,10 @@ def test_one_pull_with_many_labels_edits_and_deletions(engine: Engine) -> None:
     with session_scope(engine) as session:
         history = list(session.scalars(select(Label).where(Label.source_id == "ann-0-u1").order_by(Label.id)))
         assert [(r.version, r.choice, r.is_current) for r in history] == [
-            ("v1", "a", False), ("v2", "b", False), ("v3", "tie", True)]
+            ("v1", "a", False),
+            ("v2", "b", False),
+            ("v3", "tie", True),
+        ]
         assert [r.superseded_by_id for r in history] == [history[1].id, history[2].id, None]
         deleted = session.scalars(select(Label).where(Label.deleted_at.is_not(None))).unique().all()
         assert [r.source_id for r in deleted] == ["ann-1-u2"]
