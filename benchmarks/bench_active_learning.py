@@ -19,8 +19,8 @@ import time
 from pathlib import Path
 
 from prefloop.data.ingest import read_valid_records
+from prefloop.loop.simulate import run_simulation
 from prefloop.model import ModelConfig
-from prefloop.simulate import run_simulation
 from prefloop.types import PairRecord
 
 DATA = Path(__file__).resolve().parents[2] / "shared/data/hh-rlhf-harmless-base-test.dev.jsonl.gz"

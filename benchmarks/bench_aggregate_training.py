@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from prefloop.demo import generated_records
+from prefloop.loop.demo import generated_records
+from prefloop.loop.reward import evaluate_model, train_model
 from prefloop.model import ModelConfig
-from prefloop.reward import evaluate_model, train_model
 from prefloop.store.db import init_db, make_engine, session_scope
 from prefloop.store.pairs import add_pairs
 from prefloop.types import PairRecord

@@ -21,8 +21,8 @@ import time
 from pathlib import Path
 
 from prefloop.data.ingest import read_records
+from prefloop.loop.simulate import run_simulation
 from prefloop.model import ModelConfig
-from prefloop.simulate import run_simulation
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 

@@ -554,7 +554,7 @@ def train(
       prefloop train --aggregate dawid-skene      # soft targets weighted by annotator reliability
     """
     from prefloop.config import model_config
-    from prefloop.reward import train_model
+    from prefloop.loop.reward import train_model
 
     try:
         loop = obj.config(config_path)
@@ -589,7 +589,7 @@ def score(obj: Context, model: str | None, all_pairs: bool) -> None:
     Example:
       prefloop score --model rm-1a2b3c4d
     """
-    from prefloop.reward import score_pool
+    from prefloop.loop.reward import score_pool
 
     try:
         name, n = score_pool(obj.engine(), model, all_pairs=all_pairs, progress=sys.stderr.isatty())
@@ -613,7 +613,7 @@ def evaluate(obj: Context, model: str | None, data: str | None, split: str, out:
       prefloop eval --data heldout.jsonl --out eval/ --json
       prefloop eval --model rm-1a2b3c4d            # on the store's test split
     """
-    from prefloop.reward import evaluate_model
+    from prefloop.loop.reward import evaluate_model
 
     try:
         metrics = evaluate_model(obj.engine(), model, data=data, out=out, split=split, progress=sys.stderr.isatty())
@@ -654,7 +654,7 @@ def sync(obj: Context, backend: str | None, dry_run: bool, progress: bool | None
     """
     from prefloop.config import check_secrets
     from prefloop.errors import ExitCode
-    from prefloop.sync import error_entry, json_logger, run_sync, save_traceback
+    from prefloop.loop.sync import error_entry, json_logger, run_sync, save_traceback
 
     log = json_logger()
     config = None
@@ -689,7 +689,7 @@ def status(obj: Context, as_json: bool) -> None:
       prefloop status
       prefloop status --json | jq .milestone
     """
-    from prefloop.status import loop_status, status_lines
+    from prefloop.loop.status import loop_status, status_lines
     from prefloop.store.db import session_scope
 
     config = obj.config()
@@ -717,8 +717,8 @@ def annotators(obj: Context, as_json: bool, out: str | None, dimension: str, con
       prefloop annotators
       prefloop annotators --json --out quality/ | jq '.annotators[] | select(.flagged)'
     """
-    from prefloop.annotator_quality import annotators_report
     from prefloop.annotators import QualityThresholds
+    from prefloop.loop.annotator_quality import annotators_report
 
     try:
         gold = obj.config(config_path).annotators
@@ -779,7 +779,7 @@ def gold_add(obj: Context, source: str) -> None:
     Example:
       prefloop gold add checks.jsonl
     """
-    from prefloop.gold import add_gold_file
+    from prefloop.loop.gold import add_gold_file
 
     try:
         result = add_gold_file(obj.engine(), source)
@@ -808,7 +808,7 @@ def gold_derive(obj: Context, min_labels: int, min_reliability: float) -> None:
     Example:
       prefloop gold derive --min-labels 3 --min-reliability 0.85
     """
-    from prefloop.gold import derive_gold
+    from prefloop.loop.gold import derive_gold
 
     try:
         result = derive_gold(obj.engine(), min_labels=min_labels, min_reliability=min_reliability)
@@ -911,7 +911,7 @@ def demo(
     """
     import dataclasses
 
-    from prefloop.demo import DemoSize, run_demo
+    from prefloop.loop.demo import DemoSize, run_demo
 
     size = DemoSize.quick() if quick else DemoSize.full()
     overrides = {"cycles": cycles, "queue": queue, "milestone": milestone, "test_size": test_size}
@@ -988,8 +988,8 @@ def simulate(
     """
     from prefloop.data.ingest import read_records
     from prefloop.data.shapes import ShapeOptions
+    from prefloop.loop.simulate import run_simulation
     from prefloop.model import ModelConfig
-    from prefloop.simulate import run_simulation
 
     opts = ShapeOptions(strict=strict)
     try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from prefloop.demo import generated_records, write_oracle
+from prefloop.loop.demo import generated_records, write_oracle
 
 
 def oracle_path(folder: Path, n: int) -> Path:

@@ -56,7 +56,7 @@ def test_readme_configuration_reference_is_current() -> None:
 
 
 def test_simulate_command_writes_curves(tmp_path: Path) -> None:
-    from prefloop.demo import generated_records
+    from prefloop.loop.demo import generated_records
 
     data = tmp_path / "labeled.jsonl"
     data.write_text(
@@ -94,7 +94,7 @@ def test_simulate_command_writes_curves(tmp_path: Path) -> None:
 
 
 def test_train_score_eval_from_the_command_line(tmp_path: Path) -> None:
-    from prefloop.demo import generated_records
+    from prefloop.loop.demo import generated_records
 
     records = generated_records(90, seed=3)
     rows = [

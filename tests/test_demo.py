@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from prefloop.demo import DemoSize, run_demo
+from prefloop.loop.demo import DemoSize, run_demo
 
 pytestmark = pytest.mark.slow
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from prefloop.loop.simulate import LabeledPool, run_simulation
+from prefloop.loop.simulate_report import labels_to_reach, summary_markdown
 from prefloop.model import ModelConfig
-from prefloop.simulate import LabeledPool, run_simulation
-from prefloop.simulate_report import labels_to_reach, summary_markdown
 from prefloop.types import Choice, PairRecord
 
 TOPICS = [

@@ -14,12 +14,12 @@ from filelock import FileLock
 from sqlalchemy import Engine, func, select
 
 from prefloop.config import load_config
-from prefloop.demo import generated_records, write_oracle
+from prefloop.loop.demo import generated_records, write_oracle
+from prefloop.loop.sync import run_sync
 from prefloop.store.db import session_scope
 from prefloop.store.models import Label, ModelVersion, Pair, Prediction, Task
 from prefloop.store.pairs import add_pairs
 from prefloop.store.queries import store_stats
-from prefloop.sync import run_sync
 from prefloop.types import PairRecord
 
 FAST_MODEL = {"mode": "heads", "k": 3, "max_length": 64, "head_epochs": 30, "head_patience": 5}
@@ -159,7 +159,7 @@ def test_config_show_masks_secrets(tmp_path: Path, monkeypatch: pytest.MonkeyPat
 
 def test_refresh_after_retrain_withdraws_what_the_new_model_no_longer_wants(engine: Engine, tmp_path: Path) -> None:
     from prefloop.backends import make_backend
-    from prefloop.sync import backend_settings
+    from prefloop.loop.sync import backend_settings
 
     fill(engine, 30)
     path = tmp_path / "prefloop.toml"  # no oracle: tasks stay pending until the test annotates them

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from prefloop.demo import generated_records, write_oracle
+from prefloop.loop.demo import generated_records, write_oracle
 from tests.test_config import clean_env
 
 FAST_MODEL = {"mode": "heads", "k": 2, "max_length": 48, "head_epochs": 20, "head_patience": 5}

@@ -7,18 +7,18 @@ from pathlib import Path
 
 from sqlalchemy import Engine, func, select
 
-from prefloop.annotator_quality import annotators_report
 from prefloop.annotators import QualityThresholds
 from prefloop.config import AnnotatorSettings, load_config
-from prefloop.demo import generated_records, write_oracle
-from prefloop.gold import add_gold_file, derive_gold
-from prefloop.reward import gold_weights, training_examples
+from prefloop.loop.annotator_quality import annotators_report
+from prefloop.loop.demo import generated_records, write_oracle
+from prefloop.loop.gold import add_gold_file, derive_gold
+from prefloop.loop.reward import gold_weights, training_examples
+from prefloop.loop.sync import run_sync
 from prefloop.store.db import session_scope
 from prefloop.store.models import GoldAnswer, Label, Pair, Task
 from prefloop.store.pairs import add_pairs
 from prefloop.store.queries import iter_labeled_rows
 from prefloop.store.versions import labels_since
-from prefloop.sync import run_sync
 from prefloop.types import PairRecord
 
 

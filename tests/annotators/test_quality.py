@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import Engine
 
-from prefloop.annotator_quality import annotators_report
 from prefloop.annotators import dawid_skene, label_matrix, majority_vote
 from prefloop.backends import BackendSettings
 from prefloop.backends.simulated import SimulatedBackend
+from prefloop.loop.annotator_quality import annotators_report
 from prefloop.store.db import session_scope
 from prefloop.store.labels import record_pull
 from prefloop.store.pairs import add_pairs
@@ -85,7 +85,7 @@ def test_reliability_order_flags_and_ds_beats_majority(engine: Engine, tmp_path:
     }
 
     # aggregation accuracy against the oracle
-    from prefloop.annotator_quality import annotations_from_rows
+    from prefloop.loop.annotator_quality import annotations_from_rows
     from prefloop.store.annotations import annotation_rows
 
     with session_scope(engine) as session:

@@ -12,11 +12,11 @@ from prefloop.annotators.redundancy import RedundancyPolicy, labels_wanted
 from prefloop.backends import BackendError, BackendSettings
 from prefloop.backends.simulated import SimulatedBackend
 from prefloop.config import load_config
-from prefloop.demo import generated_records, write_oracle
+from prefloop.loop.demo import generated_records, write_oracle
+from prefloop.loop.sync import run_sync
 from prefloop.store.db import session_scope
 from prefloop.store.models import Label, Task
 from prefloop.store.pairs import add_pairs
-from prefloop.sync import run_sync
 from prefloop.types import PairRecord, TaskRequest
 
 

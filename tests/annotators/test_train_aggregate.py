@@ -11,7 +11,7 @@ from sqlalchemy import Engine, select
 
 from prefloop.annotators import aggregate_labels
 from prefloop.errors import PrefloopError
-from prefloop.reward import training_examples
+from prefloop.loop.reward import training_examples
 from prefloop.store.db import make_engine, session_scope
 from prefloop.store.models import ModelVersion
 from prefloop.store.pairs import add_pairs
@@ -58,7 +58,7 @@ def test_examples_per_aggregation(sqlite_engine: Engine) -> None:
 
 
 def test_train_with_dawid_skene_soft_targets_from_the_command_line(tmp_path: Path) -> None:
-    from prefloop.demo import generated_records
+    from prefloop.loop.demo import generated_records
 
     rng = np.random.default_rng(0)
     lines = []

@@ -22,11 +22,11 @@ from sqlalchemy import func, select
 
 from prefloop.backends import AnnotationBackend
 from prefloop.config import load_config
-from prefloop.demo import generated_records
+from prefloop.loop.demo import generated_records
+from prefloop.loop.sync import backend_settings
 from prefloop.store.db import init_db, make_engine, session_scope
 from prefloop.store.models import Label, Task
 from prefloop.store.pairs import add_pairs
-from prefloop.sync import backend_settings
 from prefloop.types import PairRecord, PushedTask
 
 __all__ = ["World", "make_world"]

@@ -296,7 +296,7 @@ def _candidates(
     strategy = get_strategy(config.acquisition.strategy, max_per_prompt=cap)
     embeddings = None
     if strategy.needs_embeddings:
-        from prefloop.reward import load_ensemble
+        from prefloop.loop.reward import load_ensemble
 
         ens = load_ensemble(model)
         with session_scope(engine) as session:
@@ -431,11 +431,11 @@ def run_sync(
 
     ``dry_run`` reports what the cycle would do and writes nothing anywhere (``sync_dry_run``).
     """
-    from prefloop.reward import score_pool, train_model
+    from prefloop.loop.reward import score_pool, train_model
 
     log = log or json_logger()
     if dry_run:
-        from prefloop.sync_dry_run import dry_run_cycle
+        from prefloop.loop.sync_dry_run import dry_run_cycle
 
         return dry_run_cycle(engine, config, log=log, backend=backend)
     report = SyncReport()

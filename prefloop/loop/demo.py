@@ -158,8 +158,8 @@ def arm_config(root: Path, oracle: Path, strategy: str, size: DemoSize, cache: P
 
 def _score_test(engine: Engine, model: str, test: list[PairRecord]) -> tuple[dict[str, Any], np.ndarray]:
     """Metrics of ``model`` on the held-out pairs, and which pairs it got right."""
+    from prefloop.loop.reward import load_ensemble
     from prefloop.model import evaluate_predictions, pair_lengths
-    from prefloop.reward import load_ensemble
     from prefloop.store.versions import find_model
 
     with session_scope(engine) as session:
@@ -205,7 +205,7 @@ def _run_arm(
     label: str,
     say: Callable[[str], None],
 ) -> None:
-    from prefloop.sync import run_sync
+    from prefloop.loop.sync import run_sync
 
     assert arm.config.db is not None
     init_db(arm.config.db)
@@ -254,7 +254,7 @@ def run_demo(
     say: Callable[[str], None] = print,
 ) -> Path:
     """Run both arms and write the report; returns the Markdown report's path (HTML beside it)."""
-    from prefloop.demo_report import write_report
+    from prefloop.loop.demo_report import write_report
 
     started = time.perf_counter()
     size = size or (DemoSize.quick() if quick else DemoSize.full())

@@ -55,7 +55,7 @@ def dry_run_cycle(
     backend: AnnotationBackend | None = None,
 ) -> Any:
     """Log the steps a real ``run_sync`` would take (connect, pull, train, push), each with ``dry_run: true``."""
-    from prefloop.sync import SyncReport, milestone
+    from prefloop.loop.sync import SyncReport, milestone
 
     report = SyncReport()
     project = config.backend.project

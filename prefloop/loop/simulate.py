@@ -28,8 +28,8 @@ import numpy as np
 from prefloop.acquisition import ProbPool, get_strategy
 from prefloop.backends.base import BackendSettings
 from prefloop.backends.simulated import SimulatedBackend
+from prefloop.loop.simulate_report import labels_to_reach, plot_curves, summary_markdown
 from prefloop.model import ModelConfig, PreferenceExample, RewardEnsemble, evaluate_predictions
-from prefloop.simulate_report import labels_to_reach, plot_curves, summary_markdown
 from prefloop.types import Choice, PairRecord, TaskRequest
 
 __all__ = ["LabeledPool", "SimulationResult", "labels_to_reach", "run_simulation"]

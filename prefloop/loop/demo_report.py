@@ -21,7 +21,7 @@ from prefloop.errors import PrefloopError
 from prefloop.store.db import make_engine, session_scope
 
 if TYPE_CHECKING:
-    from prefloop.demo import ArmResult, DemoSize
+    from prefloop.loop.demo import ArmResult, DemoSize
     from prefloop.types import PairRecord
 
 __all__ = ["paired_bootstrap", "reading", "write_report"]
@@ -139,7 +139,7 @@ def _blocks(
     rates: dict[str, float],
     agreement: dict[str, Any],
 ) -> list[Block]:
-    from prefloop.demo import ANNOTATORS
+    from prefloop.loop.demo import ANNOTATORS
 
     text, _numbers = reading(arms[0], arms[1], len(test))
     curve_rows = [
@@ -238,8 +238,8 @@ def write_report(
     out: Path, arms: list[ArmResult], test: list[PairRecord], described: str, size: DemoSize, seconds: float
 ) -> Path:
     """report.md and report.html (plots embedded) in ``out``; returns the Markdown path."""
-    from prefloop.reward import evaluate_texts, load_ensemble
-    from prefloop.status import loop_status
+    from prefloop.loop.reward import evaluate_texts, load_ensemble
+    from prefloop.loop.status import loop_status
     from prefloop.store.versions import find_model
 
     if any(not a.curve for a in arms):

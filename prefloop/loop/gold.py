@@ -8,9 +8,9 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from prefloop.annotator_quality import annotations_from_rows
 from prefloop.annotators import annotator_report
 from prefloop.errors import PrefloopError
+from prefloop.loop.annotator_quality import annotations_from_rows
 from prefloop.store.annotations import annotation_rows
 from prefloop.store.db import session_scope
 from prefloop.store.gold import add_gold_answers, unanimous_pairs
