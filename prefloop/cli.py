@@ -1031,6 +1031,85 @@ def simulate(
     click.echo("files: " + ", ".join(str(p) for p in result.paths.values()))
 
 
+@cli.command()
+@click.option(
+    "--model",
+    default=None,
+    metavar="VERSION|FOLDER",
+    help="Model version in the store, or a saved model folder (default: the store's newest).",
+)
+@click.option("--data", required=True, help="Pairs in any format `ingest` reads (labels not needed; NOT ingested).")
+@click.option("--out", default=None, help="Folder for audit.md, audit.png and audit.json.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object: probes (name, mean_shift, flip_rate, ci), ...")
+@click.option("--resamples", default=1000, show_default=True, help="Bootstrap resamples (pairs) for the intervals.")
+@click.option("--seed", default=0, show_default=True, help="Seed of the bootstrap and of --max-pairs sampling.")
+@click.option("--max-pairs", type=int, default=None, help="Audit a seeded sample of this many pairs (default: all).")
+@pass_ctx
+def audit(
+    obj: Context,
+    model: str | None,
+    data: str,
+    out: str | None,
+    as_json: bool,
+    resamples: int,
+    seed: int,
+    max_pairs: int | None,
+) -> None:
+    """Counterfactual probes for reward hacking: does the reward rise for edits a judge would not reward?
+
+    Each probe edits responses (filler, bulleted list, refusal prefix, sycophancy, unsupported
+    confident claims, repetition); per probe: the mean reward shift, the share of pairs whose
+    ranking flips when the lower-ranked response is probed, with 95 % bootstrap intervals; also
+    reward's correlation with length and formatting. The README's "Auditing a reward model"
+    explains how to read it.
+
+    \b
+    Examples:
+      prefloop audit --data heldout.jsonl --out audit/
+      prefloop audit --model rm-1a2b3c4d --data pairs.jsonl --json
+      prefloop audit --model artifacts/models/rm-1a2b3c4d --data pairs.csv --max-pairs 500
+    """
+    from prefloop.loop.audit import audit_model
+
+    try:
+        report = audit_model(
+            obj.engine,
+            model,
+            data,
+            out=out,
+            resamples=resamples,
+            seed=seed,
+            max_pairs=max_pairs,
+            progress=sys.stderr.isatty(),
+        )
+    except PrefloopError as exc:
+        raise _fail(exc) from None
+    if as_json:
+        _echo_json(report)
+        return
+    Console().print(_audit_table(report))
+    length = report["length_correlation"]
+    r = "–" if length["r"] is None else f"{length['r']:+.3f}"
+    click.echo(f"reward–length r = {r} over {length['n']} responses")
+    if out:
+        click.echo("files: " + ", ".join(report["files"].values()))
+
+
+def _audit_table(report: dict[str, Any]) -> Table:
+    def interval(ci: list[float] | None, scale: float = 1.0) -> str:
+        return "–" if ci is None else f"[{scale * ci[0]:+.3f}, {scale * ci[1]:+.3f}]"
+
+    table = Table(title=f"audit of {report['model']} on {report['n_pairs']} pairs")
+    for column in ("probe", "mean shift", "95 % CI", "shift / sd", "flip rate", "95 % CI"):
+        table.add_column(column, justify="left" if column == "probe" else "right")
+    for p in report["probes"]:
+        flip = "–" if p["flip_rate"] is None else f"{100 * p['flip_rate']:.1f} %"
+        flip_ci = "–" if p["flip_ci"] is None else f"[{100 * p['flip_ci'][0]:.1f}, {100 * p['flip_ci'][1]:.1f}] %"
+        in_sd = "–" if p["shift_in_sd"] is None else f"{p['shift_in_sd']:+.2f}"
+        table.add_row(p["name"], f"{p['mean_shift']:+.3f}", interval(p["ci"]), in_sd, flip, flip_ci)
+    return table
+
+
 def main() -> None:
     signal.signal(signal.SIGTERM, _raise_on_signal)
     signal.signal(signal.SIGINT, _raise_on_signal)
