@@ -1096,15 +1096,17 @@ def audit(
 
 
 def _audit_table(report: dict[str, Any]) -> Table:
-    def interval(ci: list[float] | None, scale: float = 1.0) -> str:
-        return "–" if ci is None else f"[{scale * ci[0]:+.3f}, {scale * ci[1]:+.3f}]"
+    from rich import box
 
-    table = Table(title=f"audit of {report['model']} on {report['n_pairs']} pairs")
-    for column in ("probe", "mean shift", "95 % CI", "shift / sd", "flip rate", "95 % CI"):
-        table.add_column(column, justify="left" if column == "probe" else "right")
+    def interval(ci: list[float] | None, scale: float = 1.0, places: int = 3) -> str:
+        return "–" if ci is None else f"[{scale * ci[0]:+.{places}f}, {scale * ci[1]:+.{places}f}]"
+
+    table = Table(title=f"audit of {report['model']} on {report['n_pairs']} pairs", box=box.SIMPLE_HEAD)
+    for column in ("probe", "shift", "95 % CI", "/ sd", "flips %", "95 % CI"):
+        table.add_column(column, justify="left" if column == "probe" else "right", no_wrap=True)
     for p in report["probes"]:
-        flip = "–" if p["flip_rate"] is None else f"{100 * p['flip_rate']:.1f} %"
-        flip_ci = "–" if p["flip_ci"] is None else f"[{100 * p['flip_ci'][0]:.1f}, {100 * p['flip_ci'][1]:.1f}] %"
+        flip = "–" if p["flip_rate"] is None else f"{100 * p['flip_rate']:.1f}"
+        flip_ci = "–" if p["flip_ci"] is None else f"[{100 * p['flip_ci'][0]:.1f}, {100 * p['flip_ci'][1]:.1f}]"
         in_sd = "–" if p["shift_in_sd"] is None else f"{p['shift_in_sd']:+.2f}"
         table.add_row(p["name"], f"{p['mean_shift']:+.3f}", interval(p["ci"]), in_sd, flip, flip_ci)
     return table

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Engine
 
-from prefloop.errors import InvalidRequest, PrefloopError
+from prefloop.errors import IngestError, InvalidRequest, PrefloopError, SourceError
 from prefloop.model import RewardEnsemble
 
 __all__ = ["audit_model", "audit_pairs", "resolve_ensemble"]
@@ -17,19 +18,25 @@ __all__ = ["audit_model", "audit_pairs", "resolve_ensemble"]
 Pair = tuple[str, str, str]
 
 
-def _is_model_folder(model: str | None) -> bool:
-    return bool(model) and Path(str(model)).is_dir()
+_SAVED_HINT = "pass a model version name (`prefloop status` lists them) or a folder `prefloop train` saved"
+
+
+def _names_a_folder(model: str | None) -> bool:
+    """A path, not a version name: an existing folder, or anything with a path separator in it."""
+    return bool(model) and (Path(str(model)).is_dir() or "/" in str(model) or os.sep in str(model))
 
 
 def resolve_ensemble(open_engine: Callable[[], Engine], model: str | None) -> tuple[RewardEnsemble, str]:
     """The ensemble ``model`` names and its name: a saved model folder, else a version in the store
     (default: the newest). The store is opened only when ``model`` is not a folder."""
-    if _is_model_folder(model):
+    if _names_a_folder(model):
         folder = Path(str(model))
+        if not folder.is_dir():
+            raise InvalidRequest(f"no model folder at {folder}; {_SAVED_HINT} (prefloop-artifacts/models/rm-...)")
         if not (folder / "config.json").exists() or not (folder / "meta.json").exists():
             raise InvalidRequest(
-                f"{folder} is a folder but not a saved model (no config.json / meta.json); pass a model version "
-                "name or the folder `prefloop train` saved (artifacts/models/rm-...)"
+                f"{folder} is a folder but not a saved model (no config.json / meta.json); {_SAVED_HINT} "
+                "(prefloop-artifacts/models/rm-...)"
             )
         ens = RewardEnsemble.load(folder)
         return ens, ens.name
@@ -52,7 +59,19 @@ def audit_pairs(data: str, max_pairs: int | None = None, seed: int = 0) -> list[
     """
     from prefloop.data.ingest import read_records
 
-    read = read_records(data, strict=True)
+    try:
+        read = read_records(data, strict=True)
+    except SourceError as exc:  # its hint names ingest's options, which audit does not have
+        raise PrefloopError(
+            f"{exc.problems[0]}\nCheck the path; audit reads the files `prefloop ingest` reads (local files, hf://NAME)."
+        ) from None
+    except IngestError as exc:
+        shown = "\n".join(f"  {problem}" for problem in exc.problems[:10])
+        more = f"\n  ... and {exc.total - 10} more" if exc.total > 10 else ""
+        raise PrefloopError(
+            f"{exc.total} invalid row(s) in {data}:\n{shown}{more}\n"
+            "Fix those rows: audit reads the layouts `prefloop ingest` reads (`prefloop ingest --help` lists them)."
+        ) from None
     pairs = list(dict.fromkeys((r.prompt, r.response_a, r.response_b) for r in read.records))
     if not pairs:
         skipped = f" ({read.degenerate} degenerate rows skipped)" if read.degenerate else ""
