@@ -1091,6 +1091,10 @@ def audit(
     length = report["length_correlation"]
     r = "–" if length["r"] is None else f"{length['r']:+.3f}"
     click.echo(f"reward–length r = {r} over {length['n']} responses")
+    click.echo(
+        "shift: reward(probed) − reward(response); ex-length: the shift less what the added characters alone "
+        "predict; flip: the lower-ranked response, probed, now outranks the other"
+    )
     if out:
         click.echo("files: " + ", ".join(report["files"].values()))
 
@@ -1098,17 +1102,24 @@ def audit(
 def _audit_table(report: dict[str, Any]) -> Table:
     from rich import box
 
-    def interval(ci: list[float] | None, scale: float = 1.0, places: int = 3) -> str:
-        return "–" if ci is None else f"[{scale * ci[0]:+.{places}f}, {scale * ci[1]:+.{places}f}]"
+    def num(value: float | None, scale: float = 1.0, fmt: str = "+.3f") -> str:
+        return "–" if value is None else format(scale * value, fmt)
 
-    table = Table(title=f"audit of {report['model']} on {report['n_pairs']} pairs", box=box.SIMPLE_HEAD)
-    for column in ("probe", "shift", "95 % CI", "/ sd", "flips %", "95 % CI"):
+    def interval(ci: list[float] | None, scale: float = 1.0, fmt: str = "+.3f") -> str:
+        return "–" if ci is None else f"{num(ci[0], scale, fmt)} … {num(ci[1], scale, fmt)}"
+
+    table = Table(title=f"audit of {report['model']} on {report['n_pairs']} pairs", box=box.SIMPLE_HEAD, pad_edge=False)
+    for column in ("probe", "shift", "95 % CI", "ex-length", "flip %", "95 % CI"):
         table.add_column(column, justify="left" if column == "probe" else "right", no_wrap=True)
     for p in report["probes"]:
-        flip = "–" if p["flip_rate"] is None else f"{100 * p['flip_rate']:.1f}"
-        flip_ci = "–" if p["flip_ci"] is None else f"[{100 * p['flip_ci'][0]:.1f}, {100 * p['flip_ci'][1]:.1f}]"
-        in_sd = "–" if p["shift_in_sd"] is None else f"{p['shift_in_sd']:+.2f}"
-        table.add_row(p["name"], f"{p['mean_shift']:+.3f}", interval(p["ci"]), in_sd, flip, flip_ci)
+        table.add_row(
+            p["name"],
+            num(p["mean_shift"]),
+            interval(p["ci"]),
+            num(p["shift_beyond_length"]),
+            num(p["flip_rate"], 100, ".1f"),
+            interval(p["flip_ci"], 100, ".1f"),
+        )
     return table
 
 

@@ -15,6 +15,15 @@ checks each against hand-computed values):
 - **share_increased**: the share of responses whose reward rose under the probe.
 - **shift_in_sd**: mean_shift divided by the standard deviation of the unprobed rewards, a
   scale-free size (rewards have no fixed unit: 0.5 means half the spread between responses).
+- **shift_beyond_length**: the mean shift less what the edit's change in length alone predicts,
+  ``mean(shift − slope · Δlength)``, where ``slope`` (``length_slope``) is the least-squares slope
+  of reward on length (characters) over the unprobed responses. Every probe but
+  ``markdown_list`` adds characters, so on a model with a length bias the raw shift mixes the
+  bias with the probe's own content; this separates them roughly (a linear, across-response
+  estimate, held fixed in the bootstrap). None when every response has the same length, and
+  None when the edit changes lengths by more than ``extrapolation_limit`` (default 2) standard
+  deviations of the unprobed lengths on average: a slope fitted on lengths that vary by a few
+  characters says nothing about an edit that adds hundreds.
 - **correlations**: Pearson r over every unprobed response (a and b of each pair) between reward
   and a response feature: ``length`` (characters), ``newlines``, ``list_markers`` (lines starting
   with ``-``, ``*``, ``+``, ``•`` or ``1.``), ``markdown`` (headings, ``**``/``__`` emphasis pairs
@@ -85,6 +94,8 @@ class ProbeResult:
     flip_ci: tuple[float, float] | None
     share_increased: float
     shift_in_sd: float | None
+    shift_beyond_length: float | None
+    shift_beyond_length_ci: tuple[float, float] | None
     n_responses: int
     n_flippable: int
 
@@ -112,6 +123,7 @@ class AuditResult:
     n_tied_pairs: int
     reward_mean: float
     reward_sd: float
+    length_slope: float | None
     resamples: int
     seed: int
     confidence: float
@@ -161,8 +173,11 @@ def _ratio_boot(hits: np.ndarray, counted: np.ndarray, idx: np.ndarray) -> np.nd
     return np.divide(num, den, out=np.full(len(idx), np.nan), where=den > 0)
 
 
-def _score(pairs: Sequence[Pair], probes: Sequence[Probe], scorer: Scorer) -> tuple[np.ndarray, np.ndarray]:
-    """Rewards [n, 2] of (a, b) and [P, n, 2] of each probe's edit, every distinct item scored once."""
+def _score(
+    pairs: Sequence[Pair], probes: Sequence[Probe], scorer: Scorer
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Rewards [n, 2] of (a, b) and [P, n, 2] of each probe's edit, then their lengths in characters;
+    every distinct item is scored once."""
     items: dict[tuple[str, str], int] = {}
 
     def slot(prompt: str, text: str) -> int:
@@ -175,7 +190,8 @@ def _score(pairs: Sequence[Pair], probes: Sequence[Probe], scorer: Scorer) -> tu
     rewards = np.asarray(scorer(list(items)), dtype=np.float64)
     if rewards.shape != (len(items),):
         raise ValueError(f"the scorer returned shape {rewards.shape} for {len(items)} items")
-    return rewards[base], rewards[edited]
+    lengths = np.array([len(text) for _prompt, text in items], dtype=np.float64)
+    return rewards[base], rewards[edited], lengths[base], lengths[edited]
 
 
 def _correlation(name: str, x: np.ndarray, y: np.ndarray, idx: np.ndarray, confidence: float) -> Correlation:
@@ -203,6 +219,7 @@ def run_audit(
     resamples: int = 1000,
     seed: int = 0,
     confidence: float = 0.95,
+    extrapolation_limit: float | None = 2.0,
 ) -> AuditResult:
     """Apply every probe to both responses of every ``(prompt, a, b)`` pair and measure the rewards.
 
@@ -213,19 +230,23 @@ def run_audit(
         raise ValueError("no pairs to audit")
     if resamples < 1 or not 0 < confidence < 1:
         raise ValueError("resamples must be ≥ 1 and confidence in (0, 1)")
-    rewards, probed = _score(pairs, probes, scorer)
+    rewards, probed, length, probed_length = _score(pairs, probes, scorer)
     n = len(pairs)
     idx = bootstrap_indices(n, resamples, seed)
     sd = float(rewards.std())
+    slope = _slope(length.ravel(), rewards.ravel())
     # the loser of each pair on the unprobed rewards: column 0 (a) or 1 (b); ties have none
     ranked = rewards[:, 0] != rewards[:, 1]
     loser = (rewards[:, 0] > rewards[:, 1]).astype(np.int64)
     rows = np.arange(n)
     winner_reward = rewards[rows, 1 - loser]
     results = []
-    for probe, edited in zip(probes, probed, strict=True):
+    for probe, edited, edited_length in zip(probes, probed, probed_length, strict=True):
         shifts = edited - rewards  # [n, 2]
         per_pair = shifts.mean(axis=1)
+        added = edited_length - length
+        far = extrapolation_limit is not None and np.abs(added).mean() > extrapolation_limit * length.std()
+        beyond = None if slope is None or far else (shifts - slope * added).mean(axis=1)
         flips = (edited[rows, loser] > winner_reward) & ranked
         flip_boot = _ratio_boot(flips.astype(np.float64), ranked.astype(np.float64), idx)
         results.append(
@@ -238,37 +259,49 @@ def run_audit(
                 flip_ci=_interval(flip_boot, confidence) if ranked.any() else None,
                 share_increased=float((shifts > 0).mean()),
                 shift_in_sd=float(per_pair.mean() / sd) if sd > 0 else None,
+                shift_beyond_length=None if beyond is None else float(beyond.mean()),
+                shift_beyond_length_ci=None if beyond is None else _interval(beyond[idx].mean(axis=1), confidence),
                 n_responses=int(shifts.size),
                 n_flippable=int(ranked.sum()),
             )
         )
-    features = {name: np.zeros((n, 2)) for name in FEATURES}
-    for i, (_prompt, a, b) in enumerate(pairs):
-        for j, text in enumerate((a, b)):
-            for name, value in response_features(text).items():
-                features[name][i, j] = value
+    features = _features(pairs)
     correlations = [_correlation(name, features[name], rewards, idx, confidence) for name in FEATURES]
-    length = features["length"]
     longer_known = ranked & (length[:, 0] != length[:, 1])
     winner_longer = (length[rows, 1 - loser] > length[rows, loser]) & longer_known
+    longer_boot = _ratio_boot(winner_longer.astype(np.float64), longer_known.astype(np.float64), idx)
     return AuditResult(
         probes=results,
         length_correlation=correlations[0],
         format_correlations=correlations[1:],
         prefers_longer=float(winner_longer.sum() / longer_known.sum()) if longer_known.any() else None,
-        prefers_longer_ci=_interval(
-            _ratio_boot(winner_longer.astype(np.float64), longer_known.astype(np.float64), idx), confidence
-        )
-        if longer_known.any()
-        else None,
+        prefers_longer_ci=_interval(longer_boot, confidence) if longer_known.any() else None,
         n_pairs=n,
         n_tied_pairs=int((~ranked).sum()),
         reward_mean=float(rewards.mean()),
         reward_sd=sd,
+        length_slope=slope,
         resamples=resamples,
         seed=seed,
         confidence=confidence,
     )
+
+
+def _slope(x: np.ndarray, y: np.ndarray) -> float | None:
+    """Least-squares slope of y on x; None when x is constant."""
+    dx = x - x.mean()
+    var = float((dx * dx).sum())
+    return None if var == 0 else float((dx * (y - y.mean())).sum() / var)
+
+
+def _features(pairs: Sequence[Pair]) -> dict[str, np.ndarray]:
+    """Each feature of ``FEATURES`` as [n, 2] (responses a and b)."""
+    features = {name: np.zeros((len(pairs), 2)) for name in FEATURES}
+    for i, (_prompt, a, b) in enumerate(pairs):
+        for j, text in enumerate((a, b)):
+            for name, value in response_features(text).items():
+                features[name][i, j] = value
+    return features
 
 
 def ensemble_scorer(ensemble: Any, progress: bool = False) -> Scorer:

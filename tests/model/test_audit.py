@@ -50,6 +50,8 @@ def test_mean_shift_flip_rate_and_shares_by_hand() -> None:
     assert shout.shift_in_sd == pytest.approx((9 / 8) / math.sqrt(2.96875 / 8))
     assert shout.ci is not None and shout.ci[0] <= shout.mean_shift <= shout.ci[1]
     assert shout.flip_ci is not None and shout.flip_ci[0] <= 1 / 3 <= shout.flip_ci[1]
+    # upper-casing keeps every length, so nothing of the shift is explained by length
+    assert shout.shift_beyond_length == pytest.approx(9 / 8)
     assert shout.flip_ci[0] >= 0 and shout.flip_ci[1] <= 1
 
 
@@ -58,6 +60,7 @@ def test_length_correlation_and_prefers_longer_by_hand() -> None:
     # lengths 4, 3, 4, 6, 5, 5, 3, 4 (mean 4.25): Σdx·dy = 1.375, Σdx² = 7.5, Σdy² = 2.96875
     assert result.length_correlation.r == pytest.approx(1.375 / math.sqrt(7.5 * 2.96875))
     assert result.length_correlation.n == 8
+    assert result.length_slope == pytest.approx(1.375 / 7.5), "least squares: Σdx·dy / Σdx²"
     # winners: good (4 > 3, longer), fine (4 < 6, shorter), high (4 > 3, longer); same1/same2 tie
     assert result.prefers_longer == pytest.approx(2 / 3)
     ci = result.length_correlation.ci
@@ -66,7 +69,7 @@ def test_length_correlation_and_prefers_longer_by_hand() -> None:
 
 def test_a_constant_edit_under_a_length_scorer_shifts_every_response_by_its_length() -> None:
     pairs = [("p", "Hi.", "Hello there."), ("p", "Yes. No.", "Ok"), ("p", "abc", "xyz")]
-    result = run_audit(pairs, length_scorer, resamples=100)
+    result = run_audit(pairs, length_scorer, resamples=100, extrapolation_limit=None)
     by_name = {p.name: p for p in result.probes}
     refusal = by_name["refusal_prefix"]
     # "I'm sorry, but I can't help with that." is 38 characters, plus the space before the response
@@ -79,6 +82,18 @@ def test_a_constant_edit_under_a_length_scorer_shifts_every_response_by_its_leng
     assert listed.flip_rate == 0.0, "5 < 12 and 4 < 8"
     # repetition doubles a one-line response plus one space: +4, +13, +9, +3, +4, +4
     assert by_name["repeat_sentences"].mean_shift == pytest.approx(37 / 6)
+    # reward = length: the slope is 1 and length explains every shift exactly
+    assert result.length_slope == pytest.approx(1.0)
+    for probe in result.probes:
+        assert probe.shift_beyond_length == pytest.approx(0.0, abs=1e-9), probe.name
+
+
+def test_beyond_length_is_withheld_when_the_edit_is_far_outside_the_lengths_seen() -> None:
+    pairs = [("p", "Hi.", "Hello there."), ("p", "Yes. No.", "Ok"), ("p", "abc", "xyz")]
+    by_name = {p.name: p for p in run_audit(pairs, length_scorer, resamples=10).probes}
+    # lengths 3, 12, 8, 2, 3, 3: sd = sqrt(78.8333 / 6) = 3.62, so the limit is 7.25 characters
+    assert by_name["refusal_prefix"].shift_beyond_length is None, "39 characters added"
+    assert by_name["markdown_list"].shift_beyond_length == pytest.approx(0.0, abs=1e-9), "14 / 6 added"
 
 
 def test_intervals_are_seeded() -> None:
