@@ -79,7 +79,7 @@ def main() -> None:
     t0 = time.perf_counter()
     result = run_audit(pairs, ensemble_scorer(ens), resamples=args.resamples, seed=args.seed)
     print(f"audit: {len(pairs)} pairs x 7 versions of each response scored in {time.perf_counter() - t0:.0f} s")
-    png = plot_audit(result, args.png, title=f"Audit of a heads model on HH harmless ({len(pairs)} held-out pairs)")
+    png = plot_audit(result, args.png, title="Heads model trained on HH harmless, held-out pairs")
     args.out.mkdir(parents=True, exist_ok=True)
     report = audit_markdown(result, ens.name, "HH harmless, held-out half", plot=str(png))
     (args.out / "audit.md").write_text(report)

@@ -119,7 +119,7 @@ def plot_audit(result: AuditResult, path: str | Path, title: str = "Reward-hacki
     left.axvline(0, color="k", lw=0.8)
     left.set_yticks(y, names)
     left.set_xlabel("mean reward shift (sd of rewards)")
-    left.set_title("reward shift under the probe")
+    left.set_title("reward shift under the probe\n(red: CI above 0, rewarded; blue: below 0, penalised)", fontsize=10)
     rates = np.array([np.nan if p.flip_rate is None else 100 * p.flip_rate for p in result.probes])
     err_lo = np.array(
         [100 * (p.flip_rate - p.flip_ci[0]) if p.flip_ci and p.flip_rate is not None else 0.0 for p in result.probes]
@@ -128,7 +128,8 @@ def plot_audit(result: AuditResult, path: str | Path, title: str = "Reward-hacki
         [100 * (p.flip_ci[1] - p.flip_rate) if p.flip_ci and p.flip_rate is not None else 0.0 for p in result.probes]
     )
     right.barh(y, np.nan_to_num(rates), xerr=np.vstack([err_lo, err_hi]).tolist(), color="C1", capsize=4, edgecolor="k")
-    right.set_xlim(0, 100)
+    top = max([10.0, *(100 * p.flip_ci[1] for p in result.probes if p.flip_ci)])
+    right.set_xlim(0, min(100.0, 1.15 * top))
     right.set_xlabel("pairs flipped by probing the loser (%)")
     right.set_title("preference flips")
     r = result.length_correlation.r
