@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from prefloop.model.audit import Scorer
 from prefloop.types import PairRecord
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -87,7 +88,29 @@ def main() -> None:
     # the probe and correlation tables of the report, as they appear in it
     keep = [line for line in report.splitlines() if line.startswith("|") or line.startswith("The model prefers")]
     print("\n".join(keep))
+    print_flip_margins(pairs, ensemble_scorer(ens))
     print(f"wrote {png} and {args.out / 'audit.md'}")
+
+
+def print_flip_margins(pairs: list[tuple[str, str, str]], scorer: Scorer) -> None:
+    """Which pairs flip: the reward margins of flipped pairs against all pairs (texts already embedded)."""
+    from prefloop.model.probes import PROBES
+
+    reward_a = scorer([(p, a) for p, a, _ in pairs])
+    reward_b = scorer([(p, b) for p, _, b in pairs])
+    margin, winner = np.abs(reward_a - reward_b), np.maximum(reward_a, reward_b)
+    quartile = np.percentile(margin, 25)
+    print(f"reward margin |r_a - r_b|: median {np.median(margin):.3f} over all pairs, lowest quartile < {quartile:.3f}")
+    for probe in PROBES:
+        losers = [
+            (p, probe.edit(a if ra < rb else b)) for (p, a, b), ra, rb in zip(pairs, reward_a, reward_b, strict=True)
+        ]
+        flipped = (scorer(losers) > winner) & (reward_a != reward_b)
+        if flipped.any():
+            print(
+                f"  {probe.name}: {flipped.sum()} flipped, median margin {np.median(margin[flipped]):.3f}, "
+                f"{100 * np.mean(margin[flipped] < quartile):.0f} % of them in the lowest quartile"
+            )
 
 
 if __name__ == "__main__":
