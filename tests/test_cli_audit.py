@@ -33,10 +33,12 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     from prefloop.loop.demo import generated_records
 
     folder = tmp_path_factory.mktemp("audit")
-    rows = [
-        {"prompt": r.prompt, "response_a": r.response_a, "response_b": r.response_b, "label": r.label.value}
-        for r in generated_records(52, seed=5)
-    ]
+    rows = []
+    for r in generated_records(52, seed=5):
+        assert r.label is not None, "generated pairs carry their label"
+        rows.append(
+            {"prompt": r.prompt, "response_a": r.response_a, "response_b": r.response_b, "label": r.label.value}
+        )
     (folder / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows[:40]))
     unlabelled = [{k: v for k, v in r.items() if k != "label"} for r in rows[40:]]
     (folder / "pairs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in unlabelled))
@@ -88,3 +90,27 @@ def test_audit_errors_say_what_to_do(trained: tuple[Path, str]) -> None:
     assert bad.returncode == 1 and "bad.jsonl, line 2" in bad.stderr
     for proc in (missing, unknown, bad):
         assert "Traceback" not in proc.stderr and proc.stdout == ""
+
+
+def test_audit_reads_each_pair_once_and_samples_with_a_seed(tmp_path: Path) -> None:
+    from prefloop.loop.audit import audit_pairs
+
+    rows = [{"prompt": f"q{i}", "response_a": f"a{i}", "response_b": f"b{i}"} for i in range(6)]
+    rows.append({**rows[0], "label": "a"})  # the same pair again, labelled: still one pair
+    rows.append({"prompt": "q1", "response_a": "b1", "response_b": "a1"})  # swapped: still one pair
+    (tmp_path / "pairs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    pairs = audit_pairs(str(tmp_path / "pairs.jsonl"))
+    assert pairs == [(f"q{i}", f"a{i}", f"b{i}") for i in range(6)]
+    sample = audit_pairs(str(tmp_path / "pairs.jsonl"), max_pairs=3, seed=4)
+    assert len(sample) == 3 and sample == audit_pairs(str(tmp_path / "pairs.jsonl"), max_pairs=3, seed=4)
+    assert sample == sorted(sample, key=pairs.index), "a sample keeps the file's order"
+
+
+def test_audit_without_any_model_says_train_first(tmp_path: Path) -> None:
+    (tmp_path / "pairs.jsonl").write_text(json.dumps({"prompt": "q", "response_a": "x", "response_b": "y"}) + "\n")
+    run(tmp_path, "init")
+    proc = run(tmp_path, "audit", "--data", "pairs.jsonl", check=False)
+    assert proc.returncode == 1 and "no model to audit: run `prefloop train` first" in proc.stderr
+    no_store = run(tmp_path, "--db", str(tmp_path / "none.db"), "audit", "--data", "pairs.jsonl", check=False)
+    assert no_store.returncode == 2 and "prefloop init" in no_store.stderr
+    assert not (tmp_path / "none.db").exists(), "audit never creates a store"

@@ -40,22 +40,25 @@ def resolve_ensemble(open_engine: Callable[[], Engine], model: str | None) -> tu
             )
         ens = RewardEnsemble.load(folder)
         return ens, ens.name
-    from prefloop.loop.reward import _no_model, load_ensemble
+    from prefloop.loop.reward import load_ensemble
     from prefloop.store.db import session_scope
     from prefloop.store.versions import find_model
 
     with session_scope(open_engine()) as session:
         row = find_model(session, model)
+        if row is None and model:
+            raise InvalidRequest(f"no model version {model}; `prefloop status` lists the versions in this store")
         if row is None:
-            raise _no_model(model, "audit")
+            raise PrefloopError("no model to audit: run `prefloop train` first, or pass --model FOLDER")
         return load_ensemble(row), row.name
 
 
 def audit_pairs(data: str, max_pairs: int | None = None, seed: int = 0) -> list[Pair]:
     """The distinct ``(prompt, a, b)`` pairs of a file in any format ``ingest`` reads; labels are not needed.
 
-    A bad row raises ``IngestError`` naming its file and line. A pair given several times
-    (one row per annotator) counts once. With ``max_pairs``, a seeded sample of that many, in file order.
+    A bad row raises ``PrefloopError`` naming its file and line. A pair given several times
+    (one row per annotator, or with its responses swapped) counts once, in its first orientation.
+    With ``max_pairs``, a seeded sample of that many, in file order.
     """
     from prefloop.data.ingest import read_records
 
@@ -72,7 +75,12 @@ def audit_pairs(data: str, max_pairs: int | None = None, seed: int = 0) -> list[
             f"{exc.total} invalid row(s) in {data}:\n{shown}{more}\n"
             "Fix those rows: audit reads the layouts `prefloop ingest` reads (`prefloop ingest --help` lists them)."
         ) from None
-    pairs = list(dict.fromkeys((r.prompt, r.response_a, r.response_b) for r in read.records))
+    # a pair given twice (one row per annotator, or with a and b swapped) is audited once
+    unique: dict[tuple[str, str, str], Pair] = {}
+    for r in read.records:
+        key = (r.prompt, *sorted((r.response_a, r.response_b)))
+        unique.setdefault((key[0], key[1], key[2]), (r.prompt, r.response_a, r.response_b))
+    pairs = list(unique.values())
     if not pairs:
         skipped = f" ({read.degenerate} degenerate rows skipped)" if read.degenerate else ""
         raise PrefloopError(
