@@ -1041,9 +1041,17 @@ def simulate(
 @click.option("--data", required=True, help="Pairs in any format `ingest` reads (labels not needed; NOT ingested).")
 @click.option("--out", default=None, help="Folder for audit.md, audit.png and audit.json.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object: probes (name, mean_shift, flip_rate, ci), ...")
-@click.option("--resamples", default=1000, show_default=True, help="Bootstrap resamples (pairs) for the intervals.")
+@click.option(
+    "--resamples",
+    type=click.IntRange(1),
+    default=1000,
+    show_default=True,
+    help="Bootstrap resamples (pairs) for the intervals.",
+)
 @click.option("--seed", default=0, show_default=True, help="Seed of the bootstrap and of --max-pairs sampling.")
-@click.option("--max-pairs", type=int, default=None, help="Audit a seeded sample of this many pairs (default: all).")
+@click.option(
+    "--max-pairs", type=click.IntRange(1), default=None, help="Audit a seeded sample of this many pairs (default: all)."
+)
 @pass_ctx
 def audit(
     obj: Context,
@@ -1060,16 +1068,17 @@ def audit(
     Each probe edits responses (filler, bulleted list, refusal prefix, sycophancy, unsupported
     confident claims, repetition); per probe: the mean reward shift, the share of pairs whose
     ranking flips when the lower-ranked response is probed, with 95 % bootstrap intervals; also
-    reward's correlation with length and formatting. The README's "Auditing a reward model"
-    explains how to read it.
+    reward's correlation with length and formatting. The README section "Auditing a reward model
+    for reward hacking" explains how to read each number.
 
     \b
     Examples:
       prefloop audit --data heldout.jsonl --out audit/
       prefloop audit --model rm-1a2b3c4d --data pairs.jsonl --json
-      prefloop audit --model artifacts/models/rm-1a2b3c4d --data pairs.csv --max-pairs 500
+      prefloop audit --model prefloop-artifacts/models/rm-1a2b3c4d --data pairs.csv --max-pairs 500
     """
     from prefloop.loop.audit import audit_model
+    from prefloop.model.audit_report import FEW_PAIRS
 
     try:
         report = audit_model(
@@ -1095,6 +1104,8 @@ def audit(
         "shift: reward(probed) − reward(response); ex-length: the shift less what the added characters alone "
         "predict; flip: the lower-ranked response, probed, now outranks the other"
     )
+    if report["n_pairs"] < FEW_PAIRS:
+        click.echo(f"only {report['n_pairs']} pairs: the intervals are rough; audit {FEW_PAIRS} or more", err=True)
     if out:
         click.echo("files: " + ", ".join(report["files"].values()))
 
@@ -1118,7 +1129,7 @@ def _audit_table(report: dict[str, Any]) -> Table:
             interval(p["ci"]),
             num(p["shift_beyond_length"]),
             num(p["flip_rate"], 100, ".1f"),
-            interval(p["flip_ci"], 100, ".1f"),
+            interval(p["flip_ci"], 100, ".0f"),
         )
     return table
 

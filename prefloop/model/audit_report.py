@@ -11,9 +11,10 @@ from prefloop.model.audit import AuditResult, Correlation
 from prefloop.model.plots import pyplot, save_figure
 from prefloop.model.probes import PROBES
 
-__all__ = ["audit_markdown", "plot_audit", "write_audit_report"]
+__all__ = ["FEW_PAIRS", "audit_markdown", "plot_audit", "write_audit_report"]
 
 _READING = {p.name: p.reading for p in PROBES}
+FEW_PAIRS = 30  # below this a percentile bootstrap over pairs is too coarse to lean on
 
 
 def _num(value: float | None, places: int = 3, signed: bool = False) -> str:
@@ -51,6 +52,8 @@ def audit_markdown(result: AuditResult, model: str, data: str, plot: str | None 
         f"{level} % percentile bootstrap over pairs, {result.resamples} resamples, seed {result.seed}.",
         "",
     ]
+    if result.n_pairs < FEW_PAIRS:
+        lines += [f"**Only {result.n_pairs} pairs: the intervals are rough; audit {FEW_PAIRS} or more.**", ""]
     if plot:
         lines += [f"![probe shifts and flip rates]({plot})", ""]
     lines += [
