@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from prefloop.model.audit import Scorer, response_features, run_audit
+from prefloop.model import ModelConfig, RewardEnsemble
+from prefloop.model.audit import Scorer, ensemble_scorer, response_features, run_audit
 from prefloop.model.audit_report import write_audit_report
 from prefloop.model.probes import Probe
 
@@ -137,3 +138,18 @@ def test_report_files_and_json_keys(tmp_path: Path) -> None:
     data = result.to_dict()
     assert {"name", "mean_shift", "flip_rate", "ci"} <= set(data["probes"][0])
     assert isinstance(data["probes"][0]["ci"], list)
+
+
+@pytest.mark.slow
+def test_ensemble_scorer_gives_the_rewards_predict_gives(heads_config: ModelConfig) -> None:
+    """A real MiniLM heads ensemble: a response's audit reward is its mean calibrated reward in any pair."""
+    from model_toydata import make_examples, pairs_of
+
+    ens, _ = RewardEnsemble.train(make_examples(32), heads_config, progress=False)
+    pairs = pairs_of(make_examples(5, seed=3, offset=500))
+    pred = ens.predict(pairs)
+    scorer = ensemble_scorer(ens)
+    assert np.allclose(scorer([(p, a) for p, a, _ in pairs]), pred.reward_a)
+    assert np.allclose(scorer([(p, b) for p, _, b in pairs]), pred.reward_b)
+    result = run_audit(pairs, scorer, probes=[SHOUT], resamples=20)
+    assert result.n_pairs == 5 and result.probes[0].n_responses == 10
