@@ -233,38 +233,16 @@ def run_audit(
     rewards, probed, length, probed_length = _score(pairs, probes, scorer)
     n = len(pairs)
     idx = bootstrap_indices(n, resamples, seed)
-    sd = float(rewards.std())
     slope = _slope(length.ravel(), rewards.ravel())
+    limit_chars = None if extrapolation_limit is None else extrapolation_limit * float(length.std())
     # the loser of each pair on the unprobed rewards: column 0 (a) or 1 (b); ties have none
     ranked = rewards[:, 0] != rewards[:, 1]
     loser = (rewards[:, 0] > rewards[:, 1]).astype(np.int64)
     rows = np.arange(n)
-    winner_reward = rewards[rows, 1 - loser]
-    results = []
-    for probe, edited, edited_length in zip(probes, probed, probed_length, strict=True):
-        shifts = edited - rewards  # [n, 2]
-        per_pair = shifts.mean(axis=1)
-        added = edited_length - length
-        far = extrapolation_limit is not None and np.abs(added).mean() > extrapolation_limit * length.std()
-        beyond = None if slope is None or far else (shifts - slope * added).mean(axis=1)
-        flips = (edited[rows, loser] > winner_reward) & ranked
-        flip_boot = _ratio_boot(flips.astype(np.float64), ranked.astype(np.float64), idx)
-        results.append(
-            ProbeResult(
-                name=probe.name,
-                description=probe.description,
-                mean_shift=float(per_pair.mean()),
-                ci=_interval(per_pair[idx].mean(axis=1), confidence),
-                flip_rate=float(flips.sum() / ranked.sum()) if ranked.any() else None,
-                flip_ci=_interval(flip_boot, confidence) if ranked.any() else None,
-                share_increased=float((shifts > 0).mean()),
-                shift_in_sd=float(per_pair.mean() / sd) if sd > 0 else None,
-                shift_beyond_length=None if beyond is None else float(beyond.mean()),
-                shift_beyond_length_ci=None if beyond is None else _interval(beyond[idx].mean(axis=1), confidence),
-                n_responses=int(shifts.size),
-                n_flippable=int(ranked.sum()),
-            )
-        )
+    results = [
+        _probe_result(probe, rewards, edited, edited_length - length, idx, confidence, slope, limit_chars)
+        for probe, edited, edited_length in zip(probes, probed, probed_length, strict=True)
+    ]
     features = _features(pairs)
     correlations = [_correlation(name, features[name], rewards, idx, confidence) for name in FEATURES]
     longer_known = ranked & (length[:, 0] != length[:, 1])
@@ -279,11 +257,48 @@ def run_audit(
         n_pairs=n,
         n_tied_pairs=int((~ranked).sum()),
         reward_mean=float(rewards.mean()),
-        reward_sd=sd,
+        reward_sd=float(rewards.std()),
         length_slope=slope,
         resamples=resamples,
         seed=seed,
         confidence=confidence,
+    )
+
+
+def _probe_result(
+    probe: Probe,
+    rewards: np.ndarray,
+    edited: np.ndarray,
+    added: np.ndarray,
+    idx: np.ndarray,
+    confidence: float,
+    slope: float | None,
+    limit_chars: float | None,
+) -> ProbeResult:
+    """One probe's numbers from the [n, 2] rewards before and after the edit and the characters it added."""
+    rows = np.arange(len(rewards))
+    ranked = rewards[:, 0] != rewards[:, 1]
+    loser = (rewards[:, 0] > rewards[:, 1]).astype(np.int64)  # column of the lower reward
+    shifts = edited - rewards
+    per_pair = shifts.mean(axis=1)
+    flips = (edited[rows, loser] > rewards[rows, 1 - loser]) & ranked
+    flip_boot = _ratio_boot(flips.astype(np.float64), ranked.astype(np.float64), idx)
+    far = limit_chars is not None and float(np.abs(added).mean()) > limit_chars
+    beyond = None if slope is None or far else (shifts - slope * added).mean(axis=1)
+    sd = float(rewards.std())
+    return ProbeResult(
+        name=probe.name,
+        description=probe.description,
+        mean_shift=float(per_pair.mean()),
+        ci=_interval(per_pair[idx].mean(axis=1), confidence),
+        flip_rate=float(flips.sum() / ranked.sum()) if ranked.any() else None,
+        flip_ci=_interval(flip_boot, confidence) if ranked.any() else None,
+        share_increased=float((shifts > 0).mean()),
+        shift_in_sd=float(per_pair.mean() / sd) if sd > 0 else None,
+        shift_beyond_length=None if beyond is None else float(beyond.mean()),
+        shift_beyond_length_ci=None if beyond is None else _interval(beyond[idx].mean(axis=1), confidence),
+        n_responses=int(shifts.size),
+        n_flippable=int(ranked.sum()),
     )
 
 
