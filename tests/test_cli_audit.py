@@ -12,6 +12,8 @@ import pytest
 
 from prefloop.model.probes import probe_names
 
+pytestmark = pytest.mark.slow  # trains a model in a subprocess: outside the fast local loop
+
 
 def run(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     proc = subprocess.run(
