@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import sys
-from typing import Any
+from typing import Any, Literal
 
 import click
 from rich.console import Console
@@ -59,7 +59,7 @@ def _echo_json(data: Any) -> None:
 def _fail(exc: Exception) -> click.ClickException:
     """A library error as click's, with the error's own exit code (1 for one that has none)."""
     failure = click.ClickException(str(exc))
-    failure.exit_code = int(getattr(exc, "exit_code", 1))
+    failure.exit_code = int(getattr(exc, "exit_code", 1))  # type: ignore[misc]  # click reads it per instance
     return failure
 
 
@@ -967,7 +967,7 @@ def simulate(
     rounds: int,
     test_fraction: float,
     noise_rate: float,
-    mode: str,
+    mode: Literal["heads", "finetune", "adapted"],  # the --mode choices
     k: int,
     scratch: bool,
     strict: bool,

@@ -144,7 +144,7 @@ def diverse_select(
     x = np.asarray(embeddings[np.sort(cand)], dtype=np.float64)  # sorted reads suit a memmap
     x = x[np.argsort(np.argsort(cand))]  # back to the candidates' order
     x_sq = np.einsum("ij,ij->i", x, x)
-    weight = np.ones(cand.size)
+    weight: np.ndarray = np.ones(cand.size)
     if score_weight > 0 and scores is not None:
         s = np.asarray(scores, dtype=np.float64)[cand]
         lo, hi = np.nanmin(s), np.nanmax(s)

@@ -364,14 +364,14 @@ class ArgillaBackend(AnnotationBackend):
             return (values.get(question) or {}).get("value")
 
         tpl = self.template
-        common = dict(
-            pair_key=key,
-            annotator=self._annotator(str(response["user_id"])),
-            version=_when(response["updated_at"]).isoformat(),
-            created_at=_when(response["inserted_at"]),
-            updated_at=_when(response["updated_at"]),
-            raw={"record_id": str(response["record_id"]), "status": status, "values": values},
-        )
+        common: dict[str, Any] = {
+            "pair_key": key,
+            "annotator": self._annotator(str(response["user_id"])),
+            "version": _when(response["updated_at"]).isoformat(),
+            "created_at": _when(response["inserted_at"]),
+            "updated_at": _when(response["updated_at"]),
+            "raw": {"record_id": str(response["record_id"]), "status": status, "values": values},
+        }
         rid = str(response["id"])
         if status == "discarded":
             return [PulledLabel(choice=Choice.SKIP, source_id=rid, **common)]

@@ -416,7 +416,9 @@ class LabelStudioBackend(AnnotationBackend):
         user_id = who.get("id") if isinstance(who, dict) else who
         common: dict[str, Any] = {
             "pair_key": key,
-            "annotator": users.get(user_id, AnnotatorRef(str(user_id))),
+            "annotator": users.get(user_id, AnnotatorRef(str(user_id)))
+            if isinstance(user_id, int)
+            else AnnotatorRef(str(user_id)),
             "version": ann.get("updated_at") or ann.get("created_at") or "",
             "created_at": _parse_time(ann.get("created_at")),
             "updated_at": _parse_time(ann.get("updated_at")),

@@ -238,19 +238,19 @@ def write_report(
     out: Path, arms: list[ArmResult], test: list[PairRecord], described: str, size: DemoSize, seconds: float
 ) -> Path:
     """report.md and report.html (plots embedded) in ``out``; returns the Markdown path."""
-    from prefloop.loop.reward import evaluate_texts, load_ensemble
+    from prefloop.loop.demo import demo_ensemble, held_out_labels
+    from prefloop.loop.reward import evaluate_texts
     from prefloop.loop.status import loop_status
-    from prefloop.store.versions import find_model
 
     if any(not a.curve for a in arms):
         raise PrefloopError("an arm trained no model: raise --cycles or lower --milestone")
     _curve_plot(arms, out / "learning_curves.png")
+    assert arms[0].config.db is not None  # the demo gives every arm its own store
     engine = make_engine(arms[0].config.db)
     try:
-        with session_scope(engine) as session:
-            ens = load_ensemble(find_model(session, arms[0].final_model))
+        ens = demo_ensemble(engine, arms[0].final_model)
         texts = [(r.prompt, r.response_a, r.response_b) for r in test]
-        final = evaluate_texts(ens, texts, [r.label.value for r in test], arms[0].final_model or "", str(out))
+        final = evaluate_texts(ens, texts, held_out_labels(test), arms[0].final_model or "", str(out))
         rates = _agreement(engine, out / "agreement.png")
         with session_scope(engine) as session:
             agreement = loop_status(session, arms[0].config)["agreement"]

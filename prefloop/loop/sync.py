@@ -186,7 +186,7 @@ def _requests(engine: Engine, tasks: list[Task], names: dict[int, str]) -> list[
                 strategy=t.strategy,
                 score=t.score,
                 model_version=names.get(t.model_version_id or -1),
-                p_a=guesses.get((t.model_version_id, t.pair_id)),
+                p_a=guesses.get((t.model_version_id or -1, t.pair_id)),
             )
             for t in tasks
         ]
@@ -508,7 +508,7 @@ def run_sync(
         with session_scope(engine) as session:
             model = latest_model(session)
         refresh = config.acquisition.refresh_after_retrain and model is not None
-        stale = _stale_tasks(engine, backend, project, model) if refresh else {}
+        stale = _stale_tasks(engine, backend, project, model) if refresh and model is not None else {}
         if model is not None:
             if progress:
                 _say(f"scoring the pool with {model.name}")
@@ -517,7 +517,7 @@ def run_sync(
             log(report.step("score", t, model=name, scored=scored))
 
         withdrawn: set[int] = set()
-        if stale:
+        if stale and model is not None:
             t = time.perf_counter()
             refreshed, withdrawn = _refresh(engine, config, backend, project, model, stale)
             report.changed |= bool(withdrawn)

@@ -24,7 +24,7 @@ import dataclasses
 import json
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -97,8 +97,9 @@ class AdaptedImpl:
         _, linear = final_layer(self.backbone._unwrapped().model)
         head = RewardHead(dim, "linear", 1, 0.0, self.config.tie_model)
         with torch.no_grad():
-            head.net.weight.copy_(linear.weight.detach().float().reshape(1, -1))
-            head.net.bias.copy_(linear.bias.detach().float() if linear.bias is not None else torch.zeros(1))
+            net = cast(torch.nn.Linear, head.net)  # a "linear" head
+            net.weight.copy_(linear.weight.detach().float().reshape(1, -1))
+            net.bias.copy_(linear.bias.detach().float() if linear.bias is not None else torch.zeros(1))
             head.theta.copy_(self.backbone._unwrapped().theta[0].detach())
         head.restandardize(mean, std)
         return head

@@ -46,7 +46,7 @@ def load_tokenizer(config: ModelConfig, path: str | None = None) -> Any:
     return tok
 
 
-def load_backbone(config: ModelConfig, path: str | None = None) -> tuple[Any, nn.Module]:
+def load_backbone(config: ModelConfig, path: str | None = None) -> tuple[Any, Any]:
     """(tokenizer, AutoModelForSequenceClassification with one output) for ``config``.
 
     ``path`` overrides the backbone location (a saved fine-tuned model).

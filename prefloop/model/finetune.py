@@ -32,6 +32,8 @@ __all__ = ["FinetuneModel", "RewardNet"]
 class RewardNet(nn.Module):
     """Sequence-classification backbone (one logit = reward) + one tie parameter per member."""
 
+    model: Any  # a transformers (or PEFT-wrapped) model: methods beyond nn.Module's
+
     def __init__(self, model: nn.Module, k: int, tie_model: str) -> None:
         super().__init__()
         self.model = model

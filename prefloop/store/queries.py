@@ -97,7 +97,7 @@ def iter_labeled_rows(
         query = query.where(Label.gold.is_(False))
     for row in session.execute(query.execution_options(yield_per=2000)):
         created = row[13].isoformat() if row[13] is not None else None
-        yield LabeledRow(*row[:13], created)  # type: ignore[arg-type]
+        yield LabeledRow(*row[:13], created)  # type: ignore[call-arg]  # mypy cannot count a Row slice
 
 
 def aggregate_choice(choices: list[str]) -> str | None:
