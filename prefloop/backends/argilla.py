@@ -17,14 +17,20 @@ response leaves no trace, so every pull pages through ALL records of the dataset
 their responses (``GET /api/v1/datasets/{id}/records?include=responses``, 1,000 per
 page: one request per 1,000 pairs) and filters responses on their own ``updated_at``.
 That is what makes ``PullResult.alive`` sound for every pair.
+
+The cursor is exact, not a clock reading (see ``_Cursor``): a watermark plus the versions
+of the responses already returned inside the overlap window before it, so a pull returns
+each response version once however the server's and the client's clocks drift.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -55,6 +61,40 @@ def _when(value: str) -> datetime:
     """Argilla's timestamps are naive UTC."""
     parsed = datetime.fromisoformat(value)
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class _Cursor:
+    """Where a pull got to: a watermark and the response versions already returned near it.
+
+    A pull re-reads responses updated after ``at − overlap`` (a write stamped before the
+    watermark may commit after the pull read its page) and drops the versions in ``seen``:
+    every ``response id → updated_at`` returned earlier with a stamp inside that window.
+    Nothing depends on when the pull ran, so the same writes give the same answer
+    under any load (the old cursor, a clock reading, let a label come back twice).
+    """
+
+    at: datetime | None = None
+    seen: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, text: str | None) -> _Cursor:
+        if not text:
+            return cls()
+        if not text.startswith("{"):  # a cursor written before the seen-set: a bare watermark
+            return cls(_when(text))
+        data = json.loads(text)
+        return cls(_when(data["at"]) if data.get("at") else None, dict(data.get("seen") or {}))
+
+    def dump(self) -> str | None:
+        if self.at is None:
+            return None
+        return json.dumps({"at": self.at.isoformat(), "seen": dict(sorted(self.seen.items()))}, separators=(",", ":"))
+
+    def is_new(self, response_id: str, updated_at: datetime, overlap: timedelta) -> bool:
+        """Whether this response version is one an earlier pull did not return."""
+        inside = self.at is None or updated_at > self.at - overlap
+        return inside and self.seen.get(response_id) != updated_at.isoformat()
 
 
 class ArgillaBackend(AnnotationBackend):
@@ -186,10 +226,11 @@ class ArgillaBackend(AnnotationBackend):
         return [self._pushed(r) for r in self._records(with_responses=False) if r.get("external_id")]
 
     def pull_labels(self, since: str | None = None) -> PullResult:
-        since_at = _when(since) if since else None
-        after = since_at - timedelta(seconds=self.settings.overlap_s) if since_at else None
+        previous = _Cursor.parse(since)
+        overlap = timedelta(seconds=self.settings.overlap_s)
         labels: list[PulledLabel] = []
         alive: dict[str, frozenset[str]] = {}
+        versions: dict[str, datetime] = {}  # every labelled response: id -> updated_at
         newest: datetime | None = None
         started_at: datetime | None = None
         totals: set[int] = set()
@@ -205,20 +246,25 @@ class ArgillaBackend(AnnotationBackend):
                     found = self._labels_of(key, self._swapped(record), response)
                     ids.update(label.source_id for label in found)
                     if found:
-                        updated = _when(response["updated_at"])
+                        rid, updated = str(response["id"]), _when(response["updated_at"])
+                        versions[rid] = updated
                         newest = updated if newest is None or updated > newest else newest
-                        if after is None or updated > after:
+                        if previous.is_new(rid, updated, overlap):
                             labels.extend(found)
                 alive[key] = frozenset(ids)
-        cursor = newest
-        if cursor is not None and started_at is not None:
-            # Nothing written after the first page was read may be skipped next time.
-            cursor = min(cursor, started_at)
-        if cursor is not None and since_at is not None:
-            cursor = max(cursor, since_at)  # never move backwards (e.g. the newest response was deleted)
-        if len(totals) > 1:  # records were added / deleted while paging: offsets shifted, hold the cursor
-            cursor = since_at
-        return PullResult(labels=labels, cursor=cursor.isoformat() if cursor else since, alive=alive)
+        at = newest
+        if at is not None and started_at is not None:
+            # A write stamped before the first page was read may commit after it: keep the
+            # watermark at or before the server's clock then (the seen-set drops the re-reads).
+            at = min(at, started_at)
+        if previous.at is not None:
+            at = previous.at if at is None else max(at, previous.at)  # never backwards
+        if len(totals) > 1:  # records were added / deleted while paging: offsets shifted, hold the watermark
+            at = previous.at
+        # Everything returned so far with a stamp inside the next window: every such version
+        # was either returned now or was in the previous seen-set (the window only moves forward).
+        seen = {rid: u.isoformat() for rid, u in versions.items() if at is not None and u > at - overlap}
+        return PullResult(labels=labels, cursor=_Cursor(at, seen).dump() or since, alive=alive)
 
     def withdraw_tasks(self, pair_keys: Sequence[str]) -> int:
         dataset_id = self.ensure_project()
