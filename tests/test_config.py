@@ -202,3 +202,15 @@ def test_one_backend_record_every_backend_setting_can_be_set_from_the_file(tmp_p
     settings.extra["workspace"] = "changed"
     assert config.backend.extra == {"workspace": "w"}, "the settings are a copy"
     assert settings.url == str(Path("prefloop-artifacts") / "simulated"), "the simulator's state under artifacts_dir"
+
+
+def test_the_backend_flag_picks_that_backends_key_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--backend argilla` with ARGILLA_API_KEY set and no [backend] in the file: the key is found."""
+    monkeypatch.chdir(tmp_path)
+    for name in SECRET_VARS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ARGILLA_API_KEY", "key-from-env")
+    config = load_config(overrides={"backend.name": "argilla"}, require_secrets=True)
+    assert config.backend.api_key == "key-from-env" and config.sources["backend.api_key"] == "env ARGILLA_API_KEY"

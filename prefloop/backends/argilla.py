@@ -26,9 +26,7 @@ each response version once however the server's and the client's clocks drift.
 from __future__ import annotations
 
 import json
-import os
 import re
-import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -40,6 +38,7 @@ import httpx
 from prefloop.backends.argilla_dataset import dataset_settings, dimension_question, load_template
 from prefloop.backends.base import (
     AnnotationBackend,
+    BackendAuthError,
     BackendError,
     BackendSettings,
     BackendUnreachable,
@@ -47,6 +46,7 @@ from prefloop.backends.base import (
     presentation_swapped,
     undo_presentation,
 )
+from prefloop.backends.retry import RetryPolicy, Transient, transport
 from prefloop.types import AnnotatorRef, Choice, PulledLabel, PullResult, PushedTask, TaskRequest
 
 __all__ = ["ArgillaBackend", "load_template"]
@@ -104,10 +104,12 @@ class ArgillaBackend(AnnotationBackend):
 
     def __init__(self, settings: BackendSettings) -> None:
         super().__init__(settings)
-        self.url = (settings.url or os.environ.get("ARGILLA_API_URL") or DEFAULT_URL).rstrip("/")
+        # the URL and key come from the settings only: config.load_config reads the environment
+        self.url = (settings.url or DEFAULT_URL).rstrip("/")
         self.workspace: str = settings.extra.get("workspace") or DEFAULT_WORKSPACE
         self.template = load_template(settings.template)
-        self.__api_key = settings.api_key or os.environ.get("ARGILLA_API_KEY") or ""
+        self.__api_key = settings.api_key or ""
+        self._retry = RetryPolicy.from_settings(settings)
         self._http = httpx.Client(
             base_url=self.url, timeout=settings.timeout_s, headers={"X-Argilla-Api-Key": self.__api_key}
         )
@@ -128,34 +130,27 @@ class ArgillaBackend(AnnotationBackend):
         method: str,
         path: str,
         *,
-        retries: int | None = None,
         allow: tuple[int, ...] = (),
         **kwargs: Any,
     ) -> httpx.Response:
-        """One REST call with bounded retries on connection errors, timeouts and 5xx."""
-        attempts = 1 + (self.settings.retries if retries is None else retries)
-        problem = ""
-        for attempt in range(attempts):
-            if attempt:
-                time.sleep(self.settings.backoff_s * 2 ** (attempt - 1))
-            try:
-                response = self._http.request(method, path, **kwargs)
-            except httpx.TransportError as exc:
-                problem = f"{type(exc).__name__}: {exc}"
-                continue
-            if response.status_code >= 500:
-                problem = f"HTTP {response.status_code}"
-                continue
-            if response.status_code >= 400 and response.status_code not in allow:
-                hint = " (check the API key / ARGILLA_API_KEY)" if response.status_code in (401, 403) else ""
-                raise BackendError(
-                    f"Argilla {method} {path} answered {response.status_code}{hint}: {response.text[:300]}"
-                )
-            return response
-        raise BackendUnreachable(
-            f"Argilla at {self.url} did not answer {method} {path} after {attempts} attempt(s) ({problem}); "
-            "check that the server runs and that ARGILLA_API_URL / the backend url points at it"
-        )
+        """One REST call under the backends' retry policy (``retry.py``): transient failures are
+        retried, a refused key is ``BackendAuthError``, any other 4xx/5xx a ``BackendError``."""
+        attempts = self._retry.attempts
+        try:
+            response = self._retry.call(lambda: transport(lambda: self._http.request(method, path, **kwargs)))
+        except Transient as exc:
+            raise BackendUnreachable(
+                f"Argilla at {self.url} did not answer {method} {path} after {attempts} attempt(s) ({exc.problem}); "
+                "check that the server runs and that ARGILLA_API_URL / the backend url points at it"
+            ) from None
+        if response.status_code in (401, 403) and response.status_code not in allow:
+            raise BackendAuthError(
+                f"Argilla at {self.url} refused the API key (HTTP {response.status_code}) for {method} {path}; "
+                "set ARGILLA_API_KEY (or api_key under [backend]) to a key of a user of that server"
+            )
+        if response.status_code >= 400 and response.status_code not in allow:
+            raise BackendError(f"Argilla {method} {path} answered {response.status_code}: {response.text[:300]}")
+        return response
 
     def _sdk(self) -> Any:
         import argilla as rg
@@ -165,7 +160,7 @@ class ArgillaBackend(AnnotationBackend):
                 api_url=self.url,
                 api_key=self.__api_key,
                 timeout=int(self.settings.timeout_s),
-                retries=self.settings.retries,
+                retries=self.settings.retries,  # the SDK's own: connection errors only, as in retry.py
             )
         except Exception as exc:
             raise BackendUnreachable(f"argilla SDK could not connect to {self.url}: {type(exc).__name__}") from exc
@@ -174,8 +169,10 @@ class ArgillaBackend(AnnotationBackend):
 
     def health(self) -> Health:
         try:
-            version = self._request("GET", "/api/v1/version", retries=0).json().get("version")
-            self._request("GET", "/api/v1/me", retries=0)
+            version = self._request("GET", "/api/v1/version").json().get("version")
+            self._request("GET", "/api/v1/me")
+        except BackendAuthError as exc:
+            return Health(ok=False, detail=str(exc), refused=True)
         except BackendError as exc:
             return Health(ok=False, detail=str(exc))
         except Exception as exc:  # health never raises

@@ -36,7 +36,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from prefloop.acquisition import ProbPool, get_strategy
-from prefloop.backends import AnnotationBackend, BackendUnreachable, make_backend
+from prefloop.backends import AnnotationBackend, BackendAuthError, BackendUnreachable, make_backend
 from prefloop.config import LoopConfig, backend_settings, model_config
 from prefloop.errors import (
     BackendError,
@@ -100,6 +100,7 @@ _KINDS: tuple[tuple[type[BaseException], str], ...] = (
     (StoreError, "store"),
     (LockHeld, "lock_held"),
     (BackendUnreachable, "backend_unreachable"),
+    (BackendAuthError, "backend_auth"),
     (BackendError, "backend"),
     (Interrupted, "interrupted"),
     (PrefloopError, "error"),
@@ -445,6 +446,8 @@ def run_sync(
         backend = backend or make_backend(config.backend.name, backend_settings(config))
         health = backend.health()
         if not health.ok:
+            if health.refused:
+                raise BackendAuthError(health.detail)
             raise BackendUnreachable(f"{config.backend.name} is not reachable: {health.detail}")
         backend.ensure_project()
         with _status(progress, f"pushing tasks planned by an earlier run to {backend.name}"):
