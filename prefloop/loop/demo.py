@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
 from prefloop.config import AcquisitionSettings, BackendSection, LoopConfig, MilestoneSettings
 from prefloop.errors import PrefloopError
@@ -203,15 +203,10 @@ def _score_test(engine: Engine, model: str, test: list[PairRecord]) -> tuple[dic
 
 def _labels_pulled(engine: Engine) -> tuple[int, int]:
     """Live labels the annotators gave (the held-out pairs' labels are not counted), and their pairs."""
-    from prefloop.store.models import Label, Pair
+    from prefloop.store.queries import pool_label_counts
 
     with session_scope(engine) as session:
-        rows = session.execute(
-            select(Label.pair_id)
-            .join(Pair, Pair.id == Label.pair_id)
-            .where(Label.live(), Label.choice != "skip", Pair.split == "pool")
-        ).all()
-    return len(rows), len({r[0] for r in rows})
+        return pool_label_counts(session)
 
 
 def _run_arm(

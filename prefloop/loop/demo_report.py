@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
 from prefloop.errors import PrefloopError
 from prefloop.store.db import make_engine, session_scope
@@ -100,16 +100,10 @@ def _curve_plot(arms: list[ArmResult], path: Path) -> None:
 def _agreement(engine: Engine, path: Path) -> dict[str, float]:
     """Each annotator's agreement with the other annotators on shared pairs (bar chart)."""
     from prefloop.model.plots import pyplot, save_figure
-    from prefloop.store.models import Annotator, Label
+    from prefloop.store.queries import votes_by_annotator
 
-    votes: dict[int, dict[str, str]] = defaultdict(dict)
     with session_scope(engine) as session:
-        for pair_id, who, choice in session.execute(
-            select(Label.pair_id, Annotator.external_id, Label.choice)
-            .join(Annotator)
-            .where(Label.live(), Label.choice != "skip")
-        ):
-            votes[pair_id][who] = choice
+        votes = votes_by_annotator(session)
     agree: dict[str, list[int]] = defaultdict(list)
     for by_who in votes.values():
         for who, choice in by_who.items():
