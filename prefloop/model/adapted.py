@@ -29,6 +29,7 @@ from typing import Any, cast
 import numpy as np
 import torch
 
+from prefloop.errors import ModelError
 from prefloop.model.backbone import EmbeddingCache
 from prefloop.model.config import ModelConfig
 from prefloop.model.data import PairTargets, pair_digest
@@ -127,7 +128,7 @@ class AdaptedImpl:
                 share_prompt=ft["share_prompt"],
             )
         if not backbone.shared:
-            raise ValueError(
+            raise ModelError(
                 f"adapted mode reads features in the shared-prompt layout, which "
                 f"{config.resolved_backbone()} cannot take; use mode 'finetune' or 'heads'"
             )

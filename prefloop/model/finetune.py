@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from prefloop.errors import ModelError
 from prefloop.model.backbone import autocast, is_decoder, load_backbone, load_tokenizer
 from prefloop.model.batching import EncodedPairs, count_groups
 from prefloop.model.config import ModelConfig
@@ -88,7 +89,7 @@ class FinetuneModel:
         if config.share_prompt:
             why = check_support(net.model, tokenizer, self.layout)
             if why is not None and not fallback:
-                raise ValueError(
+                raise ModelError(
                     f"this model was trained on shared-prompt pairs, but here {why}; "
                     "load it with the transformers version it was trained with"
                 )

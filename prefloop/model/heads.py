@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from prefloop.errors import ModelError
 from prefloop.model.backbone import (
     EmbeddingCache,
     autocast,
@@ -146,7 +147,7 @@ class RewardHead(nn.Module):
         elif kind == "mlp":
             self.net = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, 1))
         else:
-            raise ValueError(f"unknown head {kind!r}; use 'linear' or 'mlp'")
+            raise ModelError(f"unknown head {kind!r}; use 'linear' or 'mlp' ([model] head)")
         self.theta = nn.Parameter(torch.tensor(tie_param_init(tie_model)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
