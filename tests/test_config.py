@@ -172,7 +172,8 @@ def test_a_missing_api_key_is_a_config_error_naming_the_documented_variable(
     tmp_path: Path, backend: str, variable: str
 ) -> None:
     assert cli(tmp_path, "init").returncode == 0
-    (tmp_path / "prefloop.toml").write_text(f'[backend]\nname = "{backend}"\nurl = "http://127.0.0.1:9"\n')
+    # retries = 0: the closed port at the end answers at once instead of after the backoffs
+    (tmp_path / "prefloop.toml").write_text(f'[backend]\nname = "{backend}"\nurl = "http://127.0.0.1:9"\nretries = 0\n')
     proc = cli(tmp_path, "sync")
     assert proc.returncode == 2, proc.stdout + proc.stderr
     last = json.loads(proc.stdout.splitlines()[-1])

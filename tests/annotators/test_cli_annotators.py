@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from tests.test_cli import run
 
@@ -47,6 +48,7 @@ def _accuracy(path: Path, truth: dict[str, str]) -> tuple[float, int]:
     return sum(r["chosen"] == truth[r["prompt"]] for r in rows) / len(truth), len(rows)
 
 
+@pytest.mark.slow  # five CLI runs with Dawid-Skene over 750 labels (~27 s loaded)
 def test_csv_feeds_annotators_and_dawid_skene_export(tmp_path: Path) -> None:
     truth = _write_votes(tmp_path / "votes.csv")
     assert "750 new labels" in run(tmp_path, "ingest", "votes.csv").stdout

@@ -7,12 +7,15 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 
 from prefloop.store.db import make_engine, session_scope
 from prefloop.store.models import Label, Task
 from tests.demo_oracle import oracle_path
 from tests.loop.world import World, make_world
+
+pytestmark = pytest.mark.slow  # four full sync processes per database (~25 s loaded)
 
 
 def _wait_for(path: Path, proc: subprocess.Popen[str], what: str) -> None:
