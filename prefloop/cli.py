@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import signal
 import sys
-from typing import Any
+from typing import Any, Literal
 
 import click
 from rich.console import Console
-from rich.table import Table
+from rich.measure import Measurement
+from rich.table import Column, Table
 
 from prefloop.errors import PrefloopError
 
@@ -59,7 +60,7 @@ def _echo_json(data: Any) -> None:
 def _fail(exc: Exception) -> click.ClickException:
     """A library error as click's, with the error's own exit code (1 for one that has none)."""
     failure = click.ClickException(str(exc))
-    failure.exit_code = int(getattr(exc, "exit_code", 1))
+    failure.exit_code = int(getattr(exc, "exit_code", 1))  # type: ignore[misc]  # click reads it per instance
     return failure
 
 
@@ -702,6 +703,15 @@ def status(obj: Context, as_json: bool) -> None:
         click.echo(line)
 
 
+def _cell(value: Any, digits: int = 3) -> str:
+    """A table cell: '-' for a statistic that is undefined (too few labels), numbers rounded."""
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="One JSON object: annotators, krippendorff_alpha, fleiss_kappa.")
 @click.option("--out", default=None, help="Folder for kappa_heatmap.png and annotators.json.")
@@ -730,7 +740,7 @@ def annotators(obj: Context, as_json: bool, out: str | None, dimension: str, con
         _echo_json(data)
         return
     table = Table(
-        "annotator",
+        Column("annotator", overflow="fold"),  # a name is never cut: folded on a terminal, whole in a pipe
         "labels",
         "consensus",
         "reliability",
@@ -738,7 +748,7 @@ def annotators(obj: Context, as_json: bool, out: str | None, dimension: str, con
         "skips",
         "s/label",
         "first shown",
-        "flags",
+        Column("flags", overflow="fold"),
         title="annotators",
     )
     for row in data["annotators"]:
@@ -746,15 +756,19 @@ def annotators(obj: Context, as_json: bool, out: str | None, dimension: str, con
         table.add_row(
             row["annotator"],
             str(row["labels"]),
-            str(row["agreement_with_consensus"]),
-            str(row["reliability"]),
-            str(row["tie_rate"]),
-            str(row["skip_rate"]),
-            str(row["median_seconds"]),
-            f"{bias['first_shown_share']} (p={bias['p_value']})" if bias else "-",
-            ", ".join(row["reasons"]),
+            _cell(row["agreement_with_consensus"]),
+            _cell(row["reliability"]),
+            _cell(row["tie_rate"]),
+            _cell(row["skip_rate"]),
+            _cell(row["median_seconds"], digits=1),
+            f"{_cell(bias['first_shown_share'])} (p={_cell(bias['p_value'])})" if bias else "-",
+            ", ".join(row["reasons"]) or "-",
         )
-    Console().print(table)
+    screen = Console()
+    needed = Measurement.get(screen, screen.options.update_width(10_000), table).maximum
+    if needed > screen.width and not screen.is_terminal:  # a pipe or a file: as wide as the table needs
+        screen = Console(width=needed)
+    screen.print(table)
     click.echo(
         f"Krippendorff's alpha {data['krippendorff_alpha']}   Fleiss' kappa {data['fleiss_kappa']}   "
         f"items {data['items']} ({data['items_with_several_labels']} with several labels)"
@@ -967,7 +981,7 @@ def simulate(
     rounds: int,
     test_fraction: float,
     noise_rate: float,
-    mode: str,
+    mode: Literal["heads", "finetune", "adapted"],  # the --mode choices
     k: int,
     scratch: bool,
     strict: bool,

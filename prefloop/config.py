@@ -72,8 +72,11 @@ class BackendSection:
         5.0, "A pull re-reads this many seconds before its cursor on purpose (re-read labels are dropped)", ge=0
     )
     timeout_s: float = _f(30.0, "HTTP timeout per request", gt=0)
-    retries: int = _f(3, "Retries on connection errors, timeouts and 5xx before giving up", ge=0)
+    retries: int = _f(
+        3, "Retries on connection errors, timeouts, 429 and 502/503/504 before giving up (other errors: none)", ge=0
+    )
     backoff_s: float = _f(0.5, "First retry delay; doubles on each retry", ge=0)
+    max_backoff_s: float = _f(30.0, "Longest wait between two tries, a server's Retry-After included", ge=0)
     extra: dict[str, Any] = _f(dict, "Backend-specific settings (e.g. workspace, simulator oracle)")
 
 
@@ -376,11 +379,14 @@ def load_config(
         else:
             sources[key] = f"file {file}"
     config.backend.name = config.backend.name.replace("-", "_")
-    for var in SECRET_ENV.get(config.backend.name, ()):
+    # the environment of the backend that will run: a --backend flag names it, even though
+    # flags are applied after the environment (so a flag still wins over a variable)
+    backend = str((overrides or {}).get("backend.name", config.backend.name)).replace("-", "_")
+    for var in SECRET_ENV.get(backend, ()):
         if os.environ.get(var):
             config.backend.api_key, sources["backend.api_key"] = os.environ[var], f"env {var}"
             break
-    for var in URL_ENV.get(config.backend.name, ()):
+    for var in URL_ENV.get(backend, ()):
         if os.environ.get(var):
             config.backend.url, sources["backend.url"] = os.environ[var], f"env {var}"
             break

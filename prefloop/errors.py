@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from enum import IntEnum
 
 __all__ = [
+    "BackendAuthError",
     "BackendError",
     "BackendUnreachable",
     "ConfigError",
@@ -101,6 +102,12 @@ class BackendUnreachable(BackendError):
     """The backend could not be reached after the configured retries."""
 
     exit_code = ExitCode.BACKEND_UNREACHABLE
+
+
+class BackendAuthError(BackendError):
+    """The backend refused the API key (HTTP 401/403): a configuration problem, never retried."""
+
+    exit_code = ExitCode.CONFIG_ERROR
 
 
 class Interrupted(PrefloopError):

@@ -9,15 +9,20 @@ from pathlib import Path
 __all__ = ["CHECKPOINTS", "checkpoint"]
 
 #: where a sync can be stopped: labels fetched but not stored; training begun; weights saved but
-#: the version not recorded; tasks planned but not pushed; tasks pushed but not confirmed.
-CHECKPOINTS = ("pull:fetched", "train:started", "train:saved", "push:planned", "push:sent")
+#: the version not recorded; tasks planned but not pushed; tasks pushed but not confirmed; the
+#: sync lock is held by another sync and this one is about to wait for it.
+CHECKPOINTS = ("pull:fetched", "train:started", "train:saved", "push:planned", "push:sent", "lock:waiting")
 
 
 def checkpoint(name: str) -> None:
-    """With PREFLOOP_PAUSE_AT=<name>: create PREFLOOP_PAUSE_FILE (holding the pid) and wait here
-    PREFLOOP_PAUSE_SECONDS (default an hour), so a test can kill -9 the process at exactly this
-    instant, or start a second sync while this one holds the lock."""
+    """With PREFLOOP_PAUSE_AT=<name>: create PREFLOOP_PAUSE_FILE (holding the pid) and wait here,
+    so a test can kill -9 the process at exactly this instant, or start a second sync while this
+    one holds the lock. The wait ends when the file PREFLOOP_PAUSE_UNTIL exists (the test says
+    when, no clock involved), or after PREFLOOP_PAUSE_SECONDS (default an hour; 0: only mark)."""
     if os.environ.get("PREFLOOP_PAUSE_AT") != name:
         return
     Path(os.environ.get("PREFLOOP_PAUSE_FILE", "prefloop.paused")).write_text(str(os.getpid()))
-    time.sleep(float(os.environ.get("PREFLOOP_PAUSE_SECONDS", "3600")))
+    deadline = time.monotonic() + float(os.environ.get("PREFLOOP_PAUSE_SECONDS", "3600"))
+    until = os.environ.get("PREFLOOP_PAUSE_UNTIL")
+    while time.monotonic() < deadline and not (until and Path(until).exists()):
+        time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))

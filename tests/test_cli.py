@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 
 def run(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     proc = subprocess.run(
@@ -55,6 +57,7 @@ def test_readme_configuration_reference_is_current() -> None:
     assert config_reference() in readme, "regenerate the README's configuration reference"
 
 
+@pytest.mark.slow  # embeds every pair with MiniLM and trains heads each round (~12 s loaded)
 def test_simulate_command_writes_curves(tmp_path: Path) -> None:
     from prefloop.loop.demo import generated_records
 
@@ -93,6 +96,7 @@ def test_simulate_command_writes_curves(tmp_path: Path) -> None:
     assert (tmp_path / "sim" / "learning_curves.png").stat().st_size > 1000
 
 
+@pytest.mark.slow  # trains, scores and evaluates a model through the CLI (~95 s loaded)
 def test_train_score_eval_from_the_command_line(tmp_path: Path) -> None:
     from prefloop.loop.demo import generated_records
 

@@ -172,7 +172,8 @@ def test_a_missing_api_key_is_a_config_error_naming_the_documented_variable(
     tmp_path: Path, backend: str, variable: str
 ) -> None:
     assert cli(tmp_path, "init").returncode == 0
-    (tmp_path / "prefloop.toml").write_text(f'[backend]\nname = "{backend}"\nurl = "http://127.0.0.1:9"\n')
+    # retries = 0: the closed port at the end answers at once instead of after the backoffs
+    (tmp_path / "prefloop.toml").write_text(f'[backend]\nname = "{backend}"\nurl = "http://127.0.0.1:9"\nretries = 0\n')
     proc = cli(tmp_path, "sync")
     assert proc.returncode == 2, proc.stdout + proc.stderr
     last = json.loads(proc.stdout.splitlines()[-1])
@@ -202,3 +203,15 @@ def test_one_backend_record_every_backend_setting_can_be_set_from_the_file(tmp_p
     settings.extra["workspace"] = "changed"
     assert config.backend.extra == {"workspace": "w"}, "the settings are a copy"
     assert settings.url == str(Path("prefloop-artifacts") / "simulated"), "the simulator's state under artifacts_dir"
+
+
+def test_the_backend_flag_picks_that_backends_key_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--backend argilla` with ARGILLA_API_KEY set and no [backend] in the file: the key is found."""
+    monkeypatch.chdir(tmp_path)
+    for name in SECRET_VARS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ARGILLA_API_KEY", "key-from-env")
+    config = load_config(overrides={"backend.name": "argilla"}, require_secrets=True)
+    assert config.backend.api_key == "key-from-env" and config.sources["backend.api_key"] == "env ARGILLA_API_KEY"

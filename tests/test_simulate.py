@@ -55,6 +55,7 @@ def tiny_pairs(n: int = 48) -> list[PairRecord]:
     return out
 
 
+@pytest.mark.slow  # embeds with MiniLM and trains heads each round
 def test_tiny_simulation_end_to_end(tmp_path: Path) -> None:
     cfg = ModelConfig(
         mode="heads", k=3, head="linear", head_epochs=30, val_fraction=0.0, cache_dir=str(tmp_path / "cache"), threads=1
@@ -125,6 +126,7 @@ def _write_jsonl(path: Path, records: list[PairRecord], extra: list[dict] | None
     return path
 
 
+@pytest.mark.slow  # embeds with MiniLM and trains heads each round
 def test_simulate_cli_several_pool_files_and_an_independent_test_file(tmp_path: Path) -> None:
     from click.testing import CliRunner
 

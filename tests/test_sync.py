@@ -115,6 +115,7 @@ def _cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow  # four full sync processes, one against a closed port (~15 s loaded)
 def test_exit_codes(tmp_path: Path) -> None:
     config = write_config(tmp_path)
     assert _cli(tmp_path, "init").returncode == 0

@@ -126,6 +126,7 @@ def _stop_at(tmp_path: Path, point: str, signum: int) -> subprocess.CompletedPro
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
+@pytest.mark.slow  # signals into real sync processes at each checkpoint (~21 s loaded)
 def test_sigterm_and_sigint_exit_143_and_130_with_a_json_line_and_a_consistent_store(tmp_path: Path) -> None:
     setup_loop(tmp_path, min_labels=1000)  # no training: this is about the store
     term = _stop_at(tmp_path, "push:planned", signal.SIGTERM)

@@ -15,6 +15,8 @@ from typing import Literal
 
 import numpy as np
 
+from prefloop.errors import StrategyError
+
 __all__ = [
     "apply_prompt_cap",
     "diverse_select",
@@ -61,7 +63,7 @@ def apply_prompt_cap(order: np.ndarray, prompt_ids: np.ndarray, max_per_prompt: 
     ``order`` is a ranking (best first); the result is the sub-ranking that respects the cap.
     """
     if max_per_prompt < 1:
-        raise ValueError("max_per_prompt must be at least 1")
+        raise StrategyError(f"max_per_prompt must be at least 1, got {max_per_prompt}")
     order = np.asarray(order, dtype=np.int64)
     if order.size == 0:
         return order
@@ -144,7 +146,7 @@ def diverse_select(
     x = np.asarray(embeddings[np.sort(cand)], dtype=np.float64)  # sorted reads suit a memmap
     x = x[np.argsort(np.argsort(cand))]  # back to the candidates' order
     x_sq = np.einsum("ij,ij->i", x, x)
-    weight = np.ones(cand.size)
+    weight: np.ndarray = np.ones(cand.size)
     if score_weight > 0 and scores is not None:
         s = np.asarray(scores, dtype=np.float64)[cand]
         lo, hi = np.nanmin(s), np.nanmax(s)
@@ -177,5 +179,5 @@ def diverse_select(
             else:
                 nxt = int(np.flatnonzero(alive)[0])
         else:
-            raise ValueError(f"unknown diversity method {method!r}; use 'kcenter' or 'kmeanspp'")
+            raise StrategyError(f"unknown diversity method {method!r}; use 'kcenter' or 'kmeanspp'")
     return cand[np.asarray(chosen, dtype=np.int64)]

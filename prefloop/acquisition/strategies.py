@@ -20,7 +20,7 @@ import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -173,6 +173,7 @@ class ScoreStrategy(Strategy):
             raise StrategyError(
                 f"strategy {name!r} got unknown parameter(s) {', '.join(sorted(unknown))}; it takes: {takes}"
             )
+        _check_cap(max_per_prompt)
         self.name = name
         self.max_per_prompt = max_per_prompt
         self.score_params = dict(score_params)
@@ -194,15 +195,45 @@ class ScoreStrategy(Strategy):
         return Selection(idx, s[idx], self.name, dict(self.params))
 
 
-class DiverseStrategy(Strategy):
+def _check_cap(max_per_prompt: int | None) -> None:
+    """A per-prompt cap is checked when the strategy is built, not at the push step."""
+    if max_per_prompt is not None and (not isinstance(max_per_prompt, int) or max_per_prompt < 1):
+        raise StrategyError(f"max_per_prompt must be a whole number of at least 1, got {max_per_prompt!r}")
+
+
+class _EmbeddingWrapper(Strategy):
+    """What the strategies that re-rank an inner one in embedding space share: the inner
+    strategy's scores, a shortlist, a per-prompt cap, their parameters, and the embeddings."""
+
+    needs_embeddings = True
+
+    def __init__(self, inner: Strategy, shortlist: int | None, max_per_prompt: int | None, **params: Any) -> None:
+        _check_cap(max_per_prompt)
+        self.inner, self.shortlist, self.max_per_prompt = inner, shortlist, max_per_prompt
+        self.params = {
+            "inner": inner.name,
+            "inner_params": dict(inner.params),
+            **params,
+            "shortlist": shortlist,
+            "max_per_prompt": max_per_prompt,
+        }
+
+    def score(self, pool: ProbPool, rng: np.random.Generator) -> np.ndarray:
+        return self.inner.score(pool, rng)
+
+    def _embeddings(self, pool: ProbPool) -> np.ndarray:
+        if pool.embeddings is None:
+            raise StrategyError(f"strategy {self.name!r} needs pair embeddings: pass ProbPool(embeddings=...)")
+        return pool.embeddings
+
+
+class DiverseStrategy(_EmbeddingWrapper):
     """Wraps a strategy: shortlist its top ``M`` by score, then pick a spread-out batch of ``k``.
 
     ``shortlist`` fixes M; otherwise ``M = shortlist_factor · k``. ``method``: 'kcenter' or
     'kmeanspp'; ``score_weight`` > 0 keeps some pull towards the best scores (see
     ``batch.diverse_select``). Needs ``pool.embeddings``.
     """
-
-    needs_embeddings = True
 
     def __init__(
         self,
@@ -215,39 +246,31 @@ class DiverseStrategy(Strategy):
     ) -> None:
         if method not in ("kcenter", "kmeanspp"):
             raise StrategyError(f"unknown diversity method {method!r}; use 'kcenter' or 'kmeanspp'")
-        self.inner = inner
-        self.shortlist = shortlist
+        super().__init__(
+            inner,
+            shortlist,
+            max_per_prompt,
+            shortlist_factor=shortlist_factor,
+            method=method,
+            score_weight=score_weight,
+        )
         self.shortlist_factor = shortlist_factor
-        self.method = method
+        self.method: Literal["kcenter", "kmeanspp"] = "kcenter" if method == "kcenter" else "kmeanspp"
         self.score_weight = score_weight
-        self.max_per_prompt = max_per_prompt
         self.name = f"diverse:{inner.name}"
-        self.params = {
-            "inner": inner.name,
-            "inner_params": dict(inner.params),
-            "shortlist": shortlist,
-            "shortlist_factor": shortlist_factor,
-            "method": method,
-            "score_weight": score_weight,
-            "max_per_prompt": max_per_prompt,
-        }
-
-    def score(self, pool: ProbPool, rng: np.random.Generator) -> np.ndarray:
-        return self.inner.score(pool, rng)
 
     def select(self, pool: ProbPool, k: int, rng: np.random.Generator | None = None) -> Selection:
-        if pool.embeddings is None:
-            raise ValueError(f"strategy {self.name!r} needs pair embeddings: pass ProbPool(embeddings=...)")
+        embeddings = self._embeddings(pool)
         rng = rng if rng is not None else np.random.default_rng(0)
         s = self.score(pool, rng)
         m = self.shortlist if self.shortlist is not None else int(np.ceil(self.shortlist_factor * k))
         cand = shortlist(s, max(m, k), pool.excluded())
         idx = diverse_select(
-            pool.embeddings,
+            embeddings,
             cand,
             k,
             s,
-            self.method,  # type: ignore[arg-type]
+            self.method,
             self.score_weight,
             pool.prompt_ids,
             self.max_per_prompt,
@@ -256,7 +279,7 @@ class DiverseStrategy(Strategy):
         return Selection(idx, s[idx], self.name, dict(self.params))
 
 
-class EntropyBatchStrategy(Strategy):
+class EntropyBatchStrategy(_EmbeddingWrapper):
     """BAL-PM (Melo et al. 2024): a greedy batch maximising epistemic score + β·feature-space entropy gain.
 
     Each pick maximises ``inner``'s score (default BALD) plus β times the gain in a kNN
@@ -265,8 +288,6 @@ class EntropyBatchStrategy(Strategy):
     excluded rows (labelled or pending pairs: both end up in the training set). ``shortlist``
     limits the search to the inner score's top M (default: every pair). Needs ``pool.embeddings``.
     """
-
-    needs_embeddings = True
 
     def __init__(
         self,
@@ -279,36 +300,23 @@ class EntropyBatchStrategy(Strategy):
     ) -> None:
         if n_neighbors < 1:
             raise StrategyError("balpm: n_neighbors must be at least 1")
-        self.inner = inner if inner is not None else ScoreStrategy("bald")
+        inner = inner if inner is not None else ScoreStrategy("bald")
+        super().__init__(inner, shortlist, max_per_prompt, beta=beta, n_neighbors=n_neighbors, dim=dim)
         self.beta, self.n_neighbors, self.dim = beta, n_neighbors, dim
-        self.shortlist, self.max_per_prompt = shortlist, max_per_prompt
-        self.name = "balpm" if self.inner.name == "bald" else f"balpm:{self.inner.name}"
-        self.params = {
-            "inner": self.inner.name,
-            "inner_params": dict(self.inner.params),
-            "beta": beta,
-            "n_neighbors": n_neighbors,
-            "dim": dim,
-            "shortlist": shortlist,
-            "max_per_prompt": max_per_prompt,
-        }
-
-    def score(self, pool: ProbPool, rng: np.random.Generator) -> np.ndarray:
-        return self.inner.score(pool, rng)
+        self.name = "balpm" if inner.name == "bald" else f"balpm:{inner.name}"
 
     def select(self, pool: ProbPool, k: int, rng: np.random.Generator | None = None) -> Selection:
-        if pool.embeddings is None:
-            raise ValueError(f"strategy {self.name!r} needs pair embeddings: pass ProbPool(embeddings=...)")
+        embeddings = self._embeddings(pool)
         rng = rng if rng is not None else np.random.default_rng(0)
         s = self.score(pool, rng)
         excluded = pool.excluded()
         cand = shortlist(s, self.shortlist if self.shortlist is not None else pool.n, excluded)
         acquired = pool.acquired_embeddings
         if acquired is None:
-            acquired = np.asarray(pool.embeddings[np.flatnonzero(excluded)], dtype=np.float64)
+            acquired = np.asarray(embeddings[np.flatnonzero(excluded)], dtype=np.float64)
         idx, crit = entropy_greedy_select(
             s,
-            pool.embeddings,
+            embeddings,
             cand,
             k,
             acquired,

@@ -8,7 +8,7 @@ did not label the item, for anything that needs to know who said what.
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from itertools import combinations
 
@@ -43,7 +43,7 @@ def krippendorff_alpha_nominal(items: Sequence[Sequence[str]]) -> float | None:
     Items with fewer than two labels carry no information and are ignored. None when
     undefined (no pairable items, or every label is the same value).
     """
-    coincidence: Counter[tuple[str, str]] = Counter()
+    coincidence: defaultdict[tuple[str, str], float] = defaultdict(float)
     for labels in items:
         m = len(labels)
         if m < 2:
@@ -55,7 +55,7 @@ def krippendorff_alpha_nominal(items: Sequence[Sequence[str]]) -> float | None:
     n = sum(coincidence.values())
     if n <= 1:
         return None
-    totals: Counter[str] = Counter()
+    totals: defaultdict[str, float] = defaultdict(float)
     for (x, _y), w in coincidence.items():
         totals[x] += w
     observed = sum(w for (x, y), w in coincidence.items() if x != y) / n

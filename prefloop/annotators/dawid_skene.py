@@ -107,7 +107,7 @@ def dawid_skene(
     k = n_classes
     item, ann, cls = _triplets(labels, k)
     # start: soft majority vote (items without labels: uniform)
-    post = np.full((n_items, k), 1.0 / k)
+    post: np.ndarray = np.full((n_items, k), 1.0 / k)
     votes = np.zeros((n_items, k))
     np.add.at(votes, (item, cls), 1.0)
     has = votes.sum(axis=1) > 0

@@ -6,6 +6,7 @@ import importlib
 
 from prefloop.backends.base import (
     AnnotationBackend,
+    BackendAuthError,
     BackendError,
     BackendSettings,
     BackendUnreachable,
@@ -16,6 +17,7 @@ from prefloop.backends.base import (
 __all__ = [
     "REGISTRY",
     "AnnotationBackend",
+    "BackendAuthError",
     "BackendError",
     "BackendSettings",
     "BackendUnreachable",

@@ -17,14 +17,18 @@ response leaves no trace, so every pull pages through ALL records of the dataset
 their responses (``GET /api/v1/datasets/{id}/records?include=responses``, 1,000 per
 page: one request per 1,000 pairs) and filters responses on their own ``updated_at``.
 That is what makes ``PullResult.alive`` sound for every pair.
+
+The cursor is exact, not a clock reading (see ``_Cursor``): a watermark plus the versions
+of the responses already returned inside the overlap window before it, so a pull returns
+each response version once however the server's and the client's clocks drift.
 """
 
 from __future__ import annotations
 
-import os
+import json
 import re
-import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -34,6 +38,7 @@ import httpx
 from prefloop.backends.argilla_dataset import dataset_settings, dimension_question, load_template
 from prefloop.backends.base import (
     AnnotationBackend,
+    BackendAuthError,
     BackendError,
     BackendSettings,
     BackendUnreachable,
@@ -41,6 +46,7 @@ from prefloop.backends.base import (
     presentation_swapped,
     undo_presentation,
 )
+from prefloop.backends.retry import RetryPolicy, Transient, transport
 from prefloop.types import AnnotatorRef, Choice, PulledLabel, PullResult, PushedTask, TaskRequest
 
 __all__ = ["ArgillaBackend", "load_template"]
@@ -57,6 +63,40 @@ def _when(value: str) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+@dataclass(frozen=True)
+class _Cursor:
+    """Where a pull got to: a watermark and the response versions already returned near it.
+
+    A pull re-reads responses updated after ``at − overlap`` (a write stamped before the
+    watermark may commit after the pull read its page) and drops the versions in ``seen``:
+    every ``response id → updated_at`` returned earlier with a stamp inside that window.
+    Nothing depends on when the pull ran, so the same writes give the same answer
+    under any load (the old cursor, a clock reading, let a label come back twice).
+    """
+
+    at: datetime | None = None
+    seen: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, text: str | None) -> _Cursor:
+        if not text:
+            return cls()
+        if not text.startswith("{"):  # a cursor written before the seen-set: a bare watermark
+            return cls(_when(text))
+        data = json.loads(text)
+        return cls(_when(data["at"]) if data.get("at") else None, dict(data.get("seen") or {}))
+
+    def dump(self) -> str | None:
+        if self.at is None:
+            return None
+        return json.dumps({"at": self.at.isoformat(), "seen": dict(sorted(self.seen.items()))}, separators=(",", ":"))
+
+    def is_new(self, response_id: str, updated_at: datetime, overlap: timedelta) -> bool:
+        """Whether this response version is one an earlier pull did not return."""
+        inside = self.at is None or updated_at > self.at - overlap
+        return inside and self.seen.get(response_id) != updated_at.isoformat()
+
+
 class ArgillaBackend(AnnotationBackend):
     """Pairs as Argilla records; labels from the annotators' submitted / discarded responses."""
 
@@ -64,10 +104,12 @@ class ArgillaBackend(AnnotationBackend):
 
     def __init__(self, settings: BackendSettings) -> None:
         super().__init__(settings)
-        self.url = (settings.url or os.environ.get("ARGILLA_API_URL") or DEFAULT_URL).rstrip("/")
+        # the URL and key come from the settings only: config.load_config reads the environment
+        self.url = (settings.url or DEFAULT_URL).rstrip("/")
         self.workspace: str = settings.extra.get("workspace") or DEFAULT_WORKSPACE
         self.template = load_template(settings.template)
-        self.__api_key = settings.api_key or os.environ.get("ARGILLA_API_KEY") or ""
+        self.__api_key = settings.api_key or ""
+        self._retry = RetryPolicy.from_settings(settings)
         self._http = httpx.Client(
             base_url=self.url, timeout=settings.timeout_s, headers={"X-Argilla-Api-Key": self.__api_key}
         )
@@ -88,34 +130,27 @@ class ArgillaBackend(AnnotationBackend):
         method: str,
         path: str,
         *,
-        retries: int | None = None,
         allow: tuple[int, ...] = (),
         **kwargs: Any,
     ) -> httpx.Response:
-        """One REST call with bounded retries on connection errors, timeouts and 5xx."""
-        attempts = 1 + (self.settings.retries if retries is None else retries)
-        problem = ""
-        for attempt in range(attempts):
-            if attempt:
-                time.sleep(self.settings.backoff_s * 2 ** (attempt - 1))
-            try:
-                response = self._http.request(method, path, **kwargs)
-            except httpx.TransportError as exc:
-                problem = f"{type(exc).__name__}: {exc}"
-                continue
-            if response.status_code >= 500:
-                problem = f"HTTP {response.status_code}"
-                continue
-            if response.status_code >= 400 and response.status_code not in allow:
-                hint = " (check the API key / ARGILLA_API_KEY)" if response.status_code in (401, 403) else ""
-                raise BackendError(
-                    f"Argilla {method} {path} answered {response.status_code}{hint}: {response.text[:300]}"
-                )
-            return response
-        raise BackendUnreachable(
-            f"Argilla at {self.url} did not answer {method} {path} after {attempts} attempt(s) ({problem}); "
-            "check that the server runs and that ARGILLA_API_URL / the backend url points at it"
-        )
+        """One REST call under the backends' retry policy (``retry.py``): transient failures are
+        retried, a refused key is ``BackendAuthError``, any other 4xx/5xx a ``BackendError``."""
+        attempts = self._retry.attempts
+        try:
+            response = self._retry.call(lambda: transport(lambda: self._http.request(method, path, **kwargs)))
+        except Transient as exc:
+            raise BackendUnreachable(
+                f"Argilla at {self.url} did not answer {method} {path} after {attempts} attempt(s) ({exc.problem}); "
+                "check that the server runs and that ARGILLA_API_URL / the backend url points at it"
+            ) from None
+        if response.status_code in (401, 403) and response.status_code not in allow:
+            raise BackendAuthError(
+                f"Argilla at {self.url} refused the API key (HTTP {response.status_code}) for {method} {path}; "
+                "set ARGILLA_API_KEY (or api_key under [backend]) to a key of a user of that server"
+            )
+        if response.status_code >= 400 and response.status_code not in allow:
+            raise BackendError(f"Argilla {method} {path} answered {response.status_code}: {response.text[:300]}")
+        return response
 
     def _sdk(self) -> Any:
         import argilla as rg
@@ -125,7 +160,7 @@ class ArgillaBackend(AnnotationBackend):
                 api_url=self.url,
                 api_key=self.__api_key,
                 timeout=int(self.settings.timeout_s),
-                retries=self.settings.retries,
+                retries=self.settings.retries,  # the SDK's own: connection errors only, as in retry.py
             )
         except Exception as exc:
             raise BackendUnreachable(f"argilla SDK could not connect to {self.url}: {type(exc).__name__}") from exc
@@ -134,8 +169,10 @@ class ArgillaBackend(AnnotationBackend):
 
     def health(self) -> Health:
         try:
-            version = self._request("GET", "/api/v1/version", retries=0).json().get("version")
-            self._request("GET", "/api/v1/me", retries=0)
+            version = self._request("GET", "/api/v1/version").json().get("version")
+            self._request("GET", "/api/v1/me")
+        except BackendAuthError as exc:
+            return Health(ok=False, detail=str(exc), refused=True)
         except BackendError as exc:
             return Health(ok=False, detail=str(exc))
         except Exception as exc:  # health never raises
@@ -186,10 +223,11 @@ class ArgillaBackend(AnnotationBackend):
         return [self._pushed(r) for r in self._records(with_responses=False) if r.get("external_id")]
 
     def pull_labels(self, since: str | None = None) -> PullResult:
-        since_at = _when(since) if since else None
-        after = since_at - timedelta(seconds=self.settings.overlap_s) if since_at else None
+        previous = _Cursor.parse(since)
+        overlap = timedelta(seconds=self.settings.overlap_s)
         labels: list[PulledLabel] = []
         alive: dict[str, frozenset[str]] = {}
+        versions: dict[str, datetime] = {}  # every labelled response: id -> updated_at
         newest: datetime | None = None
         started_at: datetime | None = None
         totals: set[int] = set()
@@ -205,20 +243,25 @@ class ArgillaBackend(AnnotationBackend):
                     found = self._labels_of(key, self._swapped(record), response)
                     ids.update(label.source_id for label in found)
                     if found:
-                        updated = _when(response["updated_at"])
+                        rid, updated = str(response["id"]), _when(response["updated_at"])
+                        versions[rid] = updated
                         newest = updated if newest is None or updated > newest else newest
-                        if after is None or updated > after:
+                        if previous.is_new(rid, updated, overlap):
                             labels.extend(found)
                 alive[key] = frozenset(ids)
-        cursor = newest
-        if cursor is not None and started_at is not None:
-            # Nothing written after the first page was read may be skipped next time.
-            cursor = min(cursor, started_at)
-        if cursor is not None and since_at is not None:
-            cursor = max(cursor, since_at)  # never move backwards (e.g. the newest response was deleted)
-        if len(totals) > 1:  # records were added / deleted while paging: offsets shifted, hold the cursor
-            cursor = since_at
-        return PullResult(labels=labels, cursor=cursor.isoformat() if cursor else since, alive=alive)
+        at = newest
+        if at is not None and started_at is not None:
+            # A write stamped before the first page was read may commit after it: keep the
+            # watermark at or before the server's clock then (the seen-set drops the re-reads).
+            at = min(at, started_at)
+        if previous.at is not None:
+            at = previous.at if at is None else max(at, previous.at)  # never backwards
+        if len(totals) > 1:  # records were added / deleted while paging: offsets shifted, hold the watermark
+            at = previous.at
+        # Everything returned so far with a stamp inside the next window: every such version
+        # was either returned now or was in the previous seen-set (the window only moves forward).
+        seen = {rid: u.isoformat() for rid, u in versions.items() if at is not None and u > at - overlap}
+        return PullResult(labels=labels, cursor=_Cursor(at, seen).dump() or since, alive=alive)
 
     def withdraw_tasks(self, pair_keys: Sequence[str]) -> int:
         dataset_id = self.ensure_project()
@@ -364,14 +407,14 @@ class ArgillaBackend(AnnotationBackend):
             return (values.get(question) or {}).get("value")
 
         tpl = self.template
-        common = dict(
-            pair_key=key,
-            annotator=self._annotator(str(response["user_id"])),
-            version=_when(response["updated_at"]).isoformat(),
-            created_at=_when(response["inserted_at"]),
-            updated_at=_when(response["updated_at"]),
-            raw={"record_id": str(response["record_id"]), "status": status, "values": values},
-        )
+        common: dict[str, Any] = {
+            "pair_key": key,
+            "annotator": self._annotator(str(response["user_id"])),
+            "version": _when(response["updated_at"]).isoformat(),
+            "created_at": _when(response["inserted_at"]),
+            "updated_at": _when(response["updated_at"]),
+            "raw": {"record_id": str(response["record_id"]), "status": status, "values": values},
+        }
         rid = str(response["id"])
         if status == "discarded":
             return [PulledLabel(choice=Choice.SKIP, source_id=rid, **common)]

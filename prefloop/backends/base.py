@@ -18,7 +18,11 @@ for every backend:
   presentation order it chose at push time.
 * Deletions are reported through ``PullResult.alive``; skips / cancelled /
   discarded annotations come back as ``Choice.SKIP``.
-* Credentials are never printed or logged (``__repr__`` masks them).
+* Credentials are never printed or logged (``__repr__`` masks them); they arrive in
+  ``BackendSettings`` (``config.load_config`` reads the environment, nothing else does).
+* Network failures follow one policy (``backends/retry.py``): connection errors, timeouts,
+  429 (honouring ``Retry-After``) and 502/503/504 are retried ``retries`` times with
+  doubling waits; anything else fails at once, a refused key as ``BackendAuthError``.
 """
 
 from __future__ import annotations
@@ -29,11 +33,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from prefloop.errors import BackendError, BackendUnreachable
+from prefloop.errors import BackendAuthError, BackendError, BackendUnreachable
 from prefloop.types import PullResult, PushedTask, TaskRequest
 
 __all__ = [
     "AnnotationBackend",
+    "BackendAuthError",
     "BackendError",
     "BackendSettings",
     "BackendUnreachable",
@@ -47,6 +52,7 @@ class Health:
     ok: bool
     detail: str
     version: str | None = None
+    refused: bool = False  # the server answered but refused the API key (not an outage)
 
 
 @dataclass
@@ -68,6 +74,7 @@ class BackendSettings:
     timeout_s: float = 30.0
     retries: int = 3
     backoff_s: float = 0.5
+    max_backoff_s: float = 30.0
     # Cursor overlap window: a pull re-reads this much before the cursor on purpose.
     overlap_s: float = 5.0
     extra: dict[str, Any] = field(default_factory=dict)

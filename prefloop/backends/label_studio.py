@@ -1,11 +1,15 @@
 """Label Studio backend: pairs become tasks of one project, annotations come back as labels.
 
-Talks to Label Studio (1.2x open source) through label-studio-sdk 2.x: the SDK's
-``LabelStudio`` client owns authentication (a legacy token, or a personal access
-token that it exchanges for short-lived bearer tokens) and its httpx client; the
-calls themselves are plain REST requests because the bulk paths this backend needs
-(import with task ids, task pages with Data Manager filters, bulk delete) are
-awkward or slow through the generated models.
+Talks to Label Studio (1.2x open source) through label-studio-sdk 2.x's public client
+wherever it covers a call (version, users, projects, import, single tasks). Two calls stay
+plain REST on prefloop's own httpx client: task pages with Data Manager filters (the
+generated task models reshape the raw annotation JSON the pull reads) and the Data Manager
+bulk delete (the SDK drops the count of deleted tasks). ``_KeyAuth`` authenticates those
+the way the SDK does: a legacy token as it is, a personal access token exchanged at the
+documented ``/api/token/refresh/`` for short-lived access tokens.
+
+Every call, SDK or REST, goes through the one retry policy of ``retry.py`` (the SDK's own
+retries are off: they would also retry a 500 or a 409).
 
 How the contract maps onto Label Studio:
 
@@ -23,10 +27,8 @@ How the contract maps onto Label Studio:
 from __future__ import annotations
 
 import json
-import os
 import re
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -34,9 +36,11 @@ from xml.sax.saxutils import quoteattr
 
 import httpx
 from label_studio_sdk import LabelStudio
+from label_studio_sdk.core.api_error import ApiError
 
 from prefloop.backends.base import (
     AnnotationBackend,
+    BackendAuthError,
     BackendError,
     BackendSettings,
     BackendUnreachable,
@@ -44,6 +48,7 @@ from prefloop.backends.base import (
     presentation_swapped,
     undo_presentation,
 )
+from prefloop.backends.retry import RetryPolicy, Transient, transient_answer
 from prefloop.resources import shipped_folder
 from prefloop.types import AnnotatorRef, Choice, PulledLabel, PullResult, PushedTask, TaskRequest
 
@@ -51,8 +56,6 @@ __all__ = ["DEFAULT_TEMPLATE", "LabelStudioBackend", "label_config"]
 
 DEFAULT_URL = "http://localhost:8080"
 DEFAULT_TEMPLATE = shipped_folder("templates") / "label_studio.xml"
-API_KEY_ENV = ("PREFLOOP_LABEL_STUDIO_API_KEY", "LABEL_STUDIO_API_KEY")
-URL_ENV = "LABEL_STUDIO_URL"
 _T = TypeVar("_T")
 
 _QUESTIONS = {
@@ -111,6 +114,52 @@ class _MaybeApplied(Exception):
     """A non-idempotent request failed in a way that may have reached the server."""
 
 
+class _HttpFailure(Exception):
+    """A plain REST call answered with an error status (classified like the SDK's ApiError)."""
+
+    def __init__(self, status_code: int, headers: Mapping[str, str], body: str) -> None:
+        super().__init__(f"HTTP {status_code}")
+        self.status_code, self.headers, self.body = status_code, headers, body
+
+
+class _KeyAuth(httpx.Auth):
+    """Label Studio's two kinds of API key on plain REST calls.
+
+    A legacy token is sent as ``Token <key>``. A personal access token (a JWT refresh token)
+    is exchanged at ``POST /api/token/refresh/`` for a short-lived access token, sent as
+    ``Bearer``, and exchanged again when the server says it expired (401).
+    """
+
+    requires_response_body = True
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        self.personal = key.count(".") == 2  # header.payload.signature
+        self.access: str | None = None
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        if not self.personal:
+            request.headers["Authorization"] = f"Token {self.key}"
+            yield request
+            return
+        fresh = self.access is None
+        if fresh:
+            self.access = yield from self._exchange(request)
+        request.headers["Authorization"] = f"Bearer {self.access}"
+        response = yield request
+        if response.status_code == 401 and not fresh:  # the access token expired meanwhile
+            self.access = yield from self._exchange(request)
+            request.headers["Authorization"] = f"Bearer {self.access}"
+            yield request
+
+    def _exchange(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, str]:
+        answer = yield httpx.Request("POST", request.url.join("/api/token/refresh/"), json={"refresh": self.key})
+        failure = transient_answer(answer.status_code, answer.headers)
+        if failure is not None:
+            raise failure
+        return str(answer.json().get("access", "")) if answer.status_code == 200 else "refused"
+
+
 class LabelStudioBackend(AnnotationBackend):
     """Pairs as tasks of one Label Studio project (found or created by title)."""
 
@@ -118,128 +167,127 @@ class LabelStudioBackend(AnnotationBackend):
 
     def __init__(self, settings: BackendSettings) -> None:
         super().__init__(settings)
-        self.url = (settings.url or os.environ.get(URL_ENV) or DEFAULT_URL).rstrip("/")
-        self._api_key = settings.api_key or next((os.environ[k] for k in API_KEY_ENV if os.environ.get(k)), None)
+        # the URL and key come from the settings only: config.load_config reads the environment
+        self.url = (settings.url or DEFAULT_URL).rstrip("/")
+        self._api_key = settings.api_key
+        self._retry = RetryPolicy.from_settings(settings)
         self._client: LabelStudio | None = None
+        self._http: httpx.Client | None = None
         self._project_id: int | None = None
 
     def __repr__(self) -> str:  # the key never appears, not even its length
         key = "***" if self._api_key else None
         return f"LabelStudioBackend(project={self.settings.project!r}, url={self.url!r}, api_key={key})"
 
+    def close(self) -> None:
+        if self._http is not None:
+            self._http.close()
+
     # -- transport ------------------------------------------------------------------
+
+    def _key(self) -> str:
+        if not self._api_key:
+            raise BackendAuthError(
+                "no Label Studio API key: set LABEL_STUDIO_API_KEY (or api_key under [backend]) to a legacy "
+                "token or a personal access token from Account & Settings"
+            )
+        return self._api_key
 
     @property
     def client(self) -> LabelStudio:
-        """The SDK client (built on first use; a personal access token is exchanged lazily)."""
+        """The SDK client (built on first use); its own retries are off, ``_call`` retries."""
         if self._client is None:
-            if not self._api_key:
-                raise BackendError(
-                    "no Label Studio API key: set BackendSettings.api_key or the "
-                    f"{' / '.join(API_KEY_ENV)} environment variable"
-                )
             try:
                 self._client = LabelStudio(
-                    base_url=self.url, api_key=self._api_key, timeout=self.settings.timeout_s, max_retries=0
+                    base_url=self.url, api_key=self._key(), timeout=self.settings.timeout_s, max_retries=0
                 )
-            except Exception as exc:  # the SDK rejects an expired personal access token here
-                raise BackendError(
-                    f"the Label Studio API key was rejected: {type(exc).__name__}; "
-                    "create a new access token in Account & Settings"
-                ) from None
+            except ApiError:  # the SDK checks a personal access token's expiry here
+                raise self._refused("the SDK", 401) from None
         return self._client
 
-    def _request(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: dict[str, Any] | None = None,
-        body: Any = None,
-        idempotent: bool = True,
-        attempts: int | None = None,
-    ) -> Any:
-        """One REST call with bounded retries on connection errors, timeouts, 429 and 5xx.
-
-        A non-idempotent call is retried only when the request surely never left
-        (connection refused); any other failure raises ``_MaybeApplied`` so the caller
-        can look at the server before trying again.
-        """
-        tries = attempts or self.settings.retries + 1
-        wrapper = self.client._client_wrapper
-        problem = ""
-        for attempt in range(tries):
-            if attempt:
-                time.sleep(self.settings.backoff_s * 2 ** (attempt - 1))
-            try:
-                headers = wrapper.get_headers()  # exchanges a personal access token when due
-            except httpx.TransportError as exc:
-                problem = type(exc).__name__
-                continue
-            except Exception as exc:
-                raise BackendError(
-                    f"Label Studio at {self.url} refused the API key "
-                    f"({type(exc).__name__}); check it or create a new one"
-                ) from None
-            try:
-                response = wrapper.httpx_client.httpx_client.request(
-                    method,
-                    f"{self.url}{path}",
-                    params=params,
-                    json=body,
-                    headers=headers,
-                    timeout=self.settings.timeout_s,
-                )
-            except httpx.TransportError as exc:  # connection refused / reset, timeouts
-                problem = type(exc).__name__
-                if not idempotent and not isinstance(exc, httpx.ConnectError):
-                    raise _MaybeApplied(problem) from None
-                continue
-            if response.status_code == 429 or response.status_code >= 500:
-                problem = f"HTTP {response.status_code}"
-                if not idempotent:
-                    raise _MaybeApplied(problem)
-                continue
-            if response.status_code in (401, 403):
-                raise BackendError(
-                    f"Label Studio at {self.url} refused the API key (HTTP "
-                    f"{response.status_code}) for {method} {path}; check the token"
-                )
-            if response.status_code >= 400:
-                raise BackendError(
-                    f"Label Studio {method} {path} answered HTTP {response.status_code}: {response.text[:500]}"
-                )
-            return response.json() if response.content else None
-        raise BackendUnreachable(
-            f"Label Studio at {self.url} did not answer {method} {path} after {tries} tries ({problem}); "
-            "check that the server is running and the URL is right"
+    def _refused(self, what: str, status: int) -> BackendAuthError:
+        return BackendAuthError(
+            f"Label Studio at {self.url} refused the API key (HTTP {status}) for {what}; set LABEL_STUDIO_API_KEY "
+            "(or api_key under [backend]) to a valid token: Account & Settings creates a new one"
         )
+
+    def _call(self, what: str, send: Callable[[], _T], *, idempotent: bool = True, attempts: int | None = None) -> _T:
+        """One call (SDK or REST) under the retry policy.
+
+        Transient failures (``retry.py``) are retried; a non-idempotent call is retried only
+        when the request surely never left (connection refused), any other failure raises
+        ``_MaybeApplied`` so the caller can look at the server before trying again.
+        """
+
+        def attempt() -> _T:
+            try:
+                return send()
+            except httpx.TransportError as exc:  # refused, reset, timed out
+                if not idempotent and not isinstance(exc, httpx.ConnectError):
+                    raise _MaybeApplied(type(exc).__name__) from None
+                raise Transient(type(exc).__name__) from None
+            except (ApiError, _HttpFailure) as exc:
+                status = int(exc.status_code or 0)
+                failure = transient_answer(status, exc.headers)
+                if failure is not None:
+                    if not idempotent:
+                        raise _MaybeApplied(failure.problem) from None
+                    raise failure from None
+                if status in (401, 403):
+                    raise self._refused(what, status) from None
+                raise BackendError(f"Label Studio {what} answered HTTP {status}: {str(exc.body)[:500]}") from None
+
+        tries = attempts or self._retry.attempts
+        try:
+            return self._retry.call(attempt, attempts=tries)
+        except Transient as exc:
+            raise BackendUnreachable(
+                f"Label Studio at {self.url} did not answer {what} after {tries} tries ({exc.problem}); "
+                "check that the server is running and the URL (LABEL_STUDIO_URL or url under [backend]) is right"
+            ) from None
+
+    def _rest(self, method: str, path: str, *, params: dict[str, Any] | None = None, body: Any = None) -> Any:
+        """A plain REST call (for what the SDK does not cover), under ``_call``."""
+        if self._http is None:
+            self._http = httpx.Client(base_url=self.url, timeout=self.settings.timeout_s, auth=_KeyAuth(self._key()))
+        http = self._http
+
+        def send() -> Any:
+            response = http.request(method, path, params=params, json=body)
+            if response.status_code >= 400:
+                raise _HttpFailure(response.status_code, response.headers, response.text)
+            return response.json() if response.content else None
+
+        return self._call(f"{method} {path}", send)
 
     def _settle(self, what: str, attempt_fn: Callable[[], _T]) -> _T:
         """Run ``attempt_fn`` (which re-reads the server each time) until it is not ambiguous."""
-        problem = ""
-        for attempt in range(self.settings.retries + 1):
-            if attempt:
-                time.sleep(self.settings.backoff_s * 2 ** (attempt - 1))
+
+        def attempt() -> _T:
             try:
                 return attempt_fn()
             except _MaybeApplied as exc:
-                problem = str(exc)
-        raise BackendUnreachable(
-            f"Label Studio at {self.url} did not confirm {what} after "
-            f"{self.settings.retries + 1} tries ({problem}); check the server"
-        )
+                raise Transient(str(exc)) from None
+
+        try:
+            return self._retry.call(attempt)
+        except Transient as exc:
+            raise BackendUnreachable(
+                f"Label Studio at {self.url} did not confirm {what} after "
+                f"{self._retry.attempts} tries ({exc.problem}); check the server"
+            ) from None
 
     # -- the contract ---------------------------------------------------------------
 
     def health(self) -> Health:
         try:
-            self._request("GET", "/health", attempts=1)
-            version = self._request("GET", "/api/version", attempts=1).get("release")
-            who = self._request("GET", "/api/current-user/whoami", attempts=1)
+            version = self._call("GET /api/version", lambda: self.client.versions.get()).release
+            who = self._call("GET /api/current-user/whoami", lambda: self.client.users.whoami())
+        except BackendAuthError as exc:
+            return Health(ok=False, detail=str(exc), refused=True)
         except BackendError as exc:
             return Health(ok=False, detail=str(exc))
-        return Health(ok=True, detail=f"Label Studio at {self.url} as user {who.get('id')}", version=version)
+        return Health(ok=True, detail=f"Label Studio at {self.url} as user {who.id}", version=version)
 
     def ensure_project(self) -> str:
         if self._project_id is None:
@@ -248,25 +296,28 @@ class LabelStudioBackend(AnnotationBackend):
 
     def _find_or_create(self) -> int:
         title = self.settings.project
-        found = self._request("GET", "/api/projects", params={"title": title, "page_size": 1000})
-        rows = found.get("results", []) if isinstance(found, dict) else found
-        same = sorted(row["id"] for row in rows if row.get("title") == title)
+        rows: list[Any] = self._call(
+            "GET /api/projects", lambda: list(self.client.projects.list(title=title, page_size=1000))
+        )
+        same = sorted(int(row.id) for row in rows if row.title == title and row.id is not None)
         if same:
             return same[0]
-        created = self._request(
-            "POST",
-            "/api/projects",
+        config = label_config(self.settings)
+        created = self._call(
+            "POST /api/projects",
+            lambda: self.client.projects.create(
+                title=title,
+                description="Pairwise preference tasks pushed by prefloop.",
+                label_config=config,
+                maximum_annotations=max(1, self.settings.annotators_per_pair),
+                show_collab_predictions=self.settings.show_predictions,
+                show_skip_button=True,
+            ),
             idempotent=False,
-            body={
-                "title": title,
-                "description": "Pairwise preference tasks pushed by prefloop.",
-                "label_config": label_config(self.settings),
-                "maximum_annotations": max(1, self.settings.annotators_per_pair),
-                "show_collab_predictions": self.settings.show_predictions,
-                "show_skip_button": True,
-            },
         )
-        return int(created["id"])
+        if created.id is None:
+            raise BackendError(f"Label Studio created project {title!r} but did not say its id; rerun sync")
+        return int(created.id)
 
     def push_tasks(self, tasks: Sequence[TaskRequest]) -> list[PushedTask]:
         project_id = int(self.ensure_project())
@@ -287,14 +338,12 @@ class LabelStudioBackend(AnnotationBackend):
 
     def _import(self, project_id: int, batch: Sequence[TaskRequest]) -> dict[str, PushedTask]:
         payload = [self._task_payload(t) for t in batch]
-        answer = self._request(
-            "POST",
-            f"/api/projects/{project_id}/import",
-            params={"return_task_ids": "true"},
-            body=payload,
+        answer = self._call(
+            f"POST /api/projects/{project_id}/import",
+            lambda: self.client.projects.import_tasks(project_id, request=payload, return_task_ids=True),  # type: ignore[arg-type]  # plain dicts serialise like the typed requests
             idempotent=False,
         )
-        ids = answer.get("task_ids") or []
+        ids = list(getattr(answer, "task_ids", None) or [])
         if len(ids) != len(batch):  # an older server without task ids: read them back
             keys = {b.pair_key for b in batch}
             return {t.pair_key: t for t in self._live(project_id) if t.pair_key in keys}
@@ -356,7 +405,7 @@ class LabelStudioBackend(AnnotationBackend):
         query = {"filters": {"conjunction": "and", "items": filters or []}, "ordering": ["tasks:id"]}
         page, seen = 1, 0
         while True:
-            answer = self._request(
+            answer = self._rest(
                 "GET",
                 "/api/tasks",
                 params={
@@ -404,9 +453,8 @@ class LabelStudioBackend(AnnotationBackend):
         return PullResult(labels=labels, cursor=_iso(newest) if newest else since, alive=alive)
 
     def _users(self) -> dict[int, AnnotatorRef]:
-        answer = self._request("GET", "/api/users/")
-        rows = answer.get("results", []) if isinstance(answer, dict) else answer
-        return {row["id"]: AnnotatorRef(str(row["id"]), row.get("email") or None) for row in rows}
+        rows = self._call("GET /api/users/", lambda: self.client.users.list())
+        return {int(row.id): AnnotatorRef(str(row.id), row.email or None) for row in rows if row.id is not None}
 
     def _labels(
         self, ann: dict[str, Any], key: str, swapped: bool, users: dict[int, AnnotatorRef]
@@ -416,7 +464,9 @@ class LabelStudioBackend(AnnotationBackend):
         user_id = who.get("id") if isinstance(who, dict) else who
         common: dict[str, Any] = {
             "pair_key": key,
-            "annotator": users.get(user_id, AnnotatorRef(str(user_id))),
+            "annotator": users.get(user_id, AnnotatorRef(str(user_id)))
+            if isinstance(user_id, int)
+            else AnnotatorRef(str(user_id)),
             "version": ann.get("updated_at") or ann.get("created_at") or "",
             "created_at": _parse_time(ann.get("created_at")),
             "updated_at": _parse_time(ann.get("updated_at")),
@@ -467,17 +517,20 @@ class LabelStudioBackend(AnnotationBackend):
         keys = set(pair_keys)
         reopened = 0
         for task in self._live(project_id):
-            if task.pair_key not in keys:
-                continue
-            current = self._request("GET", f"/api/tasks/{task.external_id}")
-            if int(current.get("overlap") or 1) >= total:
-                continue
-            body: dict[str, Any] = {"overlap": total}
-            if int(current.get("total_annotations") or 0) < total:  # not recomputed on its own: back to the stream
-                body["is_labeled"] = False
-            self._request("PATCH", f"/api/tasks/{task.external_id}", body=body)
-            reopened += 1
+            if task.pair_key in keys and self._reopen(task.external_id, total):
+                reopened += 1
         return reopened
+
+    def _reopen(self, task_id: str, total: int) -> bool:
+        """Raise one task's overlap to ``total``; False when it already asks for that many."""
+        current: Any = self._call(f"GET /api/tasks/{task_id}", lambda: self.client.tasks.get(task_id))
+        if int(current.overlap or 1) >= total:
+            return False
+        change: dict[str, Any] = {"overlap": total}
+        if int(current.total_annotations or 0) < total:  # not recomputed on its own: back to the stream
+            change["is_labeled"] = False
+        self._call(f"PATCH /api/tasks/{task_id}", lambda: self.client.tasks.update(task_id, **change))
+        return True
 
     def withdraw_tasks(self, pair_keys: Sequence[str]) -> int:
         project_id = int(self.ensure_project())
@@ -494,7 +547,7 @@ class LabelStudioBackend(AnnotationBackend):
                 for field in ("total_annotations", "cancelled_annotations")
             ],
         }
-        answer = self._request(
+        answer = self._rest(
             "POST",
             "/api/dm/actions",
             params={"id": "delete_tasks", "project": project_id},

@@ -183,7 +183,7 @@ class SimulatedBackend(AnnotationBackend):
         ).fetchone()
         if row is None:
             raise BackendError(f"no live task for pair {pair_key} in project {self.settings.project!r}")
-        return row  # type: ignore[no-any-return]
+        return row
 
     def _pushed(self, row: sqlite3.Row) -> PushedTask:
         return PushedTask(
@@ -449,4 +449,4 @@ class SimulatedBackend(AnnotationBackend):
         ).fetchone()
         if row is None:
             raise BackendError(f"no live annotation {annotation_id} in project {self.settings.project!r}")
-        return row  # type: ignore[no-any-return]
+        return row

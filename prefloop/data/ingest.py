@@ -99,8 +99,8 @@ def choose_converter(first_row: dict[str, Any], opts: ShapeOptions) -> tuple[str
         return adapter.name, mapped
     if opts.mapping or opts.label_decoder:  # the user's own layout (a --label-map alone may serve a tool export)
         return "generic", _generic
-    adapter = detect_adapter(first_row)
-    return (adapter.name, adapter.convert) if adapter else ("generic", _generic)
+    detected = detect_adapter(first_row)
+    return (detected.name, detected.convert) if detected else ("generic", _generic)
 
 
 @dataclass

@@ -22,7 +22,7 @@ import lzma
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from prefloop.errors import RowProblem, SourceError
 
@@ -76,7 +76,7 @@ def detect_format(source: str, hub: bool = False) -> str:
 def _open_binary(path: Path) -> IO[bytes]:
     suffix = path.suffix.lower()
     if suffix == ".gz":
-        return gzip.open(path, "rb")
+        return cast(IO[bytes], gzip.open(path, "rb"))  # a GzipFile reads bytes
     if suffix == ".bz2":
         return bz2.open(path, "rb")
     if suffix == ".xz":
@@ -90,7 +90,7 @@ def _open_binary(path: Path) -> IO[bytes]:
                 "Zstandard-compressed input needs the zstandard package",
                 "pip install zstandard, or decompress first: zstd -d FILE",
             ) from None
-        return zstandard.ZstdDecompressor().stream_reader(path.open("rb"))  # type: ignore[no-any-return]
+        return zstandard.ZstdDecompressor().stream_reader(path.open("rb"))
     return path.open("rb")
 
 
@@ -170,18 +170,19 @@ class _LineCountingReader(io.TextIOBase):
         self.decode = _decoder(name, encoding)
         self.line = 0
 
-    def readline(self, size: int | None = -1) -> str:
+    # typeshed gives TextIOBase the bytes signatures of _IOBase too: these override both.
+    def readline(self, size: int | None = -1) -> str:  # type: ignore[override]
         data = self.raw.readline()
         if not data:
             return ""
         self.line += 1
         return str(self.decode(data, self.line))
 
-    def __iter__(self) -> Iterator[str]:
+    def __iter__(self) -> Iterator[str]:  # type: ignore[override]
         while line := self.readline():
             yield line
 
-    def __next__(self) -> str:
+    def __next__(self) -> str:  # type: ignore[override]
         line = self.readline()
         if not line:
             raise StopIteration

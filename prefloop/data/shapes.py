@@ -319,8 +319,10 @@ def _candidates(
     scores = row.get("scores")
     if scores is not None and (not isinstance(scores, list) or len(scores) != len(texts)):
         raise RowProblem(where[0], where[1], "scores", "expected one number per response")
-    seen: set[str] = set()
-    unique = [i for i, t in enumerate(texts) if not (t.strip() in seen or seen.add(t.strip()))]
+    first: dict[str, int] = {}
+    for i, t in enumerate(texts):
+        first.setdefault(t.strip(), i)  # the first response with each text
+    unique = list(first.values())
     pairs: list[PairRecord] = []
     for i, j in itertools.combinations(unique, 2):
         label = None

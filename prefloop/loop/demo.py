@@ -20,16 +20,19 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
 from prefloop.config import AcquisitionSettings, BackendSection, LoopConfig, MilestoneSettings
 from prefloop.errors import PrefloopError
 from prefloop.store.db import init_db, make_engine, session_scope
 from prefloop.store.pairs import add_pairs
 from prefloop.types import Choice, PairRecord
+
+if TYPE_CHECKING:
+    from prefloop.model import RewardEnsemble
 
 __all__ = ["ANNOTATORS", "ArmResult", "DemoSize", "generated_records", "load_demo_records", "run_demo", "write_oracle"]
 
@@ -156,16 +159,30 @@ def arm_config(root: Path, oracle: Path, strategy: str, size: DemoSize, cache: P
     )
 
 
-def _score_test(engine: Engine, model: str, test: list[PairRecord]) -> tuple[dict[str, Any], np.ndarray]:
-    """Metrics of ``model`` on the held-out pairs, and which pairs it got right."""
+def demo_ensemble(engine: Engine, model: str | None) -> RewardEnsemble:
+    """The demo store's model ``model``, loaded for scoring the held-out pairs."""
     from prefloop.loop.reward import load_ensemble
-    from prefloop.model import evaluate_predictions, pair_lengths
     from prefloop.store.versions import find_model
 
     with session_scope(engine) as session:
-        ens = load_ensemble(find_model(session, model))
+        version = find_model(session, model)
+        if version is None:
+            raise PrefloopError(f"model {model} is missing from the demo's store: rerun `prefloop demo`")
+        return load_ensemble(version)
+
+
+def held_out_labels(test: list[PairRecord]) -> list[str]:
+    """The held-out labels ("a", "b", "tie"): every held-out pair has one (the demo reads labelled pairs)."""
+    return [r.label.value for r in test if r.label is not None]
+
+
+def _score_test(engine: Engine, model: str, test: list[PairRecord]) -> tuple[dict[str, Any], np.ndarray]:
+    """Metrics of ``model`` on the held-out pairs, and which pairs it got right."""
+    from prefloop.model import evaluate_predictions, pair_lengths
+
+    ens = demo_ensemble(engine, model)
     texts = [(r.prompt, r.response_a, r.response_b) for r in test]
-    labels = [r.label.value for r in test]
+    labels = held_out_labels(test)
     pred = ens.predict(texts)
     len_a, len_b = pair_lengths(texts)
     metrics = evaluate_predictions(
@@ -186,15 +203,10 @@ def _score_test(engine: Engine, model: str, test: list[PairRecord]) -> tuple[dic
 
 def _labels_pulled(engine: Engine) -> tuple[int, int]:
     """Live labels the annotators gave (the held-out pairs' labels are not counted), and their pairs."""
-    from prefloop.store.models import Label, Pair
+    from prefloop.store.queries import pool_label_counts
 
     with session_scope(engine) as session:
-        rows = session.execute(
-            select(Label.pair_id)
-            .join(Pair, Pair.id == Label.pair_id)
-            .where(Label.live(), Label.choice != "skip", Pair.split == "pool")
-        ).all()
-    return len(rows), len({r[0] for r in rows})
+        return pool_label_counts(session)
 
 
 def _run_arm(

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
 from prefloop.errors import PrefloopError
 from prefloop.store.db import make_engine, session_scope
@@ -100,16 +100,10 @@ def _curve_plot(arms: list[ArmResult], path: Path) -> None:
 def _agreement(engine: Engine, path: Path) -> dict[str, float]:
     """Each annotator's agreement with the other annotators on shared pairs (bar chart)."""
     from prefloop.model.plots import pyplot, save_figure
-    from prefloop.store.models import Annotator, Label
+    from prefloop.store.queries import votes_by_annotator
 
-    votes: dict[int, dict[str, str]] = defaultdict(dict)
     with session_scope(engine) as session:
-        for pair_id, who, choice in session.execute(
-            select(Label.pair_id, Annotator.external_id, Label.choice)
-            .join(Annotator)
-            .where(Label.live(), Label.choice != "skip")
-        ):
-            votes[pair_id][who] = choice
+        votes = votes_by_annotator(session)
     agree: dict[str, list[int]] = defaultdict(list)
     for by_who in votes.values():
         for who, choice in by_who.items():
@@ -238,19 +232,19 @@ def write_report(
     out: Path, arms: list[ArmResult], test: list[PairRecord], described: str, size: DemoSize, seconds: float
 ) -> Path:
     """report.md and report.html (plots embedded) in ``out``; returns the Markdown path."""
-    from prefloop.loop.reward import evaluate_texts, load_ensemble
+    from prefloop.loop.demo import demo_ensemble, held_out_labels
+    from prefloop.loop.reward import evaluate_texts
     from prefloop.loop.status import loop_status
-    from prefloop.store.versions import find_model
 
     if any(not a.curve for a in arms):
         raise PrefloopError("an arm trained no model: raise --cycles or lower --milestone")
     _curve_plot(arms, out / "learning_curves.png")
+    assert arms[0].config.db is not None  # the demo gives every arm its own store
     engine = make_engine(arms[0].config.db)
     try:
-        with session_scope(engine) as session:
-            ens = load_ensemble(find_model(session, arms[0].final_model))
+        ens = demo_ensemble(engine, arms[0].final_model)
         texts = [(r.prompt, r.response_a, r.response_b) for r in test]
-        final = evaluate_texts(ens, texts, [r.label.value for r in test], arms[0].final_model or "", str(out))
+        final = evaluate_texts(ens, texts, held_out_labels(test), arms[0].final_model or "", str(out))
         rates = _agreement(engine, out / "agreement.png")
         with session_scope(engine) as session:
             agreement = loop_status(session, arms[0].config)["agreement"]

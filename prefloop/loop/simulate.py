@@ -55,9 +55,9 @@ class LabeledPool:
         pids: list[int] = []
         seen: set[str] = set()
         for r in records:
-            if r.label is None or r.label is Choice.SKIP:
-                continue
             c = r.canonical()
+            if c.label is None or c.label is Choice.SKIP:
+                continue
             if c.key in seen or c.hash_a == c.hash_b:
                 continue
             seen.add(c.key)

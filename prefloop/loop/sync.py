@@ -36,7 +36,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from prefloop.acquisition import ProbPool, get_strategy
-from prefloop.backends import AnnotationBackend, BackendUnreachable, make_backend
+from prefloop.backends import AnnotationBackend, BackendAuthError, BackendUnreachable, make_backend
 from prefloop.config import LoopConfig, backend_settings, model_config
 from prefloop.errors import (
     BackendError,
@@ -100,6 +100,7 @@ _KINDS: tuple[tuple[type[BaseException], str], ...] = (
     (StoreError, "store"),
     (LockHeld, "lock_held"),
     (BackendUnreachable, "backend_unreachable"),
+    (BackendAuthError, "backend_auth"),
     (BackendError, "backend"),
     (Interrupted, "interrupted"),
     (PrefloopError, "error"),
@@ -186,7 +187,7 @@ def _requests(engine: Engine, tasks: list[Task], names: dict[int, str]) -> list[
                 strategy=t.strategy,
                 score=t.score,
                 model_version=names.get(t.model_version_id or -1),
-                p_a=guesses.get((t.model_version_id, t.pair_id)),
+                p_a=guesses.get((t.model_version_id or -1, t.pair_id)),
             )
             for t in tasks
         ]
@@ -445,6 +446,8 @@ def run_sync(
         backend = backend or make_backend(config.backend.name, backend_settings(config))
         health = backend.health()
         if not health.ok:
+            if health.refused:
+                raise BackendAuthError(health.detail)
             raise BackendUnreachable(f"{config.backend.name} is not reachable: {health.detail}")
         backend.ensure_project()
         with _status(progress, f"pushing tasks planned by an earlier run to {backend.name}"):
@@ -508,7 +511,7 @@ def run_sync(
         with session_scope(engine) as session:
             model = latest_model(session)
         refresh = config.acquisition.refresh_after_retrain and model is not None
-        stale = _stale_tasks(engine, backend, project, model) if refresh else {}
+        stale = _stale_tasks(engine, backend, project, model) if refresh and model is not None else {}
         if model is not None:
             if progress:
                 _say(f"scoring the pool with {model.name}")
@@ -517,7 +520,7 @@ def run_sync(
             log(report.step("score", t, model=name, scored=scored))
 
         withdrawn: set[int] = set()
-        if stale:
+        if stale and model is not None:
             t = time.perf_counter()
             refreshed, withdrawn = _refresh(engine, config, backend, project, model, stale)
             report.changed |= bool(withdrawn)

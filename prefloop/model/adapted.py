@@ -24,11 +24,12 @@ import dataclasses
 import json
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
 
+from prefloop.errors import ModelError
 from prefloop.model.backbone import EmbeddingCache
 from prefloop.model.config import ModelConfig
 from prefloop.model.data import PairTargets, pair_digest
@@ -97,8 +98,9 @@ class AdaptedImpl:
         _, linear = final_layer(self.backbone._unwrapped().model)
         head = RewardHead(dim, "linear", 1, 0.0, self.config.tie_model)
         with torch.no_grad():
-            head.net.weight.copy_(linear.weight.detach().float().reshape(1, -1))
-            head.net.bias.copy_(linear.bias.detach().float() if linear.bias is not None else torch.zeros(1))
+            net = cast(torch.nn.Linear, head.net)  # a "linear" head
+            net.weight.copy_(linear.weight.detach().float().reshape(1, -1))
+            net.bias.copy_(linear.bias.detach().float() if linear.bias is not None else torch.zeros(1))
             head.theta.copy_(self.backbone._unwrapped().theta[0].detach())
         head.restandardize(mean, std)
         return head
@@ -126,7 +128,7 @@ class AdaptedImpl:
                 share_prompt=ft["share_prompt"],
             )
         if not backbone.shared:
-            raise ValueError(
+            raise ModelError(
                 f"adapted mode reads features in the shared-prompt layout, which "
                 f"{config.resolved_backbone()} cannot take; use mode 'finetune' or 'heads'"
             )

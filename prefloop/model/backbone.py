@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from prefloop.errors import ModelError
 from prefloop.model.config import ModelConfig
 
 __all__ = [
@@ -46,7 +47,7 @@ def load_tokenizer(config: ModelConfig, path: str | None = None) -> Any:
     return tok
 
 
-def load_backbone(config: ModelConfig, path: str | None = None) -> tuple[Any, nn.Module]:
+def load_backbone(config: ModelConfig, path: str | None = None) -> tuple[Any, Any]:
     """(tokenizer, AutoModelForSequenceClassification with one output) for ``config``.
 
     ``path`` overrides the backbone location (a saved fine-tuned model).
@@ -126,7 +127,7 @@ def pool(hidden: torch.Tensor, mask: torch.Tensor, how: str) -> torch.Tensor:
         return hidden[torch.arange(hidden.shape[0], device=hidden.device), idx]
     if how == "cls":
         return hidden[:, 0]
-    raise ValueError(f"unknown pooling {how!r}")
+    raise ModelError(f"unknown pooling {how!r}; use 'auto', 'mean', 'last' or 'cls' ([model] pooling)")
 
 
 class EmbeddingCache:

@@ -70,7 +70,7 @@ class EncodedPairs:
         left_pad: bool,
     ) -> None:
         uniq: dict[str, int] = {}
-        items = []
+        items: list[Any] = []
         self.index = np.zeros((len(pairs), 2), dtype=np.int64)
         for i, (prompt, a, b) in enumerate(pairs):
             for j, resp in enumerate((a, b)):

@@ -78,7 +78,7 @@ def aggregate(examples: list[PreferenceExample], margin_scale: float = 0.0) -> P
     for ex in examples:
         if ex.choice is Choice.SKIP or ex.weight <= 0:
             continue
-        choice = ex.choice
+        choice: Choice = ex.choice
         key = pair_digest(ex.prompt, ex.response_a, ex.response_b)
         if key not in index:
             flipped = pair_digest(ex.prompt, ex.response_b, ex.response_a)

@@ -128,6 +128,7 @@ class RewardEnsemble:
         log = MetricsLog(config, enabled=_is_main_process())
         t0 = time.perf_counter()
         with progress_bar(progress and _is_main_process()) as bar:
+            impl: Any  # HeadsImpl, FinetuneModel or AdaptedImpl: the same duck-typed surface
             if config.mode == "heads":
                 from prefloop.model.heads_impl import HeadsImpl
 
@@ -142,7 +143,7 @@ class RewardEnsemble:
                 impl, thetas, stats = AdaptedImpl.fit(train_t, val_t, config, parent, log, bar)
             else:
                 raise ModelError(f"unknown mode {config.mode!r}; use 'heads', 'finetune' or 'adapted'")
-            calibration = stats.pop("calibration", None)
+            calibration: tuple[Any, Any, Any] | None = stats.pop("calibration", None)  # (delta, wins, mask)
             if config.calibrate and calibration is None and val_t is not None:
                 ra, rb = impl.member_rewards(val_t.pairs, bar)
                 calibration = (ra - rb, val_t.wins, None)

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from prefloop.errors import ModelError
 from prefloop.model.backbone import autocast, is_decoder, load_backbone, load_tokenizer
 from prefloop.model.batching import EncodedPairs, count_groups
 from prefloop.model.config import ModelConfig
@@ -31,6 +32,8 @@ __all__ = ["FinetuneModel", "RewardNet"]
 
 class RewardNet(nn.Module):
     """Sequence-classification backbone (one logit = reward) + one tie parameter per member."""
+
+    model: Any  # a transformers (or PEFT-wrapped) model: methods beyond nn.Module's
 
     def __init__(self, model: nn.Module, k: int, tie_model: str) -> None:
         super().__init__()
@@ -86,7 +89,7 @@ class FinetuneModel:
         if config.share_prompt:
             why = check_support(net.model, tokenizer, self.layout)
             if why is not None and not fallback:
-                raise ValueError(
+                raise ModelError(
                     f"this model was trained on shared-prompt pairs, but here {why}; "
                     "load it with the transformers version it was trained with"
                 )

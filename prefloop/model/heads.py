@@ -14,12 +14,13 @@ from __future__ import annotations
 import contextlib
 import copy
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
 from torch import nn
 
+from prefloop.errors import ModelError
 from prefloop.model.backbone import (
     EmbeddingCache,
     autocast,
@@ -134,6 +135,9 @@ class Embedder:
 class RewardHead(nn.Module):
     """Standardised embedding → reward (linear or one hidden layer), plus tie parameter θ."""
 
+    mean: torch.Tensor  # buffers, registered below (torch types them as Tensor | Module)
+    std: torch.Tensor
+
     def __init__(self, dim: int, kind: str, hidden: int, dropout: float, tie_model: str) -> None:
         super().__init__()
         self.register_buffer("mean", torch.zeros(dim))
@@ -143,7 +147,7 @@ class RewardHead(nn.Module):
         elif kind == "mlp":
             self.net = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, 1))
         else:
-            raise ValueError(f"unknown head {kind!r}; use 'linear' or 'mlp'")
+            raise ModelError(f"unknown head {kind!r}; use 'linear' or 'mlp' ([model] head)")
         self.theta = nn.Parameter(torch.tensor(tie_param_init(tie_model)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -158,7 +162,7 @@ class RewardHead(nn.Module):
         first layer (W' = W·s'/s, b' = b + W(m' − m)/s) keeps the parent's predictions while
         the optimiser sees well-scaled inputs again.
         """
-        first = self.net if isinstance(self.net, nn.Linear) else self.net[0]
+        first = self.net if isinstance(self.net, nn.Linear) else cast(nn.Linear, cast(nn.Sequential, self.net)[0])
         first.bias.add_(first.weight @ ((mean - self.mean) / self.std))
         first.weight.mul_(std / self.std)
         self.mean.copy_(mean)
@@ -239,7 +243,9 @@ class Prior:
         )
 
     def penalty(self) -> torch.Tensor:
-        return self.scale * sum(((p - c) ** 2).sum() for p, c in zip(self.params, self.centers, strict=True))
+        return cast(
+            torch.Tensor, self.scale * sum(((p - c) ** 2).sum() for p, c in zip(self.params, self.centers, strict=True))
+        )
 
 
 def _train_one(

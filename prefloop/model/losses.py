@@ -22,6 +22,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from prefloop.errors import ModelError
+
 __all__ = ["log_probs", "pair_nll", "probs_numpy", "tie_param_init"]
 
 _EPS = 1e-12
@@ -46,7 +48,7 @@ def log_probs(d: torch.Tensor, theta: torch.Tensor, tie_model: str) -> torch.Ten
     if tie_model == "none":
         la, lb = F.logsigmoid(d), F.logsigmoid(-d)
         return torch.stack([la, lb, torch.full_like(d, -math.inf)], dim=-1)
-    raise ValueError(f"unknown tie_model {tie_model!r}; use 'davidson', 'rao_kupper' or 'none'")
+    raise ModelError(f"unknown tie_model {tie_model!r}; use 'davidson', 'rao_kupper' or 'none' ([model] tie_model)")
 
 
 def pair_nll(

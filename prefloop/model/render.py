@@ -88,12 +88,12 @@ def encode(tokenizer: Any, items: list[Rendered], max_length: int, template: str
     if template == "chat":
         ctx = tokenizer([r.context for r in items], add_special_tokens=False)["input_ids"]
         resp = tokenizer([r.response for r in items], add_special_tokens=False)["input_ids"]
-        out = []
+        chat: list[dict[str, list[int]]] = []
         for c, r in zip(ctx, resp, strict=True):
             r = r[:max_length]
             budget = max_length - len(r)
-            out.append({"input_ids": (c[-budget:] if budget > 0 else []) + r})
-        return out
+            chat.append({"input_ids": (c[-budget:] if budget > 0 else []) + r})
+        return chat
     n_special = tokenizer.num_special_tokens_to_add(pair=True)
     resp_len = [len(x) for x in tokenizer([r.response for r in items], add_special_tokens=False)["input_ids"]]
     old_side = tokenizer.truncation_side

@@ -174,12 +174,12 @@ def collate_layouts(built: list[dict[str, list[int]]], pad_id: int, layout: Pair
     return out
 
 
-def _inner(model: nn.Module) -> nn.Module:
+def _inner(model: Any) -> Any:
     """The *ForSequenceClassification model under a PEFT wrapper (adapters stay active)."""
     return model.get_base_model() if hasattr(model, "get_base_model") else model
 
 
-def head_logits(model: nn.Module, states: torch.Tensor) -> torch.Tensor:
+def head_logits(model: Any, states: torch.Tensor) -> torch.Tensor:
     """The model's own classification head applied to chosen token states [N, H] → [N]."""
     if hasattr(model, "score"):  # decoder *ForSequenceClassification: linear layer on the last token
         return model.score(states).squeeze(-1)
@@ -190,7 +190,7 @@ def head_logits(model: nn.Module, states: torch.Tensor) -> torch.Tensor:
     raise NotImplementedError(f"{type(model).__name__}: no known classification head for a shared prompt")
 
 
-def final_layer(model: nn.Module) -> tuple[nn.Module, nn.Linear]:
+def final_layer(model: Any) -> tuple[nn.Module, nn.Linear]:
     """(what turns a token state into the head's input, the head's last linear layer).
 
     Decoders: identity and ``score``; the BERT family: the pooler (its dropout is off at
@@ -213,7 +213,7 @@ class _PoolToken(nn.Module):
         return self.pooler(states[:, None, :])
 
 
-def _pooled_states(model: nn.Module, inputs: dict[str, torch.Tensor]) -> tuple[nn.Module, torch.Tensor]:
+def _pooled_states(model: Any, inputs: dict[str, torch.Tensor]) -> tuple[Any, torch.Tensor]:
     inner = _inner(model)
     kw = {k: v for k, v in inputs.items() if k != "pool_index"}
     if getattr(inner.config, "_attn_implementation", "sdpa") == "eager":  # eager attention ADDS its mask
@@ -225,20 +225,20 @@ def _pooled_states(model: nn.Module, inputs: dict[str, torch.Tensor]) -> tuple[n
     return inner, hidden.reshape(-1, hidden.shape[-1])[inputs["pool_index"]]
 
 
-def shared_features(model: nn.Module, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+def shared_features(model: Any, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
     """The head's input features [R·B, H] of a collated batch (order of ``pool_index``)."""
     inner, states = _pooled_states(model, inputs)
     return final_layer(inner)[0](states)
 
 
-def shared_rewards(model: nn.Module, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+def shared_rewards(model: Any, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
     """Rewards [R·B] of a collated batch of shared-prompt sequences (order of ``pool_index``)."""
     inner, states = _pooled_states(model, inputs)
     return head_logits(inner, states)
 
 
 @torch.no_grad()
-def check_support(model: nn.Module, tokenizer: Any, layout: PairLayout) -> str | None:
+def check_support(model: Any, tokenizer: Any, layout: PairLayout) -> str | None:
     """None when the shared-prompt layout works for this model, else why not.
 
     Three checks on a tiny input: the head applied to pooled states reproduces the model's

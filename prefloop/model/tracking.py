@@ -54,7 +54,7 @@ def progress_bar(enabled: bool) -> Iterator[Any]:
         def add_task(description: str, total: float | None = None, **kw: Any) -> Any:
             return orig(description, total=total, info=kw.pop("info", ""), **kw)
 
-        bar.add_task = add_task  # type: ignore[method-assign]
+        bar.add_task = add_task  # type: ignore[method-assign,assignment]  # rich's, with an `info` default
         yield bar
 
 
@@ -72,7 +72,7 @@ class MetricsLog:
             import wandb
 
             # without a key (or an explicit WANDB_MODE) log offline; `wandb sync` uploads later
-            mode = os.environ.get("WANDB_MODE") or ("online" if os.environ.get("WANDB_API_KEY") else "offline")
+            mode: Any = os.environ.get("WANDB_MODE") or ("online" if os.environ.get("WANDB_API_KEY") else "offline")
             self.run = wandb.init(project=config.wandb_project, config=config.to_dict(), mode=mode, reinit="create_new")
 
     def log(self, row: dict[str, Any]) -> None:

@@ -15,6 +15,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from prefloop.errors import LockHeld, NotAStore, StoreError, StoreMissing, StoreUnreachable
+from prefloop.faults import checkpoint
 from prefloop.resources import shipped_folder
 
 __all__ = [
@@ -152,9 +153,13 @@ def sync_lock(engine: Engine, timeout_s: float) -> Iterator[None]:
     if url.get_backend_name() == "postgresql":
         with engine.connect() as conn:
             deadline = time.monotonic() + timeout_s
+            waited = False
             while not conn.execute(text("SELECT pg_try_advisory_lock(hashtext('prefloop-sync'))")).scalar():
                 if time.monotonic() >= deadline:
                     raise LockHeld("another prefloop sync is running on this database")
+                if not waited:
+                    checkpoint("lock:waiting")
+                    waited = True
                 time.sleep(0.5)
             conn.commit()
             try:
@@ -168,7 +173,13 @@ def sync_lock(engine: Engine, timeout_s: float) -> Iterator[None]:
     database = make_url(str(url)).database or "prefloop"
     lock = FileLock(f"{database}.sync.lock" if database != ":memory:" else "prefloop-memory.sync.lock")
     try:
-        lock.acquire(timeout=timeout_s)
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            if timeout_s <= 0:
+                raise
+            checkpoint("lock:waiting")
+            lock.acquire(timeout=timeout_s)
     except Timeout:
         raise LockHeld(f"another prefloop sync holds {lock.lock_file}") from None
     try:

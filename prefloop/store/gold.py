@@ -8,8 +8,9 @@ and never counts as a training label, toward a milestone or in an export.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session
 
 from prefloop.store.models import Annotator, GoldAnswer, Label, Task, utcnow
@@ -100,7 +101,7 @@ def mark_gold_labels(session: Session, backend: str, project: str, pair_ids: Ite
                 )
                 .values(gold=True)
             )
-            marked += result.rowcount or 0
+            marked += cast(CursorResult[Any], result).rowcount or 0  # an UPDATE's result is a CursorResult
     return marked
 
 

@@ -22,8 +22,10 @@ __all__ = [
     "overall_votes",
     "pair_texts",
     "pairs_by_id",
+    "pool_label_counts",
     "pool_pair_ids",
     "store_stats",
+    "votes_by_annotator",
 ]
 
 
@@ -97,7 +99,7 @@ def iter_labeled_rows(
         query = query.where(Label.gold.is_(False))
     for row in session.execute(query.execution_options(yield_per=2000)):
         created = row[13].isoformat() if row[13] is not None else None
-        yield LabeledRow(*row[:13], created)  # type: ignore[arg-type]
+        yield LabeledRow(*row[:13], created)  # type: ignore[call-arg]  # mypy cannot count a Row slice
 
 
 def aggregate_choice(choices: list[str]) -> str | None:
@@ -188,6 +190,29 @@ def overall_votes(session: Session) -> dict[int, list[str]]:
     ):
         votes[pair_id].append(choice)
     return dict(votes)
+
+
+def votes_by_annotator(session: Session) -> dict[int, dict[str, str]]:
+    """Pair id → {annotator external id: choice} of its live, non-skip labels on the overall dimension."""
+    votes: dict[int, dict[str, str]] = defaultdict(dict)
+    for pair_id, who, choice in session.execute(
+        select(Label.pair_id, Annotator.external_id, Label.choice)
+        .join(Annotator, Label.annotator_id == Annotator.id)
+        .where(Label.live(), Label.choice != "skip", Label.dimension == "overall")
+        .order_by(Label.id)
+    ):
+        votes[pair_id][who] = choice
+    return dict(votes)
+
+
+def pool_label_counts(session: Session) -> tuple[int, int]:
+    """(live non-skip labels on pool pairs, the pool pairs they cover): held-out pairs' labels left out."""
+    labels, pairs = session.execute(
+        select(func.count(Label.id), func.count(func.distinct(Label.pair_id)))
+        .join(Pair, Pair.id == Label.pair_id)
+        .where(Label.live(), Label.choice != "skip", Pair.split == "pool")
+    ).one()
+    return int(labels), int(pairs)
 
 
 def pool_pair_ids(session: Session, all_pairs: bool = False) -> list[int]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC
 from typing import Any, NamedTuple
 
@@ -123,10 +123,10 @@ def save_predictions(
     session: Session,
     model_id: int,
     pair_ids: Sequence[int],
-    p_a: Sequence[float],
-    p_tie: Sequence[float],
-    spread: Sequence[float],
-    members: Sequence[Sequence[float]],
+    p_a: Iterable[float],
+    p_tie: Iterable[float],
+    spread: Iterable[float],
+    members: Iterable[Iterable[float]],
 ) -> None:
     now = utcnow()
     rows = [

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from tests.test_cli import run
 
@@ -47,6 +48,7 @@ def _accuracy(path: Path, truth: dict[str, str]) -> tuple[float, int]:
     return sum(r["chosen"] == truth[r["prompt"]] for r in rows) / len(truth), len(rows)
 
 
+@pytest.mark.slow  # five CLI runs with Dawid-Skene over 750 labels (~27 s loaded)
 def test_csv_feeds_annotators_and_dawid_skene_export(tmp_path: Path) -> None:
     truth = _write_votes(tmp_path / "votes.csv")
     assert "750 new labels" in run(tmp_path, "ingest", "votes.csv").stdout
@@ -83,3 +85,22 @@ def test_annotators_on_an_empty_store(tmp_path: Path) -> None:
     report = json.loads(run(tmp_path, "annotators", "--json", "--out", "quality").stdout)
     assert report["annotators"] == [] and report["krippendorff_alpha"] is None and report["fleiss_kappa"] is None
     assert report["heatmap"] is None and (tmp_path / "quality" / "annotators.json").exists()
+
+
+def test_the_table_shows_whole_names_and_dashes_for_undefined_numbers(tmp_path: Path) -> None:
+    """At 80 columns (a pipe) a long annotator name is not cut, and a statistic that is undefined
+    (one label, no timing) reads '-' rather than 'None'."""
+    long_name = "annotator-with-a-rather-long-email-address@annotation-vendor.example.org"
+    rows = [
+        {"prompt": f"q{i}", "response_a": f"a{i}", "response_b": f"b{i}", "label": "a", "annotator": who}
+        for i in range(3)
+        for who in ("ann", long_name)
+    ] + [{"prompt": "q9", "response_a": "a9", "response_b": "b9", "label": "b", "annotator": "solo"}]
+    with (tmp_path / "votes.csv").open("w", newline="", encoding="utf-8") as fh:
+        out = csv.DictWriter(fh, fieldnames=["prompt", "response_a", "response_b", "label", "annotator"])
+        out.writeheader()
+        out.writerows(rows)
+    run(tmp_path, "ingest", "votes.csv")
+    table = run(tmp_path, "annotators").stdout
+    assert long_name in table
+    assert "None" not in table and "-" in table

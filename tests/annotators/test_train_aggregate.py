@@ -57,6 +57,7 @@ def test_examples_per_aggregation(sqlite_engine: Engine) -> None:
         training_examples(rows, "median")
 
 
+@pytest.mark.slow  # trains a reward model through the CLI (~100 s loaded)
 def test_train_with_dawid_skene_soft_targets_from_the_command_line(tmp_path: Path) -> None:
     from prefloop.loop.demo import generated_records
 

@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import socket
-import time
 import uuid
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from prefloop.backends import BackendError, BackendSettings, BackendUnreachable, make_backend
+from prefloop.backends import BackendAuthError, BackendError, BackendSettings, BackendUnreachable, make_backend
 from prefloop.backends.label_studio import LabelStudioBackend
+from prefloop.config import backend_settings, load_config
+from prefloop.errors import ExitCode
 from prefloop.types import Choice, PushedTask, TaskRequest
 from tests.backends.conformance import BackendConformance, _requests, make_pairs
 from tests.backends.harness_label_studio import LabelStudioServer
+from tests.loop.faultproxy import FaultProxy
 
 pytestmark = pytest.mark.server
 
@@ -233,14 +237,22 @@ def test_more_labels_raise_the_task_overlap(
 
 
 def test_personal_access_token_and_env_settings(
-    label_studio_server: LabelStudioServer, monkeypatch: pytest.MonkeyPatch
+    label_studio_server: LabelStudioServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
+    """The environment is read by the configuration (one place); the backend gets its settings."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("PREFLOOP_CONFIG", raising=False)
     monkeypatch.setenv("LABEL_STUDIO_URL", label_studio_server.url)
     monkeypatch.setenv("LABEL_STUDIO_API_KEY", label_studio_server.personal_access_token())
-    backend = LabelStudioBackend(BackendSettings(project=f"pat-{uuid.uuid4().hex[:8]}"))
+    config = load_config(overrides={"backend.name": "label_studio", "backend.project": f"pat-{uuid.uuid4().hex[:8]}"})
+    backend = LabelStudioBackend(backend_settings(config))
     health = backend.health()
     assert health.ok and health.version == "1.23.2"
     assert backend.ensure_project() == backend.ensure_project()
+    assert backend.live_tasks() == []  # the plain REST path exchanges the personal token too
+    alone = LabelStudioBackend(BackendSettings(url=label_studio_server.url))
+    refused = alone.health()  # a backend built without the settings does not read the environment
+    assert not refused.ok and refused.refused and "LABEL_STUDIO_API_KEY" in refused.detail
 
 
 def test_credentials_never_shown(label_studio_server: LabelStudioServer) -> None:
@@ -262,14 +274,12 @@ def _closed_port() -> int:
 
 def test_unreachable_server_retries_then_raises() -> None:
     url = f"http://127.0.0.1:{_closed_port()}"
-    settings = BackendSettings(project="nowhere", url=url, api_key="k-123-secret", retries=3, backoff_s=0.1)
+    settings = BackendSettings(project="nowhere", url=url, api_key="k-123-secret", retries=3, backoff_s=0.01)
     backend = LabelStudioBackend(settings)
     health = backend.health()
-    assert not health.ok and url in health.detail
-    started = time.monotonic()
+    assert not health.ok and not health.refused and url in health.detail
     with pytest.raises(BackendUnreachable) as unreachable:
         backend.pull_labels()
-    assert time.monotonic() - started >= 0.1 + 0.2 + 0.4  # three backoffs between four tries
     message = str(unreachable.value)
     assert url in message and "4 tries" in message and "k-123-secret" not in message
 
@@ -283,47 +293,57 @@ def test_pages_through_tasks_in_batches(label_studio_server: LabelStudioServer, 
     assert len(result.alive) == 10 and len(result.labels) == 1
 
 
-class _FlakyTransport(httpx.BaseTransport):
-    """Forwards to the real server, but fails some requests the way a bad network does."""
-
-    def __init__(self, inner: httpx.BaseTransport, lost_import_replies: int = 0, busy_gets: int = 0) -> None:
-        self.inner, self.lost_import_replies, self.busy_gets = inner, lost_import_replies, busy_gets
-        self.imports = 0
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        if request.method == "GET" and self.busy_gets:
-            self.busy_gets -= 1
-            return httpx.Response(503, request=request)
-        response = self.inner.handle_request(request)
-        if request.method == "POST" and request.url.path.endswith("/import"):
-            self.imports += 1
-            if self.lost_import_replies:  # the server imported, but the reply never arrived
-                self.lost_import_replies -= 1
-                response.read()
-                raise httpx.ReadTimeout("reply lost", request=request)
-        return response
+@pytest.fixture
+def proxied(label_studio_server: LabelStudioServer) -> Iterator[tuple[LabelStudioBackend, FaultProxy]]:
+    """A backend talking to the real server through a proxy that injects HTTP faults."""
+    proxy = FaultProxy(label_studio_server.url)
+    backend = LabelStudioBackend(_settings(label_studio_server, url=proxy.url, retries=2, backoff_s=0.01))
+    backend.ensure_project()
+    yield backend, proxy
+    backend.close()
+    proxy.stop()
 
 
-def _flaky(backend: LabelStudioBackend, **failures: int) -> _FlakyTransport:
-    client = backend.client._client_wrapper.httpx_client.httpx_client
-    flaky = _FlakyTransport(client._transport, **failures)
-    client._transport = flaky
-    return flaky
+def test_lost_import_reply_does_not_duplicate_tasks(proxied: tuple[LabelStudioBackend, FaultProxy]) -> None:
+    backend, proxy = proxied
+    proxy.set("lose_reply", only="/import", max_faults=1)  # the server imports; the reply never arrives
+    pushed = backend.push_tasks(_requests(make_pairs(5, tag="lost")))
+    assert proxy.faults == 1
+    assert len(pushed) == 5 and len(backend.live_tasks()) == 5, "the retry found the tasks instead of importing again"
 
 
-def test_lost_import_reply_does_not_duplicate_tasks(ls_backend: LabelStudioBackend) -> None:
-    requests = _requests(make_pairs(5, tag="lost"))
-    ls_backend.ensure_project()
-    flaky = _flaky(ls_backend, lost_import_replies=1)
-    pushed = ls_backend.push_tasks(requests)
-    assert flaky.imports == 1, "the second attempt must find the tasks instead of importing again"
-    assert len(pushed) == 5 and len(ls_backend.live_tasks()) == 5
+@pytest.mark.parametrize("status", [503, 502, 504])
+def test_transient_errors_are_retried_until_the_server_recovers(
+    proxied: tuple[LabelStudioBackend, FaultProxy], status: int
+) -> None:
+    backend, proxy = proxied
+    proxy.set("error", status=status, max_faults=2)  # retries=2: the third try gets through
+    assert backend.live_tasks() == [] and proxy.faults == 2
+    proxy.set("error", status=status, max_faults=3)
+    with pytest.raises(BackendUnreachable, match=f"HTTP {status}"):
+        backend.live_tasks()
+    assert proxy.faults == 3, "three tries, then it gives up"
 
 
-def test_busy_server_is_retried(ls_backend: LabelStudioBackend) -> None:
-    ls_backend.ensure_project()
-    _flaky(ls_backend, busy_gets=2)  # retries=2: the third try gets through
-    assert ls_backend.live_tasks() == []
-    _flaky(ls_backend, busy_gets=3)
-    with pytest.raises(BackendUnreachable, match="HTTP 503"):
-        ls_backend.live_tasks()
+def test_rate_limit_honours_retry_after(proxied: tuple[LabelStudioBackend, FaultProxy]) -> None:
+    backend, proxy = proxied
+    proxy.set("error", status=429, headers={"Retry-After": "0"}, max_faults=2)
+    assert backend.live_tasks() == [] and proxy.faults == 2
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_refused_key_is_not_retried(proxied: tuple[LabelStudioBackend, FaultProxy], status: int) -> None:
+    backend, proxy = proxied
+    proxy.set("error", status=status)
+    with pytest.raises(BackendAuthError, match="refused the API key") as refused:
+        backend.live_tasks()
+    assert proxy.faults == 1, "a refused key fails at once"
+    assert "LABEL_STUDIO_API_KEY" in str(refused.value) and refused.value.exit_code == ExitCode.CONFIG_ERROR
+
+
+def test_a_server_error_is_not_retried(proxied: tuple[LabelStudioBackend, FaultProxy]) -> None:
+    backend, proxy = proxied
+    proxy.set("error", status=500)
+    with pytest.raises(BackendError, match="HTTP 500") as failed:
+        backend.live_tasks()
+    assert proxy.faults == 1 and not isinstance(failed.value, BackendUnreachable)

@@ -29,9 +29,13 @@ HOP_BY_HOP = {
 
 
 class FaultProxy:
-    """Modes: 'pass', 'error' (HTTP ``status``), 'timeout' (hang ``hang_s``), 'slow' (delay ``delay_s``).
+    """Modes: 'pass', 'error' (HTTP ``status`` with ``headers``), 'timeout' (hang ``hang_s``),
+    'slow' (delay ``delay_s``), 'lose_reply' (forward, then close the connection unanswered:
+    the server acted, the client never hears of it).
 
-    ``fail_after`` lets that many requests through before the mode applies (a fault mid-pull).
+    ``fail_after`` lets that many requests through before the mode applies (a fault mid-pull);
+    ``max_faults`` stops injecting after that many faults (a server that recovers); ``only``
+    applies the mode only to requests whose path contains it.
     ``stop()`` closes the port: the server is down (connection refused).
     """
 
@@ -42,6 +46,9 @@ class FaultProxy:
         self.hang_s = 5.0
         self.delay_s = 0.3
         self.fail_after = 0
+        self.max_faults: int | None = None
+        self.only: str | None = None
+        self.headers: dict[str, str] = {}
         self.requests = 0
         self.faults = 0
         self._lock = threading.Lock()
@@ -70,6 +77,7 @@ class FaultProxy:
             self.mode = mode
             self.requests = 0
             self.faults = 0
+            self.fail_after, self.max_faults, self.only, self.headers = 0, None, None, {}
             for key, value in options.items():
                 setattr(self, key, value)
 
@@ -77,6 +85,10 @@ class FaultProxy:
         with self._lock:
             self.requests += 1
             mode = self.mode if self.requests > self.fail_after else "pass"
+            if self.only is not None and self.only not in handler.path:
+                mode = "pass"
+            if self.max_faults is not None and self.faults >= self.max_faults:
+                mode = "pass"
             if mode != "pass":
                 self.faults += 1
         length = int(handler.headers.get("Content-Length") or 0)
@@ -84,6 +96,8 @@ class FaultProxy:
         if mode == "error":
             payload = b'{"detail": "injected fault"}'
             handler.send_response(self.status)
+            for key, value in self.headers.items():
+                handler.send_header(key, value)
             handler.send_header("Content-Type", "application/json")
             handler.send_header("Content-Length", str(len(payload)))
             handler.end_headers()
@@ -97,6 +111,9 @@ class FaultProxy:
             time.sleep(self.delay_s)
         headers = {k: v for k, v in handler.headers.items() if k.lower() not in HOP_BY_HOP}
         answer = self._client.request(handler.command, handler.path, content=body, headers=headers)
+        if mode == "lose_reply":
+            handler.close_connection = True
+            return
         content = answer.content
         handler.send_response(answer.status_code)
         for key, value in answer.headers.items():

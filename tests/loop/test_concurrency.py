@@ -7,6 +7,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 
 from prefloop.store.db import make_engine, session_scope
@@ -14,12 +15,32 @@ from prefloop.store.models import Label, Task
 from tests.demo_oracle import oracle_path
 from tests.loop.world import World, make_world
 
+pytestmark = pytest.mark.slow  # four full sync processes per database (~25 s loaded)
 
-def _run_two(world: World) -> list[subprocess.CompletedProcess[str]]:
-    """Start a sync that pauses 5 s inside its cycle (holding the lock), then a second one."""
-    marker = world.tmp / "first-paused"
-    marker.unlink(missing_ok=True)
-    pause = {"PREFLOOP_PAUSE_AT": "pull:fetched", "PREFLOOP_PAUSE_FILE": str(marker), "PREFLOOP_PAUSE_SECONDS": "5"}
+
+def _wait_for(path: Path, proc: subprocess.Popen[str], what: str) -> None:
+    """Until ``path`` exists (a checkpoint's marker): the processes say when, no clock orders them."""
+    deadline = time.monotonic() + 300  # only a bound for a hung run, never what orders the events
+    while not path.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert path.exists(), f"{what} never happened: {proc.communicate()}"
+
+
+def _run_two(world: World, second_waits: bool) -> list[subprocess.CompletedProcess[str]]:
+    """A sync paused inside its cycle (holding the lock) until the test releases it, and a second one.
+
+    ``second_waits``: the second is started with a lock timeout; the first is released only once
+    the second has found the lock held and begun to wait. Otherwise the second (timeout 0) gives up
+    while the first still holds the lock, and then the first is released.
+    """
+    paused, release, waiting = (world.tmp / n for n in ("first-paused", "first-release", "second-waiting"))
+    for path in (paused, release, waiting):
+        path.unlink(missing_ok=True)
+    pause = {
+        "PREFLOOP_PAUSE_AT": "pull:fetched",
+        "PREFLOOP_PAUSE_FILE": str(paused),
+        "PREFLOOP_PAUSE_UNTIL": str(release),
+    }
     first = subprocess.Popen(
         world._cmd(),
         cwd=world.tmp,
@@ -28,23 +49,26 @@ def _run_two(world: World) -> list[subprocess.CompletedProcess[str]]:
         stderr=subprocess.PIPE,
         text=True,
     )
-    deadline = time.monotonic() + 300
-    while not marker.exists() and first.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert marker.exists(), "the first sync never reached its pause"
+    _wait_for(paused, first, "the first sync's pause")
+    mark = {"PREFLOOP_PAUSE_AT": "lock:waiting", "PREFLOOP_PAUSE_FILE": str(waiting), "PREFLOOP_PAUSE_SECONDS": "0"}
     second = subprocess.Popen(
         world._cmd(),
         cwd=world.tmp,
-        env={**os.environ, **world.env},
+        env={**os.environ, **world.env, **mark},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
-    out = []
-    for proc in (first, second):
-        stdout, stderr = proc.communicate(timeout=600)
-        out.append(subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr))
-    return out
+    done: dict[int, tuple[str, str]] = {}
+    if second_waits:
+        _wait_for(waiting, second, "the second sync waiting for the lock")
+    else:
+        done[1] = second.communicate(timeout=600)  # it gave up while the first held the lock
+    release.touch()
+    done[0] = first.communicate(timeout=600)
+    if 1 not in done:
+        done[1] = second.communicate(timeout=600)
+    return [subprocess.CompletedProcess(p.args, p.returncode, *done[i]) for i, p in enumerate((first, second))]
 
 
 def _consistent(db_url: str) -> tuple[int, int]:
@@ -72,7 +96,7 @@ def test_concurrent_syncs_keep_the_store_consistent(db_url: str, tmp_path: Path)
         },
         lock_timeout_s=0,
     )
-    first, second = _run_two(world)
+    first, second = _run_two(world, second_waits=False)
     assert (first.returncode, second.returncode) == (0, 4), first.stdout + first.stderr + second.stdout
     assert "lock_held" in second.stdout
     assert _consistent(db_url) == (8, 0)
@@ -90,7 +114,7 @@ def test_concurrent_syncs_keep_the_store_consistent(db_url: str, tmp_path: Path)
         n_pairs=0,
         lock_timeout_s=300,
     )
-    first, second = _run_two(waiting)  # the second waits for the first, then runs its own cycle
+    first, second = _run_two(waiting, second_waits=True)  # the second waits for the first, then runs its own
     assert (first.returncode, second.returncode) == (0, 0), first.stdout + second.stdout + second.stderr
     tasks, labels = _consistent(db_url)
     # both cycles ran, one after the other: each pulled the previous batch and pushed a new one

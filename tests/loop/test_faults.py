@@ -80,3 +80,21 @@ def test_5xx_timeouts_and_outage_give_bounded_retries_then_exit_3(world: World, 
     down = world.sync()
     assert down.returncode == 3 and "backend_unreachable" in down.stdout
     assert _labels(world) == 16
+
+
+def test_a_passing_503_is_retried_and_the_sync_succeeds(world: World, proxy: FaultProxy) -> None:
+    proxy.set("error", status=503, max_faults=2)  # the world's retries=2: the third try of that call passes
+    run = world.sync()
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert proxy.faults == 2 and _steps(run)[-1]["step"] != "error"
+
+
+def test_a_refused_key_is_not_retried_and_exits_2_with_what_to_do(world: World, proxy: FaultProxy) -> None:
+    proxy.set("error", status=401)
+    run = world.sync()
+    assert run.returncode == 2, run.stdout + run.stderr
+    error = _steps(run)[-1]
+    assert error["step"] == "error" and error["kind"] == "backend_auth" and error["exit_code"] == 2
+    assert "refused the API key" in error["message"] and "LABEL_STUDIO_API_KEY" in error["message"]
+    assert proxy.faults == 1, "a refused key is not retried"
+    assert "Traceback" not in run.stderr and world.backend.settings.api_key not in run.stdout + run.stderr

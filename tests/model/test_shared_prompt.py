@@ -71,6 +71,7 @@ def test_mask_keeps_responses_apart() -> None:
     assert padded[-1, -1] and not padded[0, -1]  # padding attends only to itself, nobody attends to it
 
 
+@pytest.mark.slow  # runs MiniLM on padded pair batches (~10 s loaded)
 def test_pair_rewards_equal_each_response_alone(minilm: tuple[Any, Any]) -> None:
     """Sharing the prompt changes nothing for a response: in a padded batch of real HH-like pairs,
     each reward equals the one computed from that response alone with the pair's prompt window."""
@@ -97,6 +98,7 @@ def test_pair_rewards_equal_each_response_alone(minilm: tuple[Any, Any]) -> None
             assert got == pytest.approx(want, abs=1e-4)
 
 
+@pytest.mark.slow  # loads MiniLM with eager attention (~9 s loaded)
 def test_eager_attention_gives_the_same_rewards(minilm: tuple[Any, Any]) -> None:
     """The boolean mask is turned into eager attention's additive one inside the forward."""
     from transformers import AutoModelForSequenceClassification
@@ -124,6 +126,7 @@ def test_check_support_accepts_minilm_and_names_what_breaks(minilm: tuple[Any, A
     assert "does not reproduce" in str(check_support(model, tok, broken))
 
 
+@pytest.mark.slow  # fine-tunes MiniLM (~21 s loaded)
 def test_fallback_to_one_sequence_per_response_warns_and_trains(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
@@ -151,6 +154,7 @@ def test_a_shared_prompt_model_that_cannot_be_read_so_raises(monkeypatch: pytest
         RewardEnsemble.load(path)
 
 
+@pytest.mark.slow  # fine-tunes MiniLM (~9 s loaded)
 def test_models_saved_before_the_option_load_as_one_sequence_per_response(tmp_path: Path) -> None:
     cfg = ModelConfig(mode="finetune", k=1, max_length=32, epochs=1, batch_size=8, lr=1e-4, val_fraction=0)
     ex = make_examples(16)

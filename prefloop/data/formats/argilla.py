@@ -76,7 +76,10 @@ def _labels(
     out = []
     for user, entry in by_user.items():
         status, values = entry["status"], entry["values"]
-        common = {"annotator": f"argilla:{user}", "label_raw": {"record_id": record_id, "status": status}}
+        common: dict[str, Any] = {
+            "annotator": f"argilla:{user}",
+            "label_raw": {"record_id": record_id, "status": status},
+        }
         key = f"argilla:{record_id}:{user}"
         if status == "discarded":
             out.append(make_pair(prompt, a, b, Choice.SKIP, where, label_key=key, **common))

@@ -126,7 +126,7 @@ def _labels(
     """The labels one annotation gives: skip if cancelled, else the overall verdict and each dimension."""
     prompt, a, b = texts
     table = {**VERDICTS, **{str(k).strip().lower(): v for k, v in (opts.label_map or {}).items()}}
-    common = {"annotator": who, "label_raw": raw}
+    common: dict[str, Any] = {"annotator": who, "label_raw": raw}
     if cancelled:
         return [make_pair(prompt, a, b, Choice.SKIP, where, label_key=key, **common)]
     out = []

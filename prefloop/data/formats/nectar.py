@@ -10,6 +10,7 @@ stored, never the dicts. ``--max-pairs-per-prompt`` caps the 21 pairs of 7 answe
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 from prefloop.data.fields import ShapeOptions, Where, check_text, make_pair
 from prefloop.data.formats.base import Adapter, Row, number, required, with_options
@@ -35,8 +36,10 @@ def _convert(row: Row, where: Where, opts: ShapeOptions) -> list[PairRecord]:
         rank = number(item.get("rank"), f"answers.{i}.rank", where)
         ranked.append((text, rank, item.get("model")))
     pairs: list[PairRecord] = []
-    seen: set[str] = set()
-    unique = [r for r in ranked if not (r[0].strip() in seen or seen.add(r[0].strip()))]
+    first: dict[str, tuple[str, float | None, Any]] = {}
+    for r in ranked:
+        first.setdefault(r[0].strip(), r)  # the first answer with each text, in order
+    unique = list(first.values())
     if len(unique) < 2:
         raise DegenerateRow(where[0], where[1], "answers", "fewer than two distinct answers")
     for (ta, ra, ma), (tb, rb, mb) in itertools.combinations(unique, 2):
