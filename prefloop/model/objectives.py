@@ -16,7 +16,7 @@ exactly what a single-objective model of that mode does — over a backbone the 
   copy of the shared backbone (one model version, D copies of the weights on disk);
 - **finetune** mode is refused (K LoRA members per dimension would multiply the cost by D).
 
-Each head's rewards are also centred (``combine``): member k's mean reward over the
+Each head's rewards are also centred (``prefloop.objectives``): member k's mean reward over the
 dimension's training responses is saved and subtracted, so a threshold such as
 ``harmless ≥ 0`` has a meaning. Saved as ``objectives.json`` plus one ``head-<i>/`` folder per
 dimension holding a ``RewardEnsemble``.
@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from prefloop.errors import ModelError
-from prefloop.model.combine import CombinedReward, combined_probabilities
+from prefloop.objectives import CombinedReward, combined_probabilities
 from prefloop.model.config import ModelConfig
 from prefloop.model.data import PreferenceExample, aggregate
 from prefloop.model.ensemble import EnsemblePrediction, RewardEnsemble
@@ -185,7 +185,7 @@ class MultiObjectiveModel:
         return pred.reward_a_members - off, pred.reward_b_members - off
 
     def combine(self, preds: dict[str, EnsemblePrediction], spec: CombinedReward) -> EnsemblePrediction:
-        """The combined reward's predictions (``combine`` module): P_k(a≻b) = σ(R_k(a) − R_k(b)), no ties."""
+        """The combined reward's predictions (``prefloop.objectives``): P_k(a≻b) = σ(R_k(a) − R_k(b)), no ties."""
         missing = [d for d in spec.dimensions if d not in self.heads]
         if missing:
             raise ModelError(

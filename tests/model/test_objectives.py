@@ -10,7 +10,7 @@ import pytest
 
 from prefloop.errors import ModelError
 from prefloop.model import ModelConfig, PreferenceExample, evaluate_predictions
-from prefloop.model.combine import CombinedReward
+from prefloop.objectives import CombinedReward
 from prefloop.model.objectives import MultiObjectiveModel, is_multi_objective, tag_pairs
 from prefloop.types import Choice
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from prefloop.errors import ModelError
-from prefloop.model.combine import CombinedReward, combine_member_rewards, combined_probabilities
+from prefloop.objectives import CombinedReward, combine_member_rewards, combined_probabilities
 
 # one pair, one member: helpful prefers a by 1, harmless prefers b by 2
 RA = {"helpful": np.array([[1.0]]), "harmless": np.array([[0.0]])}
