@@ -86,7 +86,8 @@ class AcquisitionSettings:
         "noise_aware",
         "noise_aware (default: BALD that ranks likely ties and 50/50 human splits last; measured best on HH "
         "helpful, docs/benchmarks.md) | random | entropy | disagreement | bald | margin | epig | drts | "
-        "delta_ucb | balpm[:<inner>] | diverse:<inner>",
+        "delta_ucb | balpm[:<inner>] | diverse:<inner> | dimension_disagreement (pairs the heads of a "
+        "multi-objective model prefer differently; needs [objectives] dimensions)",
     )
     queue_size: int = _f(50, "Pending tasks kept at the backend; each sync tops the queue up to this", ge=1)
     max_per_prompt: int | None = _f(2, "At most this many pairs of one prompt in one batch", ge=1)
@@ -401,6 +402,21 @@ def _check_names(config: LoopConfig) -> None:
         raise ConfigError(f"[acquisition]: strategy {config.acquisition.strategy!r}: {exc}") from None
 
 
+def _check_objectives(config: LoopConfig) -> None:
+    """Acquisition that reads several heads, or one by name, must agree with ``[objectives]``."""
+    dims = config.objectives.dimensions
+    if "dimension_disagreement" in config.acquisition.strategy.replace("-", "_") and len(dims) < 2:
+        raise ConfigError(
+            "[acquisition]: strategy dimension_disagreement needs a model with a head per dimension; "
+            'set [objectives] dimensions = ["helpful", "harmless"] (two or more)'
+        )
+    wanted = config.acquisition.dimension
+    if wanted is not None and dims and wanted not in (*dims, "combined"):
+        raise ConfigError(
+            f"[acquisition]: dimension {wanted!r} is not one of [objectives] dimensions {dims} (or 'combined')"
+        )
+
+
 def config_path(path: str | None = None) -> tuple[Path | None, str]:
     """Which file is read: ``--config``, else ``$PREFLOOP_CONFIG``, else ./prefloop.toml if present."""
     if path:
@@ -466,6 +482,7 @@ def load_config(
     config.sources = sources
     _check_model(config.model)
     _check_names(config)
+    _check_objectives(config)
     if require_secrets:
         check_secrets(config)
     return config

@@ -16,21 +16,25 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
+from prefloop.acquisition import decisive_probs
 from prefloop.config import AnnotatorSettings
-from prefloop.errors import InvalidRequest, PrefloopError
+from prefloop.errors import ConfigError, InvalidRequest, PrefloopError
 from prefloop.faults import checkpoint
 from prefloop.model import EnsemblePrediction, ModelConfig, PreferenceExample, RewardEnsemble
 from prefloop.model.objectives import MultiObjectiveModel
 from prefloop.store.db import session_scope
-from prefloop.store.models import ModelVersion
+from prefloop.store.models import ModelVersion, Prediction
 from prefloop.store.queries import iter_labeled_rows, label_dimensions
 from prefloop.store.versions import (
     COMBINED,
     find_model,
     label_snapshot,
     model_dimensions,
+    predictions_for,
     record_model_version,
 )
 
@@ -38,7 +42,14 @@ if TYPE_CHECKING:
     from prefloop.loop.reward import TrainResult
     from prefloop.objectives import CombinedReward
 
-__all__ = ["check_dimensions", "evaluation_head", "predict_dimensions", "scored_dimensions", "train_objectives"]
+__all__ = [
+    "acquisition_predictions",
+    "check_dimensions",
+    "evaluation_head",
+    "predict_dimensions",
+    "scored_dimensions",
+    "train_objectives",
+]
 
 
 def check_dimensions(requested: Sequence[str], known: Sequence[str], what: str = "labels") -> None:
@@ -170,3 +181,30 @@ def evaluation_head(
             )
         return ens.head(dim), dim, ens.inputs(texts, dim) if texts is not None else None
     return ens, dimension or model_dimensions(row)[0], texts
+
+
+def acquisition_predictions(
+    session: Session, model: ModelVersion, pair_ids: Sequence[int], dimension: str | None
+) -> tuple[dict[int, Prediction], dict[int, np.ndarray] | None]:
+    """What acquisition reads for the pool: pair id → the prediction it ranks by, and (for a model
+    with several heads) pair id → each head's P(a≻b | not a tie), for ``dimension_disagreement``.
+
+    ``dimension`` (``[acquisition] dimension``) targets one head; None takes the model's reward
+    (the combined reward where ``score`` stored one, else its first dimension).
+    """
+    dims = model_dimensions(model)
+    if dimension is not None and dimension not in (*dims, COMBINED):
+        raise ConfigError(
+            f"[acquisition] dimension {dimension!r}: model {model.name} has no head for it; "
+            f"its dimensions: {', '.join(dims)}"
+        )
+    preds = predictions_for(session, model.id, pair_ids, dimension)
+    if len(dims) < 2:
+        return preds, None
+    per = [predictions_for(session, model.id, pair_ids, d) for d in dims]
+    q = {
+        p: np.array([float(decisive_probs(np.array(h[p].p_a), np.array(h[p].p_tie))) for h in per])
+        for p in pair_ids
+        if all(p in h for h in per)
+    }
+    return preds, q
