@@ -380,11 +380,13 @@ def ingest(
 )
 @click.option(
     "--kind",
-    type=click.Choice(["trl", "raw"]),
+    type=click.Choice(["trl", "raw", "scores"]),
     default="trl",
     show_default=True,
-    help="trl: prompt/chosen/rejected; raw: one row per label with annotator and provenance.",
+    help="trl: prompt/chosen/rejected; raw: one row per label with annotator and provenance; scores: a "
+    "model's stored predictions, one row per pair with p_a_<dimension> per head (and combined).",
 )
+@click.option("--model", default=None, metavar="VERSION", help="--kind scores: the model (default: the newest).")
 @click.option("--per-annotator", is_flag=True, help="trl: one row per label instead of one per pair.")
 @click.option(
     "--aggregate",
@@ -416,8 +418,9 @@ def export(
     ties: str,
     margin: bool,
     dimension: str,
+    model: str | None,
 ) -> None:
-    """Write labels for training: TRL chosen/rejected, or raw per-annotator rows.
+    """Write labels for training: TRL chosen/rejected, or raw per-annotator rows; or a model's scores.
 
     \b
     Examples:
@@ -426,6 +429,7 @@ def export(
       prefloop export harmless.jsonl --dimension harmless
       prefloop export prefs_ds --format hf
       prefloop export prefs.jsonl --aggregate dawid-skene
+      prefloop export scores.jsonl --kind scores      # the newest model's P(a≻b) per dimension, per pair
     """
     from pathlib import Path
 
@@ -442,6 +446,15 @@ def export(
             f"{out} is an existing folder; export writes a new file or folder: remove it or choose another name"
         )
     engine = obj.engine()
+    if kind == "scores":
+        from prefloop.data.export_scores import export_scores
+
+        try:
+            report = export_scores(engine, out, model=model, fmt=fmt, dimension=dimension)
+        except PrefloopError as exc:
+            raise _fail(exc) from None
+        click.echo(f"wrote {report.rows} rows to {report.path}")
+        return
     if dimension is not None:
         with session_scope(engine) as session:
             known = label_dimensions(session)

@@ -84,6 +84,13 @@ def test_two_dimensions_train_one_model_with_a_head_each(tmp_path: Path) -> None
     assert len(combined) == 60 and all((c - 0.5) * (lp - 0.5) > 0 for c, lp in combined)
     engine.dispose()
 
+    # export per dimension: the model's predictions, one row per pair, a column set per head and combined
+    assert "wrote 60 rows" in run(tmp_path, "export", "scores.jsonl", "--kind", "scores").stdout
+    rows = [json.loads(line) for line in (tmp_path / "scores.jsonl").read_text().splitlines()]
+    assert {k for k in rows[0] if k.startswith("p_a_")} == {"p_a_long", "p_a_short", "p_a_combined"}
+    assert all(r["model"] == name and r["reward"] == "combined" for r in rows)
+    assert all(r["reward_prefers"] == ("a" if r["p_a_combined"] >= 0.5 else "b") for r in rows)
+
 
 def test_unknown_dimension_exits_2_listing_the_known_ones(tmp_path: Path) -> None:
     write_pairs(tmp_path / "long.jsonl", 6, "long", seed=1)

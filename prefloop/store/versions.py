@@ -23,6 +23,7 @@ __all__ = [
     "model_dimensions",
     "model_names",
     "model_summaries",
+    "predictions_by_pair",
     "predictions_for",
     "record_model_version",
     "reward_dimension",
@@ -203,6 +204,19 @@ def predictions_for(
                 )
             }
         )
+    return out
+
+
+def predictions_by_pair(
+    session: Session, model_id: int, dimensions: Sequence[str] | None = None
+) -> dict[int, dict[str, Prediction]]:
+    """Pair id → dimension → the model's stored prediction (every dimension, or those named)."""
+    query = select(Prediction).where(Prediction.model_version_id == model_id).order_by(Prediction.pair_id)
+    if dimensions is not None:
+        query = query.where(Prediction.dimension.in_(list(dimensions)))
+    out: dict[int, dict[str, Prediction]] = {}
+    for p in session.scalars(query):
+        out.setdefault(p.pair_id, {})[p.dimension] = p
     return out
 
 
