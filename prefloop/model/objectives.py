@@ -34,10 +34,10 @@ from typing import Any
 import numpy as np
 
 from prefloop.errors import ModelError
-from prefloop.objectives import CombinedReward, combined_probabilities
 from prefloop.model.config import ModelConfig
 from prefloop.model.data import PreferenceExample, aggregate
 from prefloop.model.ensemble import EnsemblePrediction, RewardEnsemble
+from prefloop.objectives import CombinedReward, combined_probabilities
 
 __all__ = ["MULTI_MODES", "MultiObjectiveModel", "is_multi_objective", "tag_pairs"]
 

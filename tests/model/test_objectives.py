@@ -10,8 +10,8 @@ import pytest
 
 from prefloop.errors import ModelError
 from prefloop.model import ModelConfig, PreferenceExample, evaluate_predictions
-from prefloop.objectives import CombinedReward
 from prefloop.model.objectives import MultiObjectiveModel, is_multi_objective, tag_pairs
+from prefloop.objectives import CombinedReward
 from prefloop.types import Choice
 
 TOPICS = ["cats", "tax", "soup", "trains", "chess", "rain", "maps", "bread"]
@@ -103,3 +103,29 @@ def test_finetune_mode_is_refused_with_what_to_do() -> None:
 
 def test_adapted_mode_tags_each_pair_with_its_dimension() -> None:
     assert tag_pairs([("p", "a", "b")], "harmless") == [("[harmless]\np", "a", "b")]
+
+
+@pytest.mark.slow
+def test_adapted_mode_shares_one_finetuned_backbone_across_heads(tmp_path: Path) -> None:
+    cfg = ModelConfig(
+        mode="adapted",
+        k=2,
+        max_length=48,
+        epochs=2,
+        batch_size=8,
+        lr=1e-4,
+        val_fraction=0.2,
+        cache_dir=str(tmp_path / "cache"),
+    )
+    data = {"long": length_pairs(24, "long", seed=1), "short": length_pairs(24, "short", seed=2, offset=500)}
+    mo, report = MultiObjectiveModel.train(data, cfg, progress=False)
+    assert mo.tagged and report["shared_backbone"]["n_pairs"] == 48  # one fine-tune on both dimensions' labels
+    backbones = {d: e._impl.backbone_version for d, e in mo.heads.items()}
+    assert backbones["long"] == backbones["short"]  # the heads sit on the same fine-tuned backbone
+    test = length_pairs(20, "long", seed=7, offset=2000)
+    preds = mo.predict_all(pairs_of(test))
+    assert evaluate_predictions(preds["long"].p_a, [e.choice for e in test])["accuracy"] >= 0.8
+    assert evaluate_predictions(preds["short"].p_a, [e.choice.flipped() for e in test])["accuracy"] >= 0.8
+    mo.save(tmp_path / "m")
+    again = MultiObjectiveModel.load(tmp_path / "m")
+    assert np.allclose(again.predict(pairs_of(test[:4]), "short").p_a, mo.predict(pairs_of(test[:4]), "short").p_a)
