@@ -37,6 +37,7 @@ from prefloop.loop.objectives import train_objectives
 from prefloop.loop.reward import evaluate_model, load_ensemble
 from prefloop.model import ModelConfig
 from prefloop.model.evaluate import label_codes
+from prefloop.objectives import CombinedReward
 from prefloop.resources import demo_sample
 from prefloop.store.db import init_db, make_engine, session_scope
 from prefloop.store.pairs import add_pairs
@@ -181,6 +182,26 @@ def main() -> None:
     }
     result["tension"] = tension
     print(json.dumps(tension), flush=True)
+
+    # one reward from both heads: how each [objectives] setting ranks each dimension's held-out pairs
+    truth = np.concatenate([label_codes([r.choice for r in tests[d]]) == 0 for d in DIMS])
+    n_help = len(tests["helpful"])
+    combos = {
+        "helpful head only": CombinedReward(weights={"helpful": 1.0}),
+        "weights helpful 1, harmless 1": CombinedReward(weights={"helpful": 1.0, "harmless": 1.0}),
+        "max helpful s.t. harmless >= 0": CombinedReward(maximize="helpful", constraints={"harmless": 0.0}),
+        "harmless head only": CombinedReward(weights={"harmless": 1.0}),
+    }
+    result["combined"] = {}
+    for label, spec in combos.items():
+        right = (models["both"].combine(preds, spec).p_a > 0.5) == truth
+        row = {
+            "objective": label,
+            "accuracy_on_helpful_labels": round(float(right[:n_help].mean()), 4),
+            "accuracy_on_harmless_labels": round(float(right[n_help:].mean()), 4),
+        }
+        result["combined"][label] = row
+        print(json.dumps(row), flush=True)
     print("\npairs the heads disagree on most (dimension_disagreement score):")
     examples = []
     for i in np.argsort(-score)[:3]:
