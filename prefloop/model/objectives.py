@@ -8,9 +8,10 @@ exactly what a single-objective model of that mode does — over a backbone the 
 - **heads** mode: the shared backbone is the frozen embedder; every dimension's heads read the
   same cached features (each text is embedded once, whatever the number of dimensions);
 - **adapted** mode: ONE backbone is fine-tuned multi-task on the labels of every dimension,
-  each pair's prompt tagged with its dimension (``[helpful]`` …, the T5-style task prefix, so
-  one output learns a dimension-conditioned reward and the conflicting dimensions do not fight
-  over one target); then each dimension's K linear heads are fitted on that backbone's features
+  each pair's prompt tagged with its dimension (``[helpful]`` …, a task tag as in T5's task
+  prefixes, so one output learns a dimension-conditioned reward and the conflicting dimensions
+  do not fight over one target). The tag ENDS the prompt: prompts are cut from the left to fit
+  ``max_length``, so a leading tag would be the first thing lost on a long dialogue; then each dimension's K linear heads are fitted on that backbone's features
   of its own tagged pairs, centred at the backbone's output. Scoring a pair for a dimension
   runs the backbone on the pair tagged with that dimension. Every dimension's folder keeps a
   copy of the shared backbone (one model version, D copies of the weights on disk);
@@ -52,12 +53,13 @@ def is_multi_objective(path: str | Path) -> bool:
 
 
 def tag_pairs(pairs: list[Pair], dimension: str) -> list[Pair]:
-    """The pairs with the dimension's task prefix on the prompt (adapted mode's shared backbone)."""
-    return [(f"[{dimension}]\n{prompt}", a, b) for prompt, a, b in pairs]
+    """The pairs with the dimension's tag ending the prompt (adapted mode's shared backbone; the end
+    survives the left truncation of long prompts)."""
+    return [(f"{prompt}\n[{dimension}]", a, b) for prompt, a, b in pairs]
 
 
 def _tag_examples(examples: list[PreferenceExample], dimension: str) -> list[PreferenceExample]:
-    return [dataclasses.replace(ex, prompt=f"[{dimension}]\n{ex.prompt}") for ex in examples]
+    return [dataclasses.replace(ex, prompt=f"{ex.prompt}\n[{dimension}]") for ex in examples]
 
 
 class MultiObjectiveModel:
@@ -125,10 +127,11 @@ class MultiObjectiveModel:
         tagged = config.mode == "adapted"
         shared: RewardEnsemble | None = None
         reports: dict[str, Any] = {}
+        shared_report: dict[str, Any] | None = None
         if tagged:  # one backbone fine-tuned on every dimension's tagged labels
             union = [ex for d, exs in examples.items() for ex in _tag_examples(exs, d)]
             shared, rep = RewardEnsemble.train(union, head_config, progress=progress)
-            reports["shared_backbone"] = {k: rep.get(k) for k in ("n_pairs", "seconds", "finetune_seconds")}
+            shared_report = {k: rep.get(k) for k in ("n_pairs", "seconds", "finetune_seconds", "backbone_version")}
         heads: dict[str, RewardEnsemble] = {}
         offsets: dict[str, np.ndarray] = {}
         for dim, exs in examples.items():
@@ -159,7 +162,8 @@ class MultiObjectiveModel:
             "dimensions": list(heads),
             "per_dimension": reports,
             "n_examples": sum(len(e) for e in examples.values()),
-            "n_pairs": sum(r["n_pairs"] for d, r in reports.items() if d in heads),
+            "n_pairs": sum(r["n_pairs"] for r in reports.values()),
+            "shared_backbone": shared_report,
             "seconds": time.perf_counter() - t0,
             "version": version,
             "name": meta["name"],
