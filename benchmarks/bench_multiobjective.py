@@ -136,7 +136,8 @@ def main() -> None:
         print(f"trained {key}: {names[key]} in {seconds[key]:.0f} s", flush=True)
 
     with session_scope(engine) as session:
-        models = {k: load_ensemble(find_model(session, n)) for k, n in names.items()}
+        rows_by_key = {k: find_model(session, n) for k, n in names.items()}
+        models = {k: load_ensemble(row) for k, row in rows_by_key.items() if row is not None}
         tests = {d: list(iter_labeled_rows(session, dimension=d, split="test")) for d in DIMS}
     table, result = [], {"source": source, "mode": args.mode, "sizes": sizes, "train_seconds": seconds}
     for dim in DIMS:

@@ -11,10 +11,12 @@ exactly what a single-objective model of that mode does — over a backbone the 
   each pair's prompt tagged with its dimension (``[helpful]`` …, a task tag as in T5's task
   prefixes, so one output learns a dimension-conditioned reward and the conflicting dimensions
   do not fight over one target). The tag ENDS the prompt: prompts are cut from the left to fit
-  ``max_length``, so a leading tag would be the first thing lost on a long dialogue; then each dimension's K linear heads are fitted on that backbone's features
-  of its own tagged pairs, centred at the backbone's output. Scoring a pair for a dimension
-  runs the backbone on the pair tagged with that dimension. Every dimension's folder keeps a
-  copy of the shared backbone (one model version, D copies of the weights on disk);
+  ``max_length``, so a leading tag would be the first thing lost on a long dialogue. Then each
+  dimension's K linear heads are fitted on that backbone's features of its own tagged pairs,
+  centred at the backbone's output. Scoring a pair for a dimension runs the backbone on the
+  pair tagged with that dimension. Every dimension's folder keeps a copy of the shared backbone
+  (one model version, D copies of the weights on disk). Measured on a small CPU run, the shared
+  backbone cost the harmless head 8 points against its own single model (docs/benchmarks.md);
 - **finetune** mode is refused (K LoRA members per dimension would multiply the cost by D).
 
 Each head's rewards are also centred (``prefloop.objectives``): member k's mean reward over the
