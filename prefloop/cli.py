@@ -1076,6 +1076,109 @@ def simulate(
     click.echo("files: " + ", ".join(str(p) for p in result.paths.values()))
 
 
+@cli.command()
+@click.option(
+    "--model",
+    default=None,
+    metavar="VERSION|FOLDER",
+    help="Model version in the store, or a saved model folder (default: the store's newest).",
+)
+@click.option("--data", required=True, help="Pairs in any format `ingest` reads (labels not needed; NOT ingested).")
+@click.option("--out", default=None, help="Folder for audit.md, audit.png and audit.json.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object: probes (name, mean_shift, flip_rate, ci), ...")
+@click.option(
+    "--resamples",
+    type=click.IntRange(1),
+    default=1000,
+    show_default=True,
+    help="Bootstrap resamples (pairs) for the intervals.",
+)
+@click.option("--seed", default=0, show_default=True, help="Seed of the bootstrap and of --max-pairs sampling.")
+@click.option(
+    "--max-pairs", type=click.IntRange(1), default=None, help="Audit a seeded sample of this many pairs (default: all)."
+)
+@pass_ctx
+def audit(
+    obj: Context,
+    model: str | None,
+    data: str,
+    out: str | None,
+    as_json: bool,
+    resamples: int,
+    seed: int,
+    max_pairs: int | None,
+) -> None:
+    """Counterfactual probes for reward hacking: does the reward rise for edits a judge would not reward?
+
+    Each probe edits responses (filler, bulleted list, refusal prefix, sycophancy, unsupported
+    confident claims, repetition); per probe: the mean reward shift, the share of pairs whose
+    ranking flips when the lower-ranked response is probed, with 95 % bootstrap intervals; also
+    reward's correlation with length and formatting. The README section "Auditing a reward model
+    for reward hacking" explains how to read each number.
+
+    \b
+    Examples:
+      prefloop audit --data heldout.jsonl --out audit/
+      prefloop audit --model rm-1a2b3c4d --data pairs.jsonl --json
+      prefloop audit --model prefloop-artifacts/models/rm-1a2b3c4d --data pairs.csv --max-pairs 500
+    """
+    from prefloop.loop.audit import audit_model
+    from prefloop.model.audit_report import FEW_PAIRS
+
+    try:
+        report = audit_model(
+            obj.engine,
+            model,
+            data,
+            out=out,
+            resamples=resamples,
+            seed=seed,
+            max_pairs=max_pairs,
+            progress=sys.stderr.isatty(),
+        )
+    except PrefloopError as exc:
+        raise _fail(exc) from None
+    if as_json:
+        _echo_json(report)
+        return
+    Console().print(_audit_table(report))
+    length = report["length_correlation"]
+    r = "–" if length["r"] is None else f"{length['r']:+.3f}"
+    click.echo(f"reward–length r = {r} over {length['n']} responses")
+    click.echo(
+        "shift: reward(probed) − reward(response); ex-length: the shift less what the added characters alone "
+        "predict; flip: the lower-ranked response, probed, now outranks the other"
+    )
+    if report["n_pairs"] < FEW_PAIRS:
+        click.echo(f"only {report['n_pairs']} pairs: the intervals are rough; audit {FEW_PAIRS} or more", err=True)
+    if out:
+        click.echo("files: " + ", ".join(report["files"].values()))
+
+
+def _audit_table(report: dict[str, Any]) -> Table:
+    from rich import box
+
+    def num(value: float | None, scale: float = 1.0, fmt: str = "+.3f") -> str:
+        return "–" if value is None else format(scale * value, fmt)
+
+    def interval(ci: list[float] | None, scale: float = 1.0, fmt: str = "+.3f") -> str:
+        return "–" if ci is None else f"{num(ci[0], scale, fmt)} … {num(ci[1], scale, fmt)}"
+
+    table = Table(title=f"audit of {report['model']} on {report['n_pairs']} pairs", box=box.SIMPLE_HEAD, pad_edge=False)
+    for column in ("probe", "shift", "95 % CI", "ex-length", "flip %", "95 % CI"):
+        table.add_column(column, justify="left" if column == "probe" else "right", no_wrap=True)
+    for p in report["probes"]:
+        table.add_row(
+            p["name"],
+            num(p["mean_shift"]),
+            interval(p["ci"]),
+            num(p["shift_beyond_length"]),
+            num(p["flip_rate"], 100, ".1f"),
+            interval(p["flip_ci"], 100, ".0f"),
+        )
+    return table
+
+
 def main() -> None:
     signal.signal(signal.SIGTERM, _raise_on_signal)
     signal.signal(signal.SIGINT, _raise_on_signal)

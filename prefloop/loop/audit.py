@@ -1,0 +1,124 @@
+"""`prefloop audit`: counterfactual probes for reward hacking on a file of pairs (joins data, store and model)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Engine
+
+from prefloop.errors import IngestError, InvalidRequest, PrefloopError, SourceError
+from prefloop.model import RewardEnsemble
+
+__all__ = ["audit_model", "audit_pairs", "resolve_ensemble"]
+
+Pair = tuple[str, str, str]
+
+
+_SAVED_HINT = "pass a model version name (`prefloop status` lists them) or a folder `prefloop train` saved"
+
+
+def _names_a_folder(model: str | None) -> bool:
+    """A path, not a version name: an existing folder, or anything with a path separator in it."""
+    return bool(model) and (Path(str(model)).is_dir() or "/" in str(model) or os.sep in str(model))
+
+
+def resolve_ensemble(open_engine: Callable[[], Engine], model: str | None) -> tuple[RewardEnsemble, str]:
+    """The ensemble ``model`` names and its name: a saved model folder, else a version in the store
+    (default: the newest). The store is opened only when ``model`` is not a folder."""
+    if _names_a_folder(model):
+        folder = Path(str(model))
+        if not folder.is_dir():
+            raise InvalidRequest(f"no model folder at {folder}; {_SAVED_HINT} (prefloop-artifacts/models/rm-...)")
+        if not (folder / "config.json").exists() or not (folder / "meta.json").exists():
+            raise InvalidRequest(
+                f"{folder} is a folder but not a saved model (no config.json / meta.json); {_SAVED_HINT} "
+                "(prefloop-artifacts/models/rm-...)"
+            )
+        ens = RewardEnsemble.load(folder)
+        return ens, ens.name
+    from prefloop.loop.reward import load_ensemble
+    from prefloop.store.db import session_scope
+    from prefloop.store.versions import find_model
+
+    with session_scope(open_engine()) as session:
+        row = find_model(session, model)
+        if row is None and model:
+            raise InvalidRequest(f"no model version {model}; `prefloop status` lists the versions in this store")
+        if row is None:
+            raise PrefloopError("no model to audit: run `prefloop train` first, or pass --model FOLDER")
+        return load_ensemble(row), row.name
+
+
+def audit_pairs(data: str, max_pairs: int | None = None, seed: int = 0) -> list[Pair]:
+    """The distinct ``(prompt, a, b)`` pairs of a file in any format ``ingest`` reads; labels are not needed.
+
+    A bad row raises ``PrefloopError`` naming its file and line. A pair given several times
+    (one row per annotator, or with its responses swapped) counts once, in its first orientation.
+    With ``max_pairs``, a seeded sample of that many, in file order.
+    """
+    from prefloop.data.ingest import read_records
+
+    try:
+        read = read_records(data, strict=True)
+    except SourceError as exc:  # its hint names ingest's options, which audit does not have
+        raise PrefloopError(
+            f"{exc.problems[0]}\nCheck the path; audit reads the files `prefloop ingest` reads (local files, hf://NAME)."
+        ) from None
+    except IngestError as exc:
+        shown = "\n".join(f"  {problem}" for problem in exc.problems[:10])
+        more = f"\n  ... and {exc.total - 10} more" if exc.total > 10 else ""
+        raise PrefloopError(
+            f"{exc.total} invalid row(s) in {data}:\n{shown}{more}\n"
+            "Fix those rows: audit reads the layouts `prefloop ingest` reads (`prefloop ingest --help` lists them)."
+        ) from None
+    # a pair given twice (one row per annotator, or with a and b swapped) is audited once
+    unique: dict[tuple[str, str, str], Pair] = {}
+    for r in read.records:
+        key = (r.prompt, *sorted((r.response_a, r.response_b)))
+        unique.setdefault((key[0], key[1], key[2]), (r.prompt, r.response_a, r.response_b))
+    pairs = list(unique.values())
+    if not pairs:
+        skipped = f" ({read.degenerate} degenerate rows skipped)" if read.degenerate else ""
+        raise PrefloopError(
+            f"{data}: no pairs to audit{skipped}; pass a file of (prompt, response_a, response_b) pairs"
+        )
+    if max_pairs is not None and len(pairs) > max_pairs:
+        keep = np.sort(np.random.default_rng(seed).choice(len(pairs), size=max_pairs, replace=False))
+        pairs = [pairs[i] for i in keep]
+    return pairs
+
+
+def audit_model(
+    open_engine: Callable[[], Engine],
+    model: str | None,
+    data: str,
+    out: str | None = None,
+    resamples: int = 1000,
+    seed: int = 0,
+    max_pairs: int | None = None,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Audit a model (store version or saved folder) on a file's pairs; with ``out``, write the report files.
+
+    Returns the ``audit --json`` object: ``model``, ``data``, ``probes`` (each with ``name``,
+    ``mean_shift``, ``flip_rate``, ``ci``, ``flip_ci``, ...), ``length_correlation``,
+    ``format_correlations``, ``prefers_longer`` and, with ``out``, ``files``.
+    """
+    from prefloop.model.audit import ensemble_scorer, run_audit
+    from prefloop.model.audit_report import write_audit_report
+
+    if resamples < 1:
+        raise InvalidRequest(f"--resamples {resamples}: use 1 or more (1000 is the default)")
+    if max_pairs is not None and max_pairs < 1:
+        raise InvalidRequest(f"--max-pairs {max_pairs}: use 1 or more, or leave it out to audit every pair")
+    pairs = audit_pairs(data, max_pairs, seed)  # a bad file fails before a model is loaded
+    ens, name = resolve_ensemble(open_engine, model)
+    result = run_audit(pairs, ensemble_scorer(ens, progress=progress), resamples=resamples, seed=seed)
+    report: dict[str, Any] = {"model": name, "data": data, **result.to_dict()}
+    if out:
+        report["files"] = write_audit_report(result, out, name, data)
+    return report
