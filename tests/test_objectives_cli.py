@@ -100,6 +100,8 @@ def test_unknown_dimension_exits_2_listing_the_known_ones(tmp_path: Path) -> Non
     assert proc.returncode == 2
     assert "no labels of dimension 'nope'; known dimensions: long" in proc.stderr
     assert "Traceback" not in proc.stderr + proc.stdout
-    proc = run(tmp_path, "train", "--mode", "finetune", "--dimension", "long", "--dimension", "long", check=False)
+    proc = run(tmp_path, "train", "--mode", "heads", "--dimension", "long", "--dimension", "long", check=False)
     assert proc.returncode == 2 and "--dimension given twice" in proc.stderr
+    proc = run(tmp_path, "train", "--mode", "finetune", "--dimension", "long", "--dimension", "x", check=False)
+    assert proc.returncode == 2 and "need --mode heads or --mode adapted" in proc.stderr
     assert not (tmp_path / "prefloop-artifacts" / "models").exists()

@@ -25,7 +25,7 @@ from prefloop.config import AnnotatorSettings
 from prefloop.errors import ConfigError, InvalidRequest, PrefloopError
 from prefloop.faults import checkpoint
 from prefloop.model import EnsemblePrediction, ModelConfig, PreferenceExample, RewardEnsemble
-from prefloop.model.objectives import MultiObjectiveModel
+from prefloop.model.objectives import MULTI_MODES, MultiObjectiveModel
 from prefloop.store.db import session_scope
 from prefloop.store.models import ModelVersion, Prediction
 from prefloop.store.queries import iter_labeled_rows, label_dimensions
@@ -84,6 +84,11 @@ def train_objectives(
     from prefloop.loop.reward import TrainResult, _jsonable, gold_weights, train_model, training_examples
 
     dims = list(dimensions) or ["overall"]
+    if len(dims) > 1 and config.mode not in MULTI_MODES:
+        raise InvalidRequest(
+            f"several dimensions in one model need --mode heads or --mode adapted, not {config.mode!r} "
+            "(finetune mode would train K LoRA members per dimension)"
+        )
     with session_scope(engine) as session:
         check_dimensions(dims, label_dimensions(session))
     if len(dims) == 1:
