@@ -381,11 +381,13 @@ def ingest(
 )
 @click.option(
     "--kind",
-    type=click.Choice(["trl", "raw"]),
+    type=click.Choice(["trl", "raw", "scores"]),
     default="trl",
     show_default=True,
-    help="trl: prompt/chosen/rejected; raw: one row per label with annotator and provenance.",
+    help="trl: prompt/chosen/rejected; raw: one row per label with annotator and provenance; scores: a "
+    "model's stored predictions, one row per pair with p_a_<dimension> per head (and combined).",
 )
+@click.option("--model", default=None, metavar="VERSION", help="--kind scores: the model (default: the newest).")
 @click.option("--per-annotator", is_flag=True, help="trl: one row per label instead of one per pair.")
 @click.option(
     "--aggregate",
@@ -417,8 +419,9 @@ def export(
     ties: str,
     margin: bool,
     dimension: str,
+    model: str | None,
 ) -> None:
-    """Write labels for training: TRL chosen/rejected, or raw per-annotator rows.
+    """Write labels for training: TRL chosen/rejected, or raw per-annotator rows; or a model's scores.
 
     \b
     Examples:
@@ -427,6 +430,7 @@ def export(
       prefloop export harmless.jsonl --dimension harmless
       prefloop export prefs_ds --format hf
       prefloop export prefs.jsonl --aggregate dawid-skene
+      prefloop export scores.jsonl --kind scores      # the newest model's P(a≻b) per dimension, per pair
     """
     from pathlib import Path
 
@@ -443,6 +447,15 @@ def export(
             f"{out} is an existing folder; export writes a new file or folder: remove it or choose another name"
         )
     engine = obj.engine()
+    if kind == "scores":
+        from prefloop.data.export_scores import export_scores
+
+        try:
+            report = export_scores(engine, out, model=model, fmt=fmt, dimension=dimension)
+        except PrefloopError as exc:
+            raise _fail(exc) from None
+        click.echo(f"wrote {report.rows} rows to {report.path}")
+        return
     if dimension is not None:
         with session_scope(engine) as session:
             known = label_dimensions(session)
@@ -531,6 +544,14 @@ def _model_config(base: dict[str, Any], **overrides: Any) -> Any:
     "the majority choice, dawid-skene = the Dawid-Skene posterior as a soft target "
     "(default: [model] aggregate, else none).",
 )
+@click.option(
+    "--dimension",
+    "dimensions",
+    multiple=True,
+    metavar="NAME",
+    help="Train on this dimension's labels; repeat for ONE model with a head per dimension (shared backbone; "
+    "--mode heads or adapted). Default: [objectives] dimensions, else overall.",
+)
 @pass_ctx
 def train(
     obj: Context,
@@ -543,6 +564,7 @@ def train(
     seed: int | None,
     config_path: str | None,
     aggregate: str | None,
+    dimensions: tuple[str, ...],
 ) -> None:
     """Train a reward-model ensemble on the store's labels; prints the new version.
 
@@ -553,18 +575,20 @@ def train(
       prefloop train --mode finetune -k 1 --epochs 2
       prefloop train --from rm-1a2b3c4d           # incremental: new labels + replay
       prefloop train --aggregate dawid-skene      # soft targets weighted by annotator reliability
+      prefloop train --mode heads --dimension helpful --dimension harmless   # one model, two heads
     """
     from prefloop.config import model_config
-    from prefloop.loop.reward import train_model
+    from prefloop.loop.objectives import train_objectives
 
     try:
         loop = obj.config(config_path)
         base = model_config(loop).to_dict()
         config = _model_config(base, mode=mode, backbone=backbone, k=k, epochs=epochs, max_length=max_length, seed=seed)
-        result = train_model(
+        result = train_objectives(
             obj.engine(),
             config,
             loop.artifacts_dir,
+            list(dimensions) or loop.objectives.dimensions,
             parent=parent,
             progress=sys.stderr.isatty(),
             aggregate=aggregate or loop.model.get("aggregate", "none"),
@@ -586,6 +610,9 @@ def train(
 def score(obj: Context, model: str | None, all_pairs: bool) -> None:
     """Store the model's predictions (P(a≻b) per member, P(tie), spread) for the pool.
 
+    A model with a head per dimension stores one prediction per dimension, plus the combined
+    reward ("combined") when [objectives] sets weights or maximize + constraints.
+
     \b
     Example:
       prefloop score --model rm-1a2b3c4d
@@ -593,7 +620,8 @@ def score(obj: Context, model: str | None, all_pairs: bool) -> None:
     from prefloop.loop.reward import score_pool
 
     try:
-        name, n = score_pool(obj.engine(), model, all_pairs=all_pairs, progress=sys.stderr.isatty())
+        spec = obj.config().objectives.combined()
+        name, n = score_pool(obj.engine(), model, all_pairs=all_pairs, progress=sys.stderr.isatty(), objectives=spec)
     except PrefloopError as exc:
         raise _fail(exc) from None
     click.echo(f"{name}: {n} pairs scored")
@@ -605,19 +633,36 @@ def score(obj: Context, model: str | None, all_pairs: bool) -> None:
 @click.option("--split", default="test", show_default=True, help="Store split to evaluate on without --data.")
 @click.option("--out", default=None, help="Folder for reliability.png and reward_vs_length.png.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object with accuracy, log_loss, ece, n, ...")
+@click.option(
+    "--dimension",
+    default=None,
+    metavar="NAME",
+    help="The head (of a model with several) and the labels to evaluate (default: the model's first dimension).",
+)
 @pass_ctx
-def evaluate(obj: Context, model: str | None, data: str | None, split: str, out: str | None, as_json: bool) -> None:
+def evaluate(
+    obj: Context,
+    model: str | None,
+    data: str | None,
+    split: str,
+    out: str | None,
+    as_json: bool,
+    dimension: str | None,
+) -> None:
     """Accuracy, log-loss, calibration (ECE) and length bias on held-out labels.
 
     \b
     Examples:
       prefloop eval --data heldout.jsonl --out eval/ --json
       prefloop eval --model rm-1a2b3c4d            # on the store's test split
+      prefloop eval --dimension harmless           # the harmless head on the harmless test labels
     """
     from prefloop.loop.reward import evaluate_model
 
     try:
-        metrics = evaluate_model(obj.engine(), model, data=data, out=out, split=split, progress=sys.stderr.isatty())
+        metrics = evaluate_model(
+            obj.engine(), model, data=data, out=out, split=split, progress=sys.stderr.isatty(), dimension=dimension
+        )
     except PrefloopError as exc:
         raise _fail(exc) from None
     if as_json:

@@ -25,6 +25,7 @@ __all__ = [
     "BackendSection",
     "LoopConfig",
     "MilestoneSettings",
+    "ObjectivesSettings",
     "backend_settings",
     "check_secrets",
     "config_path",
@@ -88,11 +89,17 @@ class AcquisitionSettings:
         "noise_aware",
         "noise_aware (default: BALD that ranks likely ties and 50/50 human splits last; measured best on HH "
         "helpful, docs/benchmarks.md) | random | entropy | disagreement | bald | margin | epig | drts | "
-        "delta_ucb | balpm[:<inner>] | diverse:<inner>",
+        "delta_ucb | balpm[:<inner>] | diverse:<inner> | dimension_disagreement (pairs the heads of a "
+        "multi-objective model prefer differently; needs [objectives] dimensions)",
     )
     queue_size: int = _f(50, "Pending tasks kept at the backend; each sync tops the queue up to this", ge=1)
     max_per_prompt: int | None = _f(2, "At most this many pairs of one prompt in one batch", ge=1)
     seed: int = _f(0, "Seed for random choices (cold start, tie-breaking)", ge=0)
+    dimension: str | None = _f(
+        None,
+        'Score pairs by this dimension\'s head of a multi-objective model (e.g. "helpful"); unset = the '
+        "model's reward: the [objectives] combination where configured, else its first dimension",
+    )
     refresh_after_retrain: bool = _f(
         False,
         "After a retrain, withdraw pending tasks an older model chose that the "
@@ -149,6 +156,66 @@ class AnnotatorSettings:
 
 
 @dataclass
+class ObjectivesSettings:
+    """``[objectives]``: several dimensions in one model, and how they make one reward (README)."""
+
+    dimensions: list[str] = _f(
+        list,
+        'Dimensions `train` and sync\'s retrains fit one head each for, e.g. ["helpful", "harmless"] '
+        "(train --dimension overrides); empty = the overall dimension only",
+    )
+    weights: dict[str, float] = _f(
+        dict,
+        "Combined reward = Σ w_d·r_d / Σ w_d over the heads' calibrated, centred rewards, e.g. "
+        "{ helpful = 1.0, harmless = 1.0 }",
+    )
+    maximize: str | None = _f(None, "Or: the dimension maximised subject to [objectives.constraints]")
+    constraints: dict[str, float] = _f(
+        dict,
+        "Dimension → τ: each response should have reward ≥ τ on it (τ = logit of its odds against an "
+        "average training response; 0 = even odds); a shortfall δ costs penalty·δ",
+    )
+    penalty: float = _f(10.0, "Reward lost per unit a constraint is missed by", gt=0)
+
+    def __post_init__(self) -> None:
+        for name in ("weights", "constraints"):
+            table = getattr(self, name)
+            bad = {k: v for k, v in table.items() if isinstance(v, bool) or not isinstance(v, int | float)}
+            if bad:
+                raise ConfigError(f"[objectives] {name}: values must be numbers, got {bad}")
+        if len(set(self.dimensions)) != len(self.dimensions) or "combined" in self.dimensions:
+            raise ConfigError(
+                f"[objectives] dimensions must be distinct and not 'combined' (the combined reward's name), "
+                f"got {self.dimensions}"
+            )
+        spec = self.combined()
+        if spec is not None and self.dimensions:
+            unknown = [d for d in spec.dimensions if d not in self.dimensions]
+            if unknown:
+                raise ConfigError(
+                    f"[objectives] combines {', '.join(unknown)}, which is not in dimensions "
+                    f"{self.dimensions}; add it there or fix the name"
+                )
+
+    def combined(self) -> Any:
+        """The ``CombinedReward`` these settings describe, or None when no combination is set."""
+        from prefloop.errors import ModelError
+        from prefloop.objectives import CombinedReward
+
+        if not (self.weights or self.maximize or self.constraints):
+            return None
+        try:
+            return CombinedReward(
+                weights=dict(self.weights),
+                maximize=self.maximize,
+                constraints=dict(self.constraints),
+                penalty=self.penalty,
+            )
+        except ModelError as exc:
+            raise ConfigError(f"[objectives]: {exc}") from None
+
+
+@dataclass
 class LoopConfig:
     """The whole ``prefloop.toml``."""
 
@@ -157,6 +224,7 @@ class LoopConfig:
     acquisition: AcquisitionSettings = _f(AcquisitionSettings, "[acquisition]")
     milestone: MilestoneSettings = _f(MilestoneSettings, "[milestone]")
     annotators: AnnotatorSettings = _f(AnnotatorSettings, "[annotators]")
+    objectives: ObjectivesSettings = _f(ObjectivesSettings, "[objectives]")
     model: dict[str, Any] = _f(dict, "[model]: any ModelConfig field (mode, backbone, k, max_length, ...)")
     lock_timeout_s: float = _f(0.0, "How long a second sync waits for the lock before exiting 'lock held'", ge=0)
     artifacts_dir: str = _f("prefloop-artifacts", "Where model weights, caches and reports are written")
@@ -176,7 +244,7 @@ class LoopConfig:
 
 
 _INTERNAL = ("source", "sources")
-_SECTIONS = ("backend", "acquisition", "milestone", "annotators", "model")
+_SECTIONS = ("backend", "acquisition", "milestone", "annotators", "objectives", "model")
 
 
 SECRET_ENV = {
@@ -337,6 +405,21 @@ def _check_names(config: LoopConfig) -> None:
         raise ConfigError(f"[acquisition]: strategy {config.acquisition.strategy!r}: {exc}") from None
 
 
+def _check_objectives(config: LoopConfig) -> None:
+    """Acquisition that reads several heads, or one by name, must agree with ``[objectives]``."""
+    dims = config.objectives.dimensions
+    if "dimension_disagreement" in config.acquisition.strategy.replace("-", "_") and len(dims) < 2:
+        raise ConfigError(
+            "[acquisition]: strategy dimension_disagreement needs a model with a head per dimension; "
+            'set [objectives] dimensions = ["helpful", "harmless"] (two or more)'
+        )
+    wanted = config.acquisition.dimension
+    if wanted is not None and dims and wanted not in (*dims, "combined"):
+        raise ConfigError(
+            f"[acquisition]: dimension {wanted!r} is not one of [objectives] dimensions {dims} (or 'combined')"
+        )
+
+
 def config_path(path: str | None = None) -> tuple[Path | None, str]:
     """Which file is read: ``--config``, else ``$PREFLOOP_CONFIG``, else ./prefloop.toml if present."""
     if path:
@@ -405,6 +488,7 @@ def load_config(
     config.sources = sources
     _check_model(config.model)
     _check_names(config)
+    _check_objectives(config)
     if require_secrets:
         check_secrets(config)
     return config
@@ -482,11 +566,12 @@ def config_reference() -> str:
         ("[acquisition]", AcquisitionSettings),
         ("[milestone]", MilestoneSettings),
         ("[annotators]", AnnotatorSettings),
+        ("[objectives]", ObjectivesSettings),
     ):
         lines.append(f"\n**{section or 'top level'}**\n")
         for spec in fields(cls):
             if spec.name in _INTERNAL or (
-                cls is LoopConfig and spec.name in ("backend", "acquisition", "milestone", "annotators")
+                cls is LoopConfig and spec.name in ("backend", "acquisition", "milestone", "annotators", "objectives")
             ):
                 continue
             default = spec.default_factory() if spec.default_factory is not MISSING else spec.default

@@ -19,6 +19,7 @@ from prefloop.config import (
     BackendSection,
     LoopConfig,
     MilestoneSettings,
+    ObjectivesSettings,
     is_secret_name,
     mask_url,
     source_of,
@@ -31,6 +32,7 @@ _SECTIONS: tuple[tuple[str, type], ...] = (
     ("acquisition", AcquisitionSettings),
     ("milestone", MilestoneSettings),
     ("annotators", AnnotatorSettings),
+    ("objectives", ObjectivesSettings),
 )
 _TOP = ("db", "artifacts_dir", "lock_timeout_s")
 #: [model] fields a starter file shows (the rest are in prefloop/model/config.py)

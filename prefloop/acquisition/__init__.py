@@ -16,6 +16,7 @@ from prefloop.acquisition.feature_entropy import (
     knn_entropy_gain,
 )
 from prefloop.acquisition.literature import aleatoric_mask, delta_ucb, drts, epig, noise_aware, reward_posterior
+from prefloop.acquisition.objectives import decisive_probs, dimension_disagreement
 from prefloop.acquisition.scores import (
     bald,
     disagreement,
@@ -52,7 +53,9 @@ __all__ = [
     "apply_prompt_cap",
     "available_strategies",
     "bald",
+    "decisive_probs",
     "delta_ucb",
+    "dimension_disagreement",
     "disagreement",
     "diverse_select",
     "drts",

@@ -28,6 +28,7 @@ from prefloop.acquisition import literature as L
 from prefloop.acquisition import scores as S
 from prefloop.acquisition.batch import diverse_select, exclusion_mask, shortlist, top_k
 from prefloop.acquisition.feature_entropy import entropy_greedy_select
+from prefloop.acquisition.objectives import dimension_disagreement
 from prefloop.errors import StrategyError
 
 __all__ = [
@@ -71,12 +72,13 @@ class ProbPool:
     rewards_a: np.ndarray | None = None  # [n, K] member rewards of response a (drts, delta_ucb; optional)
     rewards_b: np.ndarray | None = None  # [n, K] member rewards of response b
     acquired_embeddings: np.ndarray | None = None  # [m, d] labelled pairs outside the pool (balpm)
+    dimension_probs: np.ndarray | None = None  # [n, D] each head's P(a≻b | not a tie) (dimension_disagreement)
 
     def __post_init__(self) -> None:
         p = np.asarray(self.p_members)
         self.p_members = p[:, None] if p.ndim == 1 else p
         n = self.n
-        for name in ("p_tie", "embeddings", "prompt_ids", "rewards_a", "rewards_b"):
+        for name in ("p_tie", "embeddings", "prompt_ids", "rewards_a", "rewards_b", "dimension_probs"):
             value = getattr(self, name)
             if value is not None and len(value) != n:
                 raise ValueError(f"ProbPool.{name} has {len(value)} rows but p_members has {n}")
@@ -108,8 +110,18 @@ def _noise_aware(
     return L.noise_aware(pool.p_members, pool.p_tie, tie_max, min_epistemic_share)
 
 
+def _dimension_disagreement(pool: ProbPool, rng: np.random.Generator) -> np.ndarray:
+    if pool.dimension_probs is None:
+        raise StrategyError(
+            "dimension_disagreement needs a model with a head per dimension: train with --dimension A "
+            "--dimension B (or [objectives] dimensions) first"
+        )
+    return dimension_disagreement(pool.dimension_probs)
+
+
 #: name → score function of (pool, rng, **params) for scores that take parameters or more than p
 POOL_SCORERS: dict[str, Callable[..., np.ndarray]] = {
+    "dimension_disagreement": _dimension_disagreement,
     "drts": _drts,
     "delta_ucb": _delta_ucb,
     "epig": _epig,

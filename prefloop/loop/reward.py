@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sqlalchemy import Engine
@@ -15,6 +15,7 @@ from prefloop.annotators.aggregate import AGGREGATIONS, aggregate_labels
 from prefloop.config import AnnotatorSettings
 from prefloop.errors import InvalidRequest, ModelError, PrefloopError
 from prefloop.faults import checkpoint
+from prefloop.loop.objectives import evaluation_head, predict_dimensions, scored_dimensions
 from prefloop.model import (
     ModelConfig,
     PreferenceExample,
@@ -27,16 +28,20 @@ from prefloop.model import (
 from prefloop.store.db import session_scope
 from prefloop.store.gold import gold_accuracy
 from prefloop.store.models import ModelVersion
-from prefloop.store.queries import LabeledRow, iter_labeled_rows, pair_texts, pool_pair_ids
+from prefloop.store.queries import LabeledRow, iter_labeled_rows, label_dimensions, pair_texts, pool_pair_ids
 from prefloop.store.tasks import excluded_pair_ids
 from prefloop.store.versions import (
     find_model,
     label_snapshot,
+    model_dimensions,
     record_model_version,
     save_predictions,
     unscored_pair_ids,
 )
 from prefloop.types import Choice
+
+if TYPE_CHECKING:
+    from prefloop.objectives import CombinedReward
 
 __all__ = ["TrainResult", "evaluate_model", "load_ensemble", "score_pool", "train_model", "training_examples"]
 
@@ -132,11 +137,16 @@ def training_examples(
     return out
 
 
-def load_ensemble(model: ModelVersion) -> RewardEnsemble:
+def load_ensemble(model: ModelVersion) -> Any:
+    """The saved model: a ``RewardEnsemble``, or a ``MultiObjectiveModel`` (one head per dimension)."""
+    from prefloop.model.objectives import MultiObjectiveModel, is_multi_objective
+
     if not model.artifact_path or not Path(model.artifact_path).exists():
         raise PrefloopError(
             f"weights of model {model.name} are missing at {model.artifact_path}; retrain with `prefloop train`"
         )
+    if is_multi_objective(model.artifact_path):
+        return MultiObjectiveModel.load(model.artifact_path)
     return RewardEnsemble.load(model.artifact_path)
 
 
@@ -149,8 +159,9 @@ def train_model(
     progress: bool = True,
     aggregate: str = "none",
     annotators: AnnotatorSettings | None = None,
+    dimension: str = "overall",
 ) -> TrainResult:
-    """Train on the store's live pool labels; with a parent, warm-start on new labels + replay.
+    """Train on the store's live pool labels of ``dimension``; with a parent, warm-start on new labels + replay.
 
     Several annotators' labels on one pair are combined as ``aggregate`` says (see
     ``training_examples``; by default each counts as one example and the model room turns
@@ -164,13 +175,17 @@ def train_model(
         if parent and parent_row is None:
             raise InvalidRequest(f"no model version {parent}; `prefloop status` lists the versions in this store")
         snapshot = label_snapshot(session)
-        rows = list(iter_labeled_rows(session, split="pool", max_label_id=snapshot["max_label_id"]))
+        rows = list(
+            iter_labeled_rows(session, dimension=dimension, split="pool", max_label_id=snapshot["max_label_id"])
+        )
         weights = gold_weights(session, annotators or AnnotatorSettings())
     if not rows:
         raise PrefloopError("no labels to train on: ingest labeled pairs or pull some with `prefloop sync`")
     parent_ens = None
     examples = training_examples(rows, aggregate, weights)
     new, old = [ex for _, ex in examples], []
+    if parent_row is not None and incremental and model_dimensions(parent_row) != [dimension]:
+        incremental = False  # another dimension (or a multi-objective model): lineage only, a fresh fit
     if parent_row is not None and incremental:
         parent_ens = load_ensemble(parent_row)
         theirs = (parent_ens.config.mode, parent_ens.config.resolved_backbone(), parent_ens.config.k)
@@ -202,6 +217,7 @@ def train_model(
             config={
                 **config.to_dict(),
                 "aggregate": aggregate,
+                "dimensions": [dimension],
                 "annotator_weights": {f"{b}:{a}": w for (b, a), w in sorted(weights.items()) if w != 1.0},
             },
             artifact_path=str(path.resolve()),
@@ -230,9 +246,17 @@ def _no_model(name: str | None, what: str) -> PrefloopError:
 
 
 def score_pool(
-    engine: Engine, model: str | None = None, all_pairs: bool = False, progress: bool = True, also: Sequence[int] = ()
+    engine: Engine,
+    model: str | None = None,
+    all_pairs: bool = False,
+    progress: bool = True,
+    also: Sequence[int] = (),
+    objectives: CombinedReward | None = None,
 ) -> tuple[str, int]:
     """Store predictions of a model (default: newest) for unlabeled pool pairs (or all pairs).
+
+    A multi-objective model stores one prediction per dimension, plus the ``combined`` reward
+    that ``objectives`` (``[objectives]``) defines; a single-objective model one, on its dimension.
 
     ``also`` adds pair ids the pool leaves out (pending tasks being re-ranked). Pairs
     already scored by that model are skipped, so a rerun after a crash only does what is
@@ -244,19 +268,21 @@ def score_pool(
             raise _no_model(model, "score with")
         name, model_id = row.name, row.id
         ens = load_ensemble(row)
+        dims = scored_dimensions(ens, row, objectives)
         ids = pool_pair_ids(session, all_pairs=all_pairs)
         if not all_pairs:
             skip = excluded_pair_ids(session)
             ids = [i for i in ids if i not in skip]
-        ids = unscored_pair_ids(session, model_id, ids + sorted(set(also) - set(ids)))
+        ids = unscored_pair_ids(session, model_id, ids + sorted(set(also) - set(ids)), dims)
     done = 0
     for start in range(0, len(ids), SCORE_CHUNK):
         chunk = ids[start : start + SCORE_CHUNK]
         with session_scope(engine) as session:
             texts = pair_texts(session, chunk)
-        pred = ens.predict(texts, progress=progress)
+        preds = predict_dimensions(ens, row, texts, objectives, progress)
         with session_scope(engine) as session:  # each chunk commits: a crash keeps what was scored
-            save_predictions(session, model_id, chunk, pred.p_a, pred.p_tie, pred.spread, pred.p_a_members)
+            for dim, pred in preds.items():
+                save_predictions(session, model_id, chunk, pred.p_a, pred.p_tie, pred.spread, pred.p_a_members, dim)
         done += len(chunk)
     return name, done
 
@@ -279,8 +305,12 @@ def evaluate_model(
     out: str | None = None,
     split: str = "test",
     progress: bool = True,
+    dimension: str | None = None,
 ) -> dict[str, Any]:
     """Metrics of a model on held-out labels (the store's ``split`` pairs, or a file NOT ingested).
+
+    ``dimension`` picks the head of a multi-objective model and the labels it is measured on
+    (default: the model's first dimension; see ``objectives.evaluation_head``).
 
     With ``out``, also writes ``reliability.png`` and ``reward_vs_length.png`` there.
     """
@@ -288,18 +318,25 @@ def evaluate_model(
         row = find_model(session, model)
         if row is None:
             raise _no_model(model, "evaluate")
-        ens, name = load_ensemble(row), row.name
+        whole, name = load_ensemble(row), row.name
+        ens, dim, _ = evaluation_head(whole, row, dimension)
         if data is None:
-            rows = list(iter_labeled_rows(session, split=split))
+            rows = list(iter_labeled_rows(session, dimension=dim, split=split))
             texts = [(r.prompt, r.response_a, r.response_b) for r in rows]
             labels = [r.choice for r in rows]
+            known = label_dimensions(session)
     if data is not None:
         texts, labels = _file_pairs(data)
     if not texts:
+        others = f" (labels exist for: {', '.join(known)})" if data is None and known else ""
         raise PrefloopError(
-            f"no held-out labels: ingest some with `prefloop ingest FILE --split {split}` or pass --data FILE"
+            f"no held-out labels of dimension {dim!r}{others}: ingest some with "
+            f"`prefloop ingest FILE --split {split} --dimension {dim}` or pass --data FILE"
         )
-    return evaluate_texts(ens, texts, labels, name, out, progress)
+    _, _, inputs = evaluation_head(whole, row, dim, texts)
+    metrics = evaluate_texts(ens, inputs or texts, labels, name, out, progress)
+    metrics["dimension"] = dim
+    return metrics
 
 
 def evaluate_texts(

@@ -66,7 +66,7 @@ from prefloop.store.tasks import (
     settle_refresh,
     stale_tasks,
 )
-from prefloop.store.versions import Milestone, guesses_for, latest_model, milestone_due, model_names, predictions_for
+from prefloop.store.versions import Milestone, guesses_for, latest_model, milestone_due, model_names
 from prefloop.types import PushedTask, TaskRequest
 
 __all__ = [
@@ -277,9 +277,15 @@ def _candidates(
     ``include`` puts otherwise excluded pairs (pending tasks being re-ranked) back in the
     running; ``skip`` keeps pairs out (tasks withdrawn in this cycle).
     """
+    from prefloop.loop.objectives import acquisition_predictions
+
     with session_scope(engine) as session:
         pool = pool_candidates(session, include=include, skip=skip)
-        preds = predictions_for(session, model.id, [p for p, _ in pool]) if model is not None else {}
+        preds, heads = (
+            acquisition_predictions(session, model, [p for p, _ in pool], config.acquisition.dimension)
+            if model is not None
+            else ({}, None)
+        )
         n_tasks = last_task_id(session)
     rng = np.random.default_rng(config.acquisition.seed + n_tasks)
     cap = config.acquisition.max_per_prompt
@@ -290,8 +296,9 @@ def _candidates(
         prompts = np.array([q for _, q in pool])
         sel = strategy.select(ProbPool(probs, prompt_ids=prompts), need, rng)
         return [pool_ids[i] for i in sel.indices], sel.scores, strategy.name, {**sel.params, "cold_start": True}
-    pool = [(p, q) for p, q in pool if p in preds]
+    pool = [(p, q) for p, q in pool if p in preds and (heads is None or p in heads)]
     pool_ids = [p for p, _ in pool]
+    dimension_probs = np.array([heads[p] for p in pool_ids]) if heads is not None and pool_ids else None
     members = np.array([preds[p].members for p in pool_ids], dtype=np.float64)
     p_tie = np.array([preds[p].p_tie for p in pool_ids], dtype=np.float64)
     strategy = get_strategy(config.acquisition.strategy, max_per_prompt=cap)
@@ -305,7 +312,13 @@ def _candidates(
         if progress:
             _say(f"embedding {len(texts)} pool pairs for {strategy.name}")
         embeddings = ens.embed_pairs(texts, progress=progress)
-    prob_pool = ProbPool(members, p_tie=p_tie, embeddings=embeddings, prompt_ids=np.array([q for _, q in pool]))
+    prob_pool = ProbPool(
+        members,
+        p_tie=p_tie,
+        embeddings=embeddings,
+        prompt_ids=np.array([q for _, q in pool]),
+        dimension_probs=dimension_probs,
+    )
     sel = strategy.select(prob_pool, need, rng)
     return [pool_ids[i] for i in sel.indices], sel.scores, strategy.name, sel.params
 
@@ -432,7 +445,8 @@ def run_sync(
 
     ``dry_run`` reports what the cycle would do and writes nothing anywhere (``sync_dry_run``).
     """
-    from prefloop.loop.reward import score_pool, train_model
+    from prefloop.loop.objectives import train_objectives
+    from prefloop.loop.reward import score_pool
 
     log = log or json_logger()
     if dry_run:
@@ -474,10 +488,11 @@ def run_sync(
         if due:
             if progress:
                 _say(f"training at the milestone: {since} new labels")
-            result = train_model(
+            result = train_objectives(
                 engine,
                 model_config(config),
                 config.artifacts_dir,
+                config.objectives.dimensions,
                 parent=current,
                 progress=progress,
                 aggregate=config.model.get("aggregate", "none"),
@@ -515,7 +530,9 @@ def run_sync(
         if model is not None:
             if progress:
                 _say(f"scoring the pool with {model.name}")
-            name, scored = score_pool(engine, model.name, progress=progress, also=list(stale))
+            name, scored = score_pool(
+                engine, model.name, progress=progress, also=list(stale), objectives=config.objectives.combined()
+            )
             report.model = name
             log(report.step("score", t, model=name, scored=scored))
 

@@ -8,8 +8,9 @@ from datetime import datetime
 from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
-from prefloop.store.models import Annotator, GoldAnswer, Label, Pair, Prediction, Task
+from prefloop.store.models import Annotator, GoldAnswer, Label, Pair, Task
 from prefloop.store.pairs import chunks
+from prefloop.store.versions import guesses_for
 
 __all__ = ["AnnotationRow", "TaskVotes", "annotation_rows", "ask_for_labels", "labeled_task_votes"]
 
@@ -116,12 +117,8 @@ def labeled_task_votes(session: Session, backend: str, project: str) -> list[Tas
             )
         ):
             votes[pair_id].append(choice)
-        for pair_id, p_a in session.execute(
-            select(Prediction.pair_id, Prediction.p_a)
-            .where(Prediction.pair_id.in_(chunk))
-            .order_by(Prediction.model_version_id)
-        ):
-            guesses[pair_id] = p_a  # the newest model's guess wins
+        for (_, pair_id), p_a in sorted(guesses_for(session, chunk).items()):
+            guesses[pair_id] = p_a  # the newest model's guess (on its reward dimension) wins
     return [TaskVotes(p, tasks[p], votes[p], guesses.get(p)) for p in sorted(tasks) if votes[p]]
 
 

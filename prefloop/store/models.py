@@ -229,12 +229,16 @@ class GoldAnswer(Base):
 
 
 class Prediction(Base):
+    """A model's P(a≻b) on a pair for one dimension (a multi-objective model stores one per head,
+    plus ``combined`` when ``[objectives]`` combines them; single-objective models: their dimension)."""
+
     __tablename__ = "predictions"
-    __table_args__ = (UniqueConstraint("model_version_id", "pair_id"),)
+    __table_args__ = (UniqueConstraint("model_version_id", "pair_id", "dimension"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     model_version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id"), index=True)
     pair_id: Mapped[int] = mapped_column(ForeignKey("pairs.id"), index=True)
+    dimension: Mapped[str] = mapped_column(String(50), default="overall", server_default="overall")
     p_a: Mapped[float] = mapped_column(Float)
     p_tie: Mapped[float] = mapped_column(Float, default=0.0)
     spread: Mapped[float] = mapped_column(Float, default=0.0)

@@ -20,10 +20,13 @@ __all__ = [
     "labels_since",
     "latest_model",
     "milestone_due",
+    "model_dimensions",
     "model_names",
     "model_summaries",
+    "predictions_by_pair",
     "predictions_for",
     "record_model_version",
+    "reward_dimension",
     "save_predictions",
     "unscored_pair_ids",
 ]
@@ -119,6 +122,23 @@ def record_model_version(
     return row
 
 
+COMBINED = "combined"  # the prediction dimension of the combined reward of a multi-objective model
+
+
+def model_dimensions(model: ModelVersion) -> list[str]:
+    """The dimensions a model version was trained on, in its order (models before #14: overall)."""
+    return list(model.config.get("dimensions") or ["overall"])
+
+
+def reward_dimension(session: Session, model: ModelVersion) -> str:
+    """The dimension whose predictions are "the reward" of a model: the combined reward where
+    ``score`` stored one (``[objectives]`` configured), else the model's first dimension."""
+    has_combined = session.scalar(
+        select(Prediction.id).where(Prediction.model_version_id == model.id, Prediction.dimension == COMBINED).limit(1)
+    )
+    return COMBINED if has_combined is not None else model_dimensions(model)[0]
+
+
 def save_predictions(
     session: Session,
     model_id: int,
@@ -127,12 +147,15 @@ def save_predictions(
     p_tie: Iterable[float],
     spread: Iterable[float],
     members: Iterable[Iterable[float]],
+    dimension: str = "overall",
 ) -> None:
+    """Store one dimension's predictions; a (model, pair, dimension) already stored is kept."""
     now = utcnow()
     rows = [
         {
             "model_version_id": model_id,
             "pair_id": int(pid),
+            "dimension": dimension,
             "p_a": float(pa),
             "p_tie": float(pt),
             "spread": float(sp),
@@ -141,15 +164,30 @@ def save_predictions(
         }
         for pid, pa, pt, sp, mem in zip(pair_ids, p_a, p_tie, spread, members, strict=True)
     ]
-    insert_ignore(session, Prediction.__table__, rows, ["model_version_id", "pair_id"])
+    insert_ignore(session, Prediction.__table__, rows, ["model_version_id", "pair_id", "dimension"])
 
 
-def unscored_pair_ids(session: Session, model_id: int, pair_ids: Sequence[int]) -> list[int]:
-    have = set(session.scalars(select(Prediction.pair_id).where(Prediction.model_version_id == model_id)))
-    return [p for p in pair_ids if p not in have]
+def unscored_pair_ids(
+    session: Session, model_id: int, pair_ids: Sequence[int], dimensions: Sequence[str] | None = None
+) -> list[int]:
+    """The pairs lacking a prediction of the model on any of ``dimensions`` (None: on any dimension at all)."""
+    query = select(Prediction.pair_id, Prediction.dimension).where(Prediction.model_version_id == model_id)
+    have: dict[int, set[str]] = {}
+    for pair_id, dim in session.execute(query):
+        have.setdefault(pair_id, set()).add(dim)
+    if dimensions is None:
+        return [p for p in pair_ids if p not in have]
+    wanted = set(dimensions)
+    return [p for p in pair_ids if not wanted <= have.get(p, set())]
 
 
-def predictions_for(session: Session, model_id: int, pair_ids: Sequence[int]) -> dict[int, Prediction]:
+def predictions_for(
+    session: Session, model_id: int, pair_ids: Sequence[int], dimension: str | None = None
+) -> dict[int, Prediction]:
+    """Pair id → the model's prediction on ``dimension`` (None: the model's reward, ``reward_dimension``)."""
+    if dimension is None:
+        model = session.get(ModelVersion, model_id)
+        dimension = reward_dimension(session, model) if model is not None else "overall"
     out: dict[int, Prediction] = {}
     ids = list(pair_ids)
     for start in range(0, len(ids), 5000):
@@ -158,10 +196,27 @@ def predictions_for(session: Session, model_id: int, pair_ids: Sequence[int]) ->
             {
                 p.pair_id: p
                 for p in session.scalars(
-                    select(Prediction).where(Prediction.model_version_id == model_id, Prediction.pair_id.in_(chunk))
+                    select(Prediction).where(
+                        Prediction.model_version_id == model_id,
+                        Prediction.pair_id.in_(chunk),
+                        Prediction.dimension == dimension,
+                    )
                 )
             }
         )
+    return out
+
+
+def predictions_by_pair(
+    session: Session, model_id: int, dimensions: Sequence[str] | None = None
+) -> dict[int, dict[str, Prediction]]:
+    """Pair id → dimension → the model's stored prediction (every dimension, or those named)."""
+    query = select(Prediction).where(Prediction.model_version_id == model_id).order_by(Prediction.pair_id)
+    if dimensions is not None:
+        query = query.where(Prediction.dimension.in_(list(dimensions)))
+    out: dict[int, dict[str, Prediction]] = {}
+    for p in session.scalars(query):
+        out.setdefault(p.pair_id, {})[p.dimension] = p
     return out
 
 
@@ -171,11 +226,20 @@ def model_names(session: Session) -> dict[int, str]:
 
 
 def guesses_for(session: Session, pair_ids: Sequence[int]) -> dict[tuple[int, int], float]:
-    """``(model version id, pair id)`` → that model's P(a≻b), for the given pairs."""
-    return {
-        (p.model_version_id, p.pair_id): p.p_a
-        for p in session.scalars(select(Prediction).where(Prediction.pair_id.in_(list(pair_ids))))
-    }
+    """``(model version id, pair id)`` → that model's P(a≻b) on its reward (``reward_dimension``)."""
+    out: dict[tuple[int, int], float] = {}
+    reward: dict[int, str] = {}
+    for model_id, pair_id, dim, p_a in session.execute(
+        select(Prediction.model_version_id, Prediction.pair_id, Prediction.dimension, Prediction.p_a).where(
+            Prediction.pair_id.in_(list(pair_ids))
+        )
+    ):
+        if model_id not in reward:
+            model = session.get(ModelVersion, model_id)
+            reward[model_id] = reward_dimension(session, model) if model is not None else "overall"
+        if dim == reward[model_id]:
+            out[(model_id, pair_id)] = p_a
+    return out
 
 
 def model_summaries(session: Session) -> list[dict[str, Any]]:
