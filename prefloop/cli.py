@@ -530,6 +530,19 @@ def _model_config(base: dict[str, Any], **overrides: Any) -> Any:
     "the majority choice, dawid-skene = the Dawid-Skene posterior as a soft target "
     "(default: [model] aggregate, else none).",
 )
+@click.option(
+    "--debias",
+    type=click.Choice(["none", "length"]),
+    default=None,
+    help="length: keep response length out of the reward (default: [model] debias, else none).",
+)
+@click.option(
+    "--debias-method",
+    type=click.Choice(["conditioned", "odin", "balanced"]),
+    default=None,
+    help="How, with --debias length: conditioned (length term in the likelihood, dropped when scoring), "
+    "odin (separate length head), balanced (labels reweighted) (default: [model] debias_method, else conditioned).",
+)
 @pass_ctx
 def train(
     obj: Context,
@@ -542,6 +555,8 @@ def train(
     seed: int | None,
     config_path: str | None,
     aggregate: str | None,
+    debias: str | None,
+    debias_method: str | None,
 ) -> None:
     """Train a reward-model ensemble on the store's labels; prints the new version.
 
@@ -552,6 +567,7 @@ def train(
       prefloop train --mode finetune -k 1 --epochs 2
       prefloop train --from rm-1a2b3c4d           # incremental: new labels + replay
       prefloop train --aggregate dawid-skene      # soft targets weighted by annotator reliability
+      prefloop train --debias length              # the reward does not just reward (or punish) length
     """
     from prefloop.config import model_config
     from prefloop.loop.reward import train_model
@@ -559,7 +575,17 @@ def train(
     try:
         loop = obj.config(config_path)
         base = model_config(loop).to_dict()
-        config = _model_config(base, mode=mode, backbone=backbone, k=k, epochs=epochs, max_length=max_length, seed=seed)
+        config = _model_config(
+            base,
+            mode=mode,
+            backbone=backbone,
+            k=k,
+            epochs=epochs,
+            max_length=max_length,
+            seed=seed,
+            debias=debias,
+            debias_method=debias_method,
+        )
         result = train_model(
             obj.engine(),
             config,
