@@ -117,7 +117,9 @@ class AdaptedImpl:
             stats["adapted"] = False
         else:  # fine-tune (again), from the previous adapted backbone when there is one
             warm = SimpleNamespace(_impl=prev.backbone) if prev is not None else None
-            backbone, _thetas, ft = FinetuneModel.fit(train, val, _backbone_config(config), warm, log, bar)
+            backbone, _thetas, ft = FinetuneModel.fit(
+                train, val, _backbone_config(config), warm, log, bar, adapted_step=True
+            )
             adapted_on, version = n, _digest(backbone.state_tensors())  # the same content hash as a model version
             stats.update(
                 adapted=True,

@@ -13,9 +13,13 @@ one trained on HH helpful learns the opposite. Three ways to keep length out of 
   response's character count (the quantity ``eval`` correlates rewards with), and w_Q, w_L
   the two rows of the head's last linear layer. At inference the reward is r_Q alone.
 - **conditioned** (a product of experts / covariate adjustment): the likelihood sees
-  d = (r_a − r_b) + β·(ℓ_a − ℓ_b) with ℓ = log(1 + characters) and β one scalar learned with
-  the model; the length expert β·ℓ explains what length explains, and is dropped at
-  inference.
+  d = (r_a − r_b) + β·(ℓ_a − ℓ_b) with ℓ = log(1 + characters); the length expert β·ℓ explains
+  what length explains, and is dropped at inference. β is fitted FIRST, on length alone
+  (``fit_length_expert``), and then held fixed while the reward trains — the bias-only expert
+  of Clark et al. 2019 ("Don't Take the Easy Way Out"). Learned jointly from β = 0 it did
+  nothing: the reward's hundreds of weights pick up length long before one scalar does, and
+  then β has no gradient left (HH harmless halves, heads mode: r −0.475 against −0.477 without
+  debiasing; docs/benchmarks.md).
 - **balanced**: no change to the model; the labels are reweighted so that, within bins of the
   length ratio |ℓ_a − ℓ_b|, labels where the longer response wins and labels where the shorter
   one wins carry equal total weight (each bin keeps its total weight).
@@ -35,6 +39,7 @@ __all__ = [
     "DEBIAS_METHODS",
     "balance_by_length",
     "conditioned_gap",
+    "fit_length_expert",
     "log_length",
     "odin_penalty",
     "pearson",
@@ -90,6 +95,34 @@ def odin_penalty(
 def conditioned_gap(d: torch.Tensor, beta: torch.Tensor, len_a: torch.Tensor, len_b: torch.Tensor) -> torch.Tensor:
     """The training gap d + β·(ℓ_a − ℓ_b) of the length-conditioned likelihood (ℓ = log(1 + chars))."""
     return d + beta * (log_length(len_a.to(d.dtype)) - log_length(len_b.to(d.dtype)))
+
+
+def fit_length_expert(wins: np.ndarray, len_a: np.ndarray, len_b: np.ndarray, tie_model: str, steps: int = 50) -> float:
+    """β of the length-only model P(label) = BT(β·(ℓ_a − ℓ_b)) (its own tie parameter), by maximum likelihood.
+
+    Two parameters, a convex problem (for Bradley-Terry and Davidson): L-BFGS converges in a
+    few steps. 0 when there are no labels or no length differences.
+    """
+    from prefloop.model.losses import pair_nll, tie_param_init
+
+    w = torch.as_tensor(np.asarray(wins, dtype=np.float64))
+    dl = log_length(torch.as_tensor(np.asarray(len_a, dtype=np.float64))) - log_length(
+        torch.as_tensor(np.asarray(len_b, dtype=np.float64))
+    )
+    if len(w) == 0 or float(w.sum()) <= 0 or not bool((dl != 0).any()):
+        return 0.0
+    beta = torch.zeros((), dtype=torch.float64, requires_grad=True)
+    theta = torch.tensor(tie_param_init(tie_model), dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.LBFGS([beta, theta], max_iter=steps, line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        loss = pair_nll(beta * dl, w, theta, tie_model)
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    return float(beta.detach())
 
 
 def balance_by_length(wins: np.ndarray, len_a: np.ndarray, len_b: np.ndarray, n_bins: int = 4) -> np.ndarray:

@@ -3,7 +3,7 @@
 ``LengthAwareHead`` is a ``RewardHead`` whose ``forward`` is the reward used at inference
 (the quality reward) and whose ``pair_loss`` is the training objective of its method, see
 ``debias.py``: 'odin' adds a second output (the length reward) to the last linear layer,
-'conditioned' one scalar β. Both are saved with the head, so a loaded model scores exactly
+'conditioned' the fixed weight β of a length-only expert. Both are saved with the head, so a loaded model scores exactly
 as it did, and both are ignored at inference. The 'balanced' method reweights labels instead
 and uses plain heads.
 """
@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from prefloop.model.config import ModelConfig
-from prefloop.model.debias import conditioned_gap, odin_penalty
+from prefloop.model.debias import conditioned_gap, fit_length_expert, odin_penalty
 from prefloop.model.heads import RewardHead
 from prefloop.model.losses import pair_nll
 
@@ -47,8 +47,14 @@ class LengthAwareHead(RewardHead):
                 self.net = two
             else:
                 self.net[-1] = two  # type: ignore[index]
-        else:
-            self.beta = nn.Parameter(torch.zeros(()))
+        else:  # the length expert's weight: fitted on length alone before training, then fixed
+            self.register_buffer("beta", torch.zeros(()))
+
+    def prepare(self, data: tuple[torch.Tensor, ...], tie_model: str) -> None:
+        """'conditioned': fit β on length alone (``fit_length_expert``) on this member's training pairs."""
+        if self.method == "conditioned":
+            _xa, _xb, wins, _m, len_a, len_b = data
+            self.beta.fill_(fit_length_expert(wins.numpy(), len_a.numpy(), len_b.numpy(), tie_model))
 
     def last_linear(self) -> nn.Linear:
         last = self.net if isinstance(self.net, nn.Linear) else self.net[-1]  # type: ignore[index]

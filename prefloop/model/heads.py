@@ -164,6 +164,9 @@ class RewardHead(nn.Module):
         """Training loss on a batch; response lengths are for length-debiased heads (debias_heads.py)."""
         return pair_nll(self(xa) - self(xb), wins, self.theta, tie_model, margin)
 
+    def prepare(self, data: tuple[torch.Tensor, ...], tie_model: str) -> None:
+        """Fit what must be fixed before training on ``data`` (a length-debiased head's β); nothing here."""
+
     @torch.no_grad()
     def restandardize(self, mean: torch.Tensor, std: torch.Tensor) -> None:
         """Switch to new input statistics without changing the function the head computes.
@@ -277,6 +280,7 @@ def _train_one(
     gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.AdamW(head.parameters(), lr=config.resolved_lr(), weight_decay=config.weight_decay)
     xa = train[0]
+    head.prepare(train, config.tie_model)
     best, best_state, bad, epochs = float("inf"), copy.deepcopy(head.state_dict()), 0, 0
     first_train = _nll(head, train, config.tie_model)
     for epoch in range(config.head_epochs):

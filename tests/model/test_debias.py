@@ -9,7 +9,14 @@ import pytest
 import torch
 
 from prefloop.model import ModelConfig
-from prefloop.model.debias import balance_by_length, conditioned_gap, odin_penalty, pearson, response_lengths
+from prefloop.model.debias import (
+    balance_by_length,
+    conditioned_gap,
+    fit_length_expert,
+    odin_penalty,
+    pearson,
+    response_lengths,
+)
 from prefloop.model.debias_heads import LengthAwareHead, as_debiased, debiased_head
 from prefloop.model.heads import RewardHead, make_head
 
@@ -142,3 +149,23 @@ def test_as_debiased_keeps_the_reward() -> None:
         head = as_debiased(plain, cfg)
         assert torch.allclose(head(x), plain(x), atol=1e-6)
         assert float(head.theta) == float(plain.theta)
+
+
+def test_length_expert_is_the_maximum_likelihood_by_hand() -> None:
+    # one pair, a (3 chars) beat b (1 char) 3 times out of 4: σ(β·log 2) = 3/4 → β = log 3 / log 2
+    beta = fit_length_expert(np.array([[3.0, 1, 0]]), np.array([3.0]), np.array([1.0]), "none")
+    assert beta == pytest.approx(math.log(3) / math.log(2), abs=1e-4)
+    # the orientation of a pair does not matter: the same pair written as (b, a) gives the same β
+    flipped = fit_length_expert(np.array([[1.0, 3, 0]]), np.array([1.0]), np.array([3.0]), "none")
+    assert flipped == pytest.approx(beta, abs=1e-4)
+    # no length difference: nothing to fit
+    assert fit_length_expert(np.array([[1.0, 0, 0]]), np.array([4.0]), np.array([4.0]), "davidson") == 0.0
+
+
+def test_conditioned_head_fits_its_expert_before_training() -> None:
+    cfg = ModelConfig(mode="heads", head="linear", tie_model="none", debias="length", debias_method="conditioned")
+    head = debiased_head(cfg, 1)
+    data = (torch.zeros(1, 1), torch.zeros(1, 1), torch.tensor([[3.0, 1, 0]]), torch.zeros(1))
+    head.prepare((*data, torch.tensor([3.0]), torch.tensor([1.0])), "none")
+    assert float(head.beta) == pytest.approx(math.log(3) / math.log(2), abs=1e-4)
+    assert "beta" in head.state_dict(), "saved with the head, so a loaded model is the same model"
