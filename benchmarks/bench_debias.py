@@ -114,6 +114,10 @@ def _run(method: str, train: list[Any], test: list[Any], args: argparse.Namespac
         extra["k"] = args.k
     if args.epochs is not None:
         extra["epochs"] = args.epochs
+    if args.head is not None:
+        extra["head"] = args.head
+    if args.debias_weight is not None and method == "odin":
+        extra["debias_weight"] = args.debias_weight
     cfg = ModelConfig(mode=args.mode, seed=seed, **extra)
     examples = [PreferenceExample(r.prompt, r.response_a, r.response_b, r.label) for r in train]
     t0 = time.perf_counter()
@@ -178,6 +182,8 @@ def main() -> None:
     ap.add_argument("--subset", type=int, default=0, help="first N train and N test pairs only (smoke test)")
     ap.add_argument("-k", type=int, default=None, help="ensemble size (default: ModelConfig's)")
     ap.add_argument("--epochs", type=int, default=None, help="fine-tune epochs (default: ModelConfig's)")
+    ap.add_argument("--head", choices=["linear", "mlp"], default=None, help="heads mode's head (default: mlp)")
+    ap.add_argument("--debias-weight", type=float, default=None, help="odin's λ (default: ModelConfig's)")
     ap.add_argument("--json", type=Path, default=None, help="also write the rows here")
     args = ap.parse_args()
     if args.device == "cpu":
