@@ -10,6 +10,8 @@ and uses plain heads.
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from torch import nn
 
@@ -29,6 +31,10 @@ def uses_length_head(config: ModelConfig) -> bool:
 class LengthAwareHead(RewardHead):
     """A reward head whose training likelihood keeps length out of the reward it returns."""
 
+    mean: torch.Tensor
+    std: torch.Tensor
+    beta: torch.Tensor
+
     def __init__(
         self, dim: int, kind: str, hidden: int, dropout: float, tie_model: str, method: str, weight: float
     ) -> None:
@@ -43,10 +49,10 @@ class LengthAwareHead(RewardHead):
             with torch.no_grad():
                 two.weight[0].copy_(old.weight[0])
                 two.bias[0].copy_(old.bias[0])
-            if isinstance(self.net, nn.Linear):
-                self.net = two
+            if isinstance(self.net, nn.Sequential):
+                self.net[-1] = two
             else:
-                self.net[-1] = two  # type: ignore[index]
+                self.net = two
         else:  # the length expert's weight: fitted on length alone before training, then fixed
             self.register_buffer("beta", torch.zeros(()))
 
@@ -57,7 +63,7 @@ class LengthAwareHead(RewardHead):
             self.beta.fill_(fit_length_expert(wins.numpy(), len_a.numpy(), len_b.numpy(), tie_model))
 
     def last_linear(self) -> nn.Linear:
-        last = self.net if isinstance(self.net, nn.Linear) else self.net[-1]  # type: ignore[index]
+        last = self.net[-1] if isinstance(self.net, nn.Sequential) else self.net
         assert isinstance(last, nn.Linear)
         return last
 
@@ -121,10 +127,10 @@ def as_debiased(head: RewardHead, config: ModelConfig) -> LengthAwareHead:
     r_L a zero variance, where |ρ| has no gradient); β of 'conditioned' starts at 0.
     """
     torch.manual_seed(config.seed)
-    dim = int(head.mean.shape[0])
-    out = debiased_head(config, dim, kind="linear")
-    out.mean.copy_(head.mean)
-    out.std.copy_(head.std)
+    mean, std = cast(torch.Tensor, head.mean), cast(torch.Tensor, head.std)
+    out = debiased_head(config, int(mean.shape[0]), kind="linear")
+    out.mean.copy_(mean)
+    out.std.copy_(std)
     out.theta.copy_(head.theta)
     src, dst = head.last_linear() if isinstance(head, LengthAwareHead) else head.net, out.last_linear()
     assert isinstance(src, nn.Linear)
