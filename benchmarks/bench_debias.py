@@ -151,14 +151,22 @@ def _run(method: str, train: list[Any], test: list[Any], args: argparse.Namespac
 
 
 def _table(rows: list[dict[str, Any]]) -> str:
-    keys = ("accuracy", "log_loss", "ece", "length_r", "acc_longer", "acc_shorter")
+    """Mean (± sd over seeds) per setting and method; Δ accuracy is paired with 'none' on the same seed."""
+    keys = ("accuracy", "delta_acc", "log_loss", "ece", "length_r", "acc_longer", "acc_shorter")
     lines = [
-        "| setting | method | accuracy | log-loss | ECE | reward–length r | acc, chosen longer | acc, chosen shorter "
-        "| train s |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| setting | method | accuracy | Δ acc vs none | log-loss | ECE | reward–length r | acc, chosen longer "
+        "| acc, chosen shorter | train s |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
+    base = {(r["setting"], r["seed"]): r["accuracy"] for r in rows if r["method"] == "none"}
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for r in rows:
+        r = {
+            **r,
+            "delta_acc": None
+            if (r["setting"], r["seed"]) not in base
+            else r["accuracy"] - base[r["setting"], r["seed"]],
+        }
         groups.setdefault((r["setting"], r["method"]), []).append(r)
     for (setting, method), rs in groups.items():
         cells = []
@@ -185,7 +193,11 @@ def main() -> None:
     ap.add_argument("--head", choices=["linear", "mlp"], default=None, help="heads mode's head (default: mlp)")
     ap.add_argument("--debias-weight", type=float, default=None, help="odin's λ (default: ModelConfig's)")
     ap.add_argument("--json", type=Path, default=None, help="also write the rows here")
+    ap.add_argument("--table-from", type=Path, default=None, help="print the table of rows saved with --json; no run")
     args = ap.parse_args()
+    if args.table_from:
+        print(_table(json.loads(args.table_from.read_text())))
+        return
     if args.device == "cpu":
         os.environ["CUDA_VISIBLE_DEVICES"] = ""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
