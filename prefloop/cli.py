@@ -538,10 +538,11 @@ def _model_config(base: dict[str, Any], **overrides: Any) -> Any:
 )
 @click.option(
     "--debias-method",
-    type=click.Choice(["conditioned", "odin", "balanced"]),
+    type=click.Choice(["odin", "conditioned", "balanced"]),
     default=None,
-    help="How, with --debias length: conditioned (length term in the likelihood, dropped when scoring), "
-    "odin (separate length head), balanced (labels reweighted) (default: [model] debias_method, else conditioned).",
+    help="How, with --debias length: odin (a separate length head; heads and adapted modes), conditioned "
+    "(a length term in the likelihood, dropped when scoring), balanced (labels reweighted) "
+    "(default: [model] debias_method, else odin).",
 )
 @pass_ctx
 def train(

@@ -107,12 +107,13 @@ class ModelConfig:
         "'length': keep response length out of the reward (method: debias_method); the reward-length "
         "correlation and the accuracy where the preferred answer is longer / shorter are in `eval`.",
     )
-    debias_method: Literal["conditioned", "odin", "balanced"] = _f(
-        "conditioned",
-        "With debias = 'length': 'conditioned' = the likelihood sees d + β·Δlog(1 + chars), β learned and "
-        "dropped at inference; 'odin' = a quality and a length reward with correlation and orthogonality "
-        "penalties, the quality reward kept (Chen et al. 2024); 'balanced' = labels reweighted so longer-wins "
-        "and shorter-wins weigh the same per length-ratio bin. Measured in docs/benchmarks.md (#14).",
+    debias_method: Literal["odin", "conditioned", "balanced"] = _f(
+        "odin",
+        "With debias = 'length': 'odin' (default, measured best) = a quality and a length reward with "
+        "correlation and orthogonality penalties, the quality reward kept (Chen et al. 2024; heads and adapted "
+        "modes); 'conditioned' = the likelihood sees d + β·Δlog(1 + chars), β of a length-only model fitted "
+        "first, dropped at inference; 'balanced' = labels reweighted so longer-wins and shorter-wins weigh the "
+        "same per length-ratio bin. Measured in docs/benchmarks.md (#14).",
     )
     debias_weight: float = _f(1.0, "'odin': weight λ of each of its three penalties (correlations, orthogonality).")
     lora_r: int = _f(8, "LoRA rank for finetune mode with k > 1.")

@@ -47,7 +47,7 @@ __all__ = [
 ]
 
 #: debias_method values; the first is the default (chosen by benchmarks/bench_debias.py)
-DEBIAS_METHODS = ("conditioned", "odin", "balanced")
+DEBIAS_METHODS = ("odin", "conditioned", "balanced")
 
 _EPS = 1e-8
 
