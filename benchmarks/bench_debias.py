@@ -136,12 +136,16 @@ def _run(method: str, train: list[Any], test: list[Any], args: argparse.Namespac
         len_a=len_a,
         len_b=len_b,
     )
+    lengths = np.concatenate([len_a, len_b])
+    members = np.concatenate([pred.reward_a_members, pred.reward_b_members])  # [2n, K]
+    member_r = [float(np.corrcoef(members[:, k], lengths)[0, 1]) for k in range(members.shape[1])]
     return {
         "method": method,
         "accuracy": m["accuracy"],
         "log_loss": m["log_loss"],
         "ece": m["ece"],
         "length_r": m["length_corr"],
+        "member_r": float(np.mean(member_r)),  # each member's own reward–length r, averaged
         "acc_longer": m["acc_preferred_longer"],
         "acc_shorter": m["acc_preferred_shorter"],
         "n_longer": m["n_preferred_longer"],
@@ -152,11 +156,11 @@ def _run(method: str, train: list[Any], test: list[Any], args: argparse.Namespac
 
 def _table(rows: list[dict[str, Any]]) -> str:
     """Mean (± sd over seeds) per setting and method; Δ accuracy is paired with 'none' on the same seed."""
-    keys = ("accuracy", "delta_acc", "log_loss", "ece", "length_r", "acc_longer", "acc_shorter")
+    keys = ("accuracy", "delta_acc", "log_loss", "ece", "length_r", "member_r", "acc_longer", "acc_shorter")
     lines = [
-        "| setting | method | accuracy | Δ acc vs none | log-loss | ECE | reward–length r | acc, chosen longer "
-        "| acc, chosen shorter | train s |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| setting | method | accuracy | Δ acc vs none | log-loss | ECE | reward–length r | r of one member "
+        "| acc, chosen longer | acc, chosen shorter | train s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     base = {(r["setting"], r["seed"]): r["accuracy"] for r in rows if r["method"] == "none"}
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
@@ -171,7 +175,7 @@ def _table(rows: list[dict[str, Any]]) -> str:
     for (setting, method), rs in groups.items():
         cells = []
         for k in keys:
-            v = np.array([r[k] for r in rs if r[k] is not None], dtype=float)
+            v = np.array([r[k] for r in rs if r.get(k) is not None], dtype=float)
             cells.append(
                 "—"
                 if not len(v)
