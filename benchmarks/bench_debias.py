@@ -176,13 +176,11 @@ def _table(rows: list[dict[str, Any]]) -> str:
         cells = []
         for k in keys:
             v = np.array([r[k] for r in rs if r.get(k) is not None], dtype=float)
-            cells.append(
-                "—"
-                if not len(v)
-                else f"{v.mean():+.3f}"
-                if k == "delta_acc"
-                else f"{v.mean():.3f}" + (f" ± {v.std(ddof=1):.3f}" if len(v) > 1 else "")
-            )
+            if not len(v):
+                cells.append("—")
+                continue
+            mean = f"{v.mean():+.3f}" if k == "delta_acc" else f"{v.mean():.3f}"
+            cells.append(mean + (f" ± {v.std(ddof=1):.3f}" if len(v) > 1 else ""))
         secs = np.mean([r["train_s"] for r in rs])
         lines.append(f"| {setting} | {method} | " + " | ".join(cells) + f" | {secs:.0f} |")
     return "\n".join(lines)
