@@ -243,7 +243,8 @@ def _tensors(ea: np.ndarray, eb: np.ndarray, t: PairTargets) -> tuple[torch.Tens
 @torch.no_grad()
 def _nll(head: RewardHead, data: tuple[torch.Tensor, ...], tie_model: str) -> float:
     head.eval()
-    return float(head.pair_loss(*data, tie_model, penalties=False))
+    xa, xb, w, m, len_a, len_b = data
+    return float(head.pair_loss(xa, xb, w, m, len_a, len_b, tie_model, penalties=False))
 
 
 class Prior:
@@ -279,7 +280,7 @@ def _train_one(
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.AdamW(head.parameters(), lr=config.resolved_lr(), weight_decay=config.weight_decay)
-    xa = train[0]
+    xa, xb, w, m, len_a, len_b = train
     head.prepare(train, config.tie_model)
     best, best_state, bad, epochs = float("inf"), copy.deepcopy(head.state_dict()), 0, 0
     first_train = _nll(head, train, config.tie_model)
@@ -288,7 +289,7 @@ def _train_one(
         perm = torch.randperm(len(xa), generator=gen)
         for s in range(0, len(perm), config.head_batch_size):
             b = perm[s : s + config.head_batch_size]
-            loss = head.pair_loss(*(t[b] for t in train), config.tie_model)
+            loss = head.pair_loss(xa[b], xb[b], w[b], m[b], len_a[b], len_b[b], config.tie_model)
             if prior is not None:
                 loss = loss + prior.penalty()
             opt.zero_grad()
