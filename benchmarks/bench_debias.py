@@ -150,6 +150,7 @@ def _run(method: str, train: list[Any], test: list[Any], args: argparse.Namespac
         "acc_shorter": m["acc_preferred_shorter"],
         "n_longer": m["n_preferred_longer"],
         "n_shorter": m["n_preferred_shorter"],
+        "temperature": ens.temperature,  # the calibration T every reward gap is divided by
         "train_s": round(train_s, 1),
     }
 
