@@ -552,6 +552,20 @@ def _model_config(base: dict[str, Any], **overrides: Any) -> Any:
     help="Train on this dimension's labels; repeat for ONE model with a head per dimension (shared backbone; "
     "--mode heads or adapted). Default: [objectives] dimensions, else overall.",
 )
+@click.option(
+    "--debias",
+    type=click.Choice(["none", "length"]),
+    default=None,
+    help="length: keep response length out of the reward (default: [model] debias, else none).",
+)
+@click.option(
+    "--debias-method",
+    type=click.Choice(["odin", "conditioned", "balanced"]),
+    default=None,
+    help="How, with --debias length: odin (a separate length head; heads and adapted modes), conditioned "
+    "(a length term in the likelihood, dropped when scoring), balanced (labels reweighted) "
+    "(default: [model] debias_method, else odin).",
+)
 @pass_ctx
 def train(
     obj: Context,
@@ -565,6 +579,8 @@ def train(
     config_path: str | None,
     aggregate: str | None,
     dimensions: tuple[str, ...],
+    debias: str | None,
+    debias_method: str | None,
 ) -> None:
     """Train a reward-model ensemble on the store's labels; prints the new version.
 
@@ -576,6 +592,7 @@ def train(
       prefloop train --from rm-1a2b3c4d           # incremental: new labels + replay
       prefloop train --aggregate dawid-skene      # soft targets weighted by annotator reliability
       prefloop train --mode heads --dimension helpful --dimension harmless   # one model, two heads
+      prefloop train --debias length              # the reward does not just reward (or punish) length
     """
     from prefloop.config import model_config
     from prefloop.loop.objectives import train_objectives
@@ -583,7 +600,17 @@ def train(
     try:
         loop = obj.config(config_path)
         base = model_config(loop).to_dict()
-        config = _model_config(base, mode=mode, backbone=backbone, k=k, epochs=epochs, max_length=max_length, seed=seed)
+        config = _model_config(
+            base,
+            mode=mode,
+            backbone=backbone,
+            k=k,
+            epochs=epochs,
+            max_length=max_length,
+            seed=seed,
+            debias=debias,
+            debias_method=debias_method,
+        )
         result = train_objectives(
             obj.engine(),
             config,

@@ -283,6 +283,7 @@ _MODEL_RANGES: dict[str, dict[str, float]] = {
     "replay_fraction": {"ge": 0},
     "head_prior": {"ge": 0},
     "margin_scale": {"ge": 0},
+    "debias_weight": {"ge": 0},
     "grad_clip": {"ge": 0},
     "threads": {"ge": 1},
     "seed": {"ge": 0},

@@ -33,9 +33,10 @@ from prefloop.errors import ModelError
 from prefloop.model.backbone import EmbeddingCache
 from prefloop.model.config import ModelConfig
 from prefloop.model.data import PairTargets, pair_digest
+from prefloop.model.debias_heads import as_debiased, uses_length_head
 from prefloop.model.ensemble import _digest
 from prefloop.model.finetune import FinetuneModel
-from prefloop.model.heads import RewardHead, heads_state, load_heads, one_thread, save_heads, train_heads
+from prefloop.model.heads import RewardHead, heads_state, load_heads, make_head, one_thread, save_heads, train_heads
 from prefloop.model.shared_prompt import final_layer
 from prefloop.model.tracking import MetricsLog
 
@@ -118,7 +119,9 @@ class AdaptedImpl:
             stats["adapted"] = False
         else:  # fine-tune (again), from the previous adapted backbone when there is one
             warm = SimpleNamespace(_impl=prev.backbone) if prev is not None else None
-            backbone, _thetas, ft = FinetuneModel.fit(train, val, _backbone_config(config), warm, log, bar)
+            backbone, _thetas, ft = FinetuneModel.fit(
+                train, val, _backbone_config(config), warm, log, bar, adapted_step=True
+            )
             adapted_on, version = n, _digest(backbone.state_tensors())  # the same content hash as a model version
             stats.update(
                 adapted=True,
@@ -139,6 +142,8 @@ class AdaptedImpl:
         mean, std = torch.from_numpy(both.mean(0)), torch.from_numpy(both.std(0) + 1e-6)
         centre = self._head_at_backbone(both.shape[1], mean, std)
         heads_cfg = dataclasses.replace(config, mode="heads", head="linear")
+        if uses_length_head(config):  # the fine-tuned reward is the quality reward's starting point
+            centre = as_debiased(centre, heads_cfg)
         heads, reports, _oob = train_heads(
             emb, train, val_emb, val, heads_cfg, [centre] * config.k, log, bar, prior_at_parent=True
         )
@@ -183,6 +188,7 @@ class AdaptedImpl:
     @classmethod
     def load(cls, path: Path, config: ModelConfig) -> AdaptedImpl:
         backbone = FinetuneModel.load(path / _BACKBONE, _backbone_config(config))
-        heads = load_heads(path / _HEADS, config.k, lambda dim: RewardHead(dim, "linear", 1, 0.0, config.tie_model))
+        linear = dataclasses.replace(config, head="linear")
+        heads = load_heads(path / _HEADS, config.k, lambda dim: make_head(linear, dim))
         meta = json.loads((path / "adapted.json").read_text())
         return cls(config, backbone, heads, int(meta["adapted_on"]), str(meta["backbone_version"]))

@@ -102,6 +102,20 @@ class ModelConfig:
         "'none' = plain Bradley-Terry with tie labels counted as half a win each.",
     )
     margin_scale: float = _f(0.0, "Margin m = margin_scale·strength subtracted from the winner's reward gap (0 = off).")
+    debias: Literal["none", "length"] = _f(
+        "none",
+        "'length': keep response length out of the reward (method: debias_method); the reward-length "
+        "correlation and the accuracy where the preferred answer is longer / shorter are in `eval`.",
+    )
+    debias_method: Literal["odin", "conditioned", "balanced"] = _f(
+        "odin",
+        "With debias = 'length': 'odin' (default, measured best) = a quality and a length reward with "
+        "correlation and orthogonality penalties, the quality reward kept (Chen et al. 2024; heads and adapted "
+        "modes); 'conditioned' = the likelihood sees d + β·Δlog(1 + chars), β of a length-only model fitted "
+        "first, dropped at inference; 'balanced' = labels reweighted so longer-wins and shorter-wins weigh the "
+        "same per length-ratio bin. Measured in docs/benchmarks.md (#14).",
+    )
+    debias_weight: float = _f(1.0, "'odin': weight λ of each of its three penalties (correlations, orthogonality).")
     lora_r: int = _f(8, "LoRA rank for finetune mode with k > 1.")
     lora_alpha: int = _f(16, "LoRA alpha.")
     share_prompt: bool = _f(

@@ -17,6 +17,7 @@ from prefloop.errors import ModelError
 from prefloop.model.calibration import fit_temperature
 from prefloop.model.config import ModelConfig
 from prefloop.model.data import PreferenceExample, aggregate, replay_sample, split
+from prefloop.model.debias import balance_by_length, response_lengths
 from prefloop.model.losses import probs_numpy
 from prefloop.model.tracking import MetricsLog, progress_bar
 
@@ -116,12 +117,16 @@ class RewardEnsemble:
         if config.threads:
             torch.set_num_threads(config.threads)
         if parent is not None:
-            same = (parent.config.mode, parent.config.resolved_backbone(), parent.config.k)
-            if same != (config.mode, config.resolved_backbone(), config.k):
-                raise ModelError("warm start needs the parent's mode, backbone and k; train without parent instead")
+            same = (parent.config.mode, parent.config.resolved_backbone(), parent.config.k, _debias(parent.config))
+            if same != (config.mode, config.resolved_backbone(), config.k, _debias(config)):
+                raise ModelError(
+                    "warm start needs the parent's mode, backbone, k and debias setting; train without parent instead"
+                )
         fraction = config.resolved_replay_fraction()
         used = replay_sample(examples, replay or [], fraction, config.seed) if replay else examples
         targets = aggregate(used, config.margin_scale)
+        if _debias(config) == "balanced":  # the other methods change the likelihood, not the labels
+            targets.wins = balance_by_length(targets.wins, *response_lengths(targets.pairs))
         if len(targets) == 0:
             raise ModelError("no usable labels (all skipped?): label some pairs first")
         train_t, val_t = split(targets, config.val_fraction if config.holds_out_split() else 0.0, config.seed)
@@ -255,6 +260,11 @@ class RewardEnsemble:
 
             impl = FinetuneModel.load(path, config)
         return cls(config, impl, np.asarray(meta.pop("thetas")), meta)
+
+
+def _debias(config: ModelConfig) -> str:
+    """The length-debias method in force ('none' when off)."""
+    return config.debias_method if config.debias == "length" else "none"
 
 
 def _is_main_process() -> bool:

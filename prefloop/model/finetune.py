@@ -23,6 +23,7 @@ from prefloop.model.backbone import autocast, is_decoder, load_backbone, load_to
 from prefloop.model.batching import EncodedPairs, count_groups
 from prefloop.model.config import ModelConfig
 from prefloop.model.data import PairTargets, bootstrap_indices
+from prefloop.model.debias_finetune import BackboneLengthTerm, check_finetune_debias
 from prefloop.model.losses import pair_nll, tie_param_init
 from prefloop.model.shared_prompt import PairLayout, SharedPairs, check_support, shared_features, shared_rewards
 from prefloop.model.tracking import MetricsLog
@@ -122,7 +123,9 @@ class FinetuneModel:
         parent: Any,
         log: MetricsLog,
         bar: Any,
+        adapted_step: bool = False,
     ) -> tuple[FinetuneModel, np.ndarray, dict[str, Any]]:
+        check_finetune_debias(config, adapted_step=adapted_step)
         torch.manual_seed(config.seed)
         if parent is not None:  # warm start: the parent's backbone/adapters and tie parameters
             tok, net = parent._impl.tokenizer, copy.deepcopy(parent._impl.net)
@@ -187,6 +190,7 @@ class FinetuneModel:
             # the tie parameter is one scalar: at a backbone's lr it would barely move
             {"params": [self.net.theta[member]], "lr": c.tie_lr, "weight_decay": 0.0},
         ]
+        length_term = BackboneLengthTerm.make(c, train, acc.device)  # the length expert, dropped at inference
         opt = _adamw(groups)
         net, opt = acc.prepare(self.net, opt)
         dev = acc.device
@@ -211,6 +215,8 @@ class FinetuneModel:
                 rewards = rewards.float()
                 d = rewards[b.ia.to(dev)] - rewards[b.ib.to(dev)]
                 rows = torch.from_numpy(b.rows)
+                if length_term is not None:
+                    d = length_term.gap(d, b.rows)
                 loss = pair_nll(d, wins[rows].to(dev), theta, c.tie_model, margin[rows].to(dev))
                 opt.zero_grad()
                 acc.backward(loss)

@@ -32,6 +32,7 @@ from prefloop.model.backbone import (
 )
 from prefloop.model.config import ModelConfig
 from prefloop.model.data import PairTargets, bootstrap_indices
+from prefloop.model.debias import response_lengths
 from prefloop.model.losses import pair_nll, tie_param_init
 from prefloop.model.render import Rendered, encode, render
 from prefloop.model.tracking import MetricsLog
@@ -153,6 +154,23 @@ class RewardHead(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net((x - self.mean) / self.std).squeeze(-1)
 
+    def pair_loss(
+        self,
+        xa: torch.Tensor,
+        xb: torch.Tensor,
+        wins: torch.Tensor,
+        margin: torch.Tensor,
+        len_a: torch.Tensor,
+        len_b: torch.Tensor,
+        tie_model: str,
+        penalties: bool = True,
+    ) -> torch.Tensor:
+        """Training loss on a batch; response lengths are for length-debiased heads (debias_heads.py)."""
+        return pair_nll(self(xa) - self(xb), wins, self.theta, tie_model, margin)
+
+    def prepare(self, data: tuple[torch.Tensor, ...], tie_model: str) -> None:
+        """Fit what must be fixed before training on ``data`` (a length-debiased head's β); nothing here."""
+
     @torch.no_grad()
     def restandardize(self, mean: torch.Tensor, std: torch.Tensor) -> None:
         """Switch to new input statistics without changing the function the head computes.
@@ -181,6 +199,10 @@ def one_thread() -> Iterator[None]:
 
 
 def make_head(config: ModelConfig, dim: int) -> RewardHead:
+    from prefloop.model.debias_heads import debiased_head, uses_length_head
+
+    if uses_length_head(config):
+        return debiased_head(config, dim)
     return RewardHead(dim, config.head, config.head_hidden, config.head_dropout, config.tie_model)
 
 
@@ -210,19 +232,23 @@ def load_heads(path: Any, k: int, make: Any) -> list[RewardHead]:
 
 
 def _tensors(ea: np.ndarray, eb: np.ndarray, t: PairTargets) -> tuple[torch.Tensor, ...]:
+    """(xa, xb, wins, margin, chars of a, chars of b) of the pairs ``t``."""
+    len_a, len_b = response_lengths(t.pairs)
     return (
         torch.from_numpy(ea),
         torch.from_numpy(eb),
         torch.from_numpy(t.wins).float(),
         torch.from_numpy(t.margin).float(),
+        torch.from_numpy(len_a).float(),
+        torch.from_numpy(len_b).float(),
     )
 
 
 @torch.no_grad()
 def _nll(head: RewardHead, data: tuple[torch.Tensor, ...], tie_model: str) -> float:
     head.eval()
-    xa, xb, w, m = data
-    return float(pair_nll(head(xa) - head(xb), w, head.theta, tie_model, m))
+    xa, xb, w, m, len_a, len_b = data
+    return float(head.pair_loss(xa, xb, w, m, len_a, len_b, tie_model, penalties=False))
 
 
 class Prior:
@@ -260,7 +286,8 @@ def _train_one(
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.AdamW(head.parameters(), lr=config.resolved_lr(), weight_decay=config.weight_decay)
-    xa, xb, w, m = train
+    xa, xb, w, m, len_a, len_b = train
+    head.prepare(train, config.tie_model)
     best, best_state, bad, epochs = float("inf"), copy.deepcopy(head.state_dict()), 0, 0
     first_train = _nll(head, train, config.tie_model)
     for epoch in range(config.head_epochs):
@@ -268,7 +295,7 @@ def _train_one(
         perm = torch.randperm(len(xa), generator=gen)
         for s in range(0, len(perm), config.head_batch_size):
             b = perm[s : s + config.head_batch_size]
-            loss = pair_nll(head(xa[b]) - head(xb[b]), w[b], head.theta, config.tie_model, m[b])
+            loss = head.pair_loss(xa[b], xb[b], w[b], m[b], len_a[b], len_b[b], config.tie_model)
             if prior is not None:
                 loss = loss + prior.penalty()
             opt.zero_grad()
