@@ -39,6 +39,7 @@ def _saved_config(cwd: Path, name: str) -> dict[str, object]:
     return json.loads((cwd / "prefloop-artifacts" / "models" / name / "config.json").read_text())
 
 
+@pytest.mark.slow  # trains a model in a subprocess
 def test_train_debias_length_is_saved_and_eval_works(store: Path) -> None:
     args = ("train", "--mode", "heads", "--debias", "length", "--debias-method", "balanced")
     name = run(store, *args).stdout.strip()
@@ -54,6 +55,7 @@ def test_train_debias_length_is_saved_and_eval_works(store: Path) -> None:
     assert json.loads(config)["debias"] == "length"
 
 
+@pytest.mark.slow  # trains a model in a subprocess
 def test_config_file_selects_debias_and_the_flag_overrides_it(store: Path) -> None:
     (store / "prefloop.toml").write_text('[model]\nk = 2\nmax_length = 64\ndebias = "length"\n')
     name = run(store, "train", "--mode", "heads").stdout.strip()

@@ -7,6 +7,7 @@ import json
 import random
 from pathlib import Path
 
+import pytest
 from sqlalchemy import create_engine, text
 
 from tests.test_cli import run
@@ -27,6 +28,7 @@ def write_pairs(path: Path, n: int, prefer: str, seed: int, offset: int = 0) -> 
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
 
 
+@pytest.mark.slow  # trains a model in a subprocess
 def test_two_dimensions_train_one_model_with_a_head_each(tmp_path: Path) -> None:
     (tmp_path / "prefloop.toml").write_text("[model]\nmax_length = 48\nk = 2\n")
     # the same 40 pool pairs labelled on two dimensions that disagree; held-out pairs for each

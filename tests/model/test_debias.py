@@ -106,7 +106,7 @@ def test_odin_head_loss_by_hand() -> None:
     # r_Q + r_L: a = (3, 3), b = (1, 2) → d = (2, 1); NLL = −(log σ(2) + log σ(−1)) / 2
     nll = -(_logsig(2) + _logsig(-1)) / 2
     no_pen = head.pair_loss(xa, xb, wins, torch.zeros(2), len_a, len_b, "none", penalties=False)
-    assert float(no_pen) == pytest.approx(nll, abs=1e-6)
+    assert float(no_pen.detach()) == pytest.approx(nll, abs=1e-6)
     # responses (a₁, a₂, b₁, b₂): r_L = (1, 3, 0, 1) ∝ length → 0; r_Q = (2, 0, 1, 1):
     # ρ_Q = −20 / √(2·475); w_Q ⟂ w_L → 0
     rho_q = 20 / math.sqrt(2 * 475)
