@@ -15,7 +15,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from prefloop.errors import LockHeld, NotAStore, StoreError, StoreMissing, StoreUnreachable
-from prefloop.faults import checkpoint
+from prefloop.faults import LOCK_WAITING, checkpoint
 from prefloop.resources import shipped_folder
 
 __all__ = [
@@ -158,7 +158,7 @@ def sync_lock(engine: Engine, timeout_s: float) -> Iterator[None]:
                 if time.monotonic() >= deadline:
                     raise LockHeld("another prefloop sync is running on this database")
                 if not waited:
-                    checkpoint("lock:waiting")
+                    checkpoint(LOCK_WAITING)
                     waited = True
                 time.sleep(0.5)
             conn.commit()
@@ -178,7 +178,7 @@ def sync_lock(engine: Engine, timeout_s: float) -> Iterator[None]:
         except Timeout:
             if timeout_s <= 0:
                 raise
-            checkpoint("lock:waiting")
+            checkpoint(LOCK_WAITING)
             lock.acquire(timeout=timeout_s)
     except Timeout:
         raise LockHeld(f"another prefloop sync holds {lock.lock_file}") from None
