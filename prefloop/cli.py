@@ -93,8 +93,9 @@ def _hoist_global_options(args: list[str]) -> list[str]:
 
 def _say_error(exc: BaseException, debug: bool) -> int:
     """The one place a command's failure becomes a message and an exit code."""
-    from prefloop.errors import exit_code_for
+    from prefloop.errors import exit_code_for, underlying_error
 
+    exc = underlying_error(exc)
     if isinstance(exc, PrefloopError):
         click.echo(f"Error: {exc}", err=True)
     elif isinstance(exc, KeyboardInterrupt):

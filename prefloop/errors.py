@@ -26,6 +26,7 @@ __all__ = [
     "StoreUnreachable",
     "StrategyError",
     "exit_code_for",
+    "underlying_error",
 ]
 
 
@@ -119,8 +120,25 @@ class Interrupted(PrefloopError):
         super().__init__(f"stopped by {signal_name}; committed work is kept, rerun to continue")
 
 
+def underlying_error(exc: BaseException) -> BaseException:
+    """The error a user should hear about: ``exc`` itself, or a PrefloopError / KeyboardInterrupt that a
+    library wrapped. A SIGTERM handler raises ``Interrupted`` wherever the process is; inside a
+    SQLAlchemy call it comes back as a ``StatementError`` whose ``orig`` is the ``Interrupted``, and
+    it must still exit 143, not 1 "unexpected"."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, PrefloopError | KeyboardInterrupt):
+            return current
+        seen.add(id(current))
+        orig = getattr(current, "orig", None)
+        current = orig if isinstance(orig, BaseException) else current.__cause__
+    return exc
+
+
 def exit_code_for(exc: BaseException) -> int:
     """The one map from an exception to the process exit code."""
+    exc = underlying_error(exc)
     if isinstance(exc, PrefloopError):
         return int(exc.exit_code)
     if isinstance(exc, KeyboardInterrupt):

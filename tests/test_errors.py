@@ -9,11 +9,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from sqlalchemy.exc import StatementError
 
 from prefloop import errors
 from prefloop.acquisition import get_strategy
 from prefloop.backends import BackendError, BackendUnreachable, get_backend_class
-from prefloop.errors import ExitCode, PrefloopError, exit_code_for
+from prefloop.errors import ConfigError, ExitCode, Interrupted, PrefloopError, exit_code_for, underlying_error
+from prefloop.loop.sync import error_entry
 from tests.test_config import clean_env
 
 
@@ -115,3 +117,26 @@ def test_a_plain_value_error_a_command_reports_keeps_exit_code_1(tmp_path: Path)
     )
     assert proc.returncode == 1 and "seed_size=40 exceeds the 1 pool pairs" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_an_interrupt_that_sqlalchemy_wrapped_still_exits_143() -> None:
+    # SIGTERM's handler raises Interrupted wherever the process is; when that is inside SQLAlchemy
+    # before its execution context exists, SQLAlchemy re-raises it as a StatementError whose `orig`
+    # is the Interrupted (seen in CI: a kill during ingest's `PRAGMA cache_size` exited 1).
+    interrupted = Interrupted("SIGTERM")
+    wrapped = StatementError(str(interrupted), "PRAGMA cache_size=-32768", None, interrupted)
+    assert underlying_error(wrapped) is interrupted
+    assert exit_code_for(wrapped) == 143
+    assert error_entry(wrapped)["kind"] == "interrupted"
+    assert error_entry(wrapped)["exit_code"] == 143
+
+
+def test_an_error_raised_while_handling_another_is_a_new_error() -> None:
+    try:
+        try:
+            raise ConfigError("bad key")
+        except ConfigError:
+            raise TypeError("a bug in the handler")  # noqa: B904 (the point: an implicit context)
+    except TypeError as exc:
+        assert underlying_error(exc) is exc
+        assert exit_code_for(exc) == 1

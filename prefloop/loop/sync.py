@@ -48,6 +48,7 @@ from prefloop.errors import (
     StoreError,
     StoreUnreachable,
     exit_code_for,
+    underlying_error,
 )
 from prefloop.faults import checkpoint
 from prefloop.store.annotations import ask_for_labels, labeled_task_votes
@@ -109,6 +110,7 @@ _KINDS: tuple[tuple[type[BaseException], str], ...] = (
 
 def error_entry(exc: BaseException) -> dict[str, Any]:
     """The last JSON line of a failed sync: ``{"step": "error", "type", "kind", "message", "exit_code"}``."""
+    exc = underlying_error(exc)
     if isinstance(exc, KeyboardInterrupt):
         exc = Interrupted("SIGINT")
     kind = next((name for cls, name in _KINDS if isinstance(exc, cls)), "unexpected")
