@@ -27,6 +27,7 @@ class Context:
         self.config_path = config_path
         self.debug = debug
         self._config: Any = None
+        self._engines: list[Any] = []
 
     def config(self, path: str | None = None, **overrides: Any) -> Any:
         """The effective configuration (flags > environment > prefloop.toml > defaults), loaded once."""
@@ -47,7 +48,13 @@ class Context:
 
         engine = open_store(self.db_url, create=create, migrate=migrate)
         click.echo(f"store: {describe_url(self.db_url)}", err=True)
+        self._engines.append(engine)
         return engine
+
+    def close(self) -> None:
+        """Close every store connection this command opened (run when the command ends)."""
+        while self._engines:
+            self._engines.pop().dispose()
 
 
 pass_ctx = click.make_pass_decorator(Context)
@@ -159,6 +166,7 @@ def cli(ctx: click.Context, db: str | None, config_path: str | None, debug: bool
       prefloop init && prefloop ingest pairs.jsonl && prefloop stats
     """
     ctx.obj = Context(db, config_path, debug)
+    ctx.call_on_close(ctx.obj.close)
 
 
 @cli.command()
@@ -322,9 +330,14 @@ def ingest(
 ) -> None:
     from prefloop.data.fields import ShapeOptions
     from prefloop.data.ingest import ingest as run_ingest
+    from prefloop.data.readers import require_source
 
     if fmt in _FILE_TYPES:  # the older meaning of --format
         file_type, fmt = file_type or fmt, None
+    try:
+        require_source(source, file_type, hub)  # a mistyped path creates no store
+    except PrefloopError as exc:
+        raise _fail(exc) from None
     opts = ShapeOptions(
         mapping=_parse_mapping(mapping) or None,
         max_chars=max_chars,

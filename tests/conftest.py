@@ -11,6 +11,9 @@ from sqlalchemy import Engine, create_engine, text
 
 from prefloop.store.db import init_db, make_engine
 
+# prefloop needs no model hub at run time; neither do its tests (nor the commands they run).
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
 PG_ADMIN_URL = os.environ.get("PREFLOOP_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 
 

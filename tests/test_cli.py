@@ -1,22 +1,13 @@
-"""The CLI as a user runs it: a real subprocess, a real SQLite file in a working directory."""
+"""The CLI as a user runs it (tests/clirun.py: the click command in process, or a subprocess), real SQLite files."""
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-
-def run(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(
-        [sys.executable, "-m", "prefloop.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=300
-    )
-    if check and proc.returncode != 0:
-        raise AssertionError(f"prefloop {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
-    return proc
+from tests.clirun import run
 
 
 def test_init_ingest_stats_export_in_a_fresh_directory(tmp_path: Path) -> None:

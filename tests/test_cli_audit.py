@@ -1,32 +1,16 @@
-"""`prefloop audit` as a user runs it: a real store, a real trained model, real files, a subprocess."""
+"""`prefloop audit` as a user runs it: a real store, a real trained model, real files, the real CLI."""
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from prefloop.model.probes import probe_names
+from tests.clirun import run
 
-pytestmark = pytest.mark.slow  # trains a model in a subprocess: outside the fast local loop
-
-
-def run(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(
-        [sys.executable, "-m", "prefloop.cli", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "HF_HUB_OFFLINE": "1"},
-    )
-    if check and proc.returncode != 0:
-        raise AssertionError(f"prefloop {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
-    return proc
+pytestmark = pytest.mark.slow  # trains a model: outside the fast local loop
 
 
 @pytest.fixture(scope="module")

@@ -1,22 +1,13 @@
-"""`prefloop train --debias length` and `[model] debias` as a user runs them (real subprocesses, SQLite)."""
+"""`prefloop train --debias length` and `[model] debias` as a user runs them (the real CLI, SQLite)."""
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-
-def run(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(
-        [sys.executable, "-m", "prefloop.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=300
-    )
-    if check and proc.returncode != 0:
-        raise AssertionError(f"prefloop {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
-    return proc
+from tests.clirun import run
 
 
 @pytest.fixture
@@ -39,7 +30,7 @@ def _saved_config(cwd: Path, name: str) -> dict[str, object]:
     return json.loads((cwd / "prefloop-artifacts" / "models" / name / "config.json").read_text())
 
 
-@pytest.mark.slow  # trains a model in a subprocess
+@pytest.mark.slow  # trains a model
 def test_train_debias_length_is_saved_and_eval_works(store: Path) -> None:
     args = ("train", "--mode", "heads", "--debias", "length", "--debias-method", "balanced")
     name = run(store, *args).stdout.strip()
@@ -55,7 +46,7 @@ def test_train_debias_length_is_saved_and_eval_works(store: Path) -> None:
     assert json.loads(config)["debias"] == "length"
 
 
-@pytest.mark.slow  # trains a model in a subprocess
+@pytest.mark.slow  # trains a model
 def test_config_file_selects_debias_and_the_flag_overrides_it(store: Path) -> None:
     (store / "prefloop.toml").write_text('[model]\nk = 2\nmax_length = 64\ndebias = "length"\n')
     name = run(store, "train", "--mode", "heads").stdout.strip()

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import subprocess
-import sys
 import tomllib
 from pathlib import Path
 
@@ -14,34 +11,7 @@ import pytest
 
 from prefloop.config import load_config
 from prefloop.errors import ConfigError
-
-SECRET_VARS = (
-    "LABEL_STUDIO_API_KEY",
-    "ARGILLA_API_KEY",
-    "PREFLOOP_BACKEND_API_KEY",
-    "PREFLOOP_LABEL_STUDIO_API_KEY",
-    "PREFLOOP_DB_URL",
-    "PREFLOOP_CONFIG",
-    "PREFLOOP_BACKEND_URL",
-    "LABEL_STUDIO_URL",
-    "ARGILLA_API_URL",
-)
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in SECRET_VARS}
-    return {**env, **extra}
-
-
-def cli(cwd: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "prefloop.cli", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=env or clean_env(),
-    )
+from tests.clirun import SECRET_VARS, clean_env, prefloop
 
 
 def digest(path: Path) -> str:
@@ -84,10 +54,10 @@ def test_a_bad_setting_fails_when_the_file_is_loaded(tmp_path: Path, text: str, 
 
 @pytest.mark.parametrize("command", [("sync",), ("train",), ("status",), ("stats",), ("config", "show")])
 def test_every_command_refuses_a_bad_file_before_any_work(tmp_path: Path, command: tuple[str, ...]) -> None:
-    assert cli(tmp_path, "init").returncode == 0
+    assert prefloop(tmp_path, "init").returncode == 0
     store = digest(tmp_path / "prefloop.db")
     (tmp_path / "prefloop.toml").write_text('[acquisition]\nstrategy = "diverse:bold"\n[model]\nk = 3\n')
-    proc = cli(tmp_path, *command)
+    proc = prefloop(tmp_path, *command)
     assert proc.returncode == 2, proc.stdout + proc.stderr
     out = proc.stdout + proc.stderr
     assert "strategy 'diverse:bold'" in out and "Traceback" not in out
@@ -100,11 +70,11 @@ def test_every_command_refuses_a_bad_file_before_any_work(tmp_path: Path, comman
 
 def test_precedence_flag_then_env_then_file_then_default(tmp_path: Path) -> None:
     (tmp_path / "prefloop.toml").write_text('db = "file.db"\n[acquisition]\nqueue_size = 7\n')
-    shown = cli(tmp_path, "config", "show", "--json", env=clean_env(PREFLOOP_DB_URL="env.db"))
+    shown = prefloop(tmp_path, "config", "show", "--json", env=clean_env(PREFLOOP_DB_URL="env.db"))
     assert json.loads(shown.stdout)["db"] == "env.db"
-    shown = cli(tmp_path, "config", "show", "--db", "flag.db", env=clean_env(PREFLOOP_DB_URL="env.db")).stdout
+    shown = prefloop(tmp_path, "config", "show", "--db", "flag.db", env=clean_env(PREFLOOP_DB_URL="env.db")).stdout
     assert 'db = "flag.db"  # flag --db' in shown
-    shown = cli(tmp_path, "config", "show").stdout
+    shown = prefloop(tmp_path, "config", "show").stdout
     assert 'db = "file.db"  # file prefloop.toml' in shown
     assert "queue_size = 7  # file prefloop.toml" in shown and "every = 50  # default" in shown
     assert tomllib.loads(shown)["acquisition"]["queue_size"] == 7, "config show prints valid TOML"
@@ -114,14 +84,14 @@ def test_every_command_uses_the_db_of_prefloop_toml(tmp_path: Path) -> None:
     (tmp_path / "prefloop.toml").write_text('db = "stores/team.db"\n')
     (tmp_path / "stores").mkdir()
     (tmp_path / "pairs.jsonl").write_text(json.dumps({"prompt": "p", "chosen": "good", "rejected": "bad"}) + "\n")
-    assert cli(tmp_path, "init").returncode == 0
-    ingest = cli(tmp_path, "ingest", "pairs.jsonl")
+    assert prefloop(tmp_path, "init").returncode == 0
+    ingest = prefloop(tmp_path, "ingest", "pairs.jsonl")
     assert ingest.returncode == 0 and f"store: {tmp_path / 'stores' / 'team.db'}" in ingest.stderr
     for command in (("stats", "--json"), ("status", "--json"), ("export", "out.jsonl")):
-        proc = cli(tmp_path, *command)
+        proc = prefloop(tmp_path, *command)
         assert proc.returncode == 0, proc.stderr
         assert f"store: {tmp_path / 'stores' / 'team.db'}" in proc.stderr, command
-    assert json.loads(cli(tmp_path, "stats", "--json").stdout)["pairs"] == 1
+    assert json.loads(prefloop(tmp_path, "stats", "--json").stdout)["pairs"] == 1
     assert not (tmp_path / "prefloop.db").exists(), "no second store from one README"
 
 
@@ -130,37 +100,37 @@ def test_config_from_env_and_global_options_after_the_subcommand(tmp_path: Path)
     elsewhere.mkdir()
     (elsewhere / "loop.toml").write_text(f'db = "{tmp_path / "from-env.db"}"\n')
     env = clean_env(PREFLOOP_CONFIG=str(elsewhere / "loop.toml"))
-    assert cli(tmp_path, "init", env=env).returncode == 0
+    assert prefloop(tmp_path, "init", env=env).returncode == 0
     assert (tmp_path / "from-env.db").exists()
     other = tmp_path / "other.toml"
     other.write_text(f'db = "{tmp_path / "from-flag.db"}"\n')
-    assert cli(tmp_path, "init", "--config", str(other)).returncode == 0, "--config after the subcommand"
+    assert prefloop(tmp_path, "init", "--config", str(other)).returncode == 0, "--config after the subcommand"
     assert (tmp_path / "from-flag.db").exists()
-    proc = cli(tmp_path, "stats", "--json", "--db", str(tmp_path / "from-flag.db"))
+    proc = prefloop(tmp_path, "stats", "--json", "--db", str(tmp_path / "from-flag.db"))
     assert proc.returncode == 0 and json.loads(proc.stdout)["pairs"] == 0, "--db after the subcommand"
-    missing = cli(tmp_path, "stats", env=clean_env(PREFLOOP_CONFIG=str(tmp_path / "nope.toml")))
+    missing = prefloop(tmp_path, "stats", env=clean_env(PREFLOOP_CONFIG=str(tmp_path / "nope.toml")))
     assert missing.returncode == 2 and "config file" in missing.stderr and "PREFLOOP_CONFIG" in missing.stderr
 
 
 def test_config_init_writes_a_commented_starter_that_loads(tmp_path: Path) -> None:
-    proc = cli(tmp_path, "config", "init")
+    proc = prefloop(tmp_path, "config", "init")
     assert proc.returncode == 0, proc.stderr
     text = (tmp_path / "prefloop.toml").read_text()
     assert "# queue_size = 50" in text and "# Pending tasks kept at the backend" in text and "[model]" in text
     assert load_config(str(tmp_path / "prefloop.toml")).acquisition.queue_size == 50
     (tmp_path / "prefloop.toml").write_text(text.replace("# queue_size = 50", "queue_size = 12"))
     assert load_config(str(tmp_path / "prefloop.toml")).acquisition.queue_size == 12, "uncommenting a line works"
-    again = cli(tmp_path, "config", "init")
+    again = prefloop(tmp_path, "config", "init")
     assert again.returncode == 2 and "exists; pass --force" in again.stderr
     assert "queue_size = 12" in (tmp_path / "prefloop.toml").read_text(), "not overwritten"
-    assert cli(tmp_path, "config", "init", "--force").returncode == 0
+    assert prefloop(tmp_path, "config", "init", "--force").returncode == 0
 
 
 def test_config_show_masks_the_password_of_a_database_url(tmp_path: Path) -> None:
     (tmp_path / "prefloop.toml").write_text(
         'db = "postgresql://loop:hunter2@db.internal/prefs"\n[backend]\nextra = { token = "abc123", workspace = "w" }\n'
     )
-    out = cli(tmp_path, "config", "show").stdout
+    out = prefloop(tmp_path, "config", "show").stdout
     assert "hunter2" not in out and "abc123" not in out
     assert "postgresql://loop:***@db.internal/prefs" in out and 'workspace = "w"' in out
 
@@ -171,16 +141,16 @@ def test_config_show_masks_the_password_of_a_database_url(tmp_path: Path) -> Non
 def test_a_missing_api_key_is_a_config_error_naming_the_documented_variable(
     tmp_path: Path, backend: str, variable: str
 ) -> None:
-    assert cli(tmp_path, "init").returncode == 0
+    assert prefloop(tmp_path, "init").returncode == 0
     # retries = 0: the closed port at the end answers at once instead of after the backoffs
     (tmp_path / "prefloop.toml").write_text(f'[backend]\nname = "{backend}"\nurl = "http://127.0.0.1:9"\nretries = 0\n')
-    proc = cli(tmp_path, "sync")
+    proc = prefloop(tmp_path, "sync")
     assert proc.returncode == 2, proc.stdout + proc.stderr
     last = json.loads(proc.stdout.splitlines()[-1])
     assert last["type"] == "ConfigError" and variable in last["message"]
     assert "Traceback" not in proc.stdout + proc.stderr
-    assert f"# api_key is not set: sync needs {variable}" in cli(tmp_path, "config", "show").stdout
-    ok = cli(tmp_path, "sync", "--dry-run", env=clean_env(**{variable: "k"}))
+    assert f"# api_key is not set: sync needs {variable}" in prefloop(tmp_path, "config", "show").stdout
+    ok = prefloop(tmp_path, "sync", "--dry-run", env=clean_env(**{variable: "k"}))
     assert ok.returncode == 3, "with the key the config passes and the (absent) server is what fails"
 
 

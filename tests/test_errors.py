@@ -16,7 +16,7 @@ from prefloop.acquisition import get_strategy
 from prefloop.backends import BackendError, BackendUnreachable, get_backend_class
 from prefloop.errors import ConfigError, ExitCode, Interrupted, PrefloopError, exit_code_for, underlying_error
 from prefloop.loop.sync import error_entry
-from tests.test_config import clean_env
+from tests.clirun import clean_env, prefloop
 
 
 def test_every_error_class_is_a_prefloop_error_with_an_exit_code() -> None:
@@ -107,14 +107,7 @@ def test_a_plain_value_error_a_command_reports_keeps_exit_code_1(tmp_path: Path)
     (tmp_path / "tiny.jsonl").write_text(
         json.dumps({"prompt": "p", "response_a": "x", "response_b": "y", "label": "a"}) + "\n"
     )
-    proc = subprocess.run(
-        [sys.executable, "-m", "prefloop.cli", "simulate", "tiny.jsonl", "--out", "sim"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        env=clean_env(),
-        timeout=300,
-    )
+    proc = prefloop(tmp_path, "simulate", "tiny.jsonl", "--out", "sim")
     assert proc.returncode == 1 and "seed_size=40 exceeds the 1 pool pairs" in proc.stderr
     assert "Traceback" not in proc.stderr
 

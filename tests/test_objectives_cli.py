@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from tests.test_cli import run
+from tests.clirun import run
 
 TOPICS = ["cats", "tax", "soup", "trains", "chess", "rain", "maps", "bread"]
 FILLER = "and here is a much longer answer that goes on with many more words about it, step by step, in detail"
@@ -28,7 +28,7 @@ def write_pairs(path: Path, n: int, prefer: str, seed: int, offset: int = 0) -> 
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
 
 
-@pytest.mark.slow  # trains a model in a subprocess
+@pytest.mark.slow  # trains a model
 def test_two_dimensions_train_one_model_with_a_head_each(tmp_path: Path) -> None:
     (tmp_path / "prefloop.toml").write_text("[model]\nmax_length = 48\nk = 2\n")
     # the same 40 pool pairs labelled on two dimensions that disagree; held-out pairs for each

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import subprocess
-import sys
 import tomllib
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from prefloop.store.models import Label, ModelVersion, Pair, Prediction, Task
 from prefloop.store.pairs import add_pairs
 from prefloop.store.queries import store_stats
 from prefloop.types import PairRecord
+from tests.clirun import clean_env, prefloop
 
 FAST_MODEL = {"mode": "heads", "k": 3, "max_length": 64, "head_epochs": 30, "head_patience": 5}
 
@@ -106,13 +106,7 @@ def test_dry_run_writes_nothing(engine: Engine, tmp_path: Path) -> None:
 
 
 def _cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "prefloop.cli", "--db", str(tmp_path / "s.db"), *args],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    return prefloop(tmp_path, "--db", str(tmp_path / "s.db"), *args)
 
 
 @pytest.mark.slow  # four full sync processes, one against a closed port (~15 s loaded)
@@ -145,13 +139,7 @@ def test_exit_codes(tmp_path: Path) -> None:
 def test_config_show_masks_secrets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "prefloop.toml").write_text('[backend]\nname = "label_studio"\nurl = "http://ls:8080"\n')
     env = {"LABEL_STUDIO_API_KEY": "super-secret-token"}
-    proc = subprocess.run(
-        [sys.executable, "-m", "prefloop.cli", "config", "show"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        env={**__import__("os").environ, **env},
-    )
+    proc = prefloop(tmp_path, "config", "show", env=clean_env(**env))
     shown = tomllib.loads(proc.stdout)
     assert shown["backend"]["api_key"] == "***" and "super-secret-token" not in proc.stdout
     assert 'api_key = "***"  # env LABEL_STUDIO_API_KEY' in proc.stdout

@@ -17,20 +17,13 @@ from pathlib import Path
 import pytest
 
 from prefloop.loop.demo import generated_records, write_oracle
-from tests.test_config import clean_env
+from tests.clirun import clean_env, prefloop
 
 FAST_MODEL = {"mode": "heads", "k": 2, "max_length": 48, "head_epochs": 20, "head_patience": 5}
 
 
 def cli(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "prefloop.cli", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env=clean_env(**env),
-    )
+    return prefloop(cwd, *args, env=clean_env(**env))
 
 
 def json_lines(stdout: str) -> list[dict]:

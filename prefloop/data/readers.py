@@ -26,7 +26,7 @@ from typing import IO, Any, cast
 
 from prefloop.errors import RowProblem, SourceError
 
-__all__ = ["FORMATS", "HUB_PREFIX", "detect_format", "read_rows"]
+__all__ = ["FORMATS", "HUB_PREFIX", "detect_format", "read_rows", "require_source"]
 
 Row = dict[str, Any]
 
@@ -71,6 +71,14 @@ def detect_format(source: str, hub: bool = False) -> str:
     if name.endswith((".parquet", ".pq")):
         return "parquet"
     raise SourceError(source, "unknown file type", "Name the reader with --file-type jsonl|json|csv|parquet|hf.")
+
+
+def require_source(source: str, fmt: str | None = None, hub: bool = False) -> None:
+    """Fail at once on a local source that is missing or of no known type: before any store is opened."""
+    if fmt is None:
+        detect_format(source, hub)
+    elif fmt != "hf" and not Path(source).exists():
+        raise SourceError(source, "file not found", "Check the path.")
 
 
 def _open_binary(path: Path) -> IO[bytes]:

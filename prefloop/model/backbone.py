@@ -139,7 +139,7 @@ class EmbeddingCache:
     """
 
     def __init__(self, root: str | os.PathLike[str] | None, config: ModelConfig, pooling: str) -> None:
-        base = Path(root or os.environ.get("PREFLOOP_CACHE") or Path.home() / ".cache/prefloop/embeddings")
+        base = Path(root or os.environ.get("PREFLOOP_CACHE") or Path.home() / ".cache/prefloop/embeddings").absolute()
         ident = f"{config.resolved_backbone()}|{config.gguf_file}|{config.max_length}|{pooling}"
         self.dir = base / hashlib.sha256(ident.encode()).hexdigest()[:16]
         self.dir.mkdir(parents=True, exist_ok=True)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import os
 from collections.abc import Iterator
 from typing import Any, cast
 
@@ -59,7 +60,8 @@ class Embedder:
             config.template,
             config.pooling,
             config.bf16,
-            config.cache_dir,
+            # absolute: one process may train from several working directories (a notebook, the tests)
+            config.cache_dir and os.path.abspath(config.cache_dir),
             config.embed_batch_size,
         )
         if key not in _SHARED:

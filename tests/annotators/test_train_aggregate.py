@@ -17,7 +17,7 @@ from prefloop.store.models import ModelVersion
 from prefloop.store.pairs import add_pairs
 from prefloop.store.queries import iter_labeled_rows
 from prefloop.types import Choice, PairRecord
-from tests.test_cli import run
+from tests.clirun import run
 
 
 def _store(engine: Engine) -> list:

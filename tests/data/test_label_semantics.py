@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,6 +14,7 @@ from prefloop.data.fields import get_path
 from prefloop.data.ingest import read_records, read_valid_records
 from prefloop.errors import IngestError
 from prefloop.types import Choice
+from tests.clirun import prefloop
 from tests.data.formats_helpers import raw_verdicts, run, write_jsonl
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
@@ -170,14 +170,7 @@ def pandalm_file(tmp_path: Path) -> Path:
 
 def test_real_pandalm_file_through_the_cli(tmp_path: Path) -> None:
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "prefloop.cli", "--db", str(tmp_path / "s.db"), *args],
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=True,
-        )
+        return prefloop(tmp_path, "--db", str(tmp_path / "s.db"), *args, check=True)
 
     source = pandalm_file(tmp_path)
     votes = json.loads(source.read_text())

@@ -111,7 +111,7 @@ def test_odin_head_loss_by_hand() -> None:
     # ρ_Q = −20 / √(2·475); w_Q ⟂ w_L → 0
     rho_q = 20 / math.sqrt(2 * 475)
     full = head.pair_loss(xa, xb, wins, torch.zeros(2), len_a, len_b, "none")
-    assert float(full) == pytest.approx(nll + rho_q, abs=1e-5)
+    assert float(full.detach()) == pytest.approx(nll + rho_q, abs=1e-5)
 
 
 def test_conditioned_head_loss_by_hand() -> None:
@@ -126,8 +126,8 @@ def test_conditioned_head_loss_by_hand() -> None:
     loss = head.pair_loss(
         xa, xb, torch.tensor([[1.0, 0, 0]]), torch.zeros(1), torch.tensor([3.0]), torch.tensor([1.0]), "none"
     )
-    assert float(loss) == pytest.approx(-_logsig(0.5 - math.log(2)), abs=1e-6)
-    assert float(head(xa)[0]) == pytest.approx(1.0)  # β is not part of the reward
+    assert float(loss.detach()) == pytest.approx(-_logsig(0.5 - math.log(2)), abs=1e-6)
+    assert float(head(xa)[0].detach()) == pytest.approx(1.0)  # β is not part of the reward
 
 
 def test_make_head_follows_the_config() -> None:
@@ -148,7 +148,7 @@ def test_as_debiased_keeps_the_reward() -> None:
         cfg = ModelConfig(mode="heads", head="linear", debias="length", debias_method=method)
         head = as_debiased(plain, cfg)
         assert torch.allclose(head(x), plain(x), atol=1e-6)
-        assert float(head.theta) == float(plain.theta)
+        assert head.theta.item() == plain.theta.item()
 
 
 def test_length_expert_is_the_maximum_likelihood_by_hand() -> None:
@@ -167,5 +167,5 @@ def test_conditioned_head_fits_its_expert_before_training() -> None:
     head = debiased_head(cfg, 1)
     data = (torch.zeros(1, 1), torch.zeros(1, 1), torch.tensor([[3.0, 1, 0]]), torch.zeros(1))
     head.prepare((*data, torch.tensor([3.0]), torch.tensor([1.0])), "none")
-    assert float(head.beta) == pytest.approx(math.log(3) / math.log(2), abs=1e-4)
+    assert head.beta.item() == pytest.approx(math.log(3) / math.log(2), abs=1e-4)
     assert "beta" in head.state_dict(), "saved with the head, so a loaded model is the same model"

@@ -118,3 +118,22 @@ def test_restandardize_keeps_the_function() -> None:
         before = head(x)
         head.restandardize(torch.randn(8), torch.rand(8) + 0.1)
         assert torch.allclose(head(x), before, atol=1e-4)
+
+
+def test_a_relative_cache_dir_stays_where_it_was_configured_when_the_process_moves(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from prefloop.model.heads import Embedder
+
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir()
+    second.mkdir()
+    cfg = ModelConfig(mode="heads", max_length=32, cache_dir="cache")
+    monkeypatch.chdir(first)
+    Embedder.shared(cfg).embed_pairs([("p", "one", "two")])
+    monkeypatch.chdir(second)
+    embedder = Embedder.shared(cfg)
+    a, _ = embedder.embed_pairs([("p", "three", "four")])  # once raised FileNotFoundError: a relative cache
+    assert a.shape == (1, embedder.dim)
+    assert len(list((first / "cache").rglob("*.npy"))) == 2, "one, two"
+    assert len(list((second / "cache").rglob("*.npy"))) == 2, "three, four: this folder's cache_dir"
