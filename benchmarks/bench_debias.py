@@ -107,7 +107,7 @@ def _settings(src: dict[str, str], args: argparse.Namespace, seed: int) -> dict[
 
 
 def _run(method: str, train: list[Any], test: list[Any], args: argparse.Namespace, seed: int) -> dict[str, Any]:
-    from prefloop.model import ModelConfig, PreferenceExample, RewardEnsemble, evaluate_predictions, pair_lengths
+    from prefloop.model import ModelConfig, PreferenceExample, RewardEnsemble, evaluate_prediction
 
     extra: dict[str, Any] = {} if method == "none" else {"debias": "length", "debias_method": method}
     if args.k is not None:
@@ -125,17 +125,7 @@ def _run(method: str, train: list[Any], test: list[Any], args: argparse.Namespac
     train_s = time.perf_counter() - t0
     texts = [(r.prompt, r.response_a, r.response_b) for r in test]
     pred = ens.predict(texts)
-    len_a, len_b = pair_lengths(texts)
-    m = evaluate_predictions(
-        pred.p_a,
-        [r.label.value for r in test],
-        p_tie=pred.p_tie,
-        p_b=pred.p_b,
-        reward_a=pred.reward_a,
-        reward_b=pred.reward_b,
-        len_a=len_a,
-        len_b=len_b,
-    )
+    m, len_a, len_b = evaluate_prediction(pred, texts, [r.label.value for r in test])
     lengths = np.concatenate([len_a, len_b])
     members = np.concatenate([pred.reward_a_members, pred.reward_b_members])  # [2n, K]
     member_r = [float(np.corrcoef(members[:, k], lengths)[0, 1]) for k in range(members.shape[1])]

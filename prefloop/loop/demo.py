@@ -72,6 +72,7 @@ class ArmResult:
     curve: list[dict[str, Any]] = field(default_factory=list)
     final_correct: np.ndarray | None = None
     final_model: str | None = None
+    final_prediction: Any = None  # the final model's EnsemblePrediction of the held-out pairs
 
 
 def generated_records(n: int, seed: int = 0) -> list[PairRecord]:
@@ -176,29 +177,19 @@ def held_out_labels(test: list[PairRecord]) -> list[str]:
     return [r.label.value for r in test if r.label is not None]
 
 
-def _score_test(engine: Engine, model: str, test: list[PairRecord]) -> tuple[dict[str, Any], np.ndarray]:
-    """Metrics of ``model`` on the held-out pairs, and which pairs it got right."""
-    from prefloop.model import evaluate_predictions, pair_lengths
+def _score_test(engine: Engine, model: str, test: list[PairRecord]) -> tuple[dict[str, Any], np.ndarray, Any]:
+    """Metrics of ``model`` on the held-out pairs, which pairs it got right, and its prediction."""
+    from prefloop.model import evaluate_prediction
 
     ens = demo_ensemble(engine, model)
     texts = [(r.prompt, r.response_a, r.response_b) for r in test]
     labels = held_out_labels(test)
     pred = ens.predict(texts)
-    len_a, len_b = pair_lengths(texts)
-    metrics = evaluate_predictions(
-        pred.p_a,
-        labels,
-        p_tie=pred.p_tie,
-        p_b=pred.p_b,
-        reward_a=pred.reward_a,
-        reward_b=pred.reward_b,
-        len_a=len_a,
-        len_b=len_b,
-    )
+    metrics, _, _ = evaluate_prediction(pred, texts, labels)
     decisive = np.array([r.label in (Choice.A, Choice.B) for r in test])
     wins_a = np.array([r.label is Choice.A for r in test])
     correct = ((pred.p_a > pred.p_b) == wins_a)[decisive]
-    return metrics, correct.astype(np.float64)
+    return metrics, correct.astype(np.float64), pred
 
 
 def _labels_pulled(engine: Engine) -> tuple[int, int]:
@@ -231,7 +222,7 @@ def _run_arm(
         report = run_sync(engine, arm.config, log=quiet, progress=True)
         if report.model and report.model != last:
             last = report.model
-            metrics, correct = _score_test(engine, last, test)
+            metrics, correct, pred = _score_test(engine, last, test)
             n_labels, n_pairs = _labels_pulled(engine)
             arm.curve.append(
                 {
@@ -245,7 +236,7 @@ def _run_arm(
                     "length_corr": metrics.get("length_corr"),
                 }
             )
-            arm.final_correct, arm.final_model = correct, last
+            arm.final_correct, arm.final_model, arm.final_prediction = correct, last, pred
             say(
                 f"  {label} cycle {cycle}/{size.cycles}: {n_labels} labels on {n_pairs} pairs → "
                 f"held-out accuracy {metrics['accuracy']:.3f}, log-loss {metrics['log_loss']:.3f}, "

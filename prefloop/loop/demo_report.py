@@ -232,8 +232,8 @@ def write_report(
     out: Path, arms: list[ArmResult], test: list[PairRecord], described: str, size: DemoSize, seconds: float
 ) -> Path:
     """report.md and report.html (plots embedded) in ``out``; returns the Markdown path."""
-    from prefloop.loop.demo import demo_ensemble, held_out_labels
-    from prefloop.loop.reward import evaluate_texts
+    from prefloop.loop.demo import held_out_labels
+    from prefloop.loop.reward import report_prediction
     from prefloop.loop.status import loop_status
 
     if any(not a.curve for a in arms):
@@ -242,9 +242,10 @@ def write_report(
     assert arms[0].config.db is not None  # the demo gives every arm its own store
     engine = make_engine(arms[0].config.db)
     try:
-        ens = demo_ensemble(engine, arms[0].final_model)
         texts = [(r.prompt, r.response_a, r.response_b) for r in test]
-        final = evaluate_texts(ens, texts, held_out_labels(test), arms[0].final_model or "", str(out))
+        first = arms[0]
+        labels = held_out_labels(test)
+        final = report_prediction(first.final_prediction, texts, labels, first.final_model or "", str(out))
         rates = _agreement(engine, out / "agreement.png")
         with session_scope(engine) as session:
             agreement = loop_status(session, arms[0].config)["agreement"]

@@ -13,7 +13,6 @@ evaluate it per dimension (joins the store and the model room; ``reward.py`` cal
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -35,7 +34,6 @@ from prefloop.store.versions import (
     label_snapshot,
     model_dimensions,
     predictions_for,
-    record_model_version,
 )
 
 if TYPE_CHECKING:
@@ -81,7 +79,14 @@ def train_objectives(
     With several dimensions every head is fitted afresh on all of its dimension's labels (heads
     cost seconds; heads mode retrains fresh anyway); ``parent`` is recorded as the lineage.
     """
-    from prefloop.loop.reward import TrainResult, _jsonable, gold_weights, train_model, training_examples
+    from prefloop.loop.reward import (
+        TrainResult,
+        annotator_weights,
+        gold_weights,
+        save_version,
+        train_model,
+        training_examples,
+    )
 
     dims = list(dimensions) or ["overall"]
     if len(dims) > 1 and config.mode not in MULTI_MODES:
@@ -122,22 +127,16 @@ def train_objectives(
         )
     checkpoint("train:started")
     model, report = MultiObjectiveModel.train(examples, config, progress=progress)
-    path = Path(artifacts_dir) / "models" / model.name
-    model.save(path)
-    checkpoint("train:saved")
-    with session_scope(engine) as session:
-        row = record_model_version(
-            session,
-            name=model.name,
-            parent_id=parent_row.id if parent_row else None,
-            base_model=config.resolved_backbone(),
-            mode=config.mode,
-            config={**config.to_dict(), "aggregate": aggregate, "dimensions": dims},
-            artifact_path=str(path.resolve()),
-            snapshot={**snapshot, "n_trained": n_rows},
-            metrics=_jsonable(report),
-        )
-        model_id = row.id
+    model_id = save_version(
+        engine,
+        model,
+        report,
+        config,
+        artifacts_dir,
+        parent_id=parent_row.id if parent_row else None,
+        settings={"aggregate": aggregate, "dimensions": dims, "annotator_weights": annotator_weights(weights)},
+        snapshot={**snapshot, "n_trained": n_rows},
+    )
     n = sum(len(e) for e in examples.values())
     return TrainResult(model.name, model_id, parent_row.name if parent_row else None, n, 0, report)
 

@@ -20,8 +20,7 @@ from prefloop.model import (
     ModelConfig,
     PreferenceExample,
     RewardEnsemble,
-    evaluate_predictions,
-    pair_lengths,
+    evaluate_prediction,
     plot_reliability,
     plot_reward_vs_length,
 )
@@ -204,28 +203,56 @@ def train_model(
         raise PrefloopError(f"no training pairs left after {aggregate} aggregation (every pair's votes are split)")
     checkpoint("train:started")
     ens, report = RewardEnsemble.train(new, config, parent=parent_ens, replay=old or None, progress=progress)
-    path = Path(artifacts_dir) / "models" / ens.name
-    ens.save(path)
+    model_id = save_version(
+        engine,
+        ens,
+        report,
+        config,
+        artifacts_dir,
+        parent_id=parent_row.id if parent_row and incremental else None,
+        settings={"aggregate": aggregate, "dimensions": [dimension], "annotator_weights": annotator_weights(weights)},
+        snapshot={**snapshot, "n_trained": len(rows)},
+    )
+    return TrainResult(ens.name, model_id, parent_row.name if parent_row else None, len(new), len(old), report)
+
+
+def annotator_weights(weights: dict[tuple[str, str], float]) -> dict[str, float]:
+    """The gold-check weights a version was trained with, as its config records them (1.0s left out)."""
+    return {f"{b}:{a}": w for (b, a), w in sorted(weights.items()) if w != 1.0}
+
+
+def save_version(
+    engine: Engine,
+    model: Any,
+    report: dict[str, Any],
+    config: ModelConfig,
+    artifacts_dir: str,
+    *,
+    parent_id: int | None,
+    settings: dict[str, Any],
+    snapshot: dict[str, Any],
+) -> int:
+    """Save a trained model under ``artifacts_dir/models`` and record its version; returns the version id.
+
+    The files are written first: a crash between the two (the ``train:saved`` checkpoint) leaves
+    files no version points at, never a version without its files.
+    """
+    path = Path(artifacts_dir) / "models" / model.name
+    model.save(path)
     checkpoint("train:saved")
     with session_scope(engine) as session:
         row = record_model_version(
             session,
-            name=ens.name,
-            parent_id=parent_row.id if parent_row and incremental else None,
+            name=model.name,
+            parent_id=parent_id,
             base_model=config.resolved_backbone(),
             mode=config.mode,
-            config={
-                **config.to_dict(),
-                "aggregate": aggregate,
-                "dimensions": [dimension],
-                "annotator_weights": {f"{b}:{a}": w for (b, a), w in sorted(weights.items()) if w != 1.0},
-            },
+            config={**config.to_dict(), **settings},
             artifact_path=str(path.resolve()),
-            snapshot={**snapshot, "n_trained": len(rows)},
+            snapshot=snapshot,
             metrics=_jsonable(report),
         )
-        model_id = row.id
-    return TrainResult(ens.name, model_id, parent_row.name if parent_row else None, len(new), len(old), report)
+        return int(row.id)
 
 
 def _jsonable(data: dict[str, Any]) -> dict[str, Any]:
@@ -348,17 +375,14 @@ def evaluate_texts(
     progress: bool = False,
 ) -> dict[str, Any]:
     pred = ens.predict(list(texts), progress=progress)
-    len_a, len_b = pair_lengths(list(texts))
-    metrics = evaluate_predictions(
-        pred.p_a,
-        labels,
-        p_tie=pred.p_tie,
-        p_b=pred.p_b,
-        reward_a=pred.reward_a,
-        reward_b=pred.reward_b,
-        len_a=len_a,
-        len_b=len_b,
-    )
+    return report_prediction(pred, texts, labels, name, out)
+
+
+def report_prediction(
+    pred: Any, texts: Sequence[tuple[str, str, str]], labels: Sequence[str], name: str, out: str | None = None
+) -> dict[str, Any]:
+    """The metrics of model ``name``'s prediction of ``texts``; with ``out``, its reliability and length plots."""
+    metrics, len_a, len_b = evaluate_prediction(pred, list(texts), labels)
     metrics["model"] = name
     if out:
         plot_reliability(pred.p_a, labels, Path(out) / "reliability.png", p_tie=pred.p_tie)

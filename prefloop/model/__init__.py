@@ -6,7 +6,7 @@ This room never imports the store, the backends or acquisition; it works on plai
 from prefloop.model.config import ModelConfig, default_backbone
 from prefloop.model.data import PreferenceExample
 from prefloop.model.ensemble import EnsemblePrediction, RewardEnsemble
-from prefloop.model.evaluate import evaluate_predictions, pair_lengths
+from prefloop.model.evaluate import evaluate_prediction, evaluate_predictions, pair_lengths
 from prefloop.model.plots import plot_reliability, plot_reward_vs_length
 
 __all__ = [
@@ -15,6 +15,7 @@ __all__ = [
     "PreferenceExample",
     "RewardEnsemble",
     "default_backbone",
+    "evaluate_prediction",
     "evaluate_predictions",
     "pair_lengths",
     "plot_reliability",

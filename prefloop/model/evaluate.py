@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["calibration_bins", "evaluate_predictions", "label_codes", "pair_lengths", "spearman"]
+__all__ = ["calibration_bins", "evaluate_prediction", "evaluate_predictions", "label_codes", "pair_lengths", "spearman"]
 
 _CODES = {"a": 0, "b": 1, "tie": 2, "skip": -1}
 
@@ -133,6 +133,28 @@ def evaluate_predictions(
         out["log_loss_3way"] = float(-np.log(np.clip(pl, eps, 1)).mean())
     out.update(_length_metrics(code, correct, reward_a, reward_b, len_a, len_b))
     return out
+
+
+def evaluate_prediction(
+    pred: Any, pairs: Sequence[tuple[str, str, str]], labels: Sequence[Any]
+) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
+    """Every metric of one ensemble prediction of ``pairs`` (length metrics included), and (len_a, len_b).
+
+    ``pred`` is what ``RewardEnsemble.predict(pairs)`` returned (``p_a``, ``p_b``, ``p_tie``,
+    ``reward_a``, ``reward_b``).
+    """
+    len_a, len_b = pair_lengths(pairs)
+    metrics = evaluate_predictions(
+        pred.p_a,
+        labels,
+        p_tie=pred.p_tie,
+        p_b=pred.p_b,
+        reward_a=pred.reward_a,
+        reward_b=pred.reward_b,
+        len_a=len_a,
+        len_b=len_b,
+    )
+    return metrics, len_a, len_b
 
 
 def _length_metrics(

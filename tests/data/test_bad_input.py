@@ -55,7 +55,7 @@ def refused(cwd: Path, *args: str, words: tuple[str, ...]) -> str:
 
 def test_missing_local_path_is_file_not_found_at_once(seeded: Path) -> None:
     message = refused(seeded, str(seeded / "no_such_file.jsonl"), words=("file not found", "hf://"))
-    assert "invalid row" not in message
+    assert "invalid row" not in message and "--skip-invalid" not in message
     refused(seeded, "someone/not-a-local-folder", words=("file not found",))
     # decided from the path alone: a name is sent to the Hugging Face Hub only with hf:// or --hub
     with pytest.raises(SourceError, match="file not found"):
@@ -162,7 +162,7 @@ def test_unrecognised_shape_is_one_message_not_one_per_row(seeded: Path) -> None
     path.write_text("".join(json.dumps({"question": f"q{i}", "answer": "x"}) + "\n" for i in range(50)))
     message = refused(seeded, str(path), words=("unrecognised shape", "--format", "--map"))
     assert message.count("unrecognised shape") == 1
-    assert "invalid row" not in message
+    assert "invalid row" not in message and "--skip-invalid" not in message, "skipping rows cannot help here"
     table = seeded / "odd.csv"
     table.write_text("question,answer\n" + "".join(f"q{i},x\n" for i in range(50)))
     message = refused(seeded, str(table), words=("odd.csv", "unrecognised shape", "found: answer, question"))

@@ -60,3 +60,23 @@ def test_plots_write_png(tmp_path: Path) -> None:
     f2 = plot_reward_vs_length(rng.normal(size=40), rng.uniform(10, 100, 40), tmp_path / "len.png")
     for f in (f1, f2):
         assert f.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_evaluate_prediction_reads_lengths_from_the_texts() -> None:
+    from types import SimpleNamespace
+
+    from prefloop.model import evaluate_prediction
+
+    pairs = [("p", "a long answer", "no"), ("p", "yes", "a longer answer"), ("p", "same", "size")]
+    pred = SimpleNamespace(
+        p_a=np.array([0.7, 0.2, 0.5]),
+        p_b=np.array([0.2, 0.7, 0.3]),
+        p_tie=np.array([0.1, 0.1, 0.2]),
+        reward_a=np.array([1.0, -1.0, 0.0]),
+        reward_b=np.array([-1.0, 1.0, 0.5]),
+    )
+    metrics, len_a, len_b = evaluate_prediction(pred, pairs, ["a", "b", "tie"])
+    assert len_a.tolist() == [13, 3, 4] and len_b.tolist() == [2, 15, 4]
+    rewards, lengths = np.r_[pred.reward_a, pred.reward_b], np.r_[len_a, len_b]
+    assert math.isclose(metrics["length_corr"], float(np.corrcoef(rewards, lengths)[0, 1]))
+    assert metrics["accuracy"] == 1.0 and metrics["acc_preferred_longer"] == 1.0
