@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import sys
+from collections.abc import Callable
 from typing import Any, Literal
 
 import click
@@ -223,6 +224,74 @@ def _format_names() -> list[str]:
     return adapter_names()
 
 
+_READING_OPTIONS = [
+    click.option(
+        "--format",
+        "fmt",
+        type=click.Choice([*_FILE_TYPES, *_format_names()]),
+        default=None,
+        help="Dataset format (default: detected; `prefloop ingest --help` lists them), or a file type.",
+    ),
+    click.option(
+        "--file-type",
+        type=click.Choice(_FILE_TYPES),
+        default=None,
+        help="File type (default: from the name; a folder is a saved dataset or an Argilla to_disk export).",
+    ),
+    click.option(
+        "--map",
+        "mapping",
+        multiple=True,
+        metavar="CANONICAL=COLUMN",
+        help="Rename a column: prompt, response_a, response_b, label, chosen, rejected, responses, ...; "
+        "COLUMN may be a nested path (info.post, summaries.0.text) or json:COLUMN.",
+    ),
+    click.option(
+        "--label-map",
+        default=None,
+        metavar="VALUE=a|b|tie,...",
+        help="What each label value means, e.g. 1=a,0=b (needed for numeric labels).",
+    ),
+    click.option(
+        "--label-decoder",
+        type=click.Choice(["signed", "signed-b", "onehot", "rank"]),
+        default=None,
+        help="signed: label>0 means A better (|label| = strength); signed-b: >0 means B; "
+        "onehot: label_a/label_b/label_tie columns; rank: rank_a/rank_b, 1 = best.",
+    ),
+]
+
+
+def reading_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """How to read a file of pairs (ingest, eval --data, audit --data): its type, layout and label meaning."""
+    for option in reversed(_READING_OPTIONS):
+        command = option(command)
+    return command
+
+
+def _reading(
+    fmt: str | None,
+    file_type: str | None,
+    mapping: tuple[str, ...],
+    label_map: str | None,
+    label_decoder: str | None,
+    **more: Any,
+) -> tuple[str | None, Any]:
+    """(file type, ``ShapeOptions``) from the reading options; ``more`` sets other ``ShapeOptions`` fields."""
+    from prefloop.data.fields import ShapeOptions
+
+    if fmt in _FILE_TYPES:  # the older meaning of --format
+        file_type, fmt = file_type or fmt, None
+    opts = ShapeOptions(
+        mapping=_parse_mapping(mapping) or None,
+        label_map=_parse_label_map(label_map),
+        label_decoder=label_decoder,
+        fmt=fmt,
+        **more,
+    )
+    return file_type, opts
+
+
 _INGEST_HELP = """Read pairs and labels from JSONL, JSON, CSV, Parquet or a Hugging Face dataset.
 
     The layout of well-known datasets and tool exports is detected from the first row
@@ -250,40 +319,7 @@ _INGEST_HELP = """Read pairs and labels from JSONL, JSON, CSV, Parquet or a Hugg
 
 @cli.command(help=_INGEST_HELP.format(formats=", ".join(_format_names())))
 @click.argument("source")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice([*_FILE_TYPES, *_format_names()]),
-    default=None,
-    help="Dataset format (see the list above; default: detected), or a file type.",
-)
-@click.option(
-    "--file-type",
-    type=click.Choice(_FILE_TYPES),
-    default=None,
-    help="File type (default: from the name; a folder is a saved dataset or an Argilla to_disk export).",
-)
-@click.option(
-    "--map",
-    "mapping",
-    multiple=True,
-    metavar="CANONICAL=COLUMN",
-    help="Rename a column: prompt, response_a, response_b, label, chosen, rejected, responses, ...; "
-    "COLUMN may be a nested path (info.post, summaries.0.text) or json:COLUMN.",
-)
-@click.option(
-    "--label-map",
-    default=None,
-    metavar="VALUE=a|b|tie,...",
-    help="What each label value means, e.g. 1=a,0=b (needed for numeric labels).",
-)
-@click.option(
-    "--label-decoder",
-    type=click.Choice(["signed", "signed-b", "onehot", "rank"]),
-    default=None,
-    help="signed: label>0 means A better (|label| = strength); signed-b: >0 means B; "
-    "onehot: label_a/label_b/label_tie columns; rank: rank_a/rank_b, 1 = best.",
-)
+@reading_options
 @click.option("--dimension", default=None, help="Dimension of labels that do not name one (default: overall).")
 @click.option("--annotator", default=None, help="Annotator of labels that do not name one (default: import:FILE).")
 @click.option("--strict", is_flag=True, help="Refuse degenerate rows (identical responses, empty texts).")
@@ -328,27 +364,25 @@ def ingest(
     max_pairs_per_prompt: int | None,
     as_json: bool,
 ) -> None:
-    from prefloop.data.fields import ShapeOptions
     from prefloop.data.ingest import ingest as run_ingest
     from prefloop.data.readers import require_source
 
-    if fmt in _FILE_TYPES:  # the older meaning of --format
-        file_type, fmt = file_type or fmt, None
+    file_type, opts = _reading(
+        fmt,
+        file_type,
+        mapping,
+        label_map,
+        label_decoder,
+        max_chars=max_chars,
+        max_pairs_per_prompt=max_pairs_per_prompt,
+        dimension=dimension,
+        annotator=annotator,
+        strict=strict,
+    )
     try:
         require_source(source, file_type, hub)  # a mistyped path creates no store
     except PrefloopError as exc:
         raise _fail(exc) from None
-    opts = ShapeOptions(
-        mapping=_parse_mapping(mapping) or None,
-        max_chars=max_chars,
-        max_pairs_per_prompt=max_pairs_per_prompt,
-        label_map=_parse_label_map(label_map),
-        label_decoder=label_decoder,
-        dimension=dimension,
-        annotator=annotator,
-        fmt=fmt,
-        strict=strict,
-    )
     try:
         report = run_ingest(
             obj.engine(create=True),
@@ -671,6 +705,7 @@ def score(obj: Context, model: str | None, all_pairs: bool) -> None:
 @cli.command(name="eval")
 @click.option("--model", default=None, metavar="VERSION", help="Model version (default: the newest).")
 @click.option("--data", default=None, help="Labeled file in any format `ingest` reads (NOT ingested).")
+@reading_options
 @click.option("--split", default="test", show_default=True, help="Store split to evaluate on without --data.")
 @click.option("--out", default=None, help="Folder for reliability.png and reward_vs_length.png.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object with accuracy, log_loss, ece, n, ...")
@@ -685,6 +720,11 @@ def evaluate(
     obj: Context,
     model: str | None,
     data: str | None,
+    fmt: str | None,
+    file_type: str | None,
+    mapping: tuple[str, ...],
+    label_map: str | None,
+    label_decoder: str | None,
     split: str,
     out: str | None,
     as_json: bool,
@@ -695,14 +735,26 @@ def evaluate(
     \b
     Examples:
       prefloop eval --data heldout.jsonl --out eval/ --json
+      prefloop eval --data votes.csv --map label=winner --label-map 1=a,0=b
       prefloop eval --model rm-1a2b3c4d            # on the store's test split
       prefloop eval --dimension harmless           # the harmless head on the harmless test labels
     """
     from prefloop.loop.reward import evaluate_model
 
+    if data is None and (fmt or file_type or mapping or label_map or label_decoder):
+        raise click.UsageError("--format, --file-type, --map, --label-map and --label-decoder say how to read --data")
+    data_format, data_options = _reading(fmt, file_type, mapping, label_map, label_decoder)
     try:
         metrics = evaluate_model(
-            obj.engine(), model, data=data, out=out, split=split, progress=sys.stderr.isatty(), dimension=dimension
+            obj.engine(),
+            model,
+            data=data,
+            out=out,
+            split=split,
+            progress=sys.stderr.isatty(),
+            dimension=dimension,
+            data_format=data_format,
+            data_options=data_options,
         )
     except PrefloopError as exc:
         raise _fail(exc) from None
@@ -1139,6 +1191,7 @@ def simulate(
     help="Model version in the store, or a saved model folder (default: the store's newest).",
 )
 @click.option("--data", required=True, help="Pairs in any format `ingest` reads (labels not needed; NOT ingested).")
+@reading_options
 @click.option("--out", default=None, help="Folder for audit.md, audit.png and audit.json.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object: probes (name, mean_shift, flip_rate, ci), ...")
 @click.option(
@@ -1157,6 +1210,11 @@ def audit(
     obj: Context,
     model: str | None,
     data: str,
+    fmt: str | None,
+    file_type: str | None,
+    mapping: tuple[str, ...],
+    label_map: str | None,
+    label_decoder: str | None,
     out: str | None,
     as_json: bool,
     resamples: int,
@@ -1180,6 +1238,8 @@ def audit(
     from prefloop.loop.audit import audit_model
     from prefloop.model.audit_report import FEW_PAIRS
 
+    data_format, data_options = _reading(fmt, file_type, mapping, label_map, label_decoder)
+
     try:
         report = audit_model(
             obj.engine,
@@ -1190,6 +1250,8 @@ def audit(
             seed=seed,
             max_pairs=max_pairs,
             progress=sys.stderr.isatty(),
+            data_format=data_format,
+            data_options=data_options,
         )
     except PrefloopError as exc:
         raise _fail(exc) from None

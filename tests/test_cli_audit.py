@@ -100,3 +100,28 @@ def test_audit_without_any_model_says_train_first(tmp_path: Path) -> None:
     no_store = run(tmp_path, "--db", str(tmp_path / "none.db"), "audit", "--data", "pairs.jsonl", check=False)
     assert no_store.returncode == 2 and "prefloop init" in no_store.stderr
     assert not (tmp_path / "none.db").exists(), "audit never creates a store"
+
+
+def test_eval_and_audit_read_a_file_in_its_own_layout(trained: tuple[Path, str]) -> None:
+    """--map / --label-map / --format work on eval --data and audit --data as they do on ingest."""
+    folder, name = trained
+    rows = [json.loads(line) for line in (folder / "train.jsonl").read_text().splitlines()[:10]]
+    lines = ["question,first,second,winner"]
+    lines += [
+        ",".join(json.dumps(v) for v in (r["prompt"], r["response_a"], r["response_b"], 1 if r["label"] == "a" else 0))
+        for r in rows
+    ]
+    (folder / "votes.csv").write_text("\n".join(lines) + "\n")
+    layout = ["--map", "prompt=question", "--map", "response_a=first", "--map", "response_b=second"]
+    labels = ["--map", "label=winner", "--label-map", "1=a,0=b"]
+    metrics = json.loads(run(folder, "eval", "--data", "votes.csv", *layout, *labels, "--json").stdout)
+    assert metrics["model"] == name and metrics["n"] == 10
+    unmapped = run(folder, "eval", "--data", "votes.csv", "--json", check=False)
+    assert unmapped.returncode == 1 and "votes.csv" in unmapped.stderr and "--map" in unmapped.stderr
+    assert "--skip-invalid" not in unmapped.stderr and "nothing was written" not in unmapped.stderr
+    unread = run(folder, "audit", "--data", "votes.csv", *layout, "--json", check=False)
+    assert unread.returncode == 1 and "label-like column(s) winner" in unread.stderr and "--map" in unread.stderr
+    audit = run(folder, "audit", "--data", "votes.csv", *layout, *labels, "--json", "--resamples", "50")
+    assert json.loads(audit.stdout)["n_pairs"] == 10
+    stray = run(folder, "eval", "--map", "label=winner", check=False)
+    assert stray.returncode == 2 and "say how to read --data" in stray.stderr

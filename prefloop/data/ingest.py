@@ -33,7 +33,15 @@ from prefloop.store.db import session_scope
 from prefloop.store.pairs import AddedCounts, add_pairs, prepare_bulk_load
 from prefloop.types import PairRecord
 
-__all__ = ["IngestReport", "ReadResult", "ingest", "iter_records", "read_records", "read_valid_records"]
+__all__ = [
+    "IngestReport",
+    "ReadResult",
+    "ingest",
+    "iter_records",
+    "read_records",
+    "read_unstored",
+    "read_valid_records",
+]
 
 BATCH = 5000
 MAX_KEPT_PROBLEMS = 200
@@ -195,6 +203,36 @@ def read_records(
     labeled = sum(1 for r in result.records if r.label is not None)
     _check_labels_found(_source_name(source), state, labeled, len(result.records))
     return result
+
+
+_INGEST_ONLY = ("--hub", "--encoding", "--hf-split", "--skip-invalid", "--strict")  # options eval and audit lack
+
+
+def read_unstored(source: str, command: str, fmt: str | None = None, opts: ShapeOptions | None = None) -> ReadResult:
+    """``read_records`` for a file a command reads but does not store (``eval --data``, ``audit --data``).
+
+    Every row must be valid. Failures are ``PrefloopError``s whose advice fits such a command:
+    they name the file and line, never ingest's --skip-invalid or "nothing was written".
+    """
+    from prefloop.errors import PrefloopError
+
+    layout = "--format, --file-type, --map, --label-map and --label-decoder work as for `prefloop ingest`"
+    try:
+        return read_records(source, fmt, opts, strict=True)
+    except SourceError as exc:
+        hint = exc.hint
+        if not hint or any(option in hint for option in _INGEST_ONLY):
+            hint = (
+                f"Check the path; {command} reads the files `prefloop ingest` reads (local files, hf://NAME); {layout}."
+            )
+        raise PrefloopError(f"{exc.problems[0]}\n{hint}") from None
+    except IngestError as exc:
+        shown = "\n".join(f"  {problem}" for problem in exc.problems[:10])
+        more = f"\n  ... and {exc.total - 10} more" if exc.total > 10 else ""
+        raise PrefloopError(
+            f"{exc.total} invalid row(s) in {source}:\n{shown}{more}\n"
+            f"Fix those rows, or say how to read them: {layout} (`prefloop ingest --help` lists the layouts)."
+        ) from None
 
 
 def read_valid_records(

@@ -5,13 +5,16 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sqlalchemy import Engine
 
-from prefloop.errors import IngestError, InvalidRequest, PrefloopError, SourceError
+from prefloop.errors import InvalidRequest, PrefloopError
 from prefloop.model import RewardEnsemble
+
+if TYPE_CHECKING:
+    from prefloop.data.fields import ShapeOptions
 
 __all__ = ["audit_model", "audit_pairs", "resolve_ensemble"]
 
@@ -53,28 +56,19 @@ def resolve_ensemble(open_engine: Callable[[], Engine], model: str | None) -> tu
         return load_ensemble(row), row.name
 
 
-def audit_pairs(data: str, max_pairs: int | None = None, seed: int = 0) -> list[Pair]:
+def audit_pairs(
+    data: str, max_pairs: int | None = None, seed: int = 0, fmt: str | None = None, opts: ShapeOptions | None = None
+) -> list[Pair]:
     """The distinct ``(prompt, a, b)`` pairs of a file in any format ``ingest`` reads; labels are not needed.
 
-    A bad row raises ``PrefloopError`` naming its file and line. A pair given several times
-    (one row per annotator, or with its responses swapped) counts once, in its first orientation.
-    With ``max_pairs``, a seeded sample of that many, in file order.
+    ``fmt`` and ``opts`` say how to read it, as for ingest (file type; dataset format, column
+    map, label map). A bad row raises ``PrefloopError`` naming its file and line. A pair given
+    several times (one row per annotator, or with its responses swapped) counts once, in its
+    first orientation. With ``max_pairs``, a seeded sample of that many, in file order.
     """
-    from prefloop.data.ingest import read_records
+    from prefloop.data.ingest import read_unstored
 
-    try:
-        read = read_records(data, strict=True)
-    except SourceError as exc:  # its hint names ingest's options, which audit does not have
-        raise PrefloopError(
-            f"{exc.problems[0]}\nCheck the path; audit reads the files `prefloop ingest` reads (local files, hf://NAME)."
-        ) from None
-    except IngestError as exc:
-        shown = "\n".join(f"  {problem}" for problem in exc.problems[:10])
-        more = f"\n  ... and {exc.total - 10} more" if exc.total > 10 else ""
-        raise PrefloopError(
-            f"{exc.total} invalid row(s) in {data}:\n{shown}{more}\n"
-            "Fix those rows: audit reads the layouts `prefloop ingest` reads (`prefloop ingest --help` lists them)."
-        ) from None
+    read = read_unstored(data, "audit", fmt, opts)
     # a pair given twice (one row per annotator, or with a and b swapped) is audited once
     unique: dict[tuple[str, str, str], Pair] = {}
     for r in read.records:
@@ -101,8 +95,12 @@ def audit_model(
     seed: int = 0,
     max_pairs: int | None = None,
     progress: bool = False,
+    data_format: str | None = None,
+    data_options: ShapeOptions | None = None,
 ) -> dict[str, Any]:
     """Audit a model (store version or saved folder) on a file's pairs; with ``out``, write the report files.
+
+    ``data_format`` / ``data_options`` say how to read ``data`` (see ``audit_pairs``).
 
     Returns the ``audit --json`` object: ``model``, ``data``, ``probes`` (each with ``name``,
     ``mean_shift``, ``flip_rate``, ``ci``, ``flip_ci``, ...), ``length_correlation``,
@@ -115,7 +113,7 @@ def audit_model(
         raise InvalidRequest(f"--resamples {resamples}: use 1 or more (1000 is the default)")
     if max_pairs is not None and max_pairs < 1:
         raise InvalidRequest(f"--max-pairs {max_pairs}: use 1 or more, or leave it out to audit every pair")
-    pairs = audit_pairs(data, max_pairs, seed)  # a bad file fails before a model is loaded
+    pairs = audit_pairs(data, max_pairs, seed, data_format, data_options)  # a bad file fails before a model loads
     ens, name = resolve_ensemble(open_engine, model)
     result = run_audit(pairs, ensemble_scorer(ens, progress=progress), resamples=resamples, seed=seed)
     report: dict[str, Any] = {"model": name, "data": data, **result.to_dict()}

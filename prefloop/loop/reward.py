@@ -40,6 +40,7 @@ from prefloop.store.versions import (
 from prefloop.types import Choice
 
 if TYPE_CHECKING:
+    from prefloop.data.fields import ShapeOptions
     from prefloop.objectives import CombinedReward
 
 __all__ = ["TrainResult", "evaluate_model", "load_ensemble", "score_pool", "train_model", "training_examples"]
@@ -314,11 +315,13 @@ def score_pool(
     return name, done
 
 
-def _file_pairs(path: str) -> tuple[list[tuple[str, str, str]], list[str]]:
-    from prefloop.data.ingest import read_valid_records
+def _file_pairs(
+    path: str, fmt: str | None = None, opts: ShapeOptions | None = None
+) -> tuple[list[tuple[str, str, str]], list[str]]:
+    from prefloop.data.ingest import read_unstored
 
     texts, labels = [], []
-    for record in read_valid_records(path, strict=True):
+    for record in read_unstored(path, "eval", fmt, opts).records:
         if record.label is not None and record.label is not Choice.SKIP:
             texts.append((record.prompt, record.response_a, record.response_b))
             labels.append(record.label.value)
@@ -333,8 +336,13 @@ def evaluate_model(
     split: str = "test",
     progress: bool = True,
     dimension: str | None = None,
+    data_format: str | None = None,
+    data_options: ShapeOptions | None = None,
 ) -> dict[str, Any]:
     """Metrics of a model on held-out labels (the store's ``split`` pairs, or a file NOT ingested).
+
+    ``data_format`` (file type) and ``data_options`` (dataset format, column and label maps)
+    say how to read ``data``, as for ingest.
 
     ``dimension`` picks the head of a multi-objective model and the labels it is measured on
     (default: the model's first dimension; see ``objectives.evaluation_head``).
@@ -353,7 +361,7 @@ def evaluate_model(
             labels = [r.choice for r in rows]
             known = label_dimensions(session)
     if data is not None:
-        texts, labels = _file_pairs(data)
+        texts, labels = _file_pairs(data, data_format, data_options)
     if not texts:
         others = f" (labels exist for: {', '.join(known)})" if data is None and known else ""
         raise PrefloopError(
