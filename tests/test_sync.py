@@ -88,6 +88,24 @@ def test_cycles_pull_train_score_and_push_without_duplicates(engine: Engine, tmp
     assert {lb.pair_id for lb in labels} <= {t.pair_id for t in tasks}
 
 
+def test_balpm_spreads_each_batch_away_from_the_pairs_already_acquired(sqlite_engine: Engine, tmp_path: Path) -> None:
+    fill(sqlite_engine)
+    path = write_config(tmp_path)
+    path.write_text(path.read_text().replace('strategy = "diverse:bald"', 'strategy = "balpm"'))
+    config = load_config(str(path))
+    for _ in range(3):  # random cold start; then BAL-PM with 10 labels, then with 20
+        run_sync(sqlite_engine, config, log=lambda _: None)
+    with session_scope(sqlite_engine) as session:
+        batches = [
+            (t.strategy, t.strategy_params.get("acquired"))
+            for t in session.scalars(select(Task).order_by(Task.id))
+            if t.strategy == "balpm"
+        ]
+    # each BAL-PM batch starts from every pair labelled or pending before it (10, then 20),
+    # not from the empty set the pool alone would give (labelled pairs are not candidates)
+    assert sorted({acquired for _, acquired in batches}) == [10, 20] and len(batches) == 20
+
+
 def test_dry_run_writes_nothing(engine: Engine, tmp_path: Path) -> None:
     fill(engine)
     config = load_config(str(write_config(tmp_path)))

@@ -156,6 +156,8 @@ class Strategy(ABC):
     params: dict[str, Any]
     #: True when ``select`` reads ``pool.embeddings`` (callers compute them only then)
     needs_embeddings: bool = False
+    #: True when ``select`` reads ``pool.acquired_embeddings``: the pairs already labelled or pending
+    uses_acquired_set: bool = False
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, params={self.params!r})"
@@ -316,6 +318,7 @@ class EntropyBatchStrategy(_EmbeddingWrapper):
         super().__init__(inner, shortlist, max_per_prompt, beta=beta, n_neighbors=n_neighbors, dim=dim)
         self.beta, self.n_neighbors, self.dim = beta, n_neighbors, dim
         self.name = "balpm" if inner.name == "bald" else f"balpm:{inner.name}"
+        self.uses_acquired_set = True
 
     def select(self, pool: ProbPool, k: int, rng: np.random.Generator | None = None) -> Selection:
         embeddings = self._embeddings(pool)

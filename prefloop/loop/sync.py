@@ -58,6 +58,7 @@ from prefloop.store.labels import get_cursor, record_pull, set_cursor
 from prefloop.store.models import ModelVersion, Task
 from prefloop.store.queries import pair_texts, pairs_by_id
 from prefloop.store.tasks import (
+    acquired_pair_ids,
     count_pending,
     last_task_id,
     plan_tasks,
@@ -304,25 +305,30 @@ def _candidates(
     members = np.array([preds[p].members for p in pool_ids], dtype=np.float64)
     p_tie = np.array([preds[p].p_tie for p in pool_ids], dtype=np.float64)
     strategy = get_strategy(config.acquisition.strategy, max_per_prompt=cap)
-    embeddings = None
+    embeddings = acquired = None
     if strategy.needs_embeddings:
         from prefloop.loop.reward import load_ensemble
 
         ens = load_ensemble(model)
         with session_scope(engine) as session:
-            texts = pair_texts(session, pool_ids)
+            acquired_ids = acquired_pair_ids(session, include, skip) if strategy.uses_acquired_set else []
+            texts = pair_texts(session, pool_ids + acquired_ids)
         if progress:
-            _say(f"embedding {len(texts)} pool pairs for {strategy.name}")
-        embeddings = ens.embed_pairs(texts, progress=progress)
+            _say(f"embedding {len(texts)} pairs for {strategy.name}")
+        both = ens.embed_pairs(texts, progress=progress)  # the pool's, then the acquired set's
+        embeddings = both[: len(pool_ids)]
+        acquired = both[len(pool_ids) :] if strategy.uses_acquired_set else None
     prob_pool = ProbPool(
         members,
         p_tie=p_tie,
         embeddings=embeddings,
+        acquired_embeddings=acquired,
         prompt_ids=np.array([q for _, q in pool]),
         dimension_probs=dimension_probs,
     )
     sel = strategy.select(prob_pool, need, rng)
-    return [pool_ids[i] for i in sel.indices], sel.scores, strategy.name, sel.params
+    params = sel.params if acquired is None else {**sel.params, "acquired": len(acquired)}  # on each task
+    return [pool_ids[i] for i in sel.indices], sel.scores, strategy.name, params
 
 
 def _gold_picks(engine: Engine, config: LoopConfig, backend: str, project: str, need: int) -> list[int]:

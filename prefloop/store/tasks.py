@@ -15,6 +15,7 @@ from prefloop.types import PushedTask
 
 __all__ = [
     "TaskMeta",
+    "acquired_pair_ids",
     "count_pending",
     "excluded_pair_ids",
     "last_task_id",
@@ -98,10 +99,24 @@ def count_pending(session: Session, backend: str, project: str) -> int:
 
 def excluded_pair_ids(session: Session) -> set[int]:
     """Pairs that must not be selected again: labeled anywhere, or pending in any backend, or held out."""
+    held_out = session.scalars(select(Pair.id).where(Pair.split != "pool"))
+    return _labeled_or_pending(session) | set(held_out)
+
+
+def _labeled_or_pending(session: Session) -> set[int]:
     labeled = session.scalars(select(Label.pair_id).where(Label.live()).distinct())
     pending = session.scalars(select(Task.pair_id).where(Task.status != "withdrawn").distinct())
-    held_out = session.scalars(select(Pair.id).where(Pair.split != "pool"))
-    return set(labeled) | set(pending) | set(held_out)
+    return set(labeled) | set(pending)
+
+
+def acquired_pair_ids(session: Session, include: Iterable[int] = (), skip: Iterable[int] = ()) -> list[int]:
+    """Pool pairs already in, or on their way into, the training set: labeled, or pending in a backend.
+
+    ``include`` (pending tasks being re-ranked: candidates again) and ``skip`` (withdrawn in this
+    cycle) are left out. BAL-PM spreads a new batch away from these.
+    """
+    pool = set(session.scalars(select(Pair.id).where(Pair.split == "pool")))
+    return sorted((_labeled_or_pending(session) & pool) - set(include) - set(skip))
 
 
 def selectable_count(session: Session) -> int:
