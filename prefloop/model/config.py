@@ -73,6 +73,13 @@ class ModelConfig:
     batch_size: int = _f(16, "Pairs per optimisation step.")
     seed: int = _f(0, "Master seed: same data + same seed ⇒ same model. Member i uses seed + i.")
     val_fraction: float = _f(0.1, "Share of pairs held out for validation log-loss (early stopping); 0 disables.")
+    val_split: Literal["random", "hashed"] = _f(
+        "random",
+        "How validation pairs are drawn: a seeded permutation, exactly val_fraction of them ('random'); or each "
+        "pair by a hash of its identity and the seed, about val_fraction ('hashed': a pair is held out in every "
+        "training that sees it, which a multi-dimension adapted model needs so each head validates and calibrates "
+        "on pairs its shared backbone did not train on; it always uses 'hashed').",
+    )
     patience: int = _f(2, "Epochs without validation improvement before stopping (best epoch is kept).")
     bootstrap: bool = _f(True, "Heads mode: each member trains on a bootstrap resample of the train pairs.")
     replay_fraction: float | None = _f(

@@ -102,14 +102,32 @@ def aggregate(examples: list[PreferenceExample], margin_scale: float = 0.0) -> P
     return PairTargets(pairs=pairs, wins=w, margin=margin, keys=list(index))
 
 
-def split(targets: PairTargets, val_fraction: float, seed: int) -> tuple[PairTargets, PairTargets | None]:
-    """Seeded train/validation split over unique pairs (all labels of a pair stay together)."""
+def split(
+    targets: PairTargets, val_fraction: float, seed: int, how: str = "random"
+) -> tuple[PairTargets, PairTargets | None]:
+    """Seeded train/validation split over unique pairs (all labels of a pair stay together).
+
+    ``random``: a seeded permutation, exactly ``round(n × val_fraction)`` pairs held out.
+    ``hashed``: a pair is held out when a hash of its identity and ``seed`` falls below
+    ``val_fraction``, so it is held out in EVERY set that contains it (a subset's validation
+    pairs are the whole set's validation pairs that it holds); about ``val_fraction`` of them.
+    """
     n = len(targets)
+    if how == "hashed":
+        val = np.array([_unit_hash(f"{seed}:{key}") < val_fraction for key in targets.keys], dtype=bool)
+        if not val.any() or n - int(val.sum()) < 2:
+            return targets, None
+        return targets.subset(np.flatnonzero(~val)), targets.subset(np.flatnonzero(val))
     n_val = round(n * val_fraction) if val_fraction > 0 else 0
     if n_val == 0 or n - n_val < 2:
         return targets, None
     perm = np.random.default_rng(seed).permutation(n)
     return targets.subset(np.sort(perm[n_val:])), targets.subset(np.sort(perm[:n_val]))
+
+
+def _unit_hash(text: str) -> float:
+    """A uniform number in [0, 1) from ``text`` (the first 8 bytes of its SHA-256)."""
+    return int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:8], "big") / 2**64
 
 
 def bootstrap_indices(n: int, seed: int) -> np.ndarray:

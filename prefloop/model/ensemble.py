@@ -129,7 +129,8 @@ class RewardEnsemble:
             targets.wins = balance_by_length(targets.wins, *response_lengths(targets.pairs))
         if len(targets) == 0:
             raise ModelError("no usable labels (all skipped?): label some pairs first")
-        train_t, val_t = split(targets, config.val_fraction if config.holds_out_split() else 0.0, config.seed)
+        held_out = config.val_fraction if config.holds_out_split() else 0.0
+        train_t, val_t = split(targets, held_out, config.seed, config.val_split)
         log = MetricsLog(config, enabled=_is_main_process())
         t0 = time.perf_counter()
         with progress_bar(progress and _is_main_process()) as bar:

@@ -13,7 +13,9 @@ exactly what a single-objective model of that mode does — over a backbone the 
   do not fight over one target). The tag ENDS the prompt: prompts are cut from the left to fit
   ``max_length``, so a leading tag would be the first thing lost on a long dialogue. Then each
   dimension's K linear heads are fitted on that backbone's features of its own tagged pairs,
-  centred at the backbone's output. Scoring a pair for a dimension runs the backbone on the
+  centred at the backbone's output; a pair is held out of the backbone's training exactly when it
+  is held out of its dimension's heads (``val_split = "hashed"``), so each head stops early and is
+  calibrated on pairs the backbone never saw. Scoring a pair for a dimension runs the backbone on the
   pair tagged with that dimension. Every dimension's folder keeps a copy of the shared backbone
   (one model version, D copies of the weights on disk). Measured on a small CPU run, the shared
   backbone cost the harmless head 8 points against its own single model (docs/benchmarks.md);
@@ -125,15 +127,20 @@ class MultiObjectiveModel:
         if empty or len(examples) < 1:
             raise ModelError(f"no labels of dimension {', '.join(empty)}: ingest some with `--dimension NAME`")
         t0 = time.perf_counter()
-        head_config = dataclasses.replace(config, name=None, metrics_path=None)
         tagged = config.mode == "adapted"
+        # adapted: a pair is held out of the shared backbone's training exactly when it is held out of
+        # its dimension's heads, so each head stops early and calibrates on pairs the backbone never saw
+        head_config = dataclasses.replace(
+            config, name=None, metrics_path=None, val_split="hashed" if tagged else config.val_split
+        )
         shared: RewardEnsemble | None = None
         reports: dict[str, Any] = {}
         shared_report: dict[str, Any] | None = None
         if tagged:  # one backbone fine-tuned on every dimension's tagged labels
             union = [ex for d, exs in examples.items() for ex in _tag_examples(exs, d)]
             shared, rep = RewardEnsemble.train(union, head_config, progress=progress)
-            shared_report = {k: rep.get(k) for k in ("n_pairs", "seconds", "finetune_seconds", "backbone_version")}
+            keep = ("n_pairs", "n_val_pairs", "seconds", "finetune_seconds", "backbone_version")
+            shared_report = {k: rep.get(k) for k in keep}
         heads: dict[str, RewardEnsemble] = {}
         offsets: dict[str, np.ndarray] = {}
         for dim, exs in examples.items():

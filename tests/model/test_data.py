@@ -48,3 +48,21 @@ def test_count_groups_is_the_number_of_batches_each_process_gets() -> None:
             lengths = np.arange(n)
             per_rank = {len(shard_groups(lengths, 16, 7, rank, world)) for rank in range(world)}
             assert per_rank == {count_groups(n, 16, world)}
+
+
+def test_a_hashed_split_holds_a_pair_out_of_every_set_that_contains_it() -> None:
+    whole = aggregate([PreferenceExample(f"p{i}", "a", "b", Choice.A) for i in range(400)])
+    part = aggregate([PreferenceExample(f"p{i}", "a", "b", Choice.A) for i in range(0, 400, 3)])
+    _, val_whole = split(whole, 0.2, seed=5, how="hashed")
+    train_part, val_part = split(part, 0.2, seed=5, how="hashed")
+    assert val_whole is not None and val_part is not None
+    assert set(val_part.pairs) == set(val_whole.pairs) & set(part.pairs), "the same pairs, whichever set"
+    assert not set(train_part.pairs) & set(val_whole.pairs)
+    assert 0.15 < len(val_whole) / len(whole) < 0.25, "about val_fraction of the pairs"
+    _, other_seed = split(whole, 0.2, seed=6, how="hashed")
+    assert other_seed is not None and set(other_seed.pairs) != set(val_whole.pairs)
+    # the random split of a subset draws its own pairs: what the hashed split exists to avoid
+    _, random_part = split(part, 0.2, seed=5)
+    _, random_whole = split(whole, 0.2, seed=5)
+    assert random_part is not None and random_whole is not None
+    assert set(random_part.pairs) - set(random_whole.pairs)

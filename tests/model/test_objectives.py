@@ -122,6 +122,10 @@ def test_adapted_mode_shares_one_finetuned_backbone_across_heads(tmp_path: Path)
     # one fine-tune on both dimensions' tagged labels; each dimension's heads on its own 24 pairs
     assert mo.tagged and report["shared_backbone"]["n_pairs"] == 48
     assert {d: r["n_pairs"] for d, r in report["per_dimension"].items()} == {"long": 24, "short": 24}
+    # every head validates on its share of the backbone's own validation pairs, never on pairs it trained on
+    assert all(e.config.val_split == "hashed" for e in mo.heads.values())
+    per_dim_val = sum(r["n_val_pairs"] for r in report["per_dimension"].values())
+    assert per_dim_val == report["shared_backbone"]["n_val_pairs"] > 0
     versions = {e._impl.backbone_version for e in mo.heads.values()}
     assert versions == {report["shared_backbone"]["backbone_version"]}  # the heads sit on that one backbone
     # the tag reaches the backbone even when the prompt is longer than max_length (it is cut from the left)
