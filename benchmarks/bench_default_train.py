@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from prefloop.data.ingest import read_records
-from prefloop.model import ModelConfig, PreferenceExample, RewardEnsemble, evaluate_predictions, pair_lengths
+from prefloop.model import ModelConfig, PreferenceExample, RewardEnsemble, evaluate_prediction, evaluate_predictions
 from prefloop.types import Choice
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "hh-rlhf-harmless-base-test.dev.jsonl.gz"
@@ -55,17 +55,7 @@ def main() -> None:
         t0 = time.perf_counter()
         pred = ens.predict(texts)
         score_s = time.perf_counter() - t0
-        len_a, len_b = pair_lengths(texts)
-        m = evaluate_predictions(
-            pred.p_a,
-            labels,
-            p_tie=pred.p_tie,
-            p_b=pred.p_b,
-            reward_a=pred.reward_a,
-            reward_b=pred.reward_b,
-            len_a=len_a,
-            len_b=len_b,
-        )
+        m, _, _ = evaluate_prediction(pred, texts, labels)
         row = {
             "mode": spec,
             "k": cfg.k,
