@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import shutil
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
@@ -179,11 +181,22 @@ class AdaptedImpl:
 
     # ---- persistence --------------------------------------------------------------------
     def save(self, path: Path) -> None:
-        self.backbone.save(path / _BACKBONE)
+        """Heads, metadata and the backbone; a backbone already saved in another version is hard-linked.
+
+        A heads-only retrain keeps its parent's backbone, so its files are linked, not copied:
+        versions share the disk blocks (MiniLM's are ~90 MB a version), and deleting one
+        version's folder leaves the others whole. Where links cannot be made, the files are copied.
+        """
+        source = _saved_backbone(self.backbone, self.backbone_version)
+        if source is not None and source != (path / _BACKBONE).absolute():
+            link_tree(source, path / _BACKBONE)
+        else:
+            self.backbone.save(path / _BACKBONE)
         save_heads(self.heads, path / _HEADS)
         (path / "adapted.json").write_text(
             json.dumps({"adapted_on": self.adapted_on, "backbone_version": self.backbone_version})
         )
+        self.backbone.saved_at = (path / _BACKBONE).absolute()
 
     @classmethod
     def load(cls, path: Path, config: ModelConfig) -> AdaptedImpl:
@@ -191,4 +204,34 @@ class AdaptedImpl:
         linear = dataclasses.replace(config, head="linear")
         heads = load_heads(path / _HEADS, config.k, lambda dim: make_head(linear, dim))
         meta = json.loads((path / "adapted.json").read_text())
+        backbone.saved_at = (path / _BACKBONE).absolute()
         return cls(config, backbone, heads, int(meta["adapted_on"]), str(meta["backbone_version"]))
+
+
+def _saved_backbone(backbone: FinetuneModel, version: str) -> Path | None:
+    """A folder that holds this backbone's files, if it still holds this version's."""
+    folder = backbone.saved_at
+    if folder is None:
+        return None
+    meta = folder.parent / "adapted.json"
+    try:
+        if json.loads(meta.read_text())["backbone_version"] != version:
+            return None
+    except (OSError, ValueError, KeyError):
+        return None
+    return folder if folder.is_dir() else None
+
+
+def link_tree(source: Path, target: Path) -> None:
+    """Recreate ``source``'s files under ``target`` as hard links (copies where a link cannot be made)."""
+    for src in sorted(source.rglob("*")):
+        dst = target / src.relative_to(source)
+        if src.is_dir():
+            dst.mkdir(parents=True, exist_ok=True)
+            continue
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        dst.unlink(missing_ok=True)
+        try:
+            os.link(src, dst)
+        except OSError:  # another file system, or links not supported
+            shutil.copy2(src, dst)

@@ -84,6 +84,7 @@ class FinetuneModel:
         self.config = config
         self.tokenizer = tokenizer
         self.net = net
+        self.saved_at: Path | None = None  # the folder this model was last saved to or loaded from
         self.decoder = is_decoder(self._base_config())
         self.layout = PairLayout.probe(tokenizer, config.template, self.decoder)
         self.shared = False

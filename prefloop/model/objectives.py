@@ -16,8 +16,8 @@ exactly what a single-objective model of that mode does — over a backbone the 
   centred at the backbone's output; a pair is held out of the backbone's training exactly when it
   is held out of its dimension's heads (``val_split = "hashed"``), so each head stops early and is
   calibrated on pairs the backbone never saw. Scoring a pair for a dimension runs the backbone on the
-  pair tagged with that dimension. Every dimension's folder keeps a copy of the shared backbone
-  (one model version, D copies of the weights on disk). Measured on a small CPU run, the shared
+  pair tagged with that dimension. Every dimension's folder holds the shared backbone's files
+  as hard links to one copy (copies only where the file system cannot link). Measured on a small CPU run, the shared
   backbone cost the harmless head 8 points against its own single model (docs/benchmarks.md);
 - **finetune** mode is refused (K LoRA members per dimension would multiply the cost by D).
 

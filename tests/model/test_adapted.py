@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -83,6 +84,18 @@ def test_save_load_and_heads_only_retrain_until_labels_double(
     )
     assert not report["adapted"] and report["backbone_version"] == ens._impl.backbone_version
     assert child._impl.backbone is loaded._impl.backbone
+    # the child's folder links the parent's backbone files instead of copying ~90 MB a version,
+    # and stays whole when the parent's folder is deleted
+    child.save(tmp_path / "child")
+    files = sorted(p for p in (tmp_path / "m" / "adapted_backbone").rglob("*") if p.is_file())
+    assert files and all(
+        p.stat().st_ino
+        == (tmp_path / "child" / "adapted_backbone" / p.relative_to(tmp_path / "m" / "adapted_backbone")).stat().st_ino
+        for p in files
+    )
+    expected = child.predict(pairs).p_a_members
+    shutil.rmtree(tmp_path / "m")
+    np.testing.assert_allclose(RewardEnsemble.load(tmp_path / "child").predict(pairs).p_a_members, expected, atol=1e-6)
     # past 2 × 48 labelled pairs the backbone is fine-tuned again, from the previous one
     _grown, report = RewardEnsemble.train(
         make_examples(64, seed=6, offset=6000),
@@ -92,3 +105,6 @@ def test_save_load_and_heads_only_retrain_until_labels_double(
         progress=False,
     )
     assert report["adapted"] and report["backbone_version"] != ens._impl.backbone_version
+    _grown.save(tmp_path / "grown")  # a new backbone: its own files
+    weights = next((tmp_path / "grown" / "adapted_backbone").rglob("*.safetensors"))
+    assert weights.stat().st_nlink == 1

@@ -138,6 +138,8 @@ def test_adapted_mode_shares_one_finetuned_backbone_across_heads(tmp_path: Path)
     # data is measured by benchmarks/bench_multiobjective.py --mode adapted)
     test = pairs_of(length_pairs(6, "long", seed=7, offset=2000))
     mo.save(tmp_path / "m")
+    weights = [next((tmp_path / "m" / f"head-{i}" / "adapted_backbone").rglob("*.safetensors")) for i in range(2)]
+    assert weights[0].stat().st_ino == weights[1].stat().st_ino, "one copy of the shared backbone on disk"
     again = MultiObjectiveModel.load(tmp_path / "m")
     for dim in mo.dimensions:
         assert np.allclose(again.predict(test, dim).p_a_members, mo.predict(test, dim).p_a_members)
