@@ -77,12 +77,15 @@ def train_objectives(
     """Train one model on ``dimensions`` (one → a single-objective model of that dimension).
 
     With several dimensions every head is fitted afresh on all of its dimension's labels (heads
-    cost seconds; heads mode retrains fresh anyway); ``parent`` is recorded as the lineage.
+    cost seconds); an adapted ``parent`` of the same dimensions lends its fine-tuned backbone
+    until the labels have grown ``adapt_growth``-fold (``MultiObjectiveModel.train``). ``parent``
+    is recorded as the lineage in every case.
     """
     from prefloop.loop.reward import (
         TrainResult,
         annotator_weights,
         gold_weights,
+        load_ensemble,
         save_version,
         train_model,
         training_examples,
@@ -125,8 +128,11 @@ def train_objectives(
             f"no training labels of dimension {', '.join(empty)} in the pool split (held-out labels do not "
             "train); ingest some with `prefloop ingest FILE --dimension NAME`"
         )
+    warm = load_ensemble(parent_row) if parent_row is not None and config.mode == "adapted" else None
     checkpoint("train:started")
-    model, report = MultiObjectiveModel.train(examples, config, progress=progress)
+    model, report = MultiObjectiveModel.train(
+        examples, config, progress=progress, parent=warm if isinstance(warm, MultiObjectiveModel) else None
+    )
     model_id = save_version(
         engine,
         model,

@@ -116,12 +116,10 @@ class RewardEnsemble:
         """
         if config.threads:
             torch.set_num_threads(config.threads)
-        if parent is not None:
-            same = (parent.config.mode, parent.config.resolved_backbone(), parent.config.k, _debias(parent.config))
-            if same != (config.mode, config.resolved_backbone(), config.k, _debias(config)):
-                raise ModelError(
-                    "warm start needs the parent's mode, backbone, k and debias setting; train without parent instead"
-                )
+        if parent is not None and not can_warm_start(parent.config, config):
+            raise ModelError(
+                "warm start needs the parent's mode, backbone, k and debias setting; train without parent instead"
+            )
         fraction = config.resolved_replay_fraction()
         used = replay_sample(examples, replay or [], fraction, config.seed) if replay else examples
         targets = aggregate(used, config.margin_scale)
@@ -261,6 +259,12 @@ class RewardEnsemble:
 
             impl = FinetuneModel.load(path, config)
         return cls(config, impl, np.asarray(meta.pop("thetas")), meta)
+
+
+def can_warm_start(parent: ModelConfig, config: ModelConfig) -> bool:
+    """Whether a model trained with ``parent`` can start one trained with ``config``: same mode, backbone, k, debias."""
+    same = (parent.mode, parent.resolved_backbone(), parent.k, _debias(parent))
+    return same == (config.mode, config.resolved_backbone(), config.k, _debias(config))
 
 
 def _debias(config: ModelConfig) -> str:

@@ -41,7 +41,7 @@ import numpy as np
 from prefloop.errors import ModelError
 from prefloop.model.config import ModelConfig
 from prefloop.model.data import PreferenceExample, aggregate
-from prefloop.model.ensemble import EnsemblePrediction, RewardEnsemble
+from prefloop.model.ensemble import EnsemblePrediction, RewardEnsemble, can_warm_start
 from prefloop.objectives import CombinedReward, combined_probabilities
 
 __all__ = ["MULTI_MODES", "MultiObjectiveModel", "is_multi_objective", "tag_pairs"]
@@ -60,6 +60,16 @@ def tag_pairs(pairs: list[Pair], dimension: str) -> list[Pair]:
     """The pairs with the dimension's tag ending the prompt (adapted mode's shared backbone; the end
     survives the left truncation of long prompts)."""
     return [(f"{prompt}\n[{dimension}]", a, b) for prompt, a, b in pairs]
+
+
+def _warm_backbone(
+    parent: MultiObjectiveModel | None, examples: dict[str, list[PreferenceExample]], config: ModelConfig
+) -> RewardEnsemble | None:
+    """The parent's head ensemble whose adapted backbone the shared training may start from (None: fresh)."""
+    if parent is None or not parent.tagged or set(parent.dimensions) != set(examples):
+        return None
+    first = next(iter(parent.heads.values()))
+    return first if can_warm_start(first.config, config) else None
 
 
 def _tag_examples(examples: list[PreferenceExample], dimension: str) -> list[PreferenceExample]:
@@ -115,9 +125,20 @@ class MultiObjectiveModel:
     # ---- training -------------------------------------------------------------------------
     @classmethod
     def train(
-        cls, examples: dict[str, list[PreferenceExample]], config: ModelConfig, progress: bool = True
+        cls,
+        examples: dict[str, list[PreferenceExample]],
+        config: ModelConfig,
+        progress: bool = True,
+        parent: MultiObjectiveModel | None = None,
     ) -> tuple[MultiObjectiveModel, dict[str, Any]]:
-        """Train one head ensemble per dimension of ``examples`` (dimension → its labels only)."""
+        """Train one head ensemble per dimension of ``examples`` (dimension → its labels only).
+
+        ``examples`` hold every label of each dimension (the heads are refitted on all of them).
+        With an adapted ``parent`` of the same dimensions and settings, the shared backbone is the
+        parent's until the labelled pairs have grown ``adapt_growth``-fold since it was fine-tuned,
+        then fine-tuned again from it, as a single-objective adapted model's is; otherwise (heads
+        mode, other dimensions or settings) the parent is lineage only.
+        """
         if config.mode not in MULTI_MODES:
             raise ModelError(
                 f"several dimensions in one model need mode 'heads' or 'adapted', not {config.mode!r} "
@@ -138,8 +159,9 @@ class MultiObjectiveModel:
         shared_report: dict[str, Any] | None = None
         if tagged:  # one backbone fine-tuned on every dimension's tagged labels
             union = [ex for d, exs in examples.items() for ex in _tag_examples(exs, d)]
-            shared, rep = RewardEnsemble.train(union, head_config, progress=progress)
-            keep = ("n_pairs", "n_val_pairs", "seconds", "finetune_seconds", "backbone_version")
+            warm = _warm_backbone(parent, examples, head_config)
+            shared, rep = RewardEnsemble.train(union, head_config, parent=warm, progress=progress)
+            keep = ("n_pairs", "n_val_pairs", "adapted", "seconds", "finetune_seconds", "backbone_version")
             shared_report = {k: rep.get(k) for k in keep}
         heads: dict[str, RewardEnsemble] = {}
         offsets: dict[str, np.ndarray] = {}
@@ -164,7 +186,7 @@ class MultiObjectiveModel:
             "dimensions": list(heads),
             "tagged": tagged,
             "trained_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "parent_version": None,
+            "parent_version": parent.version if parent is not None else None,
         }
         model = cls(config, heads, offsets, meta)
         report = {

@@ -143,3 +143,16 @@ def test_adapted_mode_shares_one_finetuned_backbone_across_heads(tmp_path: Path)
     again = MultiObjectiveModel.load(tmp_path / "m")
     for dim in mo.dimensions:
         assert np.allclose(again.predict(test, dim).p_a_members, mo.predict(test, dim).p_a_members)
+    # a retrain from it with a few more labels keeps its fine-tuned backbone (48 + 8 < 2 × 48 pairs):
+    # only the heads refit, and the new version links the parent's backbone files
+    more = {d: exs + length_pairs(4, d, seed=11, offset=900) for d, exs in data.items()}
+    child, child_report = MultiObjectiveModel.train(more, cfg, progress=False, parent=again)
+    assert child_report["shared_backbone"]["adapted"] is False
+    assert child_report["shared_backbone"]["backbone_version"] == report["shared_backbone"]["backbone_version"]
+    assert child.meta["parent_version"] == mo.version
+    child.save(tmp_path / "child")
+    linked = next((tmp_path / "child" / "head-0" / "adapted_backbone").rglob("*.safetensors"))
+    assert linked.stat().st_ino == weights[0].stat().st_ino
+    # other dimensions: the parent is lineage only, the backbone is fine-tuned afresh
+    _, fresh_report = MultiObjectiveModel.train({"long": more["long"]}, cfg, progress=False, parent=again)
+    assert fresh_report["shared_backbone"]["adapted"] is True
