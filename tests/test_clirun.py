@@ -7,6 +7,8 @@ import re
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from tests.clirun import _in_process, clean_env, prefloop_subprocess
 
 # (arguments, the exit code both runners must give)
@@ -42,6 +44,7 @@ def _session(cwd: Path, runner: str) -> list[tuple[int, str, str]]:
     return out
 
 
+@pytest.mark.slow  # nine real subprocesses (~9 s): CI runs it; the fast local loop trusts it
 def test_both_runners_give_the_same_code_stdout_and_stderr(tmp_path: Path) -> None:
     child = _session(tmp_path / "child", "subprocess")
     here = _session(tmp_path / "here", "in-process")
