@@ -381,9 +381,6 @@ def ingest(
     )
     try:
         require_source(source, file_type, hub)  # a mistyped path creates no store
-    except PrefloopError as exc:
-        raise _fail(exc) from None
-    try:
         report = run_ingest(
             obj.engine(create=True),
             source,

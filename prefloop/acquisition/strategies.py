@@ -303,6 +303,8 @@ class EntropyBatchStrategy(_EmbeddingWrapper):
     limits the search to the inner score's top M (default: every pair). Needs ``pool.embeddings``.
     """
 
+    uses_acquired_set = True
+
     def __init__(
         self,
         inner: Strategy | None = None,
@@ -318,7 +320,6 @@ class EntropyBatchStrategy(_EmbeddingWrapper):
         super().__init__(inner, shortlist, max_per_prompt, beta=beta, n_neighbors=n_neighbors, dim=dim)
         self.beta, self.n_neighbors, self.dim = beta, n_neighbors, dim
         self.name = "balpm" if inner.name == "bald" else f"balpm:{inner.name}"
-        self.uses_acquired_set = True
 
     def select(self, pool: ProbPool, k: int, rng: np.random.Generator | None = None) -> Selection:
         embeddings = self._embeddings(pool)

@@ -73,12 +73,14 @@ def detect_format(source: str, hub: bool = False) -> str:
     raise SourceError(source, "unknown file type", "Name the reader with --file-type jsonl|json|csv|parquet|hf.")
 
 
-def require_source(source: str, fmt: str | None = None, hub: bool = False) -> None:
-    """Fail at once on a local source that is missing or of no known type: before any store is opened."""
+def require_source(source: str, fmt: str | None = None, hub: bool = False) -> str:
+    """The file type of ``source`` (``fmt``, else detected), failing at once on a local source that is
+    missing or of no known type (ingest calls it before it opens a store)."""
     if fmt is None:
-        detect_format(source, hub)
-    elif fmt != "hf" and not Path(source).exists():
+        return detect_format(source, hub)
+    if fmt != "hf" and not Path(source).exists():
         raise SourceError(source, "file not found", "Check the path.")
+    return fmt
 
 
 def _open_binary(path: Path) -> IO[bytes]:
@@ -302,13 +304,11 @@ def read_rows(
     Raises ``SourceError`` when the source as a whole is unreadable or empty, ``RowProblem``
     when reading cannot continue past one line (malformed JSON, CSV).
     """
-    fmt = fmt or detect_format(source, hub)
+    fmt = require_source(source, fmt, hub)
     if fmt == "hf":
         yield from _guarded(_read_hf(source, split), source)
         return
     path = Path(source)
-    if not path.exists():
-        raise SourceError(source, "file not found", "Check the path.")
     if fmt not in _READERS:
         raise SourceError(source, f"unknown file type {fmt!r}", f"Use one of {', '.join(FORMATS)}.")
     yield from _guarded(_READERS[fmt](path, encoding), source)
