@@ -30,8 +30,6 @@ Everything here is a pure function of tensors or arrays (hand-checked in
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 import torch
 
@@ -43,21 +41,12 @@ __all__ = [
     "log_length",
     "odin_penalty",
     "pearson",
-    "response_lengths",
 ]
 
 #: debias_method values; the first is the default (chosen by benchmarks/bench_debias.py)
 DEBIAS_METHODS = ("odin", "conditioned", "balanced")
 
 _EPS = 1e-8
-
-
-def response_lengths(pairs: Sequence[tuple[str, str, str]]) -> tuple[np.ndarray, np.ndarray]:
-    """Character counts of responses a and b, float64 [n] each (the prompt is not counted)."""
-    return (
-        np.array([len(p[1]) for p in pairs], dtype=np.float64),
-        np.array([len(p[2]) for p in pairs], dtype=np.float64),
-    )
 
 
 def log_length(chars: torch.Tensor) -> torch.Tensor:

@@ -22,7 +22,8 @@ import torch
 from prefloop.errors import ModelError
 from prefloop.model.config import ModelConfig
 from prefloop.model.data import PairTargets
-from prefloop.model.debias import conditioned_gap, fit_length_expert, response_lengths
+from prefloop.model.debias import conditioned_gap, fit_length_expert
+from prefloop.model.evaluate import pair_lengths
 
 __all__ = ["BackboneLengthTerm", "check_finetune_debias"]
 
@@ -40,7 +41,7 @@ class BackboneLengthTerm:
     """β·(ℓ_a − ℓ_b) added to a fine-tune batch's reward gaps, β fitted on length alone first."""
 
     def __init__(self, train: PairTargets, tie_model: str, device: torch.device) -> None:
-        len_a, len_b = response_lengths(train.pairs)
+        len_a, len_b = pair_lengths(train.pairs)
         self.beta = fit_length_expert(train.wins, len_a, len_b, tie_model)
         self.len_a = torch.from_numpy(len_a).float().to(device)
         self.len_b = torch.from_numpy(len_b).float().to(device)

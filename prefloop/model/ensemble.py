@@ -17,7 +17,8 @@ from prefloop.errors import ModelError
 from prefloop.model.calibration import fit_temperature
 from prefloop.model.config import ModelConfig
 from prefloop.model.data import PreferenceExample, aggregate, replay_sample, split
-from prefloop.model.debias import balance_by_length, response_lengths
+from prefloop.model.debias import balance_by_length
+from prefloop.model.evaluate import pair_lengths
 from prefloop.model.losses import probs_numpy
 from prefloop.model.tracking import MetricsLog, progress_bar
 
@@ -124,7 +125,7 @@ class RewardEnsemble:
         used = replay_sample(examples, replay or [], fraction, config.seed) if replay else examples
         targets = aggregate(used, config.margin_scale)
         if _debias(config) == "balanced":  # the other methods change the likelihood, not the labels
-            targets.wins = balance_by_length(targets.wins, *response_lengths(targets.pairs))
+            targets.wins = balance_by_length(targets.wins, *pair_lengths(targets.pairs))
         if len(targets) == 0:
             raise ModelError("no usable labels (all skipped?): label some pairs first")
         held_out = config.val_fraction if config.holds_out_split() else 0.0

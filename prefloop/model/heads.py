@@ -33,7 +33,7 @@ from prefloop.model.backbone import (
 )
 from prefloop.model.config import ModelConfig
 from prefloop.model.data import PairTargets, bootstrap_indices
-from prefloop.model.debias import response_lengths
+from prefloop.model.evaluate import pair_lengths
 from prefloop.model.losses import pair_nll, tie_param_init
 from prefloop.model.render import Rendered, encode, render
 from prefloop.model.tracking import MetricsLog
@@ -235,7 +235,7 @@ def load_heads(path: Any, k: int, make: Any) -> list[RewardHead]:
 
 def _tensors(ea: np.ndarray, eb: np.ndarray, t: PairTargets) -> tuple[torch.Tensor, ...]:
     """(xa, xb, wins, margin, chars of a, chars of b) of the pairs ``t``."""
-    len_a, len_b = response_lengths(t.pairs)
+    len_a, len_b = pair_lengths(t.pairs)
     return (
         torch.from_numpy(ea),
         torch.from_numpy(eb),

@@ -15,7 +15,6 @@ from prefloop.model.debias import (
     fit_length_expert,
     odin_penalty,
     pearson,
-    response_lengths,
 )
 from prefloop.model.debias_heads import LengthAwareHead, as_debiased, debiased_head
 from prefloop.model.heads import RewardHead, make_head
@@ -84,7 +83,9 @@ def test_balance_two_bins_and_soft_labels_by_hand() -> None:
 
 
 def test_response_lengths_are_characters() -> None:
-    la, lb = response_lengths([("prompt is not counted", "abc", "hello world")])
+    from prefloop.model.evaluate import pair_lengths  # the one length every debias method and eval use
+
+    la, lb = pair_lengths([("prompt is not counted", "abc", "hello world")])
     assert la.tolist() == [3.0] and lb.tolist() == [11.0]
 
 
