@@ -31,9 +31,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from prefloop.config import ObjectivesSettings, combination_problem
 from prefloop.errors import ModelError
 
-__all__ = ["CombinedReward", "combine_member_rewards", "combined_probabilities"]
+__all__ = ["CombinedReward", "combine_member_rewards", "combined_probabilities", "combined_reward"]
 
 
 @dataclass(frozen=True)
@@ -46,16 +47,9 @@ class CombinedReward:
     penalty: float = 10.0
 
     def __post_init__(self) -> None:
-        if bool(self.weights) == bool(self.maximize):
-            raise ModelError("a combined reward takes either weights or maximize (+ constraints), not both or neither")
-        if self.constraints and not self.maximize:
-            raise ModelError("constraints need maximize: the objective maximised subject to them")
-        if any(w < 0 for w in self.weights.values()) or (self.weights and sum(self.weights.values()) <= 0):
-            raise ModelError(f"weights must be ≥ 0 with a positive sum, got {dict(self.weights)}")
-        if self.maximize in self.constraints:
-            raise ModelError(f"{self.maximize!r} is both maximised and constrained; constrain other dimensions")
-        if self.penalty <= 0:
-            raise ModelError(f"penalty must be > 0, got {self.penalty}")
+        problem = combination_problem(self.weights, self.maximize, self.constraints, self.penalty)
+        if problem is not None:
+            raise ModelError(problem[1])
 
     @property
     def dimensions(self) -> list[str]:
@@ -71,6 +65,18 @@ class CombinedReward:
             return " + ".join(f"{w / total:g}·{d}" for d, w in self.weights.items())
         cons = ", ".join(f"{c} ≥ {t:g}" for c, t in self.constraints.items())
         return f"max {self.maximize}" + (f" s.t. {cons} (penalty {self.penalty:g})" if cons else "")
+
+
+def combined_reward(settings: ObjectivesSettings) -> CombinedReward | None:
+    """The combined reward ``[objectives]`` describes, or None when it sets none (checked when it was loaded)."""
+    if not settings.combines():
+        return None
+    return CombinedReward(
+        weights=dict(settings.weights),
+        maximize=settings.maximize,
+        constraints=dict(settings.constraints),
+        penalty=settings.penalty,
+    )
 
 
 def combine_member_rewards(rewards: Mapping[str, np.ndarray], spec: CombinedReward) -> np.ndarray:

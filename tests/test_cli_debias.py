@@ -75,4 +75,6 @@ def test_a_bad_debias_setting_fails_at_config_load(tmp_path: Path, setting: str,
 
 def test_a_bad_flag_value_is_refused_by_the_cli(tmp_path: Path) -> None:
     proc = run(tmp_path, "train", "--debias", "lenght", check=False)
-    assert proc.returncode == 2 and "'lenght' is not one of 'none', 'length'" in proc.stderr
+    assert proc.returncode == 2
+    assert "[model]: debias must be 'none' | 'length', got 'lenght' (from flag --debias)" in proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == [], "refused before any work: no store"

@@ -37,6 +37,7 @@ from prefloop.acquisition.strategies import (
     Selection,
     Strategy,
     available_strategies,
+    configured_strategy,
     get_strategy,
 )
 
@@ -53,6 +54,7 @@ __all__ = [
     "apply_prompt_cap",
     "available_strategies",
     "bald",
+    "configured_strategy",
     "decisive_probs",
     "delta_ucb",
     "dimension_disagreement",

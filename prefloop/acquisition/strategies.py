@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import inspect
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -41,6 +41,7 @@ __all__ = [
     "Selection",
     "Strategy",
     "available_strategies",
+    "configured_strategy",
     "get_strategy",
 ]
 
@@ -355,6 +356,19 @@ def available_strategies() -> list[str]:
     return ["random", *SCORERS, *POOL_SCORERS, "balpm", "diverse"]
 
 
+def _parse_spec(spec: str) -> tuple[str, str]:
+    """(head, inner spec) of a strategy spec: aliases resolved, ``diverse(bald)`` = ``diverse:bald``."""
+    spec = spec.strip().lower().replace("-", "_")
+    for alias, name in _ALIASES.items():
+        if spec == alias or spec.startswith((f"{alias}:", f"{alias}(")):
+            spec = name + spec[len(alias) :]
+    for wrapper in _WRAPPERS:
+        if spec.startswith(f"{wrapper}(") and spec.endswith(")"):
+            spec = f"{wrapper}:" + spec[len(wrapper) + 1 : -1]
+    head, _, rest = spec.partition(":")
+    return head, rest
+
+
 def get_strategy(spec: str, **params: Any) -> Strategy:
     """Build a strategy from a name or spec string and keyword parameters.
 
@@ -365,14 +379,8 @@ def get_strategy(spec: str, **params: Any) -> Strategy:
     ``ValueError`` on one it does not take). ``-`` and ``_`` are interchangeable
     (``"delta-ucb"``); ``"bal-pm"`` is ``"balpm"``.
     """
-    spec = spec.strip().lower().replace("-", "_")
-    for alias, name in _ALIASES.items():
-        if spec == alias or spec.startswith((f"{alias}:", f"{alias}(")):
-            spec = name + spec[len(alias) :]
-    for wrapper in _WRAPPERS:
-        if spec.startswith(f"{wrapper}(") and spec.endswith(")"):
-            spec = f"{wrapper}:" + spec[len(wrapper) + 1 : -1]
-    head, _, rest = spec.partition(":")
+    head, rest = _parse_spec(spec)
+    spec = f"{head}:{rest}" if rest else head
     if head in _WRAPPERS:
         inner_spec = rest or params.pop("inner", None)
         if not inner_spec and head == "balpm":
@@ -390,3 +398,27 @@ def get_strategy(spec: str, **params: Any) -> Strategy:
     if head == "random" or head in SCORERS or head in POOL_SCORERS:
         return ScoreStrategy(head, **params)
     raise StrategyError(f"unknown strategy {spec!r}; known: {', '.join(available_strategies())}")
+
+
+def _wrapper_params(head: str) -> set[str]:
+    own = inspect.signature(_WRAPPERS[head]).parameters
+    return set(own) - {"inner", "max_per_prompt"}
+
+
+def configured_strategy(spec: str, params: Mapping[str, Any], max_per_prompt: int | None = None) -> Strategy:
+    """A strategy from a spec and a flat set of parameters, each given to the layer that takes it.
+
+    ``[acquisition]`` names parameters without saying which layer of ``diverse:epig`` they are
+    for: a wrapper takes the ones it knows (``shortlist``, ``beta`` of ``balpm``), its inner
+    strategy the rest. A parameter no layer takes is a ``StrategyError`` naming what it takes.
+    """
+    head, rest = _parse_spec(spec)
+    if head not in _WRAPPERS:
+        return get_strategy(spec, max_per_prompt=max_per_prompt, **params)
+    own = _wrapper_params(head)
+    inner_spec = rest or ("bald" if head == "balpm" else "")
+    if not inner_spec:
+        return get_strategy(spec, max_per_prompt=max_per_prompt, **params)
+    inner = configured_strategy(inner_spec, {k: v for k, v in params.items() if k not in own})
+    mine = {k: v for k, v in params.items() if k in own}
+    return get_strategy(head, inner=inner, max_per_prompt=max_per_prompt, **mine)

@@ -19,7 +19,8 @@ for every backend:
 * Deletions are reported through ``PullResult.alive``; skips / cancelled /
   discarded annotations come back as ``Choice.SKIP``.
 * Credentials are never printed or logged (``__repr__`` masks them); they arrive in
-  ``BackendSettings`` (``config.load_config`` reads the environment, nothing else does).
+  ``BackendSettings``, the ``[backend]`` record of ``prefloop.config`` (``load_config`` reads
+  the environment, nothing else does).
 * Network failures follow one policy (``backends/retry.py``): connection errors, timeouts,
   429 (honouring ``Retry-After``) and 502/503/504 are retried ``retries`` times with
   doubling waits; anything else fails at once, a refused key as ``BackendAuthError``.
@@ -30,9 +31,9 @@ from __future__ import annotations
 import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
+from prefloop.config import BackendSettings
 from prefloop.errors import BackendAuthError, BackendError, BackendUnreachable
 from prefloop.types import PullResult, PushedTask, TaskRequest
 
@@ -53,35 +54,6 @@ class Health:
     detail: str
     version: str | None = None
     refused: bool = False  # the server answered but refused the API key (not an outage)
-
-
-@dataclass
-class BackendSettings:
-    """Settings shared by every backend; each backend reads the fields it knows."""
-
-    project: str = "prefloop"
-    url: str | None = None
-    api_key: str | None = field(default=None, repr=False)
-    template: str | None = None
-    dimensions: list[str] = field(default_factory=list)
-    with_strength: bool = True
-    with_rationale: bool = True
-    annotators_per_pair: int = 1
-    show_predictions: bool = False
-    randomize_order: bool = True
-    order_seed: int = 0
-    batch_size: int = 500
-    timeout_s: float = 30.0
-    retries: int = 3
-    backoff_s: float = 0.5
-    max_backoff_s: float = 30.0
-    # Cursor overlap window: a pull re-reads this much before the cursor on purpose.
-    overlap_s: float = 5.0
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def __repr__(self) -> str:  # never leak a key through a log line
-        key = "***" if self.api_key else None
-        return f"BackendSettings(project={self.project!r}, url={self.url!r}, api_key={key})"
 
 
 def presentation_swapped(pair_key: str, seed: int = 0, randomize: bool = True) -> bool:

@@ -11,10 +11,11 @@ import numpy as np
 from sqlalchemy import Engine
 
 from prefloop.annotators import Annotation, QualityThresholds, annotator_report
+from prefloop.config import AnnotatorSettings
 from prefloop.store.annotations import AnnotationRow, annotation_rows
 from prefloop.store.db import session_scope
 
-__all__ = ["annotations_from_rows", "annotators_report"]
+__all__ = ["annotations_from_rows", "annotators_report", "gold_thresholds"]
 
 
 def annotations_from_rows(rows: Sequence[AnnotationRow]) -> list[Annotation]:
@@ -41,6 +42,11 @@ def annotations_from_rows(rows: Sequence[AnnotationRow]) -> list[Annotation]:
         )
         for r in rows
     ]
+
+
+def gold_thresholds(settings: AnnotatorSettings) -> QualityThresholds:
+    """The report's thresholds with the gold check of ``[annotators]`` (the one sync's training applies)."""
+    return QualityThresholds(min_gold_accuracy=settings.min_gold_accuracy, gold_min_labels=settings.gold_min_labels)
 
 
 def annotators_report(

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from sqlalchemy import Engine
 
-from prefloop.config import AcquisitionSettings, BackendSection, LoopConfig, MilestoneSettings
+from prefloop.config import AcquisitionSettings, BackendSettings, LoopConfig, MilestoneSettings, ModelConfig
 from prefloop.errors import PrefloopError
 from prefloop.store.db import init_db, make_engine, session_scope
 from prefloop.store.pairs import add_pairs
@@ -146,7 +146,7 @@ def arm_config(root: Path, oracle: Path, strategy: str, size: DemoSize, cache: P
     """The loop configuration of one arm: simulated annotators, the default heads model."""
     return LoopConfig(
         db=f"sqlite:///{root / 'prefloop.db'}",
-        backend=BackendSection(
+        backend=BackendSettings(
             name="simulated",
             project="demo",
             url=str(root / "annotators"),
@@ -155,7 +155,8 @@ def arm_config(root: Path, oracle: Path, strategy: str, size: DemoSize, cache: P
         ),
         acquisition=AcquisitionSettings(strategy=strategy, queue_size=size.queue, max_per_prompt=1),
         milestone=MilestoneSettings(every=size.milestone, min_labels=size.milestone),
-        model={"mode": "heads", "k": 5, "max_length": 256, "head": "linear", "cache_dir": None},
+        # the embedding cache stays the shared one (cache_dir unset), so a rerun embeds nothing again
+        model=ModelConfig(mode="heads", k=5, max_length=256, head="linear"),
         artifacts_dir=str(root / "artifacts"),
     )
 

@@ -18,7 +18,7 @@ import csv
 import dataclasses
 import json
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,11 +28,29 @@ import numpy as np
 from prefloop.acquisition import ProbPool, get_strategy
 from prefloop.backends.base import BackendSettings
 from prefloop.backends.simulated import SimulatedBackend
+from prefloop.data.ingest import read_records
+from prefloop.data.shapes import ShapeOptions
+from prefloop.errors import PrefloopError
 from prefloop.loop.simulate_report import labels_to_reach, plot_curves, summary_markdown
 from prefloop.model import ModelConfig, PreferenceExample, RewardEnsemble, evaluate_predictions
 from prefloop.types import Choice, PairRecord, TaskRequest
 
-__all__ = ["LabeledPool", "SimulationResult", "labels_to_reach", "run_simulation"]
+
+class SimulationError(PrefloopError, ValueError):
+    """An experiment that cannot run as asked (a seed set larger than the pool, a test file without labels).
+
+    Exit code 1, as before; a ``ValueError`` for callers that caught one.
+    """
+
+
+__all__ = [
+    "LabeledPool",
+    "SimulationError",
+    "SimulationResult",
+    "labels_to_reach",
+    "run_simulation",
+    "simulate_files",
+]
 
 Pair = tuple[str, str, str]
 
@@ -112,7 +130,7 @@ def _split(
         n_test = round(n * test_fraction)
         test, pool = np.sort(perm[:n_test]), perm[n_test:]
     if seed_size > len(pool):
-        raise ValueError(f"seed_size={seed_size} exceeds the {len(pool)} pool pairs: lower it")
+        raise SimulationError(f"seed_size={seed_size} exceeds the {len(pool)} pool pairs: lower it")
     return test, np.sort(pool), np.sort(pool[:seed_size])
 
 
@@ -262,7 +280,7 @@ def run_simulation(
         data = LabeledPool.from_records([*test_pairs, *pairs])
         n_test = len(LabeledPool.from_records(test_pairs))
         if n_test == 0:
-            raise ValueError("the test file has no labelled pairs")
+            raise SimulationError("the test file has no labelled pairs")
         fixed_test = np.arange(n_test)
     else:
         data = LabeledPool.from_records(pairs)
@@ -331,3 +349,33 @@ def _write(
     plot_curves(curves, paths["png"])
     paths["summary"].write_text(summary_markdown(table, baseline))
     return paths
+
+
+def simulate_files(
+    paths: Sequence[str],
+    test_file: str | None = None,
+    *,
+    strict: bool = False,
+    say: Callable[[str], None] = print,
+    **settings: Any,
+) -> SimulationResult:
+    """``prefloop simulate``: the labelled files as one pool (``test_file``: an independent test set), then
+    ``run_simulation(..., **settings)``. What each file gave (pairs, skipped rows) is told to ``say``."""
+    opts = ShapeOptions(strict=strict)
+    records: list[PairRecord] = []
+    for path in paths:
+        read = read_records(path, opts=opts, strict=strict)
+        records.extend(read.records)
+        say(
+            f"{path}: {len(read.records):,} pairs, {read.degenerate:,} degenerate rows skipped, "
+            f"{read.invalid:,} invalid rows skipped"
+        )
+    test_records = None
+    if test_file:
+        read = read_records(test_file, opts=opts, strict=strict)
+        test_records = read.records
+        say(
+            f"{test_file} (test): {len(read.records):,} pairs, {read.degenerate:,} degenerate rows "
+            f"skipped, {read.invalid:,} invalid rows skipped"
+        )
+    return run_simulation(records, test_pairs=test_records, **settings)

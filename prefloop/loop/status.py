@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from prefloop.annotators.agreement import agreement_report
 from prefloop.config import LoopConfig
+from prefloop.store.db import session_scope
 from prefloop.store.models import Label
-from prefloop.store.queries import labels_by_annotator, live_label_counts, overall_votes
+from prefloop.store.queries import labels_by_annotator, live_label_counts, overall_votes, store_stats
 from prefloop.store.tasks import pending_by_backend
 from prefloop.store.versions import latest_model, milestone_due, model_summaries
 
-__all__ = ["loop_status", "status_lines"]
+__all__ = ["loop_status", "status_lines", "status_report", "store_report"]
 
 
 def _rounded(value: Any, digits: int = 4) -> Any:
@@ -39,6 +41,18 @@ def loop_status(session: Session, config: LoopConfig) -> dict[str, Any]:
         "models": models,
         "agreement": {k: _rounded(v) for k, v in agreement_report(overall_votes(session)).items()},
     }
+
+
+def status_report(engine: Engine, config: LoopConfig) -> dict[str, Any]:
+    """``prefloop status``: ``loop_status`` read in one session of ``engine``."""
+    with session_scope(engine) as session:
+        return loop_status(session, config)
+
+
+def store_report(engine: Engine) -> dict[str, Any]:
+    """``prefloop stats``: counts of pairs, labels (by choice, dimension, backend), annotators and tasks."""
+    with session_scope(engine) as session:
+        return store_stats(session)
 
 
 def _text(value: Any) -> str:

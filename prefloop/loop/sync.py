@@ -35,9 +35,9 @@ import numpy as np
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from prefloop.acquisition import ProbPool, get_strategy
+from prefloop.acquisition import ProbPool, configured_strategy, get_strategy
 from prefloop.backends import AnnotationBackend, BackendAuthError, BackendUnreachable, make_backend
-from prefloop.config import LoopConfig, backend_settings, model_config
+from prefloop.config import LoopConfig, backend_settings
 from prefloop.errors import (
     BackendError,
     ConfigError,
@@ -51,6 +51,7 @@ from prefloop.errors import (
     underlying_error,
 )
 from prefloop.faults import checkpoint
+from prefloop.objectives import combined_reward
 from prefloop.store.annotations import ask_for_labels, labeled_task_votes
 from prefloop.store.db import session_scope, sync_lock
 from prefloop.store.gold import gold_candidates
@@ -77,7 +78,6 @@ __all__ = [
     "SyncReport",
     "backend_settings",
     "error_entry",
-    "model_config",
     "run_sync",
     "save_traceback",
     "sync_lock",
@@ -304,7 +304,7 @@ def _candidates(
     dimension_probs = np.array([heads[p] for p in pool_ids]) if heads is not None and pool_ids else None
     members = np.array([preds[p].members for p in pool_ids], dtype=np.float64)
     p_tie = np.array([preds[p].p_tie for p in pool_ids], dtype=np.float64)
-    strategy = get_strategy(config.acquisition.strategy, max_per_prompt=cap)
+    strategy = configured_strategy(config.acquisition.strategy, config.acquisition.strategy_params(), cap)
     embeddings = acquired = None
     if strategy.needs_embeddings:
         from prefloop.loop.reward import load_ensemble
@@ -498,12 +498,12 @@ def run_sync(
                 _say(f"training at the milestone: {since} new labels")
             result = train_objectives(
                 engine,
-                model_config(config),
+                config.model,
                 config.artifacts_dir,
                 config.objectives.dimensions,
                 parent=current,
                 progress=progress,
-                aggregate=config.model.get("aggregate", "none"),
+                aggregate=config.annotators.aggregate,
                 annotators=config.annotators,
             )
             report.changed = True
@@ -539,7 +539,7 @@ def run_sync(
             if progress:
                 _say(f"scoring the pool with {model.name}")
             name, scored = score_pool(
-                engine, model.name, progress=progress, also=list(stale), objectives=config.objectives.combined()
+                engine, model.name, progress=progress, also=list(stale), objectives=combined_reward(config.objectives)
             )
             report.model = name
             log(report.step("score", t, model=name, scored=scored))

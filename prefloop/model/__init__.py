@@ -3,7 +3,7 @@
 This room never imports the store, the backends or acquisition; it works on plain records.
 """
 
-from prefloop.model.config import ModelConfig, default_backbone
+from prefloop.config import ModelConfig, default_backbone
 from prefloop.model.data import PreferenceExample
 from prefloop.model.ensemble import EnsemblePrediction, RewardEnsemble
 from prefloop.model.evaluate import evaluate_prediction, evaluate_predictions, pair_lengths

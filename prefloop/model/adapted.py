@@ -31,9 +31,9 @@ from typing import Any, cast
 import numpy as np
 import torch
 
+from prefloop.config import ModelConfig
 from prefloop.errors import ModelError
 from prefloop.model.backbone import EmbeddingCache
-from prefloop.model.config import ModelConfig
 from prefloop.model.data import PairTargets, pair_digest
 from prefloop.model.debias_heads import as_debiased, uses_length_head
 from prefloop.model.ensemble import _digest

@@ -16,8 +16,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from prefloop.config import ModelConfig
 from prefloop.errors import ModelError
-from prefloop.model.config import ModelConfig
 
 __all__ = [
     "EmbeddingCache",

@@ -19,8 +19,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from prefloop.config import ModelConfig
 from prefloop.errors import ModelError
-from prefloop.model.config import ModelConfig
 from prefloop.model.data import PairTargets
 from prefloop.model.debias import conditioned_gap, fit_length_expert
 from prefloop.model.evaluate import pair_lengths

@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from prefloop.model.config import ModelConfig
+from prefloop.config import ModelConfig
 from prefloop.model.debias import conditioned_gap, fit_length_expert, odin_penalty
 from prefloop.model.heads import RewardHead
 from prefloop.model.losses import pair_nll

@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from prefloop.config import ModelConfig
 from prefloop.errors import ModelError
 from prefloop.model.calibration import fit_temperature
-from prefloop.model.config import ModelConfig
 from prefloop.model.data import PreferenceExample, aggregate, replay_sample, split
 from prefloop.model.debias import balance_by_length
 from prefloop.model.evaluate import pair_lengths
@@ -245,7 +245,7 @@ class RewardEnsemble:
         path = Path(path)
         saved = json.loads((path / "config.json").read_text())
         saved.setdefault("share_prompt", False)  # saved before the option existed: trained one sequence per response
-        config = ModelConfig.from_dict(saved)
+        config = ModelConfig.from_saved(saved)
         meta = json.loads((path / "meta.json").read_text())
         if config.mode == "heads":
             from prefloop.model.heads_impl import HeadsImpl

@@ -18,10 +18,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from prefloop.config import ModelConfig
 from prefloop.errors import ModelError
 from prefloop.model.backbone import autocast, is_decoder, load_backbone, load_tokenizer
 from prefloop.model.batching import EncodedPairs, count_groups
-from prefloop.model.config import ModelConfig
 from prefloop.model.data import PairTargets, bootstrap_indices
 from prefloop.model.debias_finetune import BackboneLengthTerm, check_finetune_debias
 from prefloop.model.losses import pair_nll, tie_param_init

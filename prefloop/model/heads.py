@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from prefloop.config import ModelConfig
 from prefloop.errors import ModelError
 from prefloop.model.backbone import (
     EmbeddingCache,
@@ -31,7 +32,6 @@ from prefloop.model.backbone import (
     load_backbone,
     pool,
 )
-from prefloop.model.config import ModelConfig
 from prefloop.model.data import PairTargets, bootstrap_indices
 from prefloop.model.evaluate import pair_lengths
 from prefloop.model.losses import pair_nll, tie_param_init

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from prefloop.model.config import ModelConfig
+from prefloop.config import ModelConfig
 from prefloop.model.data import PairTargets
 from prefloop.model.heads import (
     Embedder,

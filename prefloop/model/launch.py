@@ -16,7 +16,7 @@ import json
 import os
 from pathlib import Path
 
-from prefloop.model.config import ModelConfig
+from prefloop.config import ModelConfig
 from prefloop.model.data import PreferenceExample
 from prefloop.model.ensemble import RewardEnsemble
 from prefloop.types import Choice

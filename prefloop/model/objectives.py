@@ -39,8 +39,8 @@ from typing import Any
 
 import numpy as np
 
+from prefloop.config import ModelConfig
 from prefloop.errors import ModelError
-from prefloop.model.config import ModelConfig
 from prefloop.model.data import PreferenceExample, aggregate
 from prefloop.model.ensemble import EnsemblePrediction, RewardEnsemble, can_warm_start
 from prefloop.objectives import CombinedReward, combined_probabilities
@@ -253,7 +253,7 @@ class MultiObjectiveModel:
     def load(cls, path: str | Path) -> MultiObjectiveModel:
         path = Path(path)
         meta = json.loads((path / _FILE).read_text())
-        config = ModelConfig.from_dict(json.loads((path / "config.json").read_text()))
+        config = ModelConfig.from_saved(json.loads((path / "config.json").read_text()))
         offsets = meta.pop("offsets")
         heads = {d: RewardEnsemble.load(path / f"head-{i}") for i, d in enumerate(meta["dimensions"])}
         return cls(config, heads, offsets, meta)

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from prefloop.model.config import ModelConfig
+from prefloop.config import ModelConfig
 
 __all__ = ["MetricsLog", "progress_bar"]
 

@@ -14,6 +14,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
+from prefloop.config import DEFAULT_DB_URL
 from prefloop.errors import LockHeld, NotAStore, StoreError, StoreMissing, StoreUnreachable
 from prefloop.faults import LOCK_WAITING, checkpoint
 from prefloop.resources import shipped_folder
@@ -32,8 +33,6 @@ __all__ = [
     "store_state",
     "sync_lock",
 ]
-
-DEFAULT_DB_URL = "sqlite:///prefloop.db"
 
 
 def normalize_url(url: str) -> str:

@@ -48,8 +48,8 @@ def test_full_save_load_and_warm_start(full: tuple[RewardEnsemble, dict, ModelCo
     assert (tmp_path / "m" / "backbone" / "model.safetensors").exists()
     loaded = RewardEnsemble.load(tmp_path / "m")
     assert np.array_equal(loaded.predict(pairs).p_a_members, ens.predict(pairs).p_a_members)
-    # warm start: with lr 0 the child is exactly its parent
-    frozen = dataclasses.replace(cfg, lr=0.0, tie_lr=0.0, epochs=1)
+    # warm start: with a learning rate of 1e-12 (0 is refused: it trains nothing) the child is its parent
+    frozen = dataclasses.replace(cfg, lr=1e-12, tie_lr=1e-12, epochs=1)
     child, report = RewardEnsemble.train(
         make_examples(8, seed=5, offset=5000), frozen, parent=loaded, replay=make_examples(48), progress=False
     )

@@ -71,8 +71,9 @@ def test_save_load_identical(trained: tuple[RewardEnsemble, dict, ModelConfig], 
 def test_incremental_warm_starts_from_parent(trained: tuple[RewardEnsemble, dict, ModelConfig]) -> None:
     parent, _, cfg = trained
     old, new = make_examples(64), make_examples(8, seed=11, offset=2000)
-    # lr 0: the child can only be its starting point (no temperature, so raw rewards compare)
-    frozen = dataclasses.replace(cfg, lr=0.0, calibrate=False, replay_fraction=0.5)
+    # lr 1e-12 (0 is refused: it trains nothing): the child can only be its starting point (no
+    # temperature, so raw rewards compare)
+    frozen = dataclasses.replace(cfg, lr=1e-12, calibrate=False, replay_fraction=0.5)
     child, report = RewardEnsemble.train(new, frozen, parent=parent, replay=old, progress=False)
     assert report["parent_version"] == parent.version and child.parent_version == parent.version
     assert report["n_replayed"] == 4 and report["n_examples"] == 12

@@ -1,0 +1,5 @@
+"""``python -m prefloop``: the ``prefloop`` command."""
+
+from prefloop.cli import main
+
+main()
