@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import click
 from rich.console import Console
 
+from prefloop.cli.options import FLAGS, setting_help
 from prefloop.config import SettingDeprecationWarning
 from prefloop.errors import PrefloopError
 
@@ -28,9 +29,6 @@ __all__ = ["Context", "cli", "console", "echo_json", "main", "pass_ctx"]
 
 #: progress and notes go to stderr; stdout keeps what scripts read
 console = Console(stderr=True)
-
-#: where the setting options of a command leave their values (``ctx.meta`` is shared by the chain)
-FLAGS = "prefloop.setting_flags"
 
 
 class Context:
@@ -167,12 +165,7 @@ def _raise_on_signal(signum: int, _frame: Any) -> None:
 
 
 @click.group(cls=PrefloopGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option(
-    "--db",
-    default=None,
-    help="Database URL or SQLite file (default: env PREFLOOP_DB_URL, else db in prefloop.toml, "
-    "else prefloop.db here). Before or after the subcommand.",
-)
+@click.option("--db", default=None, help=setting_help("db") + ". Before or after the subcommand.")
 @click.option(
     "--config",
     "config_path",

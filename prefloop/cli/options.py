@@ -15,12 +15,12 @@ from typing import Any, Literal, Union, get_args, get_origin
 
 import click
 
-from prefloop.cli.app import FLAGS
 from prefloop.config import SECTIONS, LoopConfig, setting_field
 from prefloop.config.fields import bounds_text, default_of, type_hints
 from prefloop.config.load import env_name, env_value
 
 __all__ = [
+    "FLAGS",
     "SettingOption",
     "format_names",
     "reading",
@@ -29,6 +29,10 @@ __all__ = [
     "setting_keys",
     "setting_option",
 ]
+
+
+#: where the setting options of a command leave their values (``ctx.meta`` is shared by the chain)
+FLAGS = "prefloop.setting_flags"
 
 
 def _hint(key: str) -> Any:

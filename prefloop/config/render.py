@@ -14,7 +14,7 @@ from dataclasses import Field, fields
 from typing import Any
 
 from prefloop.config.backend import SECRET_ENV
-from prefloop.config.fields import bounds_text, default_of
+from prefloop.config.fields import bounds_text, default_of, type_hints, type_name
 from prefloop.config.load import env_name
 from prefloop.config.settings import SECTIONS, LoopConfig
 
@@ -131,9 +131,14 @@ def render_config(config: LoopConfig) -> str:
     return "\n".join(out) + "\n"
 
 
-def _commented(name: str, default: Any, help: str) -> list[str]:
-    shown = f"# {name} = {toml_value(default)}" if default is not None else f'# {name} = ""   (unset by default)'
-    return [f"# {help}", shown]
+def _commented(section: str, spec: Field[Any]) -> list[str]:
+    default = default_of(spec)
+    if default is not None:
+        shown = f"# {spec.name} = {toml_value(default)}"
+    else:
+        hint = type_hints(SECTIONS[section] if section else LoopConfig)[spec.name]
+        shown = f"# {spec.name} =    (unset by default; {type_name(hint).removesuffix(' or unset')})"
+    return [f"# {spec.metadata['help']}", shown]
 
 
 def starter_config() -> str:
@@ -147,12 +152,12 @@ def starter_config() -> str:
         "",
     ]
     for spec in _settings(""):
-        out += [*_commented(spec.name, default_of(spec), spec.metadata["help"]), ""]
+        out += [*_commented("", spec), ""]
     for section in SECTIONS:
         out.append(f"[{section}]")
         for spec in _settings(section):
             if not spec.metadata.get("secret"):
-                out += _commented(spec.name, default_of(spec), spec.metadata["help"])
+                out += _commented(section, spec)
         out.append("")
     return "\n".join(out)
 

@@ -40,9 +40,7 @@ class LoopConfig(Section):
 
     SECTION: ClassVar[str] = ""
 
-    db: str | None = setting(
-        None, "Database URL or SQLite path (unset: prefloop.db in the current folder)", flag="--db"
-    )
+    db: str | None = setting(None, "Database URL or SQLite path; unset: prefloop.db in the current folder", flag="--db")
     lock_timeout_s: float = setting(0.0, "How long a second sync waits for the lock before exiting 'lock held'", ge=0)
     artifacts_dir: str = setting("prefloop-artifacts", "Where model weights, caches and reports are written")
     backend: BackendSettings = setting(BackendSettings, "[backend]: where annotators work")
