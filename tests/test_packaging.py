@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import venv
@@ -55,11 +56,14 @@ def venv_seeing_this_environment(env_dir: Path) -> Path:
 
 
 def test_wheel_install_creates_a_store_from_packaged_migrations(tmp_path: Path) -> None:
+    # the installed package only: a PYTHONPATH naming a checkout (as in a worktree) would shadow it
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     wheels = tmp_path / "wheels"
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(wheels), str(ROOT)],
         check=True,
         capture_output=True,
+        env=env,
     )
     (wheel,) = wheels.glob("prefloop-*.whl")
     env_dir = tmp_path / "venv"
@@ -68,11 +72,12 @@ def test_wheel_install_creates_a_store_from_packaged_migrations(tmp_path: Path) 
         [sys.executable, "-m", "pip", "--python", str(py), "install", "-q", "--no-deps", str(wheel)],
         check=True,
         capture_output=True,
+        env=env,
     )
     work = tmp_path / "elsewhere"  # not the checkout: nothing may be read from it
     work.mkdir()
     out = subprocess.run(
-        [str(py), "-c", CHECK, str(work / "store.db")], cwd=work, check=True, capture_output=True, text=True
+        [str(py), "-c", CHECK, str(work / "store.db")], cwd=work, check=True, capture_output=True, text=True, env=env
     )
     got = json.loads(out.stdout.strip().splitlines()[-1])
     site = str(env_dir)
@@ -82,3 +87,10 @@ def test_wheel_install_creates_a_store_from_packaged_migrations(tmp_path: Path) 
     assert got["ls_template"].startswith(site) and got["ls_exists"]
     assert "prompt" in got["argilla_fields"]
     assert got["demo_sample"].startswith(site) and got["demo_sample_bytes"] > 100_000
+    # the console script (prefloop = prefloop.cli:main) and python -m prefloop run the installed package
+    for command in ([str(env_dir / "bin" / "prefloop")], [str(py), "-m", "prefloop"]):
+        shown = subprocess.run(
+            [*command, "config", "show", "--json"], cwd=work, capture_output=True, text=True, check=False, env=env
+        )
+        assert shown.returncode == 0, shown.stderr
+        assert json.loads(shown.stdout)["model"]["mode"] == "adapted"

@@ -65,3 +65,13 @@ def test_sync_candidates_rank_by_disagreement_between_heads(engine: Engine) -> N
     # scores 2·max(0, min(q⁺ − ½, ½ − q⁻)): 0, 2·min(0.375, 0.3) = 0.6, 2·min(0.5, 0.2) = 0.4, 2·min(0.1, 0.4) = 0.2
     assert strategy == "dimension_disagreement"
     assert chosen == [pairs[1], pairs[2]] and scores == pytest.approx([0.6, 0.4])
+
+
+def test_strategy_parameters_of_the_settings_reach_the_sync_cycle(engine: Engine) -> None:
+    model, _ = _store(engine)
+    config = LoopConfig(
+        acquisition=AcquisitionSettings(strategy="epig", n_targets=3, max_per_prompt=None),
+    )
+    chosen, _, strategy, params = _candidates(engine, config, 2, model)
+    assert strategy == "epig" and len(chosen) == 2
+    assert params == {"n_targets": 3}, "the parameter [acquisition] set, recorded on each task"
