@@ -18,7 +18,7 @@ CASES = [
     (("stats", "--json"), 0),
     (("stats", "--db", "nowhere/missing.db"), 2),  # a read command on a missing store
     (("ingest", "absent.jsonl"), 1),  # the source cannot be read
-    (("train", "--mode", "headz"), 2),  # click's own usage error
+    (("train", "--mode", "headz"), 2),  # a bad setting flag: refused by the loader before any work
     (("score", "--model", "rm-nope"), 2),
     (("--config", "bad.toml", "sync"), 2),  # a config error before any work
     (("--debug", "simulate", "pairs.jsonl", "--out", "sim"), 1),  # an error the command reports itself
