@@ -15,7 +15,7 @@ import torch
 
 from prefloop.config import ModelConfig
 from prefloop.errors import ModelError
-from prefloop.model.calibration import fit_temperature
+from prefloop.model.calibration import calibration_warning, fit_temperature
 from prefloop.model.data import PreferenceExample, aggregate, replay_sample, split
 from prefloop.model.debias import balance_by_length
 from prefloop.model.evaluate import pair_lengths
@@ -118,13 +118,11 @@ class RewardEnsemble:
         if config.threads:
             torch.set_num_threads(config.threads)
         if parent is not None and not can_warm_start(parent.config, config):
-            raise ModelError(
-                "warm start needs the parent's mode, backbone, k and debias setting; train without parent instead"
-            )
+            raise ModelError("warm start needs the parent's mode, backbone and k; train without parent instead")
         fraction = config.resolved_replay_fraction()
         used = replay_sample(examples, replay or [], fraction, config.seed) if replay else examples
         targets = aggregate(used, config.margin_scale)
-        if _debias(config) == "balanced":  # the other methods change the likelihood, not the labels
+        if reweights_labels(config):  # the other methods change the model or the likelihood, not the labels
             targets.wins = balance_by_length(targets.wins, *pair_lengths(targets.pairs))
         if len(targets) == 0:
             raise ModelError("no usable labels (all skipped?): label some pairs first")
@@ -153,10 +151,19 @@ class RewardEnsemble:
                 ra, rb = impl.member_rewards(val_t.pairs, bar)
                 calibration = (ra - rb, val_t.wins, None)
         temperature = 1.0
+        warnings: list[str] = list(stats.pop("warnings", []))
         if config.calibrate and calibration is not None:
             temperature = fit_temperature(*calibration[:2], thetas, config.tie_model, calibration[2])
             stats["calibration_pairs"] = len(calibration[1])
+        if config.calibrate:
+            delta, wins, mask = calibration if calibration is not None else (None, None, None)
+            said = calibration_warning(temperature, delta, wins, thetas, config.tie_model, mask)
+            if said:
+                warnings.append(said)
+        if reweights_labels(config) and config.debias_method == "project":
+            warnings.append("debias 'project' in finetune mode: no heads to project, labels reweighted as 'balanced'")
         stats["temperature"] = temperature
+        stats["warnings"] = warnings
         seconds = time.perf_counter() - t0
         if config.mode == "finetune" and config.share_prompt and not stats["share_prompt"]:
             # the saved config must name the layout the weights were trained in
@@ -263,9 +270,20 @@ class RewardEnsemble:
 
 
 def can_warm_start(parent: ModelConfig, config: ModelConfig) -> bool:
-    """Whether a model trained with ``parent`` can start one trained with ``config``: same mode, backbone, k, debias."""
-    same = (parent.mode, parent.resolved_backbone(), parent.k, _debias(parent))
-    return same == (config.mode, config.resolved_backbone(), config.k, _debias(config))
+    """Whether a model trained with ``parent`` can start one trained with ``config``: same mode, backbone and k.
+
+    The debias setting may change between them: heads are rebuilt as the new kind from the
+    parent's (``heads.warm_head``), and a backbone's weights are the same kind of thing under
+    any likelihood, so a store trained before 'length' became the default keeps its lineage.
+    """
+    same = (parent.mode, parent.resolved_backbone(), parent.k)
+    return same == (config.mode, config.resolved_backbone(), config.k)
+
+
+def reweights_labels(config: ModelConfig) -> bool:
+    """'balanced', and 'project' in finetune mode (no heads to project): labels reweighted by length group."""
+    method = _debias(config)
+    return method == "balanced" or (method == "project" and config.mode == "finetune")
 
 
 def _debias(config: ModelConfig) -> str:

@@ -208,6 +208,30 @@ def make_head(config: ModelConfig, dim: int) -> RewardHead:
     return RewardHead(dim, config.head, config.head_hidden, config.head_dropout, config.tie_model)
 
 
+@torch.no_grad()
+def warm_head(parent: RewardHead, config: ModelConfig) -> RewardHead:
+    """A copy of ``parent`` as the head ``config`` asks for, to warm-start from.
+
+    When the debias setting changed since the parent was trained (a model trained before
+    'length' became the default, say), the new kind of head takes over the parent's
+    standardisation, tie parameter and every layer whose shape matches; the rest starts fresh.
+    """
+    head = make_head(config, int(parent.mean.shape[0]))
+    if type(head) is type(parent) and head.net.state_dict().keys() == parent.net.state_dict().keys():
+        return copy.deepcopy(parent)
+    head.mean.copy_(parent.mean)
+    head.std.copy_(parent.std)
+    head.theta.copy_(parent.theta)
+    theirs = parent.net.state_dict()
+    for name, value in head.net.state_dict().items():
+        src = theirs.get(name)
+        if src is None or src.dim() != value.dim() or src.shape[1:] != value.shape[1:]:
+            continue
+        rows = min(len(src), len(value))  # an ODIN layer's first output row is the reward
+        value[:rows].copy_(src[:rows])
+    return head
+
+
 def heads_state(heads: list[RewardHead]) -> dict[str, torch.Tensor]:
     """Every member's tensors under ``m{i}.<name>`` (one safetensors file holds the ensemble)."""
     return {f"m{i}.{k}": v for i, h in enumerate(heads) for k, v in h.state_dict().items()}
@@ -349,7 +373,7 @@ def train_heads(
         seed = config.seed + i
         torch.manual_seed(seed)
         if parent_heads is not None and i < len(parent_heads):
-            head = copy.deepcopy(parent_heads[i])  # warm start: the parent's function, refitted scaling
+            head = warm_head(parent_heads[i], config)  # warm start: the parent's function, refitted scaling
             head.restandardize(mean, std)
         else:
             head = make_head(config, ea.shape[1])

@@ -193,6 +193,7 @@ class MultiObjectiveModel:
         report = {
             "dimensions": list(heads),
             "per_dimension": reports,
+            "warnings": [f"{d}: {w}" for d, r in reports.items() for w in r.get("warnings", [])],
             "n_examples": sum(len(e) for e in examples.values()),
             "n_pairs": sum(r["n_pairs"] for r in reports.values()),
             "shared_backbone": shared_report,
