@@ -36,6 +36,7 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -178,6 +179,19 @@ def _run_trl(train: list[Any], test: list[Any], seed: int, args: argparse.Namesp
     return row
 
 
+def _run_methods(
+    mode: str, methods: list[str], train: list[Any], test: list[Any], seed: int, args: argparse.Namespace
+) -> Iterator[dict[str, Any]]:
+    """One row per method of ``mode`` trained on ``train`` (adapted methods share one backbone)."""
+    shared: dict[str, Any] = {}
+    for method in methods:
+        if mode == "trl":
+            row = _run_trl(train, test, seed, args)
+        else:
+            row = _run_prefloop(mode, method, train, test, seed, args, shared)
+        yield {"mode": mode, "method": method, "n_train": len(train), "n_test": len(test), **row}
+
+
 def _fmt(values: list[float], digits: int = 3) -> str:
     v = np.array([x for x in values if x is not None], dtype=float)
     if not len(v):
@@ -188,14 +202,18 @@ def _fmt(values: list[float], digits: int = 3) -> str:
 def table(rows: list[dict[str, Any]]) -> str:
     """Mean ± sd over seeds per setting, mode and method."""
     lines = [
-        "| setting | mode | method | seeds | accuracy | worst group | acc chosen longer | acc chosen shorter "
+        "| setting | mode | method | labels | seeds | accuracy | worst group | acc chosen longer | acc chosen shorter "
         "| acc near-equal | r_len | log-loss | ECE | T | train s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    groups: dict[tuple[str, str, str, int], list[dict[str, Any]]] = {}
+    full: dict[str, int] = {}  # each setting's whole training set: "all" in the labels column
     for r in rows:
-        groups.setdefault((r["setting"], r["mode"], r["method"]), []).append(r)
-    for (setting, mode, method), rs in sorted(groups.items()):
+        full[r["setting"]] = max(full.get(r["setting"], 0), r["n_train"])
+    for r in rows:
+        part = r["n_train"] < full[r["setting"]] and r.get("max_train", 0) != r["n_train"]
+        groups.setdefault((r["setting"], r["mode"], r["method"], r["n_train"] if part else -1), []).append(r)
+    for (setting, mode, method, size), rs in sorted(groups.items()):
         cells = [
             _fmt([r.get(k) for r in rs])
             for k in (
@@ -210,8 +228,9 @@ def table(rows: list[dict[str, Any]]) -> str:
             )
         ]
         temp = _fmt([r.get("temperature") for r in rs], 2)
+        labels = "all" if size < 0 else str(size)
         lines.append(
-            f"| {setting} | {mode} | {method} | {len(rs)} | "
+            f"| {setting} | {mode} | {method} | {labels} | {len(rs)} | "
             + " | ".join(cells)
             + f" | {temp} | {np.mean([r['train_s'] for r in rs]):.0f} |"
         )
@@ -225,6 +244,13 @@ def main() -> None:
     ap.add_argument("--methods", nargs="+", choices=METHODS, default=["none", "project"])
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     ap.add_argument("--max-train", type=int, default=0, help="cap on training pairs (0 = all)")
+    ap.add_argument(
+        "--milestones",
+        nargs="+",
+        type=int,
+        default=[],
+        help="also train on the first N training pairs for each N (the model a milestone retrain gives)",
+    )
     ap.add_argument("-k", type=int, default=None, help="ensemble size (default: ModelConfig's)")
     ap.add_argument("--epochs", type=int, default=None, help="fine-tune epochs (default: ModelConfig's)")
     ap.add_argument("--cache-dir", default=None, help="embedding cache (default: a temporary folder)")
@@ -241,7 +267,7 @@ def main() -> None:
     if args.json and args.json.exists():
         for line in args.json.read_text().splitlines():
             r = json.loads(line)
-            done.add((r["setting"], r["mode"], r["method"], r["seed"], r.get("max_train", 0)))
+            done.add((r["setting"], r["mode"], r["method"], r["seed"], r.get("max_train", 0), r["n_train"]))
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as scratch:
         args.cache_dir = args.cache_dir or scratch
@@ -249,31 +275,20 @@ def main() -> None:
             for setting in args.settings:
                 train, test, info = build_setting(setting, seed, args.max_train)
                 print(f"[seed {seed}] {setting}: {info}", flush=True)
-                for mode in args.modes:
-                    shared: dict[str, Any] = {}
-                    for method in ["none"] if mode == "trl" else args.methods:
-                        key = (setting, mode, method, seed, args.max_train)
-                        if key in done:
-                            continue
-                        if mode == "trl":
-                            row = _run_trl(train, test, seed, args)
-                        else:
-                            row = _run_prefloop(mode, method, train, test, seed, args, shared)
-                        row = {
-                            "setting": setting,
-                            "mode": mode,
-                            "method": method,
-                            "seed": seed,
-                            "max_train": args.max_train,
-                            "n_train": len(train),
-                            "n_test": len(test),
-                            **row,
-                        }
-                        print(json.dumps(row), flush=True)
-                        rows.append(row)
-                        if args.json:
-                            with args.json.open("a") as fh:
-                                fh.write(json.dumps(row) + "\n")
+                for n_labels in [*sorted(n for n in args.milestones if n < len(train)), len(train)]:
+                    for mode in args.modes:
+                        todo = [
+                            m
+                            for m in (["none"] if mode == "trl" else args.methods)
+                            if (setting, mode, m, seed, args.max_train, n_labels) not in done
+                        ]
+                        for row in _run_methods(mode, todo, train[:n_labels], test, seed, args):
+                            row = {"setting": setting, "seed": seed, "max_train": args.max_train, **row}
+                            print(json.dumps(row), flush=True)
+                            rows.append(row)
+                            if args.json:
+                                with args.json.open("a") as fh:
+                                    fh.write(json.dumps(row) + "\n")
     print()
     print(table(rows))
 

@@ -517,9 +517,10 @@ def run_sync(
                     replay_pool=result.n_replay_pool,
                     metrics={
                         k: result.report.get(k)
-                        for k in ("val_loss", "train_loss", "n_pairs", "pairs_per_s")
+                        for k in ("val_loss", "train_loss", "n_pairs", "pairs_per_s", "temperature")
                         if k in result.report
                     },
+                    warnings=result.report.get("warnings", []),
                 )
             )
         else:
