@@ -99,7 +99,7 @@ def calibration_warning(
         wins = np.asarray(wins, dtype=np.float64)
         at_one = nll_of(mean_probs(delta, thetas, tie_model, mask, 1.0), wins, tie_model)
         below = nll_of(mean_probs(delta, thetas, tie_model, mask, 0.9), wins, tie_model)
-        if below < at_one - 1e-4:
+        if below < at_one - 0.005:  # a clear gain, not grid noise
             return (
                 f"calibration temperature at its lower bound 1: on {n} held-out pairs the model is under-confident "
                 f"(log-loss {below:.4f} at T = 0.9 against {at_one:.4f} at 1), which temperature scaling here "

@@ -134,8 +134,9 @@ def test_conditioned_head_loss_by_hand() -> None:
 def test_make_head_follows_the_config() -> None:
     plain = make_head(ModelConfig(mode="heads", debias="none"), 4)
     assert type(plain) is RewardHead
-    default = make_head(ModelConfig(mode="heads"), 4)
-    assert isinstance(default, LengthProjectedHead)  # debias 'length', method 'project' by default
+    assert type(make_head(ModelConfig(mode="heads"), 4)) is RewardHead  # debias 'none' by default
+    projected = make_head(ModelConfig(mode="heads", debias="length"), 4)
+    assert isinstance(projected, LengthProjectedHead)  # 'project' is the default method
     bal = make_head(ModelConfig(mode="heads", debias="length", debias_method="balanced"), 4)
     assert type(bal) is RewardHead  # balanced reweights labels, the head is plain
     odin = make_head(ModelConfig(mode="heads", debias="length", debias_method="odin"), 4)
