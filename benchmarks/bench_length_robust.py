@@ -46,7 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from length_splits import SETTINGS, build_setting
 
 METHODS = ("none", "project", "odin", "conditioned", "balanced")
-MODES = ("adapted", "heads", "finetune", "trl")
+MODES = ("adapted", "heads", "finetune", "trl", "multi-heads", "multi-adapted")
 
 
 def _metrics(
@@ -116,6 +116,35 @@ def _run_prefloop(
         backbone_reused=parent is not None,
     )
     return row
+
+
+def _run_multi(
+    mode: str, method: str, data: dict[str, tuple[list[Any], list[Any]]], seed: int, args: argparse.Namespace
+) -> Iterator[dict[str, Any]]:
+    """One model, one head ensemble per setting (``train --dimension harmless --dimension helpful``)."""
+    from prefloop.model import PreferenceExample
+    from prefloop.model.objectives import MultiObjectiveModel
+
+    cfg = _config(mode, method, seed, args)
+    examples = {
+        name: [PreferenceExample(r.prompt, r.response_a, r.response_b, r.label) for r in train]
+        for name, (train, _test) in data.items()
+    }
+    t0 = time.perf_counter()
+    model, _report = MultiObjectiveModel.train(examples, cfg, progress=False)
+    train_s = time.perf_counter() - t0
+    for name, (train, test) in data.items():
+        pred = model.predict([(r.prompt, r.response_a, r.response_b) for r in test], dimension=name)
+        row = _metrics(pred.p_a, pred.p_b, pred.p_tie, (pred.reward_a, pred.reward_b), test)
+        row.update(temperature=model.head(name).temperature, train_s=round(train_s, 1), warnings=[])
+        yield {
+            "setting": name,
+            "mode": f"multi-{cfg.mode}",
+            "method": method,
+            "n_train": len(train),
+            "n_test": len(test),
+            **row,
+        }
 
 
 def _run_trl(train: list[Any], test: list[Any], seed: int, args: argparse.Namespace) -> dict[str, Any]:
@@ -272,11 +301,29 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         args.cache_dir = args.cache_dir or scratch
         for seed in args.seeds:
-            for setting in args.settings:
+            multi = [m for m in args.modes if m.startswith("multi-")]
+            if multi:  # one model for every setting: harmless and helpful as two dimensions
+                data = {}
+                for setting in ("harmless", "helpful"):
+                    train, test, info = build_setting(setting, seed, args.max_train)
+                    print(f"[seed {seed}] {setting}: {info}", flush=True)
+                    data[setting] = (train, test)
+                for mode in multi:
+                    for method in args.methods:
+                        if ("harmless", mode, method, seed, args.max_train, len(data["harmless"][0])) in done:
+                            continue
+                        for row in _run_multi(mode.removeprefix("multi-"), method, data, seed, args):
+                            row = {"seed": seed, "max_train": args.max_train, **row}
+                            print(json.dumps(row), flush=True)
+                            rows.append(row)
+                            if args.json:
+                                with args.json.open("a") as fh:
+                                    fh.write(json.dumps(row) + "\n")
+            for setting in [] if multi and len(multi) == len(args.modes) else args.settings:
                 train, test, info = build_setting(setting, seed, args.max_train)
                 print(f"[seed {seed}] {setting}: {info}", flush=True)
                 for n_labels in [*sorted(n for n in args.milestones if n < len(train)), len(train)]:
-                    for mode in args.modes:
+                    for mode in [m for m in args.modes if not m.startswith("multi-")]:
                         todo = [
                             m
                             for m in (["none"] if mode == "trl" else args.methods)
