@@ -58,7 +58,7 @@ def train(obj: Context, parent: str | None, dimensions: tuple[str, ...]) -> None
       prefloop train --debias length              # keep length out of the reward (method 'project')
       prefloop train --config experiment.toml     # [model] settings from another file
     """
-    from prefloop.loop.objectives import train_objectives
+    from prefloop.loop.train import train_objectives
 
     config = obj.config()
     result = train_objectives(

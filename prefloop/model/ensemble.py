@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import time
 from dataclasses import dataclass
@@ -16,7 +15,7 @@ import torch
 from prefloop.config import ModelConfig
 from prefloop.errors import ModelError
 from prefloop.model.calibration import calibration_warning, fit_temperature
-from prefloop.model.data import PreferenceExample, aggregate, replay_sample, split
+from prefloop.model.data import PreferenceExample, aggregate, replay_sample, split, tensors_digest
 from prefloop.model.debias import balance_by_length
 from prefloop.model.evaluate import pair_lengths
 from prefloop.model.losses import probs_numpy
@@ -65,14 +64,6 @@ class EnsemblePrediction:
     def spread(self) -> np.ndarray:
         """Standard deviation over members of P(a≻b) (0 for K=1)."""
         return self.p_a_members.std(axis=1)
-
-
-def _digest(tensors: dict[str, torch.Tensor]) -> str:
-    h = hashlib.sha256()
-    for name in sorted(tensors):
-        h.update(name.encode())
-        h.update(tensors[name].detach().float().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()[:16]
 
 
 class RewardEnsemble:
@@ -169,7 +160,7 @@ class RewardEnsemble:
             # the saved config must name the layout the weights were trained in
             config = dataclasses.replace(config, share_prompt=False)
             impl.config = config
-        version = _digest({**impl.state_tensors(), "temperature": torch.tensor(temperature)})
+        version = tensors_digest({**impl.state_tensors(), "temperature": torch.tensor(temperature)})
         meta = {
             "version": version,
             "name": config.name or f"rm-{version[:8]}",

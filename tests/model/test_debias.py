@@ -17,7 +17,8 @@ from prefloop.model.debias import (
     pearson,
 )
 from prefloop.model.debias_heads import LengthAwareHead, LengthProjectedHead, as_debiased, debiased_head
-from prefloop.model.heads import RewardHead, make_head
+from prefloop.model.head_training import make_head
+from prefloop.model.heads import RewardHead
 
 
 def _logsig(x: float) -> float:

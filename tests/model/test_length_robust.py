@@ -21,7 +21,8 @@ import torch
 from prefloop.model import ModelConfig
 from prefloop.model.data import PairTargets
 from prefloop.model.debias_heads import LengthProjectedHead, length_directions
-from prefloop.model.heads import RewardHead, load_heads, make_head, save_heads, train_heads, warm_head
+from prefloop.model.head_training import make_head, train_heads, warm_head
+from prefloop.model.heads import RewardHead, load_heads, save_heads
 from prefloop.model.tracking import MetricsLog, progress_bar
 
 DIM = 12
