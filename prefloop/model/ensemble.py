@@ -19,6 +19,7 @@ from prefloop.model.data import PreferenceExample, aggregate, replay_sample, spl
 from prefloop.model.debias import balance_by_length
 from prefloop.model.evaluate import pair_lengths
 from prefloop.model.losses import probs_numpy
+from prefloop.model.modes import can_warm_start, impl_class
 from prefloop.model.tracking import MetricsLog, progress_bar
 
 __all__ = ["EnsemblePrediction", "RewardEnsemble"]
@@ -122,21 +123,7 @@ class RewardEnsemble:
         log = MetricsLog(config, enabled=_is_main_process())
         t0 = time.perf_counter()
         with progress_bar(progress and _is_main_process()) as bar:
-            impl: Any  # HeadsImpl, FinetuneModel or AdaptedImpl: the same duck-typed surface
-            if config.mode == "heads":
-                from prefloop.model.heads_impl import HeadsImpl
-
-                impl, thetas, stats = HeadsImpl.fit(train_t, val_t, config, parent, log, bar)
-            elif config.mode == "finetune":
-                from prefloop.model.finetune import FinetuneModel
-
-                impl, thetas, stats = FinetuneModel.fit(train_t, val_t, config, parent, log, bar)
-            elif config.mode == "adapted":
-                from prefloop.model.adapted import AdaptedImpl
-
-                impl, thetas, stats = AdaptedImpl.fit(train_t, val_t, config, parent, log, bar)
-            else:
-                raise ModelError(f"unknown mode {config.mode!r}; use 'heads', 'finetune' or 'adapted'")
+            impl, thetas, stats = impl_class(config.mode).fit(train_t, val_t, config, parent, log, bar)
             calibration: tuple[Any, Any, Any] | None = stats.pop("calibration", None)  # (delta, wins, mask)
             if config.calibrate and calibration is None and val_t is not None:
                 ra, rb = impl.member_rewards(val_t.pairs, bar)
@@ -245,30 +232,8 @@ class RewardEnsemble:
         saved.setdefault("share_prompt", False)  # saved before the option existed: trained one sequence per response
         config = ModelConfig.from_saved(saved)
         meta = json.loads((path / "meta.json").read_text())
-        if config.mode == "heads":
-            from prefloop.model.heads_impl import HeadsImpl
-
-            impl: Any = HeadsImpl.load(path, config)
-        elif config.mode == "adapted":
-            from prefloop.model.adapted import AdaptedImpl
-
-            impl = AdaptedImpl.load(path, config)
-        else:
-            from prefloop.model.finetune import FinetuneModel
-
-            impl = FinetuneModel.load(path, config)
+        impl = impl_class(config.mode).load(path, config)
         return cls(config, impl, np.asarray(meta.pop("thetas")), meta)
-
-
-def can_warm_start(parent: ModelConfig, config: ModelConfig) -> bool:
-    """Whether a model trained with ``parent`` can start one trained with ``config``: same mode, backbone and k.
-
-    The debias setting may change between them: heads are rebuilt as the new kind from the
-    parent's (``heads.warm_head``), and a backbone's weights are the same kind of thing under
-    any likelihood, so a store trained before 'length' became the default keeps its lineage.
-    """
-    same = (parent.mode, parent.resolved_backbone(), parent.k)
-    return same == (config.mode, config.resolved_backbone(), config.k)
 
 
 def reweights_labels(config: ModelConfig) -> bool:

@@ -42,7 +42,8 @@ import numpy as np
 from prefloop.config import ModelConfig
 from prefloop.errors import ModelError
 from prefloop.model.data import PreferenceExample, aggregate
-from prefloop.model.ensemble import EnsemblePrediction, RewardEnsemble, can_warm_start
+from prefloop.model.ensemble import EnsemblePrediction, RewardEnsemble
+from prefloop.model.modes import can_warm_start
 from prefloop.objectives import CombinedReward, combined_probabilities
 
 __all__ = ["MULTI_MODES", "MultiObjectiveModel", "is_multi_objective", "tag_pairs"]
