@@ -91,15 +91,19 @@ def score(obj: Context, model: str | None, all_pairs: bool) -> None:
     reward ("combined") when [objectives] sets weights or maximize + constraints.
 
     \b
-    Example:
+    Examples:
       prefloop score --model rm-1a2b3c4d
+      accelerate launch --multi_gpu --num_processes 2 -m prefloop score   # 2 processes (GPUs, or CPUs)
     """
     from prefloop.loop.reward import score_pool
     from prefloop.objectives import combined_reward
 
     spec = combined_reward(obj.config().objectives)
+    from prefloop.model import processes
+
     name, n = score_pool(obj.engine(), model, all_pairs=all_pairs, progress=sys.stderr.isatty(), objectives=spec)
-    click.echo(f"{name}: {n} pairs scored")
+    if processes.is_main():  # under `accelerate launch` every process scores a share; one reports
+        click.echo(f"{name}: {n} pairs scored")
 
 
 @click.command(name="eval")

@@ -17,12 +17,14 @@ from prefloop.errors import InvalidRequest, ModelError, PrefloopError
 from prefloop.faults import checkpoint
 from prefloop.loop.objectives import evaluation_head, predict_dimensions, scored_dimensions
 from prefloop.model import (
+    EnsemblePrediction,
     ModelConfig,
     PreferenceExample,
     RewardEnsemble,
     evaluate_prediction,
     plot_reliability,
     plot_reward_vs_length,
+    processes,
 )
 from prefloop.store.db import session_scope
 from prefloop.store.gold import gold_accuracy
@@ -302,16 +304,24 @@ def score_pool(
             skip = excluded_pair_ids(session)
             ids = [i for i in ids if i not in skip]
         ids = unscored_pair_ids(session, model_id, ids + sorted(set(also) - set(ids)), dims)
+    # Under a launcher each process scores its share of every chunk and the main process writes
+    # them all (processes.py); they start from the list the main process read before any write.
+    ids = processes.from_main(ids)
     done = 0
     for start in range(0, len(ids), SCORE_CHUNK):
         chunk = ids[start : start + SCORE_CHUNK]
         with session_scope(engine) as session:
             texts = pair_texts(session, chunk)
-        preds = predict_dimensions(ens, row, texts, objectives, progress)
-        with session_scope(engine) as session:  # each chunk commits: a crash keeps what was scored
-            for dim, pred in preds.items():
-                save_predictions(session, model_id, chunk, pred.p_a, pred.p_tie, pred.spread, pred.p_a_members, dim)
+        mine = processes.share(len(chunk))
+        preds = predict_dimensions(ens, row, texts[mine], objectives, progress and processes.is_main())
+        shares = processes.gather(preds)
+        if processes.is_main():
+            with session_scope(engine) as session:  # each chunk commits: a crash keeps what was scored
+                for dim in preds:
+                    pred = EnsemblePrediction.concat([s[dim] for s in shares])
+                    save_predictions(session, model_id, chunk, pred.p_a, pred.p_tie, pred.spread, pred.p_a_members, dim)
         done += len(chunk)
+    processes.barrier()
     return name, done
 
 

@@ -41,6 +41,12 @@ class EnsemblePrediction:
     p_b_members: np.ndarray  # [n, K]
     p_tie_members: np.ndarray  # [n, K]
 
+    @classmethod
+    def concat(cls, parts: list[EnsemblePrediction]) -> EnsemblePrediction:
+        """The predictions of consecutive shares of a list of pairs, as one."""
+        fields = ("reward_a_members", "reward_b_members", "p_a_members", "p_b_members", "p_tie_members")
+        return cls(*(np.concatenate([getattr(p, f) for p in parts]) for f in fields))
+
     @property
     def p_a(self) -> np.ndarray:
         return self.p_a_members.mean(axis=1)
