@@ -8,6 +8,7 @@ model trained on a content signal, with lengths that say nothing, must not be.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ import pytest
 from prefloop.model.length_groups import GROUPS, MIN_GROUP
 from tests.clirun import run
 
-pytestmark = pytest.mark.slow  # trains two small heads models (~20 s loaded)
+slow = pytest.mark.slow  # trains a small heads model, then evaluates or audits it (minutes on a loaded CPU)
 
 TOPICS = ("tea", "bikes", "taxes", "rain", "chess", "bread", "moss", "glass", "owls", "jazz")
 
@@ -55,6 +56,7 @@ def length_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
+@slow
 def test_eval_flags_a_length_detector_in_text_json_and_report(length_model: Path) -> None:
     folder = length_model
     metrics = json.loads(run(folder, "eval", "--data", "reversed.jsonl", "--json", "--out", "eval").stdout)
@@ -74,6 +76,7 @@ def test_eval_flags_a_length_detector_in_text_json_and_report(length_model: Path
     assert "worst group: chosen_shorter" in text and "warning: length bias" in text
 
 
+@slow
 def test_eval_does_not_flag_where_the_worst_group_is_above_a_coin(length_model: Path) -> None:
     # the same detector on pairs drawn like its training data: every eligible group is right
     metrics = json.loads(run(length_model, "eval", "--data", "same.jsonl", "--json").stdout)
@@ -84,6 +87,7 @@ def test_eval_does_not_flag_where_the_worst_group_is_above_a_coin(length_model: 
     assert "worst group: chosen_longer" in text and "warning" not in text
 
 
+@slow
 def test_eval_of_a_content_model_on_independent_lengths_is_not_flagged(tmp_path: Path) -> None:
     from prefloop.loop.demo import generated_records
 
@@ -101,23 +105,42 @@ def test_eval_of_a_content_model_on_independent_lengths_is_not_flagged(tmp_path:
     assert "warning" not in run(tmp_path, "eval", "--data", "heldout.jsonl").stdout
 
 
+@slow
 def test_audit_with_labels_reports_groups_and_the_flag(length_model: Path) -> None:
     folder = length_model
-    args = ("audit", "--data", "reversed.jsonl", "--resamples", "50")
+    _write(folder / "labelled.jsonl", _rows(MIN_GROUP, 500, chosen_longer=False))
+    args = ("audit", "--data", "labelled.jsonl", "--resamples", "50")
     report = json.loads(run(folder, *args, "--json", "--out", "audit").stdout)
     groups = report["length_groups"]
-    assert groups["n_labelled_pairs"] == 40 + MIN_GROUP and groups["length_bias_flag"] is True
-    assert groups["worst_group"] == "chosen_shorter"
+    assert groups["n_labelled_pairs"] == MIN_GROUP and groups["length_bias_flag"] is True
+    assert groups["worst_group"] == "chosen_shorter" and groups["worst_group_accuracy"] < 0.5
     markdown = (folder / "audit" / "audit.md").read_text()
-    assert "## Accuracy by length group" in markdown and "| chosen_shorter | 40 |" in markdown
+    assert "## Accuracy by length group" in markdown and f"| chosen_shorter | {MIN_GROUP} |" in markdown
     assert "warning: length bias" in markdown
     assert json.loads((folder / "audit" / "audit.json").read_text())["length_groups"] == groups
     assert (folder / "audit" / "length_groups.png").exists()
     text = run(folder, *args).stdout
     assert "worst group: chosen_shorter" in text and "warning: length bias" in text
     # unlabelled pairs: no groups, no flag
-    unlabelled = [{k: v for k, v in r.items() if k != "label"} for r in _rows(10, 400, chosen_longer=False)]
+    unlabelled = [{k: v for k, v in r.items() if k != "label"} for r in _rows(4, 600, chosen_longer=False)]
     _write(folder / "pairs.jsonl", unlabelled)
     plain = json.loads(run(folder, "audit", "--data", "pairs.jsonl", "--resamples", "20", "--json").stdout)
     assert plain["length_groups"] is None
-    assert "warning" not in run(folder, "audit", "--data", "pairs.jsonl", "--resamples", "20").stdout
+
+
+def test_audit_labels_take_each_pairs_majority_in_its_first_orientation(tmp_path: Path) -> None:
+    from prefloop.loop.audit import audit_pairs_and_labels
+
+    rows = [
+        {"prompt": "q0", "response_a": "x", "response_b": "y", "label": "a"},
+        {"prompt": "q0", "response_a": "y", "response_b": "x", "label": "a"},  # swapped: a vote for y
+        {"prompt": "q0", "response_a": "y", "response_b": "x", "label": "a"},  # y wins 2 to 1
+        {"prompt": "q1", "response_a": "u", "response_b": "v", "label": "a"},
+        {"prompt": "q1", "response_a": "u", "response_b": "v", "label": "b"},  # an even split: a tie
+        {"prompt": "q2", "response_a": "s", "response_b": "t", "label": "tie"},
+        {"prompt": "q3", "response_a": "m", "response_b": "n"},  # no label
+    ]
+    _write(tmp_path / "votes.jsonl", rows)
+    pairs, labels = audit_pairs_and_labels(str(tmp_path / "votes.jsonl"))
+    assert pairs == [("q0", "x", "y"), ("q1", "u", "v"), ("q2", "s", "t"), ("q3", "m", "n")]
+    assert labels[:3].tolist() == [0.0, 0.5, 0.5] and math.isnan(labels[3])

@@ -106,16 +106,19 @@ def plot_length_groups(
         else "C0"
         for name, r in zip(GROUPS, rows, strict=True)
     ]
-    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    fig, ax = plt.subplots(figsize=(5.5, 4.2))
     x = np.arange(len(GROUPS))
     ax.bar(x, np.nan_to_num(acc), yerr=np.vstack([low, high]).tolist(), color=colors, capsize=5, edgecolor="k")
+    for xi, value, up in zip(x, acc, high, strict=True):  # a value above each bar: a bar at 0 is otherwise invisible
+        text = "–" if np.isnan(value) else f"{value:.3f}"
+        ax.text(xi, (0.0 if np.isnan(value) else value + up) + 0.02, text, ha="center", va="bottom", fontsize=9)
     ax.axhline(0.5, color="k", ls=":", lw=1, label="coin (0.5)")
     if overall is not None:
         ax.axhline(overall, color="C2", ls="--", lw=1, label=f"overall {overall:.3f}")
     ax.set_xticks(x, [f"{name}\nn={r['n']}" for name, r in zip(GROUPS, rows, strict=True)])
-    ax.set_ylim(0, 1)
+    ax.set_ylim(0, 1.1)
     ax.set_ylabel("accuracy (95 % CI)")
     worst = metrics["worst_group"]
     ax.set_title(f"{title}\nworst: {worst} {metrics['worst_group_accuracy']:.3f}" if worst else title, fontsize=10)
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, fontsize=8, frameon=False)
     return save_figure(fig, path)
