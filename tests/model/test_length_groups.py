@@ -108,3 +108,23 @@ def test_bootstrap_is_seeded_and_flat_keys() -> None:
     for name in GROUPS:
         assert f"length_groups/{name}/accuracy" in flat
     assert "worst_group_accuracy" in flat and flat["length_bias_flag"] in (0.0, 1.0)
+
+
+def test_markdown_table_and_warning_follow_the_flag() -> None:
+    from prefloop.model.length_groups import bias_warning, group_markdown, worst_group_line
+
+    y = np.ones(70)
+    la = np.concatenate([np.full(40, 50.0), np.full(30, 300.0)])
+    lb = np.concatenate([np.full(40, 300.0), np.full(30, 50.0)])
+    flagged = group_metrics(_biased_model(y, la, lb), y, la, lb)
+    text = group_markdown(flagged)
+    assert "| chosen_shorter | 40 | 57 % | 0.000 | [0.000, 0.000] |" in text
+    assert "| near_equal | 0 | 0 % | – | – |" in text
+    warning = bias_warning(flagged)
+    assert warning is not None and warning in text and "longer response first" in warning
+    assert "--debias length" in warning  # what to do about it
+    assert worst_group_line(flagged) == "worst group: chosen_shorter 0.000 [0.000, 0.000]"
+    fine = group_metrics(np.where(y == 1, 0.9, 0.1), y, la, lb)  # right everywhere
+    assert bias_warning(fine) is None and "warning" not in group_markdown(fine)
+    few = group_metrics(np.array([0.9]), np.ones(1), np.array([10.0]), np.array([100.0]))
+    assert "1 (few)" in group_markdown(few) and worst_group_line(few).startswith("worst group: none")
