@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from queue import Full, Queue
 from typing import Any, TypeVar
@@ -24,9 +24,9 @@ from typing import Any, TypeVar
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from sqlalchemy import Engine
 
-from prefloop.data.fields import ShapeOptions
-from prefloop.data.formats import detect_adapter, get_adapter
-from prefloop.data.readers import read_rows
+from prefloop.data.fields import UNREAD, ShapeOptions
+from prefloop.data.formats import TOOL_FORMATS, detect_adapter, get_adapter
+from prefloop.data.readers import read_rows, tool_settings
 from prefloop.data.shapes import LABEL_LIKE, apply_mapping, row_to_pairs
 from prefloop.errors import DegenerateRow, IngestError, RowProblem, SourceError
 from prefloop.store.db import session_scope
@@ -105,9 +105,11 @@ def choose_converter(first_row: dict[str, Any], opts: ShapeOptions) -> tuple[str
             return convert(dict(apply_mapping(row, where, o)), where, o)
 
         return adapter.name, mapped
+    detected = detect_adapter(first_row)
+    if opts.mapping and detected is not None and detected.name in TOOL_FORMATS:  # a tool's export, texts renamed
+        return choose_converter(first_row, replace(opts, fmt=detected.name))
     if opts.mapping or opts.label_decoder:  # the user's own layout (a --label-map alone may serve a tool export)
         return "generic", _generic
-    detected = detect_adapter(first_row)
     return (detected.name, detected.convert) if detected else ("generic", _generic)
 
 
@@ -117,6 +119,12 @@ class _Reading:
 
     format: str = "generic"
     columns: tuple[str, ...] = ()
+    unread: dict[str, int] = field(default_factory=dict)  # control / question -> annotations not read
+
+    def note(self, records: list[PairRecord]) -> None:
+        for record in records:
+            for name in record.metadata.get(UNREAD, ()) if record.metadata else ():
+                self.unread[name] = self.unread.get(name, 0) + 1
 
 
 def iter_records(
@@ -136,6 +144,8 @@ def iter_records(
     or a ``RowProblem`` for malformed JSON/CSV), never yielded.
     """
     opts = opts or ShapeOptions()
+    if fmt != "hf" and not source.startswith("hf://") and (settings := tool_settings(source)) is not None:
+        opts = replace(opts, extra={**opts.extra, "argilla_settings": settings})
     state = state if state is not None else _Reading()
     name = _source_name(source)
     convert: Converter | None = None
@@ -145,7 +155,7 @@ def iter_records(
             state.format, convert = choose_converter(row, opts)
             state.columns = tuple(str(k) for k in row)
         try:
-            yield line, convert(row, (name, line), opts)
+            records = convert(row, (name, line), opts)
         except RowProblem as problem:
             if first and state.format == "generic" and problem.message.startswith("unrecognised shape"):
                 raise SourceError(
@@ -154,10 +164,22 @@ def iter_records(
                     "Name the format with --format NAME (see prefloop ingest --help) or map the columns with --map.",
                 ) from None
             yield line, problem
+            continue
+        state.note(records)
+        yield line, records
 
 
 def _check_labels_found(name: str, state: _Reading, labels_seen: int, rows: int) -> None:
     """A source with label-like columns that gave no label at all is a mapping mistake, not exit 0."""
+    if rows and labels_seen == 0 and state.unread:
+        names = sorted(state.unread, key=lambda n: -state.unread[n])
+        shown = ", ".join(f"{n!r} ({state.unread[n]} annotation(s))" for n in names[:5])
+        raise SourceError(
+            name,
+            f"its rows carry annotations but no label was read: could not read {shown}",
+            f"Say what the values of {names[0]!r} mean, e.g. --label-map 'Answer 1=a,Answer 2=b,Same=tie', "
+            "or name the texts with --map prompt=... --map response_a=... --map response_b=...",
+        )
     label_columns = [c for c in state.columns if c.lower() in LABEL_LIKE or c.lower().startswith("winner")]
     if rows and labels_seen == 0 and label_columns:
         raise SourceError(
