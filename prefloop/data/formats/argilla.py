@@ -185,15 +185,18 @@ def record_labels(
     for question, items in responses.items():
         for item in items or []:
             entry = by_user.setdefault(
-                str(item.get("user_id")), {"status": item.get("status", "submitted"), "values": {}}
+                str(item.get("user_id")), {"status": item.get("status", "submitted"), "values": {}, "at": {}}
             )
             entry["values"][question] = item.get("value")
+            for stamp in ("inserted_at", "updated_at"):
+                if item.get(stamp):
+                    entry["at"][stamp] = max(entry["at"].get(stamp, ""), str(item[stamp]))
     out = []
     for user, entry in by_user.items():
         status, values = entry["status"], entry["values"]
         common: dict[str, Any] = {
             "annotator": f"argilla:{user}",
-            "label_raw": {"record_id": record_id, "status": status},
+            "label_raw": {"record_id": record_id, "status": status, **entry["at"]},
         }
         key = f"argilla:{record_id}:{user}"
         if status == "discarded":

@@ -48,7 +48,7 @@ from prefloop.data.formats.tool_fields import (
 from prefloop.errors import RowProblem
 from prefloop.types import Choice, PairRecord
 
-__all__ = ["ADAPTERS", "Control", "read_annotation", "task_records"]
+__all__ = ["ADAPTERS", "Control", "read_annotation", "tag_keys", "task_records"]
 
 # Columns of a flat export that are not data keys nor controls.
 _MIN_META = {"id", "annotator", "annotation_id", "created_at", "updated_at", "lead_time", "was_cancelled", "drafts"}
@@ -276,13 +276,21 @@ def task_records(task: Row, where: Where, opts: ShapeOptions) -> list[PairRecord
     data = {k: v for k, v in task["data"].items() if k not in _TASK_META}
     data.update({k: task[k] for k in ("prompt", "response_a", "response_b") if k in task})  # --map lands on top
     annotations = [a for a in task.get("annotations") or [] if isinstance(a, dict)]
+    tags = tag_keys(opts.extra.get("label_studio_config"))  # a Text tag's name -> the data key it shows
     hints = [
-        t.strip() for a in annotations for r in a.get("result") or [] for t in str(r.get("to_name") or "").split(",")
+        tags.get(t.strip(), t.strip())
+        for a in annotations
+        for r in a.get("result") or []
+        for t in str(r.get("to_name") or "").split(",")
     ]
+    if not annotations and tags:  # an unlabeled task: the config's Text tags, in order, are the hints
+        hints = list(tags.values())
     keys = None if _is_ranker(annotations) else find_texts(data, hints, where)
     out: list[PairRecord] = []
     for ann in annotations:
         controls = [Control.from_result(r) for r in ann.get("result") or [] if isinstance(r, dict)]
+        for c in controls:
+            c.to = [tags.get(t, t) for t in c.to]
         meta = {
             "who": _who(ann.get("completed_by")),
             "annotation_id": ann.get("id"),
@@ -296,6 +304,23 @@ def task_records(task: Row, where: Where, opts: ShapeOptions) -> list[PairRecord
     if not out and keys is not None:  # not annotated yet (predictions at most): a pair for the pool, unlabeled
         out.append(make_pair(*_texts(data, keys, where, opts), None, where))
     return out
+
+
+def tag_keys(config: str | None) -> dict[str, str]:
+    """``{tag name: data key}`` of a label config's object tags (``<Text name="answer1" value="$answer1"/>``)."""
+    if not config:
+        return {}
+    import xml.etree.ElementTree as ET
+
+    try:
+        root = ET.fromstring(config)
+    except ET.ParseError:
+        return {}
+    return {
+        str(el.get("name")): str(el.get("value"))[1:]
+        for el in root.iter()
+        if el.get("name") and str(el.get("value") or "").startswith("$")
+    }
 
 
 def _is_json(row: Row) -> bool:
