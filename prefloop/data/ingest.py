@@ -28,7 +28,7 @@ from prefloop.data.fields import UNREAD, ShapeOptions
 from prefloop.data.formats import TOOL_FORMATS, detect_adapter, get_adapter
 from prefloop.data.readers import read_rows, tool_settings
 from prefloop.data.shapes import LABEL_LIKE, apply_mapping, row_to_pairs
-from prefloop.errors import DegenerateRow, IngestError, RowProblem, SourceError
+from prefloop.errors import DegenerateRow, IngestError, NoLabelRead, RowProblem, SourceError
 from prefloop.store.db import session_scope
 from prefloop.store.pairs import AddedCounts, add_pairs, prepare_bulk_load
 from prefloop.types import PairRecord
@@ -174,7 +174,7 @@ def _check_labels_found(name: str, state: _Reading, labels_seen: int, rows: int)
     if rows and labels_seen == 0 and state.unread:
         names = sorted(state.unread, key=lambda n: -state.unread[n])
         shown = ", ".join(f"{n!r} ({state.unread[n]} annotation(s))" for n in names[:5])
-        raise SourceError(
+        raise NoLabelRead(
             name,
             f"its rows carry annotations but no label was read: could not read {shown}",
             f"Say what the values of {names[0]!r} mean, e.g. --label-map 'Answer 1=a,Answer 2=b,Same=tie', "
@@ -182,7 +182,7 @@ def _check_labels_found(name: str, state: _Reading, labels_seen: int, rows: int)
         )
     label_columns = [c for c in state.columns if c.lower() in LABEL_LIKE or c.lower().startswith("winner")]
     if rows and labels_seen == 0 and label_columns:
-        raise SourceError(
+        raise NoLabelRead(
             name,
             f"has label-like column(s) {', '.join(label_columns)} but no label was read",
             f"Say what they mean, e.g. --map label={label_columns[0]} --label-map 1=a,0=b, "

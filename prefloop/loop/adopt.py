@@ -21,10 +21,10 @@ from typing import Any
 from sqlalchemy import Engine
 
 from prefloop.backends import AnnotationBackend
-from prefloop.data.fields import LABEL_KEY, LABEL_RAW, ShapeOptions
+from prefloop.data.fields import LABEL_KEY, LABEL_RAW, UNREAD, ShapeOptions
 from prefloop.data.formats import argilla as argilla_format
 from prefloop.data.formats import label_studio as label_studio_format
-from prefloop.errors import PrefloopError, RowProblem
+from prefloop.errors import NoLabelRead, PrefloopError, RowProblem
 from prefloop.store.db import session_scope
 from prefloop.store.labels import get_cursor, record_pull, set_cursor
 from prefloop.store.pairs import add_pairs
@@ -107,7 +107,8 @@ def adopt_project(engine: Engine, backend: AnnotationBackend, opts: ShapeOptions
     pairs: list[PairRecord] = []
     labels: list[PulledLabel] = []
     alive: dict[str, set[str]] = {}
-    for records in project_records(backend.name, pulled, opts):
+    read = project_records(backend.name, pulled, opts)
+    for records in read:
         for record in records:
             key = record.canonical().key
             alive.setdefault(key, set())
@@ -116,6 +117,14 @@ def adopt_project(engine: Engine, backend: AnnotationBackend, opts: ShapeOptions
                 label = _pulled_label(record, prefix, users)
                 labels.append(label)
                 alive[key].add(label.source_id)
+    unread = sorted({n for records in read for r in records for n in (r.metadata or {}).get(UNREAD, ())})
+    if not labels and unread:  # annotations there, none read: say which control, never a silent zero
+        raise NoLabelRead(
+            f"{backend.name}:{project}",
+            f"its annotations gave no label: could not read {', '.join(repr(n) for n in unread)}",
+            f"Say what the values of {unread[0]!r} mean with --label-map, e.g. 'Answer 1=a,Answer 2=b,Same=tie', "
+            "or name the texts with --map prompt=KEY --map response_a=KEY --map response_b=KEY.",
+        )
     result = PullResult(labels=labels, cursor=pulled.cursor, alive={k: frozenset(v) for k, v in alive.items()})
     with session_scope(engine) as session:  # pairs, labels and cursor: one transaction
         added = add_pairs(session, pairs, source=f"{backend.name}:{project}") if pairs else None

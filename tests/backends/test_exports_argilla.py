@@ -77,7 +77,7 @@ class _Project:
         records = [
             rg.Record(
                 fields=dict(zip(fields, texts, strict=True)),
-                suggestions=[rg.Suggestion(question, self.suggested(), agent="reward-model", score=0.9)],
+                suggestions=[rg.Suggestion(question, self.suggested(), agent="reward-model")],
             )
             for texts in TEXTS
         ]
@@ -129,7 +129,9 @@ def _label_settings() -> Any:
 
 @pytest.fixture(scope="module")
 def exports(argilla_server: ArgillaServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    labelled = _LabelProject(argilla_server, _label_settings(), ("prompt", "response_a", "response_b"), "which_is_better")
+    labelled = _LabelProject(
+        argilla_server, _label_settings(), ("prompt", "response_a", "response_b"), "which_is_better"
+    )
     labelled.respond(0, 0, "submitted", "response_a")
     labelled.respond(0, 1, "submitted", "tie")
     labelled.respond(1, 0, "submitted", "response_b")
