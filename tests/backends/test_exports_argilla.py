@@ -104,6 +104,7 @@ class _Project:
 
     def exports(self, folder: Path) -> dict[str, Path]:
         disk = folder / "to_disk"
+        disk.mkdir(parents=True)  # to_disk wants an existing, empty folder
         self.dataset.to_disk(str(disk))
         saved = folder / "to_datasets"
         self.dataset.records(with_responses=True, with_suggestions=True).to_datasets().save_to_disk(str(saved))
@@ -127,33 +128,36 @@ def _label_settings() -> Any:
     )
 
 
-@pytest.fixture(scope="module")
-def exports(argilla_server: ArgillaServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    labelled = _LabelProject(
-        argilla_server, _label_settings(), ("prompt", "response_a", "response_b"), "which_is_better"
-    )
+def build_exports(server: ArgillaServer, folder: Path) -> dict[str, Any]:
+    """Both datasets answered and exported; the annotators' clients closed."""
+    rg.Argilla(api_url=server.url, api_key=server.api_key)  # the SDK's default client, which settings use
+    labelled = _LabelProject(server, _label_settings(), ("prompt", "response_a", "response_b"), "which_is_better")
     labelled.respond(0, 0, "submitted", "response_a")
     labelled.respond(0, 1, "submitted", "tie")
     labelled.respond(1, 0, "submitted", "response_b")
     labelled.respond(1, 1, "discarded", "response_a")
     labelled.respond(2, 0, "draft", "response_a")
-    ranked = _RankingProject(
-        argilla_server, rg.Settings.for_ranking(), ("instruction", "response1", "response2"), "ranking"
-    )
+    ranked = _RankingProject(server, rg.Settings.for_ranking(), ("instruction", "response1", "response2"), "ranking")
     ranked.respond(0, 0, "submitted", [{"value": "response2", "rank": 1}, {"value": "response1", "rank": 2}])
     ranked.respond(0, 1, "submitted", [{"value": "response1", "rank": 1}, {"value": "response2", "rank": 2}])
     ranked.respond(1, 0, "discarded", [{"value": "response1", "rank": 1}, {"value": "response2", "rank": 2}])
     ranked.respond(1, 1, "draft", [{"value": "response2", "rank": 1}, {"value": "response1", "rank": 2}])
     ranked.respond(2, 1, "submitted", [{"value": "response1", "rank": 1}, {"value": "response2", "rank": 1}])
-    folder = tmp_path_factory.mktemp("argilla-exports")
-    yield {
-        "label": labelled.exports(folder / "label"),
-        "ranking": ranked.exports(folder / "ranking"),
-        "users": labelled.users,
-    }
-    for project in (labelled, ranked):
-        for person in project.people:
-            person.close()
+    try:
+        return {
+            "label": labelled.exports(folder / "label"),
+            "ranking": ranked.exports(folder / "ranking"),
+            "users": labelled.users,
+        }
+    finally:
+        for project in (labelled, ranked):
+            for person in project.people:
+                person.close()
+
+
+@pytest.fixture(scope="module")
+def exports(argilla_server: ArgillaServer, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    return build_exports(argilla_server, tmp_path_factory.mktemp("argilla-exports"))
 
 
 @pytest.fixture

@@ -65,8 +65,9 @@ class Questions:
     def kind_of(self, question: str, value: Any) -> str:
         if question in self.kind:
             return self.kind[question]
-        if isinstance(value, list):
-            return "ranking" if value and all(isinstance(v, dict) and "rank" in v for v in value) else "multi_label"
+        if isinstance(value, list):  # [{value, rank}] (the API) or the values in order (the SDK's export)
+            ranked = all(isinstance(v, dict) and "rank" in v for v in value) or len(value) >= 2
+            return "ranking" if value and ranked else "multi_label"
         if isinstance(value, int | float) and not isinstance(value, bool):
             return "rating"
         return "label_selection"
