@@ -46,21 +46,20 @@ def _template(group: str, name: str) -> str:
 
 
 class _Project:
-    def __init__(self, server: LabelStudioServer, config: str, keys: tuple[str, str, str], title: str) -> None:
+    def __init__(self, server: LabelStudioServer, config: str, keys: tuple[str | None, str, str], title: str) -> None:
         self.admin = server.client(server.admin)
         self.people = [server.client(a) for a in server.annotators]
         self.users = [a.user_id for a in server.annotators]
-        self.emails = [a.email for a in server.annotators]
         self.title = title
         answer = self.admin.post("/api/projects", json={"title": title, "label_config": config})
         answer.raise_for_status()
         self.id = answer.json()["id"]
-        tasks = [{"data": dict(zip(keys, texts, strict=True))} for texts in TASKS]
+        tasks = [{"data": {k: v for k, v in zip(keys, texts, strict=True) if k}} for texts in TASKS]
         tasks[2]["predictions"] = [{"model_version": "rm", "score": 0.9, "result": self.prediction()}]
         self.admin.post(f"/api/projects/{self.id}/import", json=tasks).raise_for_status()
         listing = self.admin.get("/api/tasks", params={"project": self.id, "page_size": 100}).raise_for_status()
-        by_text = {t["data"][keys[0]]: t["id"] for t in listing.json()["tasks"]}
-        self.tasks = [by_text[t[0]] for t in TASKS]
+        by_text = {t["data"][keys[1]]: t["id"] for t in listing.json()["tasks"]}
+        self.tasks = [by_text[t[1]] for t in TASKS]
 
     def prediction(self) -> list[dict[str, Any]]:
         raise NotImplementedError
@@ -74,7 +73,9 @@ class _Project:
         return int(answer.json()["id"])
 
     def export(self, folder: Path, kind: str) -> Path:
-        answer = self.admin.get(f"/api/projects/{self.id}/export", params={"exportType": kind})
+        # every task, the unannotated one with its prediction included (the export dialog's "all tasks")
+        params = {"exportType": kind, "download_all_tasks": "true"}
+        answer = self.admin.get(f"/api/projects/{self.id}/export", params=params)
         answer.raise_for_status()
         suffix = {"JSON": "json", "JSON_MIN": "json", "CSV": "csv", "TSV": "tsv"}[kind]
         path = folder / f"project-{self.id}-{kind.lower()}.{suffix}"
@@ -127,7 +128,7 @@ def projects(label_studio_server: LabelStudioServer, tmp_path_factory: pytest.Te
     pairwise = _template("ranking-and-scoring", "pairwise-classification")
     assert '<Text name="text1" value="$pairText1"' in pairwise.replace("  ", " ")
     choices = _Choices(
-        label_studio_server, _CHOICES_CONFIG, ("pairText1", "pairText2", "pairText1"), f"choices {uuid.uuid4().hex[:6]}"
+        label_studio_server, _CHOICES_CONFIG, (None, "pairText1", "pairText2"), f"choices {uuid.uuid4().hex[:6]}"
     )
     folder = tmp_path_factory.mktemp("ls-exports")
     out = {"rlhf": rlhf, "choices": choices, "folder": folder}
@@ -152,13 +153,12 @@ def test_rlhf_template_export(projects: dict, store: Engine, tmp_path: Path, kin
     report = run(store, path)
     assert report.format == ("label-studio" if kind == "JSON" else "label-studio-min")
     verdicts = raw_verdicts(store, tmp_path)
-    # JSON names the annotator by id; JSON_MIN / CSV / TSV by email
-    u0, u1 = (f"label-studio:{x}" for x in (rlhf.users if kind == "JSON" else rlhf.emails))
+    u0, u1 = (f"label-studio:{x}" for x in rlhf.users)  # every layout names the annotator by user id
     expected = [("Red.", u0, "overall", None), ("Purple.", u1, "overall", None), ("Five.", u0, "overall", None)]
-    if kind == "JSON":
-        expected.append(("skip", u1, "overall", None))  # the cancelled annotation
+    if kind == "JSON":  # the flat layouts leave cancelled annotations out
+        expected.append(("skip", u1, "overall", None))
     assert verdicts == sorted(expected, key=repr)
-    assert stats(store)["pairs"] == (3 if kind == "JSON" else 2), "the predicted-only task is a pair, never a label"
+    assert stats(store)["pairs"] == 3, "the predicted-only task is a pair, never a label"
     with session_scope(store) as session:
         raws = [lb.raw for lb in session.scalars(select(Label))]
     assert all(r.get("lead_time") is not None and r.get("created_at") for r in raws), "lead_time and times kept"
@@ -173,7 +173,7 @@ def test_choices_with_tie_export(projects: dict, store: Engine, tmp_path: Path, 
         choices.annotate(1, 1, choices.pick("Right is better"))
         choices.answered = True  # type: ignore[attr-defined]
     run(store, choices.export(projects["folder"], kind))
-    u0, u1 = (f"label-studio:{x}" for x in (choices.users if kind == "JSON" else choices.emails))
+    u0, u1 = (f"label-studio:{x}" for x in choices.users)
     assert raw_verdicts(store, tmp_path) == sorted(
         [("Red.", u0, "overall", None), ("tie", u1, "overall", None), ("Five.", u1, "overall", None)], key=repr
     )

@@ -76,6 +76,8 @@ class Control:
                 value = json.loads(value)
         if isinstance(value, dict):
             return cls(name, [], _kind_of(value), value)
+        if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            return cls(name, [], _kind_of(value[0]), value[0])  # JSON_MIN's Pairwise: [{"selected": "left"}]
         if isinstance(value, list):
             return cls(name, [], "choices", {"choices": value})
         if isinstance(value, int | float) and not isinstance(value, bool):
