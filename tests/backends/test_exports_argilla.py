@@ -16,6 +16,7 @@ suggestion. Each dataset is then exported in the three layouts the SDK writes:
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,10 +24,13 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
-from prefloop.store.db import open_store
+from prefloop.store.db import open_store, session_scope
+from prefloop.store.models import Label
+from prefloop.types import Choice, PairRecord
 from tests.backends.harness_argilla import ArgillaServer
+from tests.clirun import clean_env, prefloop
 from tests.data.formats_helpers import raw_verdicts, run, stats
 
 pytestmark = pytest.mark.server
@@ -148,6 +152,8 @@ def build_exports(server: ArgillaServer, folder: Path) -> dict[str, Any]:
             "label": labelled.exports(folder / "label"),
             "ranking": ranked.exports(folder / "ranking"),
             "users": labelled.users,
+            "label_dataset": labelled.dataset.name,
+            "label_dataset_id": str(labelled.dataset.id),
         }
     finally:
         for project in (labelled, ranked):
@@ -212,3 +218,57 @@ def test_to_hub_folder_is_what_the_hub_holds(exports: dict[str, Any]) -> None:
         "README.md",
         "data/train-00000-of-00001.parquet",
     ]
+
+
+def _labels(engine: Engine) -> list[tuple[str, str, bool, bool]]:
+    """(source id, choice, is current, deleted) of every label pulled from Argilla."""
+    with session_scope(engine) as session:
+        return sorted(
+            (lb.source_id, lb.choice, bool(lb.is_current), lb.deleted_at is not None)
+            for lb in session.scalars(select(Label).where(Label.backend == "argilla"))
+        )
+
+
+def _pull(tmp_path: Path, server: ArgillaServer, name: str) -> dict[str, Any]:
+    env = clean_env(ARGILLA_API_URL=server.url, ARGILLA_API_KEY=server.api_key)
+    done = prefloop(tmp_path, "--db", "sqlite:///adopt.db", "pull", "--backend", "argilla", "--project", name, env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def test_pull_adopts_the_dataset_then_an_edit_and_a_deletion(
+    exports: dict[str, Any], argilla_server: ArgillaServer, tmp_path: Path
+) -> None:
+    name = exports["label_dataset"]
+    first = _pull(tmp_path, argilla_server, name)
+    assert (first["pairs_added"], first["new"], first["edited"], first["deleted"]) == (3, 4, 0, 0)
+    engine = open_store(f"sqlite:///{tmp_path / 'adopt.db'}")
+    before = _labels(engine)
+    assert sorted(c for _, c, _, _ in before).count("skip") == 1 and len(before) == 4, "3 submitted, 1 discarded"
+    # at the server: annotator 1 changes the tie on record 0 to response_b; annotator 1's discard is deleted
+    owner = httpx.Client(base_url=argilla_server.url, headers={"X-Argilla-Api-Key": argilla_server.api_key})
+    listing = owner.get(
+        f"/api/v1/datasets/{exports['label_dataset_id']}/records", params={"include": "responses", "limit": 100}
+    ).raise_for_status()
+    by_status = {
+        (r["status"], r["user_id"]): r["id"] for record in listing.json()["items"] for r in record["responses"]
+    }
+    u1 = exports["users"][1]
+    tie = next(rid for (status, user), rid in by_status.items() if status == "submitted" and user == u1)
+    body = {"status": "submitted", "values": {"which_is_better": {"value": "response_b"}}}
+    owner.put(f"/api/v1/responses/{tie}", json=body).raise_for_status()
+    owner.delete(f"/api/v1/responses/{by_status[('discarded', u1)]}").raise_for_status()
+    owner.close()
+    second = _pull(tmp_path, argilla_server, name)
+    assert (second["new"], second["edited"], second["deleted"]) == (0, 1, 1)
+    after = _labels(engine)
+    changed = [row for row in after if row[0] not in {b[0] for b in before if b[1] not in ("tie", "skip")}]
+    purple = PairRecord(*TEXTS[0], label=Choice.B).canonical().label  # "response_b" in the store's orientation
+    assert purple is not None
+    assert sorted((c, cur, gone) for _, c, cur, gone in changed) == sorted(
+        [("tie", False, False), (purple.value, True, False), ("skip", True, True)]
+    ), "the edit is a new version (the tie kept, superseded); the deletion is marked, not dropped"
+    third = _pull(tmp_path, argilla_server, name)
+    assert (third["new"], third["edited"], third["deleted"], third["pairs_added"]) == (0, 0, 0, 0)
+    assert _labels(engine) == after, "a third pull stores nothing twice"
+    engine.dispose()
