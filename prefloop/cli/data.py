@@ -139,6 +139,9 @@ def ingest(
         f"{report.pairs_added} new pairs ({report.pairs_seen - report.pairs_added} already stored or "
         f"repeated), {report.labels_added} new labels"
     )
+    if report.unread:
+        shown = ", ".join(f"{name!r} ({count})" for name, count in report.unread.items())
+        click.echo(f"annotations whose verdict was not read (no label from them): {shown}; see --label-map, --map")
     if report.degenerate:
         click.echo(
             f"{report.degenerate} degenerate rows skipped (identical responses or empty texts; --strict refuses them)"

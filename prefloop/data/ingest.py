@@ -62,6 +62,7 @@ class IngestReport:
     labels_added: int = 0
     annotators: int = 0
     rejects_path: str | None = None
+    unread: dict[str, int] = field(default_factory=dict)  # tool control / question -> annotations it gave no label
     problems: list[dict[str, object]] = field(default_factory=list)
     degenerate_examples: list[dict[str, object]] = field(default_factory=list)
 
@@ -418,4 +419,5 @@ def ingest(
     report.pairs_added = counts.pairs_added
     report.labels_seen, report.labels_added = counts.labels_seen, counts.labels_added
     report.annotators = len(who)
+    report.unread = dict(state.unread)
     return report

@@ -241,3 +241,11 @@ def test_silent_zero_from_the_command_line_exits_2_and_keeps_the_store(tmp_path:
     said = done.stdout + done.stderr
     assert "quality.json" in said and "'quality'" in said and "--label-map" in said
     assert (tmp_path / "s.db").read_bytes() == before, "the store is unchanged"
+
+
+def test_some_annotations_unread_are_counted_in_the_report(sqlite_engine: Engine, tmp_path: Path) -> None:
+    """Labels were read, so the file is taken; the annotations that gave none are named, not hidden."""
+    quality = [{"type": "choices", "from_name": "quality", "to_name": "prompt", "value": {"choices": ["Good"]}}]
+    tasks = [_task(1, RLHF, [_pairwise("left")]), _task(2, {**RLHF, "prompt": "Other?"}, [quality])]
+    report = run(sqlite_engine, write_json_array(tmp_path / "mixed.json", tasks))
+    assert (report.labels_added, report.unread) == (1, {"quality": 1})
