@@ -123,6 +123,8 @@ def test_ranker_over_a_list_gives_every_pair(sqlite_engine: Engine, tmp_path: Pa
     run(sqlite_engine, write_json_array(tmp_path / "ranker.json", [_task(1, data, [result])]))
     winners = [w for w, *_ in raw_verdicts(sqlite_engine, tmp_path)]
     assert sorted(winners) == ["First.", "Third.", "Third."], "z beats x and y, x beats y"
+    exported = (tmp_path / "raw.jsonl").read_text().splitlines()
+    assert {json.loads(line)["prompt"] for line in exported} == {"Say something."}, "the prompt, not the task text"
 
 
 def test_json_min_with_email_annotator_and_choice_column(sqlite_engine: Engine, tmp_path: Path) -> None:

@@ -233,7 +233,9 @@ def _annotation_records(
     raw = {k: meta[k] for k in ("annotation_id", "task_id", "lead_time", "created_at", "updated_at") if k in meta}
     common: dict[str, Any] = {"annotator": f"label-studio:{meta['who']}", "label_raw": raw}
     if keys is None:  # a Ranker project: the items, not two data keys, are the texts
-        prompt_key = next((k for k, v in data.items() if isinstance(v, str)), None)
+        texts = [k for k, v in data.items() if isinstance(v, str)]
+        named = [k for name in PROMPT_NAMES for k in texts if k.lower() == name]  # "prompt" before "task"
+        prompt_key = (named or texts or [None])[0]
         prompt = str(data.get(prompt_key) or "") if prompt_key else ""
         ranked = _ranker_pairs(data, controls, prompt, where, common, key) or []
         return [with_options(r, opts) for r in ranked]
