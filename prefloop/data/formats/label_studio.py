@@ -235,7 +235,7 @@ def _annotation_records(
     if keys is None:  # a Ranker project: the items, not two data keys, are the texts
         texts = [k for k, v in data.items() if isinstance(v, str)]
         named = [k for name in PROMPT_NAMES for k in texts if k.lower() == name]  # "prompt" before "task"
-        prompt_key = (named or texts or [None])[0]
+        prompt_key = (named or texts)[0] if texts else None
         prompt = str(data.get(prompt_key) or "") if prompt_key else ""
         ranked = _ranker_pairs(data, controls, prompt, where, common, key) or []
         return [with_options(r, opts) for r in ranked]
