@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from prefloop.errors import SourceError
+from prefloop.errors import IngestError, SourceError
 from prefloop.types import Choice
 from tests.clirun import prefloop
 from tests.data.formats_helpers import raw_verdicts, run, stats, write_json_array
@@ -251,3 +251,17 @@ def test_some_annotations_unread_are_counted_in_the_report(sqlite_engine: Engine
     tasks = [_task(1, RLHF, [_pairwise("left")]), _task(2, {**RLHF, "prompt": "Other?"}, [quality])]
     report = run(sqlite_engine, write_json_array(tmp_path / "mixed.json", tasks))
     assert (report.labels_added, report.unread) == (1, {"quality": 1})
+
+
+def test_ambiguous_texts_name_the_map_that_reads_them(sqlite_engine: Engine, tmp_path: Path) -> None:
+    """Two candidate pairs of fields: the error names the file, line, field and the --map to write; that --map works."""
+    data = {"prompt": "Pick one.", "draft1": "x1", "draft2": "x2", "final_a": "Paris.", "final_b": "Lyon."}
+    path = write_json_array(tmp_path / "two-pairs.json", [_task(1, data, [_pairwise("left", to="x")])])
+    with pytest.raises(IngestError) as caught:
+        run(sqlite_engine, path)
+    problem = caught.value.problems[0]
+    assert (problem.source, problem.line, problem.field) == ("two-pairs.json", 1, "data")
+    assert "--map response_a=data." in problem.message
+    assert stats(sqlite_engine)["pairs"] == 0
+    run(sqlite_engine, path, mapping={"response_a": "data.final_a", "response_b": "data.final_b"})
+    assert raw_verdicts(sqlite_engine, tmp_path) == [("Paris.", "label-studio:1", "overall", None)]

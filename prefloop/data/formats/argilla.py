@@ -168,7 +168,12 @@ def _user_verdicts(
 
 
 def record_labels(
-    fields: Row, responses: dict[str, list[dict[str, Any]]], record_id: Any, where: Where, opts: ShapeOptions
+    fields: Row,
+    responses: dict[str, list[dict[str, Any]]],
+    record_id: Any,
+    where: Where,
+    opts: ShapeOptions,
+    layout: str = "fields",
 ) -> list[PairRecord]:
     """Every label of one record: its texts found in ``fields``, one entry per user."""
     qs = Questions(opts.extra.get("argilla_settings"))
@@ -177,8 +182,8 @@ def record_labels(
         for k, v in fields.items()
         if not qs.fields or k in qs.fields or k in ("prompt", "response_a", "response_b")
     }
-    a, b = find_responses(texts, qs.hints(responses), where, field="fields")
-    keys = (find_prompt(texts, a, b, where, field="fields"), a, b)
+    a, b = find_responses(texts, qs.hints(responses), where, field=layout)
+    keys = (find_prompt(texts, a, b, where, field=layout), a, b)
     prompt = check_text(texts.get(keys[0]) if keys[0] else "", keys[0] or "prompt", where, opts, allow_empty=True)
     ta = check_text(texts.get(a), a, where, opts, degenerate=True)
     tb = check_text(texts.get(b), b, where, opts, degenerate=True)
@@ -264,7 +269,7 @@ def _responses_flat(row: Row) -> dict[str, list[dict[str, Any]]]:
 
 def _flat(row: Row, where: Where, opts: ShapeOptions) -> list[PairRecord]:
     fields = {k: v for k, v in row.items() if k not in _META and not str(k).endswith(_SUFFIXES)}
-    return record_labels(fields, _responses_flat(row), row.get("id"), where, opts)
+    return record_labels(fields, _responses_flat(row), row.get("id"), where, opts, layout="columns")
 
 
 def _nested(row: Row, where: Where, opts: ShapeOptions) -> list[PairRecord]:

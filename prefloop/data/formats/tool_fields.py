@@ -138,14 +138,20 @@ def find_responses(data: Mapping[str, Any], hints: Sequence[str], where: Where, 
     if len(preferred) == 1 or (len(pairs) == 1 and not preferred):
         return (preferred or pairs)[0]
     why = "several" if pairs else "no"
+    path = _path(field)
     raise RowProblem(
         where[0],
         where[1],
         field,
         f"cannot tell which fields are the two responses ({why} candidate pairs among the text "
-        f"fields: {', '.join(texts) or 'none'}); name them, e.g. --map response_a={texts[0] if texts else 'X'} "
-        "--map response_b=Y --map prompt=Z",
+        f"fields: {', '.join(texts) or 'none'}); name them, e.g. --map response_a={path}"
+        f"{texts[0] if texts else 'X'} --map response_b={path}Y --map prompt={path}Z",
     )
+
+
+def _path(field: str) -> str:
+    """How ``--map`` reaches a key of ``field``: nested under it (``data.answer1``) or a top-level column."""
+    return f"{field}." if field in ("data", "fields") else ""
 
 
 def find_prompt(data: Mapping[str, Any], a: str, b: str, where: Where, field: str = "data") -> str | None:
@@ -170,7 +176,8 @@ def find_prompt(data: Mapping[str, Any], a: str, b: str, where: Where, field: st
         where[0],
         where[1],
         field,
-        f"cannot tell which field is the prompt among {', '.join(rest)}; name it, e.g. --map prompt={rest[0]}",
+        f"cannot tell which field is the prompt among {', '.join(rest)}; name it, e.g. "
+        f"--map prompt={_path(field)}{rest[0]}",
     )
 
 
