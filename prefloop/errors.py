@@ -17,6 +17,7 @@ __all__ = [
     "InvalidRequest",
     "LockHeld",
     "ModelError",
+    "NoLabelRead",
     "NotAStore",
     "PrefloopError",
     "RowProblem",
@@ -223,3 +224,13 @@ class SourceError(IngestError):
         self.total = 0
         self.hint = hint
         PrefloopError.__init__(self, f"{problem}; nothing was written." + (f"\n{hint}" if hint else ""))
+
+
+class NoLabelRead(SourceError):
+    """A source whose rows carry annotations, responses or a label-like column gave no label (#26).
+
+    Exit 2, as a setting that is wrong: the file is fine, how to read it must be said
+    (``--map`` / ``--label-map``). Never a silent exit 0 with zero labels.
+    """
+
+    exit_code = ExitCode.CONFIG_ERROR

@@ -17,6 +17,7 @@ __all__ = [
     "CanonicalPair",
     "Choice",
     "PairRecord",
+    "ProjectPull",
     "PullResult",
     "PulledLabel",
     "PushedTask",
@@ -180,3 +181,20 @@ class PullResult:
     labels: list[PulledLabel]
     cursor: str | None
     alive: dict[str, frozenset[str]] = field(default_factory=dict)
+
+
+@dataclass
+class ProjectPull:
+    """A project prefloop did not create, read as its tool holds it (``AnnotationBackend.pull_project``).
+
+    ``items`` are in the tool's own export shape, so the export readers read them: Label Studio
+    tasks as in a JSON export, Argilla records in the nested (``to_disk``) layout with each
+    response's ``status`` and ``updated_at``. ``settings`` is what says how to read them (the
+    Label Studio label config and users; the Argilla dataset's fields and questions as in
+    ``.argilla/settings.json``). Every item carries ALL its current annotations, so one whose
+    annotation is gone shows the deletion. ``cursor`` is what to pass next time.
+    """
+
+    items: list[dict[str, Any]]
+    settings: dict[str, Any]
+    cursor: str | None

@@ -47,7 +47,7 @@ from prefloop.backends.base import (
     undo_presentation,
 )
 from prefloop.backends.retry import RetryPolicy, Transient, transport
-from prefloop.types import AnnotatorRef, Choice, PulledLabel, PullResult, PushedTask, TaskRequest
+from prefloop.types import AnnotatorRef, Choice, ProjectPull, PulledLabel, PullResult, PushedTask, TaskRequest
 
 __all__ = ["ArgillaBackend", "load_template"]
 
@@ -262,6 +262,44 @@ class ArgillaBackend(AnnotationBackend):
         # was either returned now or was in the previous seen-set (the window only moves forward).
         seen = {rid: u.isoformat() for rid, u in versions.items() if at is not None and u > at - overlap}
         return PullResult(labels=labels, cursor=_Cursor(at, seen).dump() or since, alive=alive)
+
+    def pull_project(self, since: str | None = None) -> ProjectPull:
+        """Every record of an existing dataset (found by name, never created), in the ``to_disk`` layout.
+
+        A new response does not move a record's ``updated_at``, so every record is read each time
+        (as ``pull_labels`` does); each response keeps its status and ``updated_at``, the version.
+        """
+        found = self._find_dataset()
+        if found is None:
+            raise BackendError(
+                f"Argilla at {self.url} has no dataset {self.settings.project!r} in workspace {self.workspace!r}; "
+                "check the name (--project) and the workspace (extra.workspace under [backend])"
+            )
+        self._dataset_id = found
+        settings = {
+            part: [
+                {"name": item["name"], "settings": item.get("settings") or {}}
+                for item in self._request("GET", f"/api/v1/datasets/{found}/{part}").json()["items"]
+            ]
+            for part in ("fields", "questions")
+        }
+        items = []
+        for record in self._records(with_responses=True):
+            responses: dict[str, list[dict[str, Any]]] = {}
+            for response in record.get("responses") or []:
+                for question, answer in (response.get("values") or {"": {}}).items():
+                    responses.setdefault(question, []).append(
+                        {
+                            "value": (answer or {}).get("value"),
+                            "user_id": str(response["user_id"]),
+                            "status": response.get("status"),
+                            "inserted_at": response.get("inserted_at"),
+                            "updated_at": response.get("updated_at"),
+                        }
+                    )
+            items.append({"id": str(record["id"]), "fields": record.get("fields") or {}, "responses": responses})
+        stamp = datetime.now(UTC).isoformat()
+        return ProjectPull(items=items, settings=settings, cursor=stamp)
 
     def withdraw_tasks(self, pair_keys: Sequence[str]) -> int:
         dataset_id = self.ensure_project()

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 
 from prefloop.config import BackendSettings
 from prefloop.errors import BackendAuthError, BackendError, BackendUnreachable
-from prefloop.types import PullResult, PushedTask, TaskRequest
+from prefloop.types import ProjectPull, PullResult, PushedTask, TaskRequest
 
 __all__ = [
     "AnnotationBackend",
@@ -115,6 +115,15 @@ class AnnotationBackend(ABC):
     @abstractmethod
     def withdraw_tasks(self, pair_keys: Sequence[str]) -> int:
         """Remove tasks that are no longer wanted and have no annotation; return how many."""
+
+    def pull_project(self, since: str | None = None) -> ProjectPull:
+        """Read an existing project that prefloop did not create (``settings.project``), never creating it.
+
+        Returns every item changed after ``since`` (None: all) with all its current annotations,
+        in the tool's own export shape; the caller reads them as it reads the tool's export files.
+        Optional: a backend without projects of its own does not implement it.
+        """
+        raise BackendError(f"{self.name} has no projects of its own to adopt; use `prefloop ingest` on a file")
 
     #: whether ``request_more_labels`` works (adaptive redundancy needs a per-task label count)
     supports_more_labels: bool = False

@@ -50,7 +50,7 @@ from prefloop.backends.base import (
 )
 from prefloop.backends.retry import RetryPolicy, Transient, transient_answer
 from prefloop.resources import shipped_folder
-from prefloop.types import AnnotatorRef, Choice, PulledLabel, PullResult, PushedTask, TaskRequest
+from prefloop.types import AnnotatorRef, Choice, ProjectPull, PulledLabel, PullResult, PushedTask, TaskRequest
 
 __all__ = ["DEFAULT_TEMPLATE", "LabelStudioBackend", "label_config"]
 
@@ -451,6 +451,42 @@ class LabelStudioBackend(AnnotationBackend):
             if updated is not None and (newest is None or updated > newest):
                 newest = updated
         return PullResult(labels=labels, cursor=_iso(newest) if newest else since, alive=alive)
+
+    def pull_project(self, since: str | None = None) -> ProjectPull:
+        """Tasks of an existing project (found by title, never created) changed after ``since``.
+
+        The same task pages as ``pull_labels``, filtered on the task's ``updated_at`` (which
+        creating, editing and deleting an annotation all move), each with all its annotations.
+        """
+        title = self.settings.project
+        rows: list[Any] = self._call(
+            "GET /api/projects", lambda: list(self.client.projects.list(title=title, page_size=1000))
+        )
+        found = sorted((row for row in rows if row.title == title and row.id is not None), key=lambda r: int(r.id))
+        if not found:
+            raise BackendError(
+                f"Label Studio at {self.url} has no project titled {title!r}; check the title "
+                "(--project) and that the API key's user can see it"
+            )
+        project_id, config = int(found[0].id), str(found[0].label_config or "")
+        filters = None
+        since_at = _parse_time(since)
+        if since_at is not None:
+            window = since_at - timedelta(seconds=self.settings.overlap_s)
+            filters = [
+                {"filter": "filter:tasks:updated_at", "operator": "greater", "type": "Datetime", "value": _iso(window)}
+            ]
+        tasks, newest = [], since_at
+        page_size = max(1, min(self.settings.batch_size, 1000))
+        for task in self._pages(project_id, {"fields": "all"}, filters, page_size=page_size):
+            tasks.append(task)
+            updated = _parse_time(task.get("updated_at"))
+            if updated is not None and (newest is None or updated > newest):
+                newest = updated
+        users = {str(k): v.name for k, v in self._users().items() if v.name}
+        return ProjectPull(
+            items=tasks, settings={"label_config": config, "users": users}, cursor=_iso(newest) if newest else since
+        )
 
     def _users(self) -> dict[int, AnnotatorRef]:
         rows = self._call("GET /api/users/", lambda: self.client.users.list())

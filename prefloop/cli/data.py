@@ -44,6 +44,8 @@ _INGEST_HELP = """Read pairs and labels from JSONL, JSON, CSV, Parquet or a Hugg
     Examples:
       prefloop ingest hh.jsonl.gz                       # HH chosen/rejected dialogues
       prefloop ingest pandalm-testset-v1.json           # detected: 3 votes per pair
+      prefloop ingest project-12.json                   # Label Studio export (JSON, JSON_MIN, CSV) of any project
+      prefloop ingest my-argilla-dataset/               # Argilla to_hub / to_disk folder
       prefloop ingest shp.jsonl --format shp            # labels = 1 means A
       prefloop ingest votes.csv --map prompt=question --map label=winner --label-map 1=a,0=b
       prefloop ingest tldr.jsonl --map prompt=info.post --map response_a=summaries.0.text \\
@@ -139,6 +141,9 @@ def ingest(
         f"{report.pairs_added} new pairs ({report.pairs_seen - report.pairs_added} already stored or "
         f"repeated), {report.labels_added} new labels"
     )
+    if report.unread:
+        shown = ", ".join(f"{name!r} ({count})" for name, count in report.unread.items())
+        click.echo(f"annotations whose verdict was not read (no label from them): {shown}; see --label-map, --map")
     if report.degenerate:
         click.echo(
             f"{report.degenerate} degenerate rows skipped (identical responses or empty texts; --strict refuses them)"

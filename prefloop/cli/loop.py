@@ -11,7 +11,7 @@ from prefloop.cli.app import Context, console, echo_json, pass_ctx
 from prefloop.cli.options import setting_help, setting_option
 from prefloop.errors import PrefloopError
 
-__all__ = ["demo", "simulate", "status", "sync"]
+__all__ = ["demo", "pull", "simulate", "status", "sync"]
 
 
 @click.command()
@@ -238,3 +238,47 @@ def simulate(
     )
     click.echo(result.paths["summary"].read_text())
     click.echo("files: " + ", ".join(str(p) for p in result.paths.values()))
+
+
+@click.command()
+@setting_option("backend.name", "--backend")
+@setting_option("backend.project", "--project")
+@click.option(
+    "--map",
+    "mapping",
+    multiple=True,
+    metavar="CANONICAL=KEY",
+    help="Name a text where the project's fields leave it ambiguous: prompt=KEY, response_a=KEY, response_b=KEY.",
+)
+@click.option(
+    "--label-map",
+    default=None,
+    metavar="VALUE=a|b|tie,...",
+    help="What a choice's text means where it names no side, e.g. 'Answer 1=a,Answer 2=b,Same=tie'.",
+)
+@pass_ctx
+def pull(obj: Context, mapping: tuple[str, ...], label_map: str | None) -> None:
+    """Bring the labels of an existing project (one prefloop did not create) into the store.
+
+    Reads the Label Studio project titled --project (or the Argilla dataset of that name) through
+    the backend's pull path, finding its texts and verdicts as `ingest` does for the tool's export
+    files. Run it again to bring edits (a new version, the old one kept) and deletions; nothing is
+    stored twice. The project is never changed, and never created. Then let `sync` run on a new
+    project ([backend] project) to go on labelling.
+
+    \b
+    Examples:
+      prefloop pull --backend label_studio --project "RLHF round 2"
+      prefloop pull --backend argilla --project ultrafeedback-prefs --label-map 'good=a,bad=b'
+    """
+    from prefloop.backends import make_backend
+    from prefloop.cli.options import reading
+    from prefloop.config import backend_settings, check_secrets
+    from prefloop.loop.adopt import adopt_project
+
+    config = obj.config()
+    check_secrets(config)
+    engine = obj.engine(create=True)
+    _, opts = reading(None, None, mapping, label_map, None)
+    backend = make_backend(config.backend.name, backend_settings(config))
+    echo_json(adopt_project(engine, backend, opts))

@@ -18,6 +18,7 @@ __all__ = [
     "LABEL_KEY",
     "LABEL_RAW",
     "MISSING",
+    "UNREAD",
     "ShapeOptions",
     "Where",
     "check_text",
@@ -139,6 +140,8 @@ def split_conversations(
 
 LABEL_KEY = "_label_key"
 LABEL_RAW = "_label_raw"
+# A record of a row whose annotation this reader could not read: the controls / columns it skipped.
+UNREAD = "_unread"
 
 
 def make_pair(

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from queue import Full, Queue
 from typing import Any, TypeVar
@@ -24,11 +24,11 @@ from typing import Any, TypeVar
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from sqlalchemy import Engine
 
-from prefloop.data.fields import ShapeOptions
-from prefloop.data.formats import detect_adapter, get_adapter
-from prefloop.data.readers import read_rows
+from prefloop.data.fields import UNREAD, ShapeOptions
+from prefloop.data.formats import TOOL_FORMATS, detect_adapter, get_adapter
+from prefloop.data.readers import read_rows, tool_settings
 from prefloop.data.shapes import LABEL_LIKE, apply_mapping, row_to_pairs
-from prefloop.errors import DegenerateRow, IngestError, RowProblem, SourceError
+from prefloop.errors import DegenerateRow, IngestError, NoLabelRead, RowProblem, SourceError
 from prefloop.store.db import session_scope
 from prefloop.store.pairs import AddedCounts, add_pairs, prepare_bulk_load
 from prefloop.types import PairRecord
@@ -62,6 +62,7 @@ class IngestReport:
     labels_added: int = 0
     annotators: int = 0
     rejects_path: str | None = None
+    unread: dict[str, int] = field(default_factory=dict)  # tool control / question -> annotations it gave no label
     problems: list[dict[str, object]] = field(default_factory=list)
     degenerate_examples: list[dict[str, object]] = field(default_factory=list)
 
@@ -105,9 +106,11 @@ def choose_converter(first_row: dict[str, Any], opts: ShapeOptions) -> tuple[str
             return convert(dict(apply_mapping(row, where, o)), where, o)
 
         return adapter.name, mapped
+    detected = detect_adapter(first_row)
+    if opts.mapping and detected is not None and detected.name in TOOL_FORMATS:  # a tool's export, texts renamed
+        return choose_converter(first_row, replace(opts, fmt=detected.name))
     if opts.mapping or opts.label_decoder:  # the user's own layout (a --label-map alone may serve a tool export)
         return "generic", _generic
-    detected = detect_adapter(first_row)
     return (detected.name, detected.convert) if detected else ("generic", _generic)
 
 
@@ -117,6 +120,12 @@ class _Reading:
 
     format: str = "generic"
     columns: tuple[str, ...] = ()
+    unread: dict[str, int] = field(default_factory=dict)  # control / question -> annotations not read
+
+    def note(self, records: list[PairRecord]) -> None:
+        for record in records:
+            for name in record.metadata.get(UNREAD, ()) if record.metadata else ():
+                self.unread[name] = self.unread.get(name, 0) + 1
 
 
 def iter_records(
@@ -136,6 +145,8 @@ def iter_records(
     or a ``RowProblem`` for malformed JSON/CSV), never yielded.
     """
     opts = opts or ShapeOptions()
+    if fmt != "hf" and not source.startswith("hf://") and (settings := tool_settings(source)) is not None:
+        opts = replace(opts, extra={**opts.extra, "argilla_settings": settings})
     state = state if state is not None else _Reading()
     name = _source_name(source)
     convert: Converter | None = None
@@ -145,7 +156,7 @@ def iter_records(
             state.format, convert = choose_converter(row, opts)
             state.columns = tuple(str(k) for k in row)
         try:
-            yield line, convert(row, (name, line), opts)
+            records = convert(row, (name, line), opts)
         except RowProblem as problem:
             if first and state.format == "generic" and problem.message.startswith("unrecognised shape"):
                 raise SourceError(
@@ -154,13 +165,25 @@ def iter_records(
                     "Name the format with --format NAME (see prefloop ingest --help) or map the columns with --map.",
                 ) from None
             yield line, problem
+            continue
+        state.note(records)
+        yield line, records
 
 
 def _check_labels_found(name: str, state: _Reading, labels_seen: int, rows: int) -> None:
     """A source with label-like columns that gave no label at all is a mapping mistake, not exit 0."""
+    if rows and labels_seen == 0 and state.unread:
+        names = sorted(state.unread, key=lambda n: -state.unread[n])
+        shown = ", ".join(f"{n!r} ({state.unread[n]} annotation(s))" for n in names[:5])
+        raise NoLabelRead(
+            name,
+            f"its rows carry annotations but no label was read: could not read {shown}",
+            f"Say what the values of {names[0]!r} mean, e.g. --label-map 'Answer 1=a,Answer 2=b,Same=tie', "
+            "or name the texts with --map prompt=... --map response_a=... --map response_b=...",
+        )
     label_columns = [c for c in state.columns if c.lower() in LABEL_LIKE or c.lower().startswith("winner")]
     if rows and labels_seen == 0 and label_columns:
-        raise SourceError(
+        raise NoLabelRead(
             name,
             f"has label-like column(s) {', '.join(label_columns)} but no label was read",
             f"Say what they mean, e.g. --map label={label_columns[0]} --label-map 1=a,0=b, "
@@ -396,4 +419,5 @@ def ingest(
     report.pairs_added = counts.pairs_added
     report.labels_seen, report.labels_added = counts.labels_seen, counts.labels_added
     report.annotators = len(who)
+    report.unread = dict(state.unread)
     return report

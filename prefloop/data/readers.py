@@ -26,7 +26,7 @@ from typing import IO, Any, cast
 
 from prefloop.errors import RowProblem, SourceError
 
-__all__ = ["FORMATS", "HUB_PREFIX", "detect_format", "read_rows", "require_source"]
+__all__ = ["FORMATS", "HUB_PREFIX", "detect_format", "read_rows", "require_source", "tool_settings"]
 
 Row = dict[str, Any]
 
@@ -53,8 +53,10 @@ def detect_format(source: str, hub: bool = False) -> str:
     if source.startswith(HUB_PREFIX) or hub:
         return "hf"
     path = Path(source)
-    if path.is_dir():
-        return "json" if (path / "records.json").is_file() else "hf"
+    if path.is_dir():  # Argilla's to_disk (records.json) or to_hub (data/*.parquet) folder, or a saved dataset
+        if (path / "records.json").is_file():
+            return "json"
+        return "parquet" if _parquet_files(path) else "hf"
     if not path.exists():
         raise SourceError(
             source,
@@ -216,22 +218,31 @@ def _read_csv(path: Path, encoding: str) -> Iterator[tuple[int, Row]]:
             raise RowProblem(str(path), stream.line, None, f"malformed CSV: {exc}") from None
 
 
+def _parquet_files(folder: Path) -> list[Path]:
+    """The shards of a dataset folder as the Hub holds it (``data/train-00000-of-00001.parquet``)."""
+    if (folder / "dataset_info.json").exists() or (folder / "dataset_dict.json").exists():
+        return []  # a save_to_disk folder: the datasets reader knows its layout
+    return sorted((folder / "data").glob("*.parquet")) or sorted(folder.glob("*.parquet"))
+
+
 def _read_parquet(path: Path, encoding: str) -> Iterator[tuple[int, Row]]:
+    """One Parquet file, or every shard of a Hub-layout folder in order (numbered on across shards)."""
     import pyarrow.parquet as pq
 
-    try:
-        parquet = pq.ParquetFile(path)
-    except Exception as exc:
-        raise SourceError(
-            str(path),
-            f"not a readable Parquet file ({str(exc).splitlines()[0][:120]})",
-            "Check that the file is complete, or name its real type with --file-type.",
-        ) from None
     number = 0
-    for batch in parquet.iter_batches(batch_size=2000):
-        for row in batch.to_pylist():
-            number += 1
-            yield number, row
+    for shard in _parquet_files(path) if path.is_dir() else [path]:
+        try:
+            parquet = pq.ParquetFile(shard)
+        except Exception as exc:
+            raise SourceError(
+                str(shard),
+                f"not a readable Parquet file ({str(exc).splitlines()[0][:120]})",
+                "Check that the file is complete, or name its real type with --file-type.",
+            ) from None
+        for batch in parquet.iter_batches(batch_size=2000):
+            for row in batch.to_pylist():
+                number += 1
+                yield number, row
 
 
 def _load_hf(source: str, split: str | None) -> Any:
@@ -272,6 +283,22 @@ def _load_hf(source: str, split: str | None) -> Any:
 def _read_hf(source: str, split: str | None) -> Iterator[tuple[int, Row]]:
     for number, row in enumerate(_load_hf(source, split), start=1):
         yield number, dict(row)
+
+
+def tool_settings(source: str) -> dict[str, Any] | None:
+    """An Argilla export's ``.argilla/settings.json`` (or ``settings.json``) beside or above ``source``."""
+    path = Path(source)
+    for folder in (path, path.parent, path.parent.parent) if path.exists() else ():
+        for candidate in (folder / ".argilla" / "settings.json", folder / "settings.json"):
+            if candidate.is_file():
+                try:
+                    settings = json.loads(candidate.read_text(encoding="utf-8"))
+                except (OSError, ValueError) as exc:
+                    raise SourceError(
+                        str(candidate), f"unreadable Argilla settings ({exc})", "Check the export."
+                    ) from None
+                return settings if isinstance(settings, dict) and "questions" in settings else None
+    return None
 
 
 _READERS = {"jsonl": _read_jsonl, "json": _read_json, "csv": _read_csv, "parquet": _read_parquet}

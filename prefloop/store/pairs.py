@@ -254,7 +254,11 @@ def add_pairs(session: Session, records: Sequence[PairRecord], source: str, spli
     for r, c in oriented:
         if c.key not in pair_rows:
             meta = (
-                {k: v for k, v in r.metadata.items() if k not in (_LABEL_KEY, _LABEL_RAW, "response_messages")}
+                {
+                    k: v
+                    for k, v in r.metadata.items()
+                    if k not in (_LABEL_KEY, _LABEL_RAW, "_unread", "response_messages")
+                }
                 if r.metadata
                 else {}
             )

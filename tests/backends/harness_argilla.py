@@ -41,7 +41,7 @@ LAUNCHER = Path(__file__).with_name("argilla_server_launcher.py")
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 REDIS_DB = int(os.environ.get("PREFLOOP_ARGILLA_REDIS_DB", "7"))
 WORKSPACE = "prefloop"
-START_TIMEOUT_S = 120.0
+START_TIMEOUT_S = float(os.environ.get("PREFLOOP_ARGILLA_START_TIMEOUT_S", "120"))  # a loaded machine needs more
 
 
 @dataclass(frozen=True)

@@ -41,11 +41,11 @@ def seeded(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def refused(cwd: Path, *args: str, words: tuple[str, ...]) -> str:
-    """Run an ingest that must fail: exit 1, one clean message containing ``words``, store unchanged."""
+def refused(cwd: Path, *args: str, words: tuple[str, ...], code: int = 1) -> str:
+    """Run an ingest that must fail: exit ``code``, one clean message containing ``words``, store unchanged."""
     before = store_counts(cwd)
     proc = prefloop(cwd, "ingest", *args)
-    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert proc.returncode == code, proc.stdout + proc.stderr
     assert "Traceback" not in proc.stderr
     for word in words:
         assert word in proc.stderr, proc.stderr
@@ -208,7 +208,7 @@ def test_label_like_columns_with_no_label_read_is_an_error(seeded: Path) -> None
         writer = csv.writer(handle)
         writer.writerow(["prompt", "response_a", "response_b", "winner"])
         writer.writerow(["q", "x", "y", "model_a"])
-    refused(seeded, str(path), words=("label-like column(s) winner", "--map label=winner"))
+    refused(seeded, str(path), words=("label-like column(s) winner", "--map label=winner"), code=2)  # #26: exit 2
     assert prefloop(seeded, "ingest", str(path), "--map", "label=winner").returncode == 0
 
 

@@ -23,7 +23,7 @@ from prefloop.data.formats import (
 )
 from prefloop.data.formats.base import Adapter, Row
 
-__all__ = ["ADAPTERS", "Adapter", "adapter_names", "detect_adapter", "get_adapter"]
+__all__ = ["ADAPTERS", "TOOL_FORMATS", "Adapter", "adapter_names", "detect_adapter", "get_adapter"]
 
 # Order matters for detection: specific layouts before the generic chosen/rejected ones.
 ADAPTERS: dict[str, Adapter] = {
@@ -31,6 +31,9 @@ ADAPTERS: dict[str, Adapter] = {
     for module in (label_studio, argilla, arena, pandalm, helpsteer, pku, shp, summarize, nectar, ultrafeedback, trl)
     for a in module.ADAPTERS
 }
+
+# The annotation tools' exports: detected even when --map renames their texts.
+TOOL_FORMATS = frozenset(a.name for module in (label_studio, argilla) for a in module.ADAPTERS)
 
 
 def adapter_names() -> list[str]:
