@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from prefloop.store.gold import mark_gold_labels
 from prefloop.store.models import Annotator, Label, LabelTombstone, SyncCursor, Task, utcnow
-from prefloop.store.pairs import chunks, insert_ignore, pairs_by_keys
+from prefloop.store.pairs import chunks, insert_ignore, pair_ids_by_keys
 from prefloop.types import AnnotatorRef, PullResult
 
 __all__ = [
@@ -80,7 +79,7 @@ def record_pull(
     """
     counts = PullCounts()
     now = utcnow()
-    pairs = pairs_by_keys(session, [lb.pair_key for lb in result.labels] + list(result.alive))
+    pairs = pair_ids_by_keys(session, [lb.pair_key for lb in result.labels] + list(result.alive))
     stored, newest = _stored_versions(session, backend, project, {lb.source_id for lb in result.labels})
     touched: set[int] = set()
     if result.deleted:
@@ -89,8 +88,8 @@ def record_pull(
     annotators: dict[str, int] = {}
     superseded: list[tuple[int | Label, Label]] = []  # (old row: stored id or a row added above, its successor)
     for pulled in result.labels:
-        pair = pairs.get(pulled.pair_key)
-        if pair is None:
+        pair_id = pairs.get(pulled.pair_key)
+        if pair_id is None:
             counts.unknown_pairs.append(pulled.pair_key)
             continue
         if _annotation_id(pulled.source_id) in gone:
@@ -110,7 +109,7 @@ def record_pull(
         if pulled.annotator.external_id not in annotators:
             annotators[pulled.annotator.external_id] = annotator_id(session, backend, pulled.annotator)
         label = Label(
-            pair_id=pair.id,
+            pair_id=pair_id,
             annotator_id=annotators[pulled.annotator.external_id],
             choice=pulled.choice.value,
             strength=pulled.strength,
@@ -136,7 +135,7 @@ def record_pull(
         else:
             counts.new += 1
         versions[pulled.version] = (label, True)
-        touched.add(pair.id)
+        touched.add(pair_id)
     session.flush()
     _supersede(session, superseded)
     counts.deleted += _mark_deleted(session, backend, project, pairs, result.alive, now, touched)
@@ -239,13 +238,13 @@ def _mark_deleted(
     session: Session,
     backend: str,
     project: str,
-    pairs: dict[str, Any],
+    pairs: dict[str, int],
     alive: dict[str, frozenset[str]],
     now: datetime,
     touched: set[int],
 ) -> int:
     """Mark live labels of the examined pairs whose source ids are gone; return how many."""
-    still_there = {pairs[key].id: ids for key, ids in alive.items() if key in pairs}
+    still_there = {pairs[key]: ids for key, ids in alive.items() if key in pairs}
     gone: list[int] = []
     for chunk in chunks(sorted(still_there)):
         rows = session.execute(
