@@ -158,7 +158,7 @@ url, port, secret = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 config = LoopConfig(db=url, backend=BackendSettings(name="argilla", project="bench", url="http://127.0.0.1:9",
                     extra={"workspace": "prefloop"}), serve=ServeSettings(argilla_secrets=secret))
 app = build_serve_app(make_engine(url), config, ArgillaBackend(config.backend), follow_up=False, log=lambda e: None)
-uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False, timeout_keep_alive=75)
 """
 
 
@@ -190,30 +190,39 @@ def _event(key: str, n: int, stamp: str) -> bytes:
     return json.dumps({"type": "response.created", "version": 1, "timestamp": stamp, "data": data}).encode()
 
 
-async def _send(url: str, bodies: list[bytes], secret: Webhook, concurrency: int) -> tuple[list[int], float]:
+async def _send(url: str, bodies: list[bytes], secret: Webhook, concurrency: int) -> tuple[list[int], float, int]:
     statuses: list[int] = []
+    retried = 0
     queue: asyncio.Queue[bytes] = asyncio.Queue()
     for body in bodies:
         queue.put_nowait(body)
 
     async def sender(client: httpx.AsyncClient) -> None:
+        nonlocal retried
         while not queue.empty():
             body = queue.get_nowait()
-            now = datetime.now(UTC)
-            msg = f"msg_{uuid.uuid4().hex}"
-            headers = {
-                "webhook-id": msg,
-                "webhook-timestamp": str(int(now.timestamp())),
-                "webhook-signature": secret.sign(msg, now, body),
-                "content-type": "application/json",
-            }
-            statuses.append((await client.post(url, content=body, headers=headers)).status_code)
+            for attempt in range(5):  # as Argilla's worker does: an unanswered delivery is sent again
+                now = datetime.now(UTC)
+                msg = f"msg_{uuid.uuid4().hex}"
+                headers = {
+                    "webhook-id": msg,
+                    "webhook-timestamp": str(int(now.timestamp())),
+                    "webhook-signature": secret.sign(msg, now, body),
+                    "content-type": "application/json",
+                }
+                try:
+                    statuses.append((await client.post(url, content=body, headers=headers)).status_code)
+                    break
+                except httpx.TransportError:
+                    retried += 1
+                    if attempt == 4:
+                        raise
 
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(timeout=60, limits=limits) as client:
         started = time.perf_counter()
         await asyncio.gather(*(sender(client) for _ in range(concurrency)))
-        return statuses, time.perf_counter() - started
+        return statuses, time.perf_counter() - started, retried
 
 
 def throughput(events: int, kind: str, concurrency: int) -> None:
@@ -245,8 +254,8 @@ def throughput(events: int, kind: str, concurrency: int) -> None:
         stamp = datetime.now(UTC).replace(tzinfo=None).isoformat()
         bodies = [_event(keys[i], i, stamp) for i in range(events)]
         endpoint = f"http://127.0.0.1:{port}/webhooks/argilla"
-        statuses, seconds = asyncio.run(_send(endpoint, bodies, Webhook(secret_text), concurrency))
-        again, again_s = asyncio.run(_send(endpoint, bodies, Webhook(secret_text), concurrency))
+        statuses, seconds, retried = asyncio.run(_send(endpoint, bodies, Webhook(secret_text), concurrency))
+        again, again_s, _ = asyncio.run(_send(endpoint, bodies, Webhook(secret_text), concurrency))
         metrics = httpx.get(f"http://127.0.0.1:{port}/metrics").text
     finally:
         receiver.terminate()
@@ -262,6 +271,7 @@ def throughput(events: int, kind: str, concurrency: int) -> None:
             "events": events,
             "concurrency": concurrency,
             "answered_200": ok,
+            "resent_after_transport_error": retried,
             "seconds": round(seconds, 2),
             "events_per_s": round(events / seconds, 1),
             "redelivery_events_per_s": round(events / again_s, 1),

@@ -154,4 +154,12 @@ def run_serve(engine: Engine, config: LoopConfig, *, register: bool = False, log
         log(register_webhooks(config, backend))
     app = build_serve_app(engine, config, backend, log=log)
     log({"step": "serve", "host": config.serve.host, "port": config.serve.port, "backend": backend.name})
-    uvicorn.run(app, host=config.serve.host, port=config.serve.port, log_level="warning", access_log=False)
+    # keep-alive longer than a sender's pool keeps idle connections: a reused, server-closed one is a lost answer
+    uvicorn.run(
+        app,
+        host=config.serve.host,
+        port=config.serve.port,
+        log_level="warning",
+        access_log=False,
+        timeout_keep_alive=75,
+    )

@@ -28,7 +28,7 @@ from typing import Any
 from sqlalchemy import Engine, text
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
@@ -118,6 +118,8 @@ def build_app(
             body = await _body(request, body_limit)
         except _TooLarge:
             return answer(source, 413, "too_large", f"the body is over the limit of {body_limit} bytes")
+        except ClientDisconnect:  # the sender gave up mid-body: nothing stored, it delivers again
+            return answer(source, 400, "disconnected", "the sender closed the connection before the body ended")
         refused = receiver.check(body, request.headers)
         if refused is not None:
             return answer(source, 401, refused, "the delivery is not from the configured sender")
