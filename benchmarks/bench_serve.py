@@ -76,17 +76,19 @@ def _latency_run(name: str, world: Any, annotate: Any, clicks: int) -> None:
     from prefloop.loop.serve import build_serve_app
     from tests.loop.serve_kit import ServeThread
 
-    app = build_serve_app(world.engine, world.config, world.backend, follow_up=False)
-    seconds, lost = [], 0
-    with ServeThread(app, port=world.port):
+    app = build_serve_app(world.engine, world.config, world.backend, follow_up=False, log=lambda entry: None)
+    seconds, api, lost = [], [], 0
+    with ServeThread(app, port=world.port) as serve:
         for i in range(clicks):
             task = world.tasks[i % len(world.tasks)]
             started = time.perf_counter()
             source = annotate(task, i)
+            api.append(time.perf_counter() - started)
             if _wait_stored(world.engine, source):
                 seconds.append(time.perf_counter() - started)
             else:
                 lost += 1
+        metrics = httpx.get(f"{serve.url}/metrics").text
     emit(
         {
             "part": "latency",
@@ -97,6 +99,10 @@ def _latency_run(name: str, world: Any, annotate: Any, clicks: int) -> None:
             "p50_s": round(statistics.median(seconds), 3),
             "p99_s": round(percentile(seconds, 0.99), 3),
             "max_s": round(max(seconds), 3),
+            "annotation_api_call_p50_s": round(statistics.median(api), 3),
+            "annotation_api_call_p99_s": round(percentile(api, 0.99), 3),
+            "receiver_arrival_to_commit_p50_bucket_s": _hist_median(metrics),
+            "load_average_1m": round(os.getloadavg()[0], 1),
         }
     )
 
@@ -280,6 +286,7 @@ def throughput(events: int, kind: str, concurrency: int) -> None:
             "lost": ok - int(distinct or 0),
             "duplicated": int(stored or 0) - int(distinct or 0),
             "store_latency_p50_bucket": _hist_median(metrics),
+            "load_average_1m": round(os.getloadavg()[0], 1),
         }
     )
     engine.dispose()

@@ -16,6 +16,7 @@ from prefloop.types import AnnotatorRef, PullResult
 __all__ = [
     "PullCounts",
     "annotator_id",
+    "annotator_ids",
     "get_cursor",
     "record_pull",
     "set_cursor",
@@ -55,6 +56,27 @@ def annotator_id(session: Session, backend: str, who: AnnotatorRef) -> int:
     return row.id
 
 
+def annotator_ids(session: Session, backend: str, people: list[AnnotatorRef]) -> dict[str, int]:
+    """``annotator_id`` for many at once: one insert and one read, however many labels a pull carries."""
+    wanted = {who.external_id: who for who in people}
+    if not wanted:
+        return {}
+    now = utcnow()
+    rows = [{"backend": backend, "external_id": e, "name": w.name, "created_at": now} for e, w in wanted.items()]
+    for chunk in chunks(rows):
+        insert_ignore(session, Annotator.__table__, chunk, ["backend", "external_id"])
+    out: dict[str, int] = {}
+    for chunk in chunks(sorted(wanted)):
+        for row in session.scalars(
+            select(Annotator).where(Annotator.backend == backend, Annotator.external_id.in_(chunk))
+        ):
+            name = wanted[row.external_id].name
+            if name and row.name != name:
+                row.name = name
+            out[row.external_id] = row.id
+    return out
+
+
 def _aware(value: datetime | None) -> datetime | None:
     if value is not None and value.tzinfo is None:
         return value.replace(tzinfo=UTC)
@@ -85,7 +107,7 @@ def record_pull(
     if result.deleted:
         counts.deleted += _record_deletions(session, backend, project, result.deleted, now, touched)
     gone = _tombstoned(session, backend, project, {_annotation_id(lb.source_id) for lb in result.labels})
-    annotators: dict[str, int] = {}
+    annotators = annotator_ids(session, backend, [lb.annotator for lb in result.labels if lb.pair_key in pairs])
     superseded: list[tuple[int | Label, Label]] = []  # (old row: stored id or a row added above, its successor)
     for pulled in result.labels:
         pair_id = pairs.get(pulled.pair_key)
@@ -106,8 +128,6 @@ def record_pull(
             continue
         if updated is not None:
             newest[pulled.source_id] = updated
-        if pulled.annotator.external_id not in annotators:
-            annotators[pulled.annotator.external_id] = annotator_id(session, backend, pulled.annotator)
         label = Label(
             pair_id=pair_id,
             annotator_id=annotators[pulled.annotator.external_id],

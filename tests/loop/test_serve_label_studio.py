@@ -18,7 +18,7 @@ from prefloop.config import BackendSettings, LoopConfig, ServeSettings
 from prefloop.loop.serve import build_serve_app, register_webhooks
 from prefloop.store.db import session_scope
 from prefloop.store.labels import get_cursor
-from prefloop.store.models import Label
+from prefloop.store.models import Label, Task
 from prefloop.types import PairRecord, PushedTask
 from tests.backends.conformance import _requests, make_pairs
 from tests.backends.harness_label_studio import LabelStudioServer
@@ -31,9 +31,10 @@ SECRET = uuid.uuid4().hex
 
 
 class World:
-    """A fresh project with four pushed pairs, a store holding them, the webhook registered at ``url``."""
+    """A fresh project with ``pushed`` of ``n_pairs`` pairs pushed, a store holding them all and the
+    pushed tasks, the webhook registered at ``url``."""
 
-    def __init__(self, server: LabelStudioServer, tmp_path: Path, url: str) -> None:
+    def __init__(self, server: LabelStudioServer, tmp_path: Path, url: str, n_pairs: int = 4, pushed: int = 4) -> None:
         self.server = server
         backend = BackendSettings(
             name="label_studio",
@@ -51,9 +52,9 @@ class World:
             serve=ServeSettings(public_url=url, ls_secret=SECRET, debounce_s=0.2, max_delay_s=1.0),
         )
         self.backend = LabelStudioBackend(backend)
-        self.records: list[PairRecord] = make_pairs(4, tag=uuid.uuid4().hex[:6])
+        self.records: list[PairRecord] = make_pairs(n_pairs, tag=uuid.uuid4().hex[:6])
         self.backend.ensure_project()
-        self.tasks: list[PushedTask] = self.backend.push_tasks(_requests(self.records))
+        self.tasks: list[PushedTask] = self.backend.push_tasks(_requests(self.records[:pushed]))
         self.engine = seeded_store(tmp_path / "serve.db", self.backend, self.records, self.tasks)
         self.registered = register_webhooks(self.config, self.backend)
 
@@ -192,3 +193,25 @@ def test_serve_killed_mid_stream_then_sync_gives_the_store_a_pure_poll_builds(
     polled = poll_store(tmp_path / "poll.db", world.backend, world.records, world.tasks)
     assert live_view(world.engine) == live_view(polled)
     assert len(live_view(polled)) == 3, "the edited annotation and the two late ones; the deleted one gone"
+
+
+def test_labels_by_webhook_start_the_worker_which_tops_the_queue_up_as_sync_would(
+    label_studio_server: LabelStudioServer, driver: LabelStudioDriver, tmp_path: Path
+) -> None:
+    """No poll runs: two labels arrive by webhook, the debounced worker sees two pending tasks fewer
+    than queue_size and pushes two more pairs, under the store lock sync uses."""
+    port = free_port()
+    world = World(label_studio_server, tmp_path, f"http://127.0.0.1:{port}", n_pairs=8, pushed=4)
+    world.config.acquisition.queue_size = 4
+    world.config.milestone.min_labels = 1000  # no model: the cold-start top-up
+    app = build_serve_app(world.engine, world.config, world.backend, follow_up=True, log=lambda entry: None)
+    with ServeThread(app, port=port) as serve:
+        done = [driver.annotate(t, 0, "a") for t in world.tasks[:2]]
+        wait_for(lambda: all(_labels(world.engine, a) for a in done), 60, "two labels by webhook")
+        wait_for(lambda: len(world.backend.live_tasks()) == 6, 120, "the worker to push two more tasks")
+        metrics = httpx.get(f"{serve.url}/metrics").text
+    assert 'prefloop_serve_follow_ups_total{result="ok"}' in metrics
+    with session_scope(world.engine) as session:
+        assert get_cursor(session, "label_studio", world.config.backend.project) is None, "no poll ran"
+        tasks = session.scalars(select(Task).where(Task.external_id != "")).all()
+    assert len(tasks) == 6 and sum(t.status == "pending" for t in tasks) == 4
