@@ -175,12 +175,16 @@ class PullResult:
 
     ``alive`` maps every pair the pull examined to the source ids that still exist
     there: a stored label of that pair from the same backend and project whose
-    source id is missing has been deleted at the source.
+    source id is missing has been deleted at the source. An event (``prefloop serve``)
+    names deletions directly in ``deleted``.
     """
 
     labels: list[PulledLabel]
     cursor: str | None
     alive: dict[str, frozenset[str]] = field(default_factory=dict)
+    #: annotations known to be deleted at the source (a webhook's delete event): source id → when.
+    #: Unlike ``alive`` this needs no pair; a label of that source arriving later is dropped.
+    deleted: dict[str, datetime] = field(default_factory=dict)
 
 
 @dataclass

@@ -18,6 +18,12 @@ their responses (``GET /api/v1/datasets/{id}/records?include=responses``, 1,000 
 page: one request per 1,000 pairs) and filters responses on their own ``updated_at``.
 That is what makes ``PullResult.alive`` sound for every pair.
 
+Webhooks (``prefloop serve``): Argilla signs them (Standard Webhooks) and its rq worker retries
+a failed delivery with a new message id. A ``response.*`` event carries the response with its
+record (external id, metadata) and user, read by the same ``_labels_of`` as a pull; the
+version is the response's ``updated_at``, so a redelivery is a duplicate the store drops.
+Argilla's webhooks are server-wide: events of other datasets are not ours.
+
 The cursor is exact, not a clock reading (see ``_Cursor``): a watermark plus the versions
 of the responses already returned inside the overlap window before it, so a pull returns
 each response version once however the server's and the client's clocks drift.
@@ -42,7 +48,10 @@ from prefloop.backends.base import (
     BackendError,
     BackendSettings,
     BackendUnreachable,
+    EventLabels,
     Health,
+    MalformedEvent,
+    UnknownEvent,
     presentation_swapped,
     undo_presentation,
 )
@@ -316,6 +325,60 @@ class ArgillaBackend(AnnotationBackend):
                 params={"ids": ",".join(ids[start : start + 100])},
             )
         return len(ids)
+
+    # -- webhooks ----------------------------------------------------------------------
+
+    webhook_events = ("response.created", "response.updated", "response.deleted")
+
+    def labels_from_event(self, payload: dict[str, Any], received_at: datetime) -> EventLabels:
+        kind = payload.get("type")
+        if kind not in self.webhook_events:
+            raise UnknownEvent(f"Argilla event {kind!r} carries no labels")
+        data: Any = payload.get("data")
+        try:
+            record, user = data["record"], data["user"]
+            dataset = record["dataset"]
+            project = str(dataset["name"])
+            if (dataset.get("workspace") or {}).get("name", self.workspace) != self.workspace:
+                project = f"{dataset['workspace']['name']}/{project}"  # same name, another workspace: not ours
+            response = {
+                "id": data["id"],
+                "values": data.get("values"),
+                "status": data["status"],
+                "user_id": user["id"],
+                "record_id": record["id"],
+                "inserted_at": data["inserted_at"],
+                "updated_at": data["updated_at"],
+            }
+            self._usernames.setdefault(str(user["id"]), user.get("username"))
+            key = record.get("external_id")
+            if kind == "response.deleted":
+                result = PullResult(labels=[], cursor=None, deleted={str(response["id"]): received_at})
+            else:
+                labels = self._labels_of(key, self._swapped(record), response) if key else []
+                result = PullResult(labels=labels, cursor=None)
+        except (KeyError, TypeError, AttributeError, ValueError) as exc:
+            raise MalformedEvent(f"{kind}: the event's data lacks {exc}") from None
+        return EventLabels(str(kind), project, result)
+
+    def register_webhook(self, url: str, headers: dict[str, str]) -> str | None:
+        """Argilla's webhooks are server-wide (owner only): one per URL, created or re-enabled for the
+        response events. Argilla signs with a secret it makes; it is returned for the caller to keep."""
+        found = self._request("GET", "/api/v1/webhooks").json()["items"]
+        same = [w for w in found if w.get("url") == url]
+        if same:
+            answer = self._request(
+                "PATCH",
+                f"/api/v1/webhooks/{same[0]['id']}",
+                json={"events": list(self.webhook_events), "enabled": True},
+            )
+        else:
+            answer = self._request(
+                "POST",
+                "/api/v1/webhooks",
+                json={"url": url, "events": list(self.webhook_events), "description": "prefloop serve"},
+            )
+        return str(answer.json()["secret"])
 
     # -- dataset -----------------------------------------------------------------------
 

@@ -32,6 +32,8 @@ import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 from prefloop.config import BackendSettings
 from prefloop.errors import BackendAuthError, BackendError, BackendUnreachable
@@ -43,7 +45,10 @@ __all__ = [
     "BackendError",
     "BackendSettings",
     "BackendUnreachable",
+    "EventLabels",
     "Health",
+    "MalformedEvent",
+    "UnknownEvent",
     "presentation_swapped",
 ]
 
@@ -54,6 +59,28 @@ class Health:
     detail: str
     version: str | None = None
     refused: bool = False  # the server answered but refused the API key (not an outage)
+
+
+class UnknownEvent(BackendError):
+    """A webhook delivery of an event prefloop does not use (answered 202 and counted)."""
+
+
+class MalformedEvent(BackendError):
+    """A webhook delivery whose body is not what the event promises (answered 400)."""
+
+
+@dataclass
+class EventLabels:
+    """What one webhook delivery says, in a pull's terms.
+
+    ``result`` holds the labels the event carries (canonical orientation, the versions a poll
+    would give) and, for a delete event, the deleted annotations in ``result.deleted``.
+    ``project`` is the project / dataset the event is about; an event of another one is not ours.
+    """
+
+    action: str
+    project: str
+    result: PullResult
 
 
 def presentation_swapped(pair_key: str, seed: int = 0, randomize: bool = True) -> bool:
@@ -124,6 +151,20 @@ class AnnotationBackend(ABC):
         Optional: a backend without projects of its own does not implement it.
         """
         raise BackendError(f"{self.name} has no projects of its own to adopt; use `prefloop ingest` on a file")
+
+    #: the events ``register_webhook`` subscribes to (empty: the backend sends no webhooks)
+    webhook_events: tuple[str, ...] = ()
+
+    def labels_from_event(self, payload: dict[str, Any], received_at: datetime) -> EventLabels:
+        """Turn one webhook delivery into the records a pull would give (no network call needed
+        beyond a cached user lookup). ``UnknownEvent`` for an event prefloop does not use,
+        ``MalformedEvent`` for a body that does not fit its event."""
+        raise UnknownEvent(f"{self.name} sends no webhooks")
+
+    def register_webhook(self, url: str, headers: dict[str, str]) -> str | None:
+        """Create or update, idempotently, the webhook that sends this project's label events to
+        ``url``; return the signing secret the server made (None when it signs nothing)."""
+        raise BackendError(f"{self.name} sends no webhooks: run prefloop sync on a schedule instead")
 
     #: whether ``request_more_labels`` works (adaptive redundancy needs a per-task label count)
     supports_more_labels: bool = False

@@ -21,7 +21,12 @@ How the contract maps onto Label Studio:
   version, so an edit is a new version of the same source;
 * creating, editing and deleting an annotation all move the task's ``updated_at``:
   the pull filters tasks on it (minus ``overlap_s``) and reports every annotation
-  id still on each task it read, which is how deletions are seen.
+  id still on each task it read, which is how deletions are seen;
+* webhooks (``prefloop serve``): ``ANNOTATION_CREATED`` / ``ANNOTATIONS_CREATED`` /
+  ``ANNOTATION_UPDATED`` carry the annotation and its task, read by the same ``_labels``
+  as a pull; ``ANNOTATIONS_DELETED`` carries only annotation ids, reported in
+  ``PullResult.deleted``. Label Studio neither signs nor retries them: the webhook is
+  registered with a header carrying a shared secret, and the next poll picks up a lost one.
 """
 
 from __future__ import annotations
@@ -44,7 +49,10 @@ from prefloop.backends.base import (
     BackendError,
     BackendSettings,
     BackendUnreachable,
+    EventLabels,
     Health,
+    MalformedEvent,
+    UnknownEvent,
     presentation_swapped,
     undo_presentation,
 )
@@ -174,6 +182,7 @@ class LabelStudioBackend(AnnotationBackend):
         self._client: LabelStudio | None = None
         self._http: httpx.Client | None = None
         self._project_id: int | None = None
+        self._user_cache: dict[int, AnnotatorRef] = {}  # webhooks: user id → who, read when one is new
 
     def __repr__(self) -> str:  # the key never appears, not even its length
         key = "***" if self._api_key else None
@@ -543,6 +552,68 @@ class LabelStudioBackend(AnnotationBackend):
         picked = (value or {}).get("choices") or []
         choice = _CHOICES.get(str(picked[0]).strip().lower()) if picked else None
         return Choice(undo_presentation(choice.value, swapped)) if choice else None
+
+    # -- webhooks -------------------------------------------------------------------
+
+    webhook_events = ("ANNOTATION_CREATED", "ANNOTATIONS_CREATED", "ANNOTATION_UPDATED", "ANNOTATIONS_DELETED")
+
+    def labels_from_event(self, payload: dict[str, Any], received_at: datetime) -> EventLabels:
+        action = payload.get("action")
+        if action not in self.webhook_events:
+            raise UnknownEvent(f"Label Studio action {action!r} carries no labels")
+        project = payload.get("project")
+        title = project.get("title") if isinstance(project, dict) else None
+        if not isinstance(title, str):
+            raise MalformedEvent(f"{action} without project.title: is send_payload on for the webhook?")
+        if action == "ANNOTATIONS_DELETED":
+            items = payload.get("annotations")
+            if not isinstance(items, list) or not all(isinstance(a, dict) and "id" in a for a in items):
+                raise MalformedEvent("ANNOTATIONS_DELETED without a list of annotations with ids")
+            deleted = {str(a["id"]): received_at for a in items}
+            return EventLabels(action, title, PullResult(labels=[], cursor=None, deleted=deleted))
+        annotations, tasks = payload.get("annotation"), payload.get("task")
+        if isinstance(annotations, dict):
+            annotations, tasks = [annotations], [tasks]
+        if not isinstance(annotations, list) or not isinstance(tasks, list):
+            raise MalformedEvent(f"{action} without annotation and task: is send_payload on for the webhook?")
+        by_id = {t.get("id"): t for t in tasks if isinstance(t, dict)}
+        labels: list[PulledLabel] = []
+        try:
+            users = self._known_users({ann.get("completed_by") for ann in annotations})
+            for ann in annotations:
+                data = (by_id.get(ann.get("task")) or {}).get("data") or {}
+                key = data.get("pair_key")
+                if key:  # a task prefloop did not push: not ours
+                    labels.extend(self._labels(ann, key, bool(data.get("swapped")), users))
+        except (KeyError, TypeError, AttributeError, ValueError) as exc:
+            raise MalformedEvent(f"{action}: an annotation lacks {exc}") from None
+        return EventLabels(action, title, PullResult(labels=labels, cursor=None))
+
+    def _known_users(self, ids: set[Any]) -> dict[int, AnnotatorRef]:
+        """The users a pull would name, read once and again only when an unknown one shows up."""
+        if any(isinstance(i, int) and i not in self._user_cache for i in ids):
+            self._user_cache = self._users()
+        return self._user_cache
+
+    def register_webhook(self, url: str, headers: dict[str, str]) -> str | None:
+        """One webhook per project and URL: created, or updated to these actions and headers."""
+        project_id = int(self.ensure_project())
+        body = {
+            "project": project_id,
+            "url": url,
+            "send_payload": True,
+            "send_for_all_actions": False,
+            "is_active": True,
+            "headers": headers,
+            "actions": list(self.webhook_events),
+        }
+        existing = self._rest("GET", "/api/webhooks", params={"project": project_id}) or []
+        same = [w for w in existing if w.get("url") == url and w.get("project") == project_id]
+        if same:
+            self._rest("PATCH", f"/api/webhooks/{same[0]['id']}", body=body)
+        else:
+            self._rest("POST", "/api/webhooks", body=body)
+        return None
 
     supports_more_labels = True
 

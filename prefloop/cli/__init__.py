@@ -11,7 +11,7 @@ from prefloop.cli.annotators import annotators, gold_group
 from prefloop.cli.app import cli, main
 from prefloop.cli.config import config_group
 from prefloop.cli.data import export, ingest, init, stats
-from prefloop.cli.loop import demo, pull, simulate, status, sync
+from prefloop.cli.loop import demo, pull, serve, simulate, status, sync
 from prefloop.cli.model import audit, evaluate, score, train
 
 __all__ = ["cli", "main"]
@@ -27,6 +27,7 @@ for _command in (
     audit,
     sync,
     pull,
+    serve,
     status,
     demo,
     simulate,

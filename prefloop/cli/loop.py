@@ -11,7 +11,7 @@ from prefloop.cli.app import Context, console, echo_json, pass_ctx
 from prefloop.cli.options import setting_help, setting_option
 from prefloop.errors import PrefloopError
 
-__all__ = ["demo", "pull", "simulate", "status", "sync"]
+__all__ = ["demo", "pull", "serve", "simulate", "status", "sync"]
 
 
 @click.command()
@@ -62,6 +62,37 @@ def sync(obj: Context, dry_run: bool, progress: bool | None) -> None:
         log(entry)
         ctx.exit(entry["exit_code"])
     ctx.exit(ExitCode.OK if report.changed or dry_run else ExitCode.NOTHING_TO_DO)
+
+
+@click.command()
+@setting_option("serve.host")
+@setting_option("serve.port")
+@click.option(
+    "--register",
+    is_flag=True,
+    help="Create or update the webhook on the Label Studio project / Argilla server first (idempotent); "
+    "needs [serve] public_url.",
+)
+@pass_ctx
+def serve(obj: Context, register: bool) -> None:
+    """Receive Label Studio and Argilla webhooks: labels reach the store in seconds, not at the next poll.
+
+    Stores each event through the same path as sync's pull (exactly once; edits, deletions), then
+    a worker runs sync's later steps (milestone retrain, rescoring, top-up) debounced. Keep a cron
+    sync as the safety net: it picks up whatever a webhook missed. Secrets come from the
+    environment only: PREFLOOP_SERVE_LS_SECRET, PREFLOOP_SERVE_ARGILLA_SECRETS.
+
+    \b
+    Example:
+      export PREFLOOP_SERVE_LS_SECRET=$(openssl rand -hex 32)
+      PREFLOOP_SERVE_PUBLIC_URL=http://10.0.0.5:8765 prefloop serve --register --host 0.0.0.0
+    """
+    from prefloop.config import check_secrets
+    from prefloop.loop.serve import run_serve
+
+    config = obj.config()
+    check_secrets(config)
+    run_serve(obj.engine(), config, register=register)
 
 
 @click.command()

@@ -159,6 +159,15 @@ class ServeSettings(Section):
     public_url: str | None = setting(
         None, "URL at which the annotation servers reach this receiver; set, webhooks are registered there"
     )
+    debounce_s: float = setting(
+        2.0,
+        "After labels arrive, wait this long for more before the worker rescores, retrains at a milestone "
+        "and tops the queue up (seconds)",
+        ge=0,
+    )
+    max_delay_s: float = setting(
+        30.0, "Run that follow-up at the latest this long after the first label waiting for it (seconds)", ge=0
+    )
     ls_secret: str | None = setting(
         None,
         "The secret Label Studio sends with each webhook (Authorization: Bearer or X-Prefloop-Token). "

@@ -49,12 +49,13 @@ from prefloop.errors import (
     underlying_error,
 )
 from prefloop.faults import checkpoint
+from prefloop.loop.record import record_labels
 from prefloop.loop.sync_report import SyncReport, milestone
 from prefloop.objectives import combined_reward
 from prefloop.store.annotations import ask_for_labels, labeled_task_votes
 from prefloop.store.db import session_scope, sync_lock
 from prefloop.store.gold import gold_candidates
-from prefloop.store.labels import get_cursor, record_pull, set_cursor
+from prefloop.store.labels import get_cursor
 from prefloop.store.models import ModelVersion, Task
 from prefloop.store.queries import pair_texts, pairs_by_id
 from prefloop.store.tasks import (
@@ -77,6 +78,7 @@ __all__ = [
     "SyncReport",
     "backend_settings",
     "error_entry",
+    "run_follow_up",
     "run_sync",
     "save_traceback",
     "sync_lock",
@@ -203,9 +205,7 @@ def _pull(engine: Engine, backend: AnnotationBackend, project: str, labels_per_t
         cursor = get_cursor(session, backend.name, project)
     result = backend.pull_labels(since=cursor)
     checkpoint("pull:fetched")
-    with session_scope(engine) as session:
-        counts = record_pull(session, backend.name, project, result, labels_per_task)
-        set_cursor(session, backend.name, project, result.cursor)
+    counts = record_labels(engine, backend.name, project, result, labels_per_task, move_cursor=True)
     return {
         "pulled": len(result.labels),
         "new": counts.new,
@@ -421,6 +421,94 @@ def _refresh(
     }, gone
 
 
+def _follow_up(
+    engine: Engine,
+    config: LoopConfig,
+    backend: AnnotationBackend,
+    project: str,
+    report: SyncReport,
+    log: Callable[[dict[str, Any]], None],
+    progress: bool,
+) -> None:
+    """What follows new labels, under the sync lock: redundancy, the milestone retrain, rescoring,
+    the refresh and the queue top-up (a poll's cycle and ``serve``'s worker run the same steps)."""
+    from prefloop.loop.reward import score_pool
+    from prefloop.loop.train import train_objectives
+
+    if config.annotators.redundancy == "adaptive":
+        t = time.perf_counter()
+        if not backend.supports_more_labels:
+            raise ConfigError(
+                f'[annotators] redundancy = "adaptive" needs a backend that can ask for more '
+                f'labels on one task; {backend.name} cannot: use "fixed"'
+            )
+        more = _redundancy(engine, config, backend, project)
+        report.changed |= more["asked_for_more"] > 0
+        log(report.step("redundancy", t, **more))
+
+    t = time.perf_counter()
+    due, current, since = _milestone(engine, config)
+    if due:
+        if progress:
+            _say(f"training at the milestone: {since} new labels")
+        result = train_objectives(
+            engine,
+            config.model,
+            config.artifacts_dir,
+            config.objectives.dimensions,
+            parent=current,
+            progress=progress,
+            aggregate=config.annotators.aggregate,
+            annotators=config.annotators,
+        )
+        report.changed = True
+        log(
+            report.step(
+                "train",
+                t,
+                model=result.name,
+                parent=result.parent,
+                new_labels=result.n_new,
+                replay_pool=result.n_replay_pool,
+                metrics={
+                    k: result.report.get(k)
+                    for k in ("val_loss", "train_loss", "n_pairs", "pairs_per_s", "temperature")
+                    if k in result.report
+                },
+                warnings=result.report.get("warnings", []),
+            )
+        )
+    else:
+        needed = config.milestone.min_labels if current is None else config.milestone.every
+        log(report.step("train", t, skipped=True, due=due, model=current, labels_since_model=since, milestone=needed))
+
+    t = time.perf_counter()
+    with session_scope(engine) as session:
+        model = latest_model(session)
+    refresh = config.acquisition.refresh_after_retrain and model is not None
+    stale = _stale_tasks(engine, backend, project, model) if refresh and model is not None else {}
+    if model is not None:
+        if progress:
+            _say(f"scoring the pool with {model.name}")
+        name, scored = score_pool(
+            engine, model.name, progress=progress, also=list(stale), objectives=combined_reward(config.objectives)
+        )
+        report.model = name
+        log(report.step("score", t, model=name, scored=scored))
+
+    withdrawn: set[int] = set()
+    if stale and model is not None:
+        t = time.perf_counter()
+        refreshed, withdrawn = _refresh(engine, config, backend, project, model, stale)
+        report.changed |= bool(withdrawn)
+        log(report.step("refresh", t, **refreshed))
+
+    t = time.perf_counter()
+    pushed = _top_up(engine, config, backend, project, skip=withdrawn, progress=progress)
+    report.changed |= bool(pushed.get("pushed"))
+    log(report.step("push", t, **pushed))
+
+
 def run_sync(
     engine: Engine,
     config: LoopConfig,
@@ -434,9 +522,6 @@ def run_sync(
 
     ``dry_run`` reports what the cycle would do and writes nothing anywhere (``sync_dry_run``).
     """
-    from prefloop.loop.reward import score_pool
-    from prefloop.loop.train import train_objectives
-
     log = log or json_logger()
     if dry_run:
         from prefloop.loop.sync_dry_run import dry_run_cycle
@@ -461,80 +546,29 @@ def run_sync(
             pulled = _pull(engine, backend, project, config.backend.annotators_per_pair)
         log(report.step("pull", t, **pulled))
         report.changed |= pulled["new"] + pulled["edited"] + pulled["deleted"] > 0
-        if config.annotators.redundancy == "adaptive" and not dry_run:
-            t = time.perf_counter()
-            if not backend.supports_more_labels:
-                raise ConfigError(
-                    f'[annotators] redundancy = "adaptive" needs a backend that can ask for more '
-                    f'labels on one task; {backend.name} cannot: use "fixed"'
-                )
-            more = _redundancy(engine, config, backend, project)
-            report.changed |= more["asked_for_more"] > 0
-            log(report.step("redundancy", t, **more))
+        _follow_up(engine, config, backend, project, report, log, progress)
+    return report
 
-        t = time.perf_counter()
-        due, current, since = _milestone(engine, config)
-        if due:
-            if progress:
-                _say(f"training at the milestone: {since} new labels")
-            result = train_objectives(
-                engine,
-                config.model,
-                config.artifacts_dir,
-                config.objectives.dimensions,
-                parent=current,
-                progress=progress,
-                aggregate=config.annotators.aggregate,
-                annotators=config.annotators,
-            )
-            report.changed = True
-            log(
-                report.step(
-                    "train",
-                    t,
-                    model=result.name,
-                    parent=result.parent,
-                    new_labels=result.n_new,
-                    replay_pool=result.n_replay_pool,
-                    metrics={
-                        k: result.report.get(k)
-                        for k in ("val_loss", "train_loss", "n_pairs", "pairs_per_s", "temperature")
-                        if k in result.report
-                    },
-                    warnings=result.report.get("warnings", []),
-                )
-            )
-        else:
-            needed = config.milestone.min_labels if current is None else config.milestone.every
-            log(
-                report.step(
-                    "train", t, skipped=True, due=due, model=current, labels_since_model=since, milestone=needed
-                )
-            )
 
-        t = time.perf_counter()
-        with session_scope(engine) as session:
-            model = latest_model(session)
-        refresh = config.acquisition.refresh_after_retrain and model is not None
-        stale = _stale_tasks(engine, backend, project, model) if refresh and model is not None else {}
-        if model is not None:
-            if progress:
-                _say(f"scoring the pool with {model.name}")
-            name, scored = score_pool(
-                engine, model.name, progress=progress, also=list(stale), objectives=combined_reward(config.objectives)
-            )
-            report.model = name
-            log(report.step("score", t, model=name, scored=scored))
+def run_follow_up(
+    engine: Engine,
+    config: LoopConfig,
+    backend: AnnotationBackend,
+    *,
+    log: Callable[[dict[str, Any]], None] | None = None,
+) -> SyncReport:
+    """The steps after a pull (``_follow_up``), for labels that arrived by webhook: ``serve``'s worker.
 
-        withdrawn: set[int] = set()
-        if stale and model is not None:
-            t = time.perf_counter()
-            refreshed, withdrawn = _refresh(engine, config, backend, project, model, stale)
-            report.changed |= bool(withdrawn)
-            log(report.step("refresh", t, **refreshed))
-
-        t = time.perf_counter()
-        pushed = _top_up(engine, config, backend, project, skip=withdrawn, progress=progress)
-        report.changed |= bool(pushed.get("pushed"))
-        log(report.step("push", t, **pushed))
+    Takes the same store lock as ``sync`` (waiting up to ``lock_timeout_s``), so a poll and the
+    worker never retrain or push at the same time.
+    """
+    log = log or json_logger()
+    report = SyncReport()
+    project = config.backend.project
+    with sync_lock(engine, config.lock_timeout_s):
+        backend.ensure_project()
+        resumed = _push_planned(engine, backend, project)
+        if resumed:
+            log({"step": "connect", "resumed_push": resumed})
+        _follow_up(engine, config, backend, project, report, log, progress=False)
     return report

@@ -35,6 +35,7 @@ __all__ = [
     "Base",
     "GoldAnswer",
     "Label",
+    "LabelTombstone",
     "ModelVersion",
     "Pair",
     "Prediction",
@@ -166,6 +167,25 @@ class Label(Base):
     def live(cls) -> ColumnElement[bool]:
         """SQL condition: the current version of an annotation that was not deleted at the source."""
         return and_(cls.is_current.is_(True), cls.deleted_at.is_(None))
+
+
+class LabelTombstone(Base):
+    """An annotation deleted at the source, as a delete event said (``prefloop serve``).
+
+    Events can arrive out of order: a delete may come before the create or update it follows.
+    The tombstone makes a label of that source arriving later be dropped, so the store ends as a
+    poll after the deletion would leave it. ``source_id`` is the annotation's own id (a
+    dimension's label ``<id>:<dimension>`` goes with it).
+    """
+
+    __tablename__ = "label_tombstones"
+    __table_args__ = (UniqueConstraint("backend", "project", "source_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    backend: Mapped[str] = mapped_column(String(50))
+    project: Mapped[str] = mapped_column(String(200))
+    source_id: Mapped[str] = mapped_column(String(200))
+    deleted_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class ModelVersion(Base):

@@ -329,6 +329,17 @@ def pairs_by_keys(session: Session, keys: Iterable[str]) -> dict[str, Pair]:
     return out
 
 
+def pair_ids_by_keys(session: Session, keys: Iterable[str]) -> dict[str, int]:
+    """Pair key → id, without loading the texts (``record_pull``'s lookup, per webhook delivery too)."""
+    keys = list(set(keys))
+    out: dict[str, int] = {}
+    for chunk in chunks(keys):
+        out.update(
+            (key, pair_id) for key, pair_id in session.execute(select(Pair.key, Pair.id).where(Pair.key.in_(chunk)))
+        )
+    return out
+
+
 def conversations(session: Session, pair_ids: Iterable[int]) -> dict[int, tuple[list[Any], list[Any], list[Any]]]:
     """(prompt messages, response A messages, response B messages) of the pairs that came in as messages.
 

@@ -351,13 +351,28 @@ async def _create_owner(username: str, password: str, api_key: str, workspaces: 
         await db.commit()
 
 
+def _webhook_worker() -> None:
+    """The server's rq worker on its webhook queue ("high"), as ``argilla_server worker`` runs it:
+    it delivers webhooks (Standard Webhooks signed) and retries failed ones (10, 60, 180 s), with its
+    scheduler on so the retries run. The dataset jobs' queue is left alone, as before."""
+    from argilla_server.jobs.queues import HIGH_QUEUE, REDIS_CONNECTION
+    from rq import Worker
+
+    _fast_sqlite()
+    Worker([HIGH_QUEUE], connection=REDIS_CONNECTION).work(with_scheduler=True, logging_level="WARNING")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--port", type=int)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--username", default="owner")
     parser.add_argument("--workspace", action="append", default=[])
+    parser.add_argument("--worker", action="store_true", help="run the webhook worker instead of the server")
     args = parser.parse_args()
+    if args.worker:
+        _webhook_worker()
+        return
     # Secrets come through the environment so they never show in `ps`.
     api_key = os.environ.pop("PREFLOOP_ARGILLA_OWNER_KEY")
     password = os.environ.pop("PREFLOOP_ARGILLA_OWNER_PASSWORD")

@@ -10,6 +10,8 @@
 * Redis (required by the server) is the machine's one at 127.0.0.1:6379, on its own db
   index (``$PREFLOOP_ARGILLA_REDIS_DB``, default 7), flushed before and after.
 * Two annotator users are created through the SDK, as a lead would.
+* The server's rq worker runs beside it on the webhook queue, so webhooks are delivered
+  (``prefloop serve``'s tests); its log is ``worker.log`` in the home.
 
 If the server cannot start, the fixture FAILS: a backend suite that silently skips
 would hide exactly the breakage it exists to catch.
@@ -61,6 +63,7 @@ class ArgillaServer:
     process: subprocess.Popen[bytes]
     annotators: list[Annotator] = field(default_factory=list)
     start_s: float = 0.0
+    worker: subprocess.Popen[bytes] | None = None  # the rq worker that delivers webhooks
 
 
 def ensure_server_venv(venv: Path = VENV) -> Path:
@@ -132,9 +135,7 @@ def _server_env(home: Path, api_key: str, password: str) -> dict[str, str]:
     return env
 
 
-def stop_argilla_server(server: ArgillaServer) -> None:
-    """Stop the whole process group, then clear our Redis db index."""
-    proc = server.process
+def _stop_group(proc: subprocess.Popen[bytes]) -> None:
     if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
@@ -142,6 +143,13 @@ def stop_argilla_server(server: ArgillaServer) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=10)
+
+
+def stop_argilla_server(server: ArgillaServer) -> None:
+    """Stop the server's and the worker's process groups, then clear our Redis db index."""
+    if server.worker is not None:
+        _stop_group(server.worker)
+    _stop_group(server.process)
     with contextlib.suppress(OSError):
         flush_redis_db()
 
@@ -179,6 +187,15 @@ def start_argilla_server(home: Path, n_annotators: int = 2) -> ArgillaServer:
             raise RuntimeError(f"argilla-server did not answer within {START_TIMEOUT_S:.0f} s; see {home}/server.log")
         time.sleep(0.25)
     server.start_s = time.monotonic() - started
+    # The webhook worker (after the server migrated the database); without it no webhook is sent.
+    server.worker = subprocess.Popen(
+        [str(python), str(LAUNCHER), "--worker"],
+        cwd=home,
+        env=_server_env(home, "", ""),
+        stdout=(home / "worker.log").open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         server.annotators = _create_annotators(server, n_annotators)
     except Exception:

@@ -155,6 +155,8 @@ def _server_env(data_dir: Path) -> dict[str, str]:
             "FRONTEND_SENTRY_DSN": "",
             "COLLECT_ANALYTICS": "false",
             "LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN": "true",
+            # webhooks to a receiver on this machine (prefloop serve's tests) need this off
+            "SSRF_PROTECTION_ENABLED": "false",
             "PYTHONUNBUFFERED": "1",
         }
     )

@@ -69,7 +69,7 @@ def test_upgrade_keeps_old_predictions_as_overall_and_allows_one_per_dimension(s
             {"m": model_id, "p": pairs[0]},
         )
     assert current_revision(engine) == "0003"
-    assert init_db(store_at_0003) == "0004"
+    assert init_db(store_at_0003) >= "0004", "upgraded past the dimension column (to head)"
     assert check_drift(engine) == []
     with session_scope(engine) as session:
         (old,) = session.scalars(select(Prediction)).all()

@@ -35,9 +35,9 @@ def _label(key: str, choice: Choice, source_id: str = "ann-1", version: str = "v
 
 
 def test_migrations_reach_head_without_drift(engine: Engine, db_url: str) -> None:
-    assert current_revision(engine) == "0004"
+    assert current_revision(engine) == "0005"
     assert check_drift(engine) == []
-    assert init_db(db_url) == "0004", "running init again is a no-op upgrade"
+    assert init_db(db_url) == "0005", "running init again is a no-op upgrade"
 
 
 def test_pair_needs_two_distinct_responses(engine: Engine) -> None:
