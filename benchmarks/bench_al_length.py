@@ -111,7 +111,7 @@ def summarise(curves: list[dict[str, Any]], baseline: str = "random") -> list[di
     """Per strategy: AULC and final value of each metric, with seed intervals and paired differences."""
     rng = np.random.default_rng(0)
     rows = []
-    metrics = ("accuracy", "worst_group_accuracy")
+    metrics = [m for m in ("accuracy", "worst_group_accuracy") if all(r.get(m) is not None for r in curves)]
     base = {m: curve_matrix(curves, baseline, m) for m in metrics}
     for name in dict.fromkeys(r["strategy"] for r in curves):
         row: dict[str, Any] = {"strategy": name}
@@ -140,13 +140,16 @@ def summarise(curves: list[dict[str, Any]], baseline: str = "random") -> list[di
 
 
 def markdown(rows: list[dict[str, Any]]) -> str:
+    def f(v: Any) -> str:
+        return "–" if v is None else f"{v:.3f}"
+
     def ci(v: list[float] | None, scale: float = 1.0, spec: str = ".3f") -> str:
-        return "–" if v is None else f"[{scale * v[0]:{spec}}, {scale * v[1]:{spec}}]"
+        return "" if v is None else f" [{scale * v[0]:{spec}}, {scale * v[1]:{spec}}]"
 
     def pts(row: dict[str, Any], key: str) -> str:
         if row.get(key) is None:
             return "–"
-        return f"{100 * row[key]:+.1f} {ci(row.get(key + '_ci'), 100, '+.1f')}"
+        return f"{100 * row[key]:+.1f}{ci(row.get(key + '_ci'), 100, '+.1f')}"
 
     lines = [
         "| strategy | AULC acc [95% CI] | − random (pts) | AULC worst-group [95% CI] | − random (pts) "
@@ -154,18 +157,20 @@ def markdown(rows: list[dict[str, Any]]) -> str:
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-
-        def f(v: Any) -> str:
-            return "–" if v is None else f"{v:.3f}"
-
         groups = " / ".join(f(r[f"final_{g}_accuracy"]) for g in ("chosen_longer", "chosen_shorter", "near_equal"))
-        lines.append(
-            f"| {r['strategy']} | {r['aulc_accuracy']:.3f} {ci(r['aulc_accuracy_ci'])} | {pts(r, 'aulc_accuracy_diff')} "
-            f"| {r['aulc_worst_group_accuracy']:.3f} {ci(r['aulc_worst_group_accuracy_ci'])} "
-            f"| {pts(r, 'aulc_worst_group_accuracy_diff')} | {r['final_accuracy']:.3f} "
-            f"| {r['final_worst_group_accuracy']:.3f} | {pts(r, 'final_worst_group_accuracy_diff')} "
-            f"| {groups} | {f(r['final_length_corr'])} |"
-        )
+        cells = [
+            r["strategy"],
+            f(r.get("aulc_accuracy")) + ci(r.get("aulc_accuracy_ci")),
+            pts(r, "aulc_accuracy_diff"),
+            f(r.get("aulc_worst_group_accuracy")) + ci(r.get("aulc_worst_group_accuracy_ci")),
+            pts(r, "aulc_worst_group_accuracy_diff"),
+            f(r.get("final_accuracy")),
+            f(r.get("final_worst_group_accuracy")),
+            pts(r, "final_worst_group_accuracy_diff"),
+            groups,
+            f(r["final_length_corr"]),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
