@@ -44,10 +44,13 @@ def test_synthetic_demo_from_the_cli_writes_both_reports(tmp_path: Path) -> None
     assert f"report at {report}" in proc.stdout
     text = report.read_text()
     assert "generated pairs" in text and "| noise_aware | 3 |" in text and "| random | 3 |" in text
-    for png in ("learning_curves.png", "reliability.png", "reward_vs_length.png", "agreement.png"):
+    pngs = ("learning_curves.png", "reliability.png", "reward_vs_length.png", "length_groups.png", "agreement.png")
+    for png in pngs:
         assert (report.parent / png).stat().st_size > 1000
     page = report.with_suffix(".html").read_text()
-    assert page.count('src="data:image/png;base64,') == 4 and "<table>" in page  # self-contained
+    assert page.count('src="data:image/png;base64,') == len(pngs) and "<table>" in page  # self-contained
+    # the final model's accuracy by length group, and a worst-group column in the curve table
+    assert "## Accuracy by length group" in text and "| chosen_longer |" in text and "worst group" in text
     # generated pairs carry a learnable signal: the final model is far from chance
     final = re.search(r"\| accuracy \| ([0-9.]+) \|", text)
     assert final is not None and float(final.group(1)) > 0.75

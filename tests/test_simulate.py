@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from prefloop.loop.simulate import LabeledPool, run_simulation
-from prefloop.loop.simulate_report import labels_to_reach, summary_markdown
+from prefloop.loop.simulate_report import labels_to_reach, summary_markdown, worst_group_markdown, worst_group_table
 from prefloop.model import ModelConfig
 from prefloop.types import Choice, PairRecord
 
@@ -98,6 +98,9 @@ def test_tiny_simulation_end_to_end(tmp_path: Path) -> None:
     # the learnable signal is learnt
     final = [r["accuracy"] for r in result.curves if r["round"] == 3]
     assert np.mean(final) > 0.7
+    # 12 test pairs: every length group is too small to be the worst group, and the summary says so
+    assert all(r["worst_group_accuracy"] is None and "chosen_longer_accuracy" in r for r in result.curves)
+    assert "No length group of the test set has" in result.paths["summary"].read_text()
 
 
 def test_labels_to_reach_on_hand_made_curves() -> None:
@@ -117,6 +120,39 @@ def test_labels_to_reach_on_hand_made_curves() -> None:
     assert "+4.5 pts" in summary_markdown(list(table.values()))
 
 
+def test_worst_group_table_on_hand_made_curves() -> None:
+    # bald gains overall accuracy by sharpening the length rule: its worst group falls, random's rises
+    curves = []
+    for seed in (0, 1):
+        for n, worst_r, worst_b in ((10, 0.50, 0.50), (20, 0.52, 0.45), (30, 0.56, 0.40)):
+            for name, worst in (("random", worst_r), ("bald", worst_b)):
+                curves.append(
+                    {
+                        "strategy": name,
+                        "seed": seed,
+                        "n_labels": n,
+                        "accuracy": 0.6,
+                        "worst_group_accuracy": worst,
+                        "worst_group": "chosen_longer",
+                        "chosen_longer_accuracy": worst,
+                        "chosen_shorter_accuracy": 0.8,
+                        "near_equal_accuracy": None,
+                    }
+                )
+    table = {r["strategy"]: r for r in worst_group_table(curves)}
+    assert table["random"]["final_worst_group_accuracy"] == pytest.approx(0.56)
+    assert table["bald"]["final_worst_group_accuracy"] == pytest.approx(0.40)
+    assert table["bald"]["worst_group_aulc"] == pytest.approx((0.50 + 0.45 + 0.40) / 3)
+    assert table["bald"]["final_diff"] == pytest.approx(-0.16) and table["bald"]["final_diff_ci"] == pytest.approx(
+        [-0.16, -0.16]
+    )
+    assert table["bald"]["aulc_diff"] == pytest.approx((0.45 - 0.52 + 0.40 - 0.56) / 3)
+    assert table["random"]["final_diff"] is None, "the baseline is not compared with itself"
+    assert table["bald"]["worst_group"] == "chosen_longer" and table["bald"]["final_near_equal_accuracy"] is None
+    markdown = worst_group_markdown(list(table.values()))
+    assert "| bald | 0.400 ± 0.000 @ 30 | chosen_longer |" in markdown and "-16.0 pts" in markdown
+
+
 def _write_jsonl(path: Path, records: list[PairRecord], extra: list[dict] | None = None) -> Path:
     rows = [
         {"prompt": r.prompt, "response_a": r.response_a, "response_b": r.response_b, "label": r.label.value}
@@ -132,7 +168,7 @@ def test_simulate_cli_several_pool_files_and_an_independent_test_file(tmp_path: 
 
     from prefloop.cli import cli
 
-    pairs = tiny_pairs(64)
+    pairs = tiny_pairs(80)
     pool_a = _write_jsonl(tmp_path / "pool_a.jsonl", pairs[:24])
     pool_b = _write_jsonl(tmp_path / "pool_b.jsonl", pairs[24:48])
     # the test file in HH's layout (whole dialogues), with one degenerate row as real HH files have
@@ -177,11 +213,16 @@ def test_simulate_cli_several_pool_files_and_an_independent_test_file(tmp_path: 
     assert result.exit_code == 0, result.output
     # degenerate rows are skipped and counted per file, not fatal
     assert "pool_a.jsonl: 24 pairs, 0 degenerate rows skipped" in result.output
-    assert "test.jsonl (test): 16 pairs, 1 degenerate rows skipped" in result.output
+    assert "test.jsonl (test): 32 pairs, 1 degenerate rows skipped" in result.output
     data = json.loads((out / "curves.json").read_text())
-    assert {r["n"] for r in data["curves"]} == {16}  # every seed and round scored on the 16 test pairs
+    assert {r["n"] for r in data["curves"]} == {32}  # every seed and round scored on the 32 test pairs
     assert sorted({r["n_labels"] for r in data["curves"]}) == [6, 12, 18]
     assert "Paired by seed against random" in result.output
+    # the helpful answer is always the longer one: one eligible group, and it is the worst group
+    assert {r["worst_group"] for r in data["curves"]} == {"chosen_longer"}
+    assert {t["strategy"] for t in data["worst_group_table"]} == {"random", "bald"}
+    assert all(t["final_worst_group_accuracy"] is not None for t in data["worst_group_table"])
+    assert "Worst-group accuracy" in result.output and "worst group per label spent" in result.output
     # the --strict flag turns a degenerate row into an error
     strict = CliRunner().invoke(cli, ["simulate", str(pool_a), "--test", str(test), "--strict", "--out", str(out)])
     assert strict.exit_code != 0 and "identical" in strict.output

@@ -105,8 +105,10 @@ def score(obj: Context, model: str | None, all_pairs: bool) -> None:
 @click.option("--data", default=None, help="Labeled file in any format `ingest` reads (NOT ingested).")
 @reading_options
 @click.option("--split", default="test", show_default=True, help="Store split to evaluate on without --data.")
-@click.option("--out", default=None, help="Folder for reliability.png and reward_vs_length.png.")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object with accuracy, log_loss, ece, n, ...")
+@click.option("--out", default=None, help="Folder for reliability.png, reward_vs_length.png and length_groups.png.")
+@click.option(
+    "--json", "as_json", is_flag=True, help="One JSON object with accuracy, log_loss, ece, n, length_groups, ..."
+)
 @click.option(
     "--dimension",
     default=None,
@@ -129,6 +131,10 @@ def evaluate(
     dimension: str | None,
 ) -> None:
     """Accuracy, log-loss, calibration (ECE) and length bias on held-out labels.
+
+    Also accuracy by length group (the human chose the longer / the shorter response, or lengths
+    near-equal) with 95 % bootstrap intervals and the worst group; a worst group below 0.5 is
+    flagged with a warning.
 
     \b
     Examples:
@@ -161,6 +167,26 @@ def evaluate(
         if not isinstance(value, dict | list):
             table.add_row(key, f"{value:.4f}" if isinstance(value, float) else str(value))
     Console().print(table)
+    if metrics.get("length_groups"):
+        _echo_length_groups(metrics["length_groups"])
+
+
+def _echo_length_groups(groups: dict[str, Any]) -> None:
+    """The length-group table, the worst-group line and, for a flagged model, the warning."""
+    from rich import box
+
+    from prefloop.model.length_groups import bias_warning, group_rows, worst_group_line
+
+    table = Table(title="accuracy by length group", box=box.SIMPLE_HEAD, pad_edge=False)
+    for column in ("group", "n", "share", "accuracy", "95 % CI"):
+        table.add_column(column, justify="left" if column == "group" else "right", no_wrap=True)
+    for row in group_rows(groups):
+        table.add_row(*row)
+    Console().print(table)
+    click.echo(worst_group_line(groups))
+    warning = bias_warning(groups)
+    if warning:
+        click.echo(warning)
 
 
 @click.command()
@@ -170,7 +196,12 @@ def evaluate(
     metavar="VERSION|FOLDER",
     help="Model version in the store, or a saved model folder (default: the store's newest).",
 )
-@click.option("--data", required=True, help="Pairs in any format `ingest` reads (labels not needed; NOT ingested).")
+@click.option(
+    "--data",
+    required=True,
+    help="Pairs in any format `ingest` reads (NOT ingested); labels not needed, but where given, accuracy by "
+    "length group too.",
+)
 @reading_options
 @click.option("--out", default=None, help="Folder for audit.md, audit.png and audit.json.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object: probes (name, mean_shift, flip_rate, ci), ...")
@@ -206,7 +237,8 @@ def audit(
     Each probe edits responses (filler, bulleted list, refusal prefix, sycophancy, unsupported
     confident claims, repetition); per probe: the mean reward shift, the share of pairs whose
     ranking flips when the lower-ranked response is probed, with 95 % bootstrap intervals; also
-    reward's correlation with length and formatting. The README section "Auditing a reward model
+    reward's correlation with length and formatting. Where the file labels pairs, also accuracy by
+    length group and the worst group, flagged below 0.5 as in `eval`. The README section "Auditing a reward model
     for reward hacking" explains how to read each number.
 
     \b
@@ -242,6 +274,11 @@ def audit(
         "shift: reward(probed) − reward(response); ex-length: the shift less what the added characters alone "
         "predict; flip: the lower-ranked response, probed, now outranks the other"
     )
+    if report.get("length_groups"):
+        groups = report["length_groups"]
+        accuracy = "–" if groups["accuracy"] is None else f"{groups['accuracy']:.3f}"
+        click.echo(f"accuracy {accuracy} on {groups['n_labelled_pairs']} labelled pairs")
+        _echo_length_groups(groups)
     if report["n_pairs"] < FEW_PAIRS:
         click.echo(f"only {report['n_pairs']} pairs: the intervals are rough; audit {FEW_PAIRS} or more", err=True)
     if out:

@@ -66,24 +66,44 @@ def audit_pairs(
     several times (one row per annotator, or with its responses swapped) counts once, in its
     first orientation. With ``max_pairs``, a seeded sample of that many, in file order.
     """
+    return audit_pairs_and_labels(data, max_pairs, seed, fmt, opts)[0]
+
+
+def audit_pairs_and_labels(
+    data: str, max_pairs: int | None = None, seed: int = 0, fmt: str | None = None, opts: ShapeOptions | None = None
+) -> tuple[list[Pair], np.ndarray]:
+    """``audit_pairs`` and each pair's label where the file has one: 1.0 a preferred, 0.0 b, 0.5 a tie, NaN none.
+
+    A pair labelled several times takes the majority of its labels, turned to its first
+    orientation (an even split is a tie).
+    """
     from prefloop.data.ingest import read_unstored
+    from prefloop.types import Choice
 
     read = read_unstored(data, "audit", fmt, opts)
     # a pair given twice (one row per annotator, or with a and b swapped) is audited once
     unique: dict[tuple[str, str, str], Pair] = {}
+    votes: dict[tuple[str, str, str], list[float]] = {}
+    value = {Choice.A: 1.0, Choice.B: 0.0, Choice.TIE: 0.5}
     for r in read.records:
-        key = (r.prompt, *sorted((r.response_a, r.response_b)))
-        unique.setdefault((key[0], key[1], key[2]), (r.prompt, r.response_a, r.response_b))
+        ordered = sorted((r.response_a, r.response_b))
+        key = (r.prompt, ordered[0], ordered[1])
+        first = unique.setdefault(key, (r.prompt, r.response_a, r.response_b))
+        if r.label in value:
+            vote = value[r.label]
+            votes.setdefault(key, []).append(vote if first[1] == r.response_a else 1.0 - vote)
     pairs = list(unique.values())
     if not pairs:
         skipped = f" ({read.degenerate} degenerate rows skipped)" if read.degenerate else ""
         raise PrefloopError(
             f"{data}: no pairs to audit{skipped}; pass a file of (prompt, response_a, response_b) pairs"
         )
+    share_a = np.array([np.mean(votes[k]) if k in votes else np.nan for k in unique])
+    labels = np.where(share_a > 0.5, 1.0, np.where(share_a < 0.5, 0.0, np.where(np.isnan(share_a), np.nan, 0.5)))
     if max_pairs is not None and len(pairs) > max_pairs:
         keep = np.sort(np.random.default_rng(seed).choice(len(pairs), size=max_pairs, replace=False))
-        pairs = [pairs[i] for i in keep]
-    return pairs
+        pairs, labels = [pairs[i] for i in keep], labels[keep]
+    return pairs, labels
 
 
 def audit_model(
@@ -104,7 +124,8 @@ def audit_model(
 
     Returns the ``audit --json`` object: ``model``, ``data``, ``probes`` (each with ``name``,
     ``mean_shift``, ``flip_rate``, ``ci``, ``flip_ci``, ...), ``length_correlation``,
-    ``format_correlations``, ``prefers_longer`` and, with ``out``, ``files``.
+    ``format_correlations``, ``prefers_longer``, ``length_groups`` (accuracy by length group on
+    the pairs the file labels, None when it labels none) and, with ``out``, ``files``.
     """
     from prefloop.model.audit import ensemble_scorer, run_audit
     from prefloop.model.audit_report import write_audit_report
@@ -113,10 +134,51 @@ def audit_model(
         raise InvalidRequest(f"--resamples {resamples}: use 1 or more (1000 is the default)")
     if max_pairs is not None and max_pairs < 1:
         raise InvalidRequest(f"--max-pairs {max_pairs}: use 1 or more, or leave it out to audit every pair")
-    pairs = audit_pairs(data, max_pairs, seed, data_format, data_options)  # a bad file fails before a model loads
+    # a bad file fails before a model loads
+    pairs, labels = audit_pairs_and_labels(data, max_pairs, seed, data_format, data_options)
     ens, name = resolve_ensemble(open_engine, model)
     result = run_audit(pairs, ensemble_scorer(ens, progress=progress), resamples=resamples, seed=seed)
     report: dict[str, Any] = {"model": name, "data": data, **result.to_dict()}
+    report["length_groups"] = _labelled_groups(ens, pairs, labels, progress)
     if out:
         report["files"] = write_audit_report(result, out, name, data)
+        if report["length_groups"] is not None:
+            report["files"].update(_write_length_groups(report, out))
     return report
+
+
+def _labelled_groups(
+    ens: RewardEnsemble, pairs: list[Pair], labels: np.ndarray, progress: bool
+) -> dict[str, Any] | None:
+    """Accuracy by length group on the labelled pairs (``evaluate``'s definitions), None without labels."""
+    from prefloop.model import evaluate_prediction
+
+    keep = np.flatnonzero(~np.isnan(labels))
+    if not keep.size:
+        return None
+    labelled = [pairs[i] for i in keep]
+    names = ["a" if y == 1.0 else "b" if y == 0.0 else "tie" for y in labels[keep]]
+    metrics, _, _ = evaluate_prediction(ens.predict(labelled, progress=progress), labelled, names)
+    return {"accuracy": metrics["accuracy"], "n_labelled_pairs": len(labelled), **metrics["length_groups"]}
+
+
+def _write_length_groups(report: dict[str, Any], out: str) -> dict[str, str]:
+    """``length_groups.png`` beside the audit, the group table appended to audit.md and the numbers to audit.json."""
+    import json
+
+    from prefloop.model import plot_length_groups
+    from prefloop.model.length_groups import group_markdown
+
+    groups = report["length_groups"]
+    png = plot_length_groups(groups, Path(out) / "length_groups.png", overall=groups["accuracy"])
+    md = Path(report["files"]["report"])
+    md.write_text(
+        md.read_text().rstrip("\n")
+        + f"\n\n## Accuracy by length group ({groups['n_labelled_pairs']} labelled pairs)\n\n"
+        + f"Overall accuracy {'–' if groups['accuracy'] is None else format(groups['accuracy'], '.3f')}.\n\n"
+        + f"![accuracy by length group]({png.name})\n\n"
+        + group_markdown(groups)
+    )
+    js = Path(report["files"]["json"])
+    js.write_text(json.dumps({**json.loads(js.read_text()), "length_groups": groups}, indent=2, sort_keys=True))
+    return {"length_groups_plot": str(png)}

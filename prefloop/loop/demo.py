@@ -235,6 +235,8 @@ def _run_arm(
                     "log_loss": metrics["log_loss"],
                     "ece": metrics["ece"],
                     "length_corr": metrics.get("length_corr"),
+                    "worst_group": metrics["length_groups"]["worst_group"],
+                    "worst_group_accuracy": metrics["length_groups"]["worst_group_accuracy"],
                 }
             )
             arm.final_correct, arm.final_model, arm.final_prediction = correct, last, pred

@@ -3,7 +3,8 @@
 It answers the two questions a reward-model team brings to the demo — does the loop learn,
 and does choosing pairs beat random — with the learning curves of both arms, a paired
 bootstrap interval on the final accuracy difference (the same held-out pairs score both
-arms), calibration and reward-vs-length plots of the final model, and annotator agreement.
+arms), calibration, reward-vs-length and accuracy-by-length-group (worst group) of the final
+model, and annotator agreement.
 """
 
 from __future__ import annotations
@@ -119,6 +120,34 @@ def _agreement(engine: Engine, path: Path) -> dict[str, float]:
     return rates
 
 
+def _worst(point: dict[str, Any]) -> str:
+    """A curve point's worst-group accuracy and group, or "–" when no group is large enough."""
+    if point.get("worst_group_accuracy") is None:
+        return "–"
+    return f"{point['worst_group_accuracy']:.3f} ({point['worst_group']})"
+
+
+def _group_blocks(groups: dict[str, Any]) -> list[Block]:
+    """The final model's accuracy by length group: reading, table, warning when flagged, bar chart."""
+    from prefloop.model.length_groups import MIN_GROUP, NEAR_EQUAL, bias_warning, group_rows, worst_group_line
+
+    blocks: list[Block] = [
+        ("h2", "Accuracy by length group"),
+        (
+            "p",
+            "A model can score well overall by preferring the longer (or shorter) answer. Held-out pairs are "
+            "grouped by whether the human chose the longer or the shorter response (near-equal: lengths within "
+            f"{100 * NEAR_EQUAL:.0f} % of each other); the worst group with {MIN_GROUP} or more pairs is the "
+            f"number to watch. 95 % bootstrap intervals. {worst_group_line(groups).capitalize()}.",
+        ),
+        ("table", ["length group", "pairs", "share", "accuracy", "95 % CI"], group_rows(groups)),
+    ]
+    warning = bias_warning(groups)
+    if warning:
+        blocks.append(("p", warning))
+    return [*blocks, ("img", "length_groups.png", "accuracy by length group")]
+
+
 def _fmt(value: Any) -> str:
     return f"{value:.3f}" if isinstance(value, float) else str(value)
 
@@ -137,7 +166,7 @@ def _blocks(
 
     text, _numbers = reading(arms[0], arms[1], len(test))
     curve_rows = [
-        [a.strategy, c["cycle"], c["labels"], c["pairs"], c["accuracy"], c["log_loss"], c["ece"]]
+        [a.strategy, c["cycle"], c["labels"], c["pairs"], c["accuracy"], c["log_loss"], c["ece"], _worst(c)]
         for a in arms
         for c in a.curve
     ]
@@ -158,7 +187,7 @@ def _blocks(
         ("p", text),
         ("h2", "Learning curves"),
         ("img", "learning_curves.png", "learning curves"),
-        ("table", ["arm", "cycle", "labels", "pairs", "accuracy", "log-loss", "ECE"], curve_rows),
+        ("table", ["arm", "cycle", "labels", "pairs", "accuracy", "log-loss", "ECE", "worst group"], curve_rows),
         ("h2", f"Final model of `{arms[0].strategy}` on the held-out pairs"),
         ("table", ["metric", "value"], final_rows),
         (
@@ -169,6 +198,7 @@ def _blocks(
         ),
         ("img", "reliability.png", "calibration"),
         ("img", "reward_vs_length.png", "reward vs length"),
+        *_group_blocks(final["length_groups"]),
         ("h2", "Annotators"),
         (
             "p",

@@ -21,6 +21,7 @@ from prefloop.model import (
     PreferenceExample,
     RewardEnsemble,
     evaluate_prediction,
+    plot_length_groups,
     plot_reliability,
     plot_reward_vs_length,
 )
@@ -347,7 +348,7 @@ def evaluate_model(
     ``dimension`` picks the head of a multi-objective model and the labels it is measured on
     (default: the model's first dimension; see ``objectives.evaluation_head``).
 
-    With ``out``, also writes ``reliability.png`` and ``reward_vs_length.png`` there.
+    With ``out``, also writes ``reliability.png``, ``reward_vs_length.png`` and ``length_groups.png`` there.
     """
     with session_scope(engine) as session:
         row = find_model(session, model)
@@ -389,15 +390,18 @@ def evaluate_texts(
 def report_prediction(
     pred: Any, texts: Sequence[tuple[str, str, str]], labels: Sequence[str], name: str, out: str | None = None
 ) -> dict[str, Any]:
-    """The metrics of model ``name``'s prediction of ``texts``; with ``out``, its reliability and length plots."""
+    """The metrics of model ``name``'s prediction of ``texts``; with ``out``, its reliability, length and
+    length-group plots (``reliability.png``, ``reward_vs_length.png``, ``length_groups.png``)."""
     metrics, len_a, len_b = evaluate_prediction(pred, list(texts), labels)
     metrics["model"] = name
     if out:
-        plot_reliability(pred.p_a, labels, Path(out) / "reliability.png", p_tie=pred.p_tie)
+        folder = Path(out)
+        plot_reliability(pred.p_a, labels, folder / "reliability.png", p_tie=pred.p_tie)
         plot_reward_vs_length(
             np.concatenate([pred.reward_a, pred.reward_b]),
             np.concatenate([len_a, len_b]),
-            Path(out) / "reward_vs_length.png",
+            folder / "reward_vs_length.png",
         )
-        metrics["plots"] = [str(Path(out) / "reliability.png"), str(Path(out) / "reward_vs_length.png")]
+        plot_length_groups(metrics["length_groups"], folder / "length_groups.png", overall=metrics["accuracy"])
+        metrics["plots"] = [str(folder / n) for n in ("reliability.png", "reward_vs_length.png", "length_groups.png")]
     return metrics

@@ -8,8 +8,9 @@ the seed, so every strategy starts from the same seed model and is scored on the
 
 It joins model + acquisition + the simulated backend only: no SQL store is involved.
 Outputs in ``out_dir``: ``curves.csv`` / ``curves.json`` (labels → held-out accuracy,
-log-loss, ECE per strategy, seed and round), ``learning_curves.png`` (mean ± std over
-seeds) and ``summary.md`` (labels each strategy needs to reach random's final accuracy).
+log-loss, ECE, reward–length r, accuracy per length group and worst-group accuracy per
+strategy, seed and round), ``learning_curves.png`` (mean ± std over seeds) and ``summary.md``
+(labels each strategy needs to reach random's final accuracy; worst-group accuracy).
 """
 
 from __future__ import annotations
@@ -31,8 +32,15 @@ from prefloop.backends.simulated import SimulatedBackend
 from prefloop.data.ingest import read_records
 from prefloop.data.shapes import ShapeOptions
 from prefloop.errors import PrefloopError
-from prefloop.loop.simulate_report import labels_to_reach, plot_curves, summary_markdown
-from prefloop.model import ModelConfig, PreferenceExample, RewardEnsemble, evaluate_predictions
+from prefloop.loop.simulate_report import (
+    labels_to_reach,
+    plot_curves,
+    summary_markdown,
+    worst_group_markdown,
+    worst_group_table,
+)
+from prefloop.model import ModelConfig, PreferenceExample, RewardEnsemble, evaluate_prediction
+from prefloop.model.length_groups import GROUPS
 from prefloop.types import Choice, PairRecord, TaskRequest
 
 
@@ -169,9 +177,17 @@ def _label(
 
 
 def _evaluate(ens: RewardEnsemble, data: LabeledPool, test: np.ndarray) -> dict[str, Any]:
-    pred = ens.predict([data.pairs[i] for i in test])
-    m = evaluate_predictions(pred.p_a, [data.labels[i] for i in test], p_tie=pred.p_tie, p_b=pred.p_b)
-    return {k: m[k] for k in ("accuracy", "log_loss", "ece", "n")}
+    pairs = [data.pairs[i] for i in test]
+    pred = ens.predict(pairs)
+    m, _, _ = evaluate_prediction(pred, pairs, [data.labels[i] for i in test])
+    groups = m["length_groups"]
+    return {
+        **{k: m[k] for k in ("accuracy", "log_loss", "ece", "n", "length_corr")},
+        **{f"{name}_accuracy": groups["groups"][name]["accuracy"] for name in GROUPS},
+        "worst_group": groups["worst_group"],
+        "worst_group_accuracy": groups["worst_group_accuracy"],
+        "length_bias_flag": groups["length_bias_flag"],
+    }
 
 
 def _config(base: ModelConfig, seed: int, step: int) -> ModelConfig:
@@ -331,6 +347,10 @@ def _write(
         "accuracy",
         "log_loss",
         "ece",
+        "length_corr",
+        *(f"{name}_accuracy" for name in GROUPS),
+        "worst_group",
+        "worst_group_accuracy",
         "n",
         "train_seconds",
     ]
@@ -344,15 +364,22 @@ def _write(
         writer = csv.DictWriter(fh, fieldnames=cols, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(curves)
+    worst = worst_group_table(curves, baseline)
     paths["json"].write_text(
         json.dumps(
-            {"curves": curves, "table": table, "model_config": cfg.to_dict(), "baseline": baseline},
+            {
+                "curves": curves,
+                "table": table,
+                "worst_group_table": worst,
+                "model_config": cfg.to_dict(),
+                "baseline": baseline,
+            },
             indent=1,
             default=str,
         )
     )
     plot_curves(curves, paths["png"])
-    paths["summary"].write_text(summary_markdown(table, baseline))
+    paths["summary"].write_text(summary_markdown(table, baseline) + "\n" + worst_group_markdown(worst, baseline))
     return paths
 
 

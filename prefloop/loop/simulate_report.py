@@ -1,18 +1,27 @@
 """Summaries of simulated learning curves: labels needed to reach a baseline, plots, a markdown table.
 
 Pure functions of the curve rows ``run_simulation`` writes (dicts with ``strategy``, ``seed``,
-``n_labels``, ``accuracy``, ``log_loss``); numpy + matplotlib only.
+``n_labels``, ``accuracy``, ``log_loss``, ``worst_group_accuracy``, ``<group>_accuracy``);
+numpy + matplotlib only.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-__all__ = ["curve_matrix", "labels_to_reach", "plot_curves", "summary_markdown"]
+__all__ = [
+    "curve_matrix",
+    "labels_to_reach",
+    "plot_curves",
+    "summary_markdown",
+    "worst_group_markdown",
+    "worst_group_table",
+]
 
 
 def curve_matrix(
@@ -160,27 +169,130 @@ def summary_markdown(table: Sequence[dict[str, Any]], baseline: str = "random") 
     return "\n".join(lines) + "\n"
 
 
+def _finite(value: float) -> float | None:
+    return float(value) if np.isfinite(value) else None
+
+
+def worst_group_table(
+    curves: Sequence[dict[str, Any]], baseline: str = "random", n_boot: int = 2000, seed: int = 0
+) -> list[dict[str, Any]]:
+    """For each strategy: worst-group accuracy at its last label count and per label spent, against ``baseline``.
+
+    ``final_worst_group_accuracy`` (± sd over seeds), ``worst_group_aulc`` (mean worst-group
+    accuracy over the label counts of the curve), each group's final accuracy, the group that
+    is worst most often at the end, and the paired-by-seed differences to ``baseline``
+    (``aulc_diff``, ``final_diff`` and intervals, as in ``labels_to_reach``). None where the
+    test set has no length group of ``MIN_GROUP`` pairs.
+    """
+    from prefloop.model.length_groups import GROUPS
+
+    strategies = list(dict.fromkeys(r["strategy"] for r in curves))
+    rng = np.random.default_rng(seed)
+    base = curve_matrix(curves, baseline, "worst_group_accuracy") if baseline in strategies else None
+    table = []
+    for name in strategies:
+        grid, values, seeds = curve_matrix(curves, name, "worst_group_accuracy")
+        if not grid.size:
+            continue
+        final_rows = [r for r in curves if r["strategy"] == name and int(r["n_labels"]) == int(grid[-1])]
+        worst_names = [r.get("worst_group") for r in final_rows if r.get("worst_group")]
+        row: dict[str, Any] = {
+            "strategy": name,
+            "seeds": len(seeds),
+            "final_labels": int(grid[-1]),
+            "final_worst_group_accuracy": _finite(np.nanmean(values[:, -1]))
+            if np.isfinite(values[:, -1]).any()
+            else None,
+            "final_worst_group_accuracy_std": _finite(np.nanstd(values[:, -1]))
+            if np.isfinite(values[:, -1]).any()
+            else None,
+            "worst_group_aulc": _finite(np.nanmean(values)) if np.isfinite(values).any() else None,
+            "worst_group": max(set(worst_names), key=worst_names.count) if worst_names else None,
+        }
+        for group in GROUPS:
+            accs = [r[f"{group}_accuracy"] for r in final_rows if r.get(f"{group}_accuracy") is not None]
+            row[f"final_{group}_accuracy"] = float(np.mean(accs)) if accs else None
+        row.update({"aulc_diff": None, "aulc_diff_ci": None, "final_diff": None, "final_diff_ci": None})
+        if base is not None and name != baseline:
+            b_grid, b_values, b_seeds = base
+            common = [s for s in seeds if s in b_seeds]
+            a = values[[seeds.index(s) for s in common]]
+            b = b_values[[b_seeds.index(s) for s in common]]
+            with warnings.catch_warnings():  # a seed whose test set has no eligible group is all NaN
+                warnings.simplefilter("ignore", RuntimeWarning)
+                paired = _paired_differences(grid, a, b_grid, b, rng, n_boot)
+            for key in ("aulc_diff", "final_diff"):
+                row[key] = None if paired[key] is None else _finite(paired[key])
+                row[f"{key}_ci"] = paired[f"{key}_ci"] if row[key] is not None else None
+        table.append(row)
+    return table
+
+
+def worst_group_markdown(table: Sequence[dict[str, Any]], baseline: str = "random") -> str:
+    """The ``worst_group_table`` as markdown."""
+    from prefloop.model.length_groups import GROUPS, MIN_GROUP, NEAR_EQUAL
+
+    def acc(v: float | None) -> str:
+        return "–" if v is None else f"{v:.3f}"
+
+    def pts(v: float | None, ci: list[float] | None) -> str:
+        return "–" if v is None else f"{100 * v:+.1f} pts {_pts(ci)}"
+
+    lines = [
+        "Worst-group accuracy: the lowest held-out accuracy among the length groups (the human chose the "
+        f"longer / the shorter response, or lengths within {100 * NEAR_EQUAL:.0f} % of each other) with "
+        f"{MIN_GROUP} or more pairs. A strategy that only sharpens the length rule raises overall accuracy "
+        "and lowers this one. Per label spent: its mean over the curve; against "
+        f"{baseline} paired by seed (95% CI by resampling seeds).",
+        "",
+        "| strategy | final worst group (± sd) @ labels | worst group | "
+        + " | ".join(f"final {g}" for g in GROUPS)
+        + f" | worst group per label spent | − {baseline} (curve) | − {baseline} (final) |",
+        "|---|---|---|" + "---|" * len(GROUPS) + "---|---|---|",
+    ]
+    for r in table:
+        sd = "" if r["final_worst_group_accuracy_std"] is None else f" ± {r['final_worst_group_accuracy_std']:.3f}"
+        lines.append(
+            f"| {r['strategy']} | {acc(r['final_worst_group_accuracy'])}{sd} @ {r['final_labels']} "
+            f"| {r['worst_group'] or '–'} | "
+            + " | ".join(acc(r[f"final_{g}_accuracy"]) for g in GROUPS)
+            + f" | {acc(r['worst_group_aulc'])} | {pts(r['aulc_diff'], r['aulc_diff_ci'])} "
+            f"| {pts(r['final_diff'], r['final_diff_ci'])} |"
+        )
+    if table and all(r["worst_group_aulc"] is None for r in table):
+        lines += ["", f"No length group of the test set has {MIN_GROUP} pairs: use a larger test set."]
+    return "\n".join(lines) + "\n"
+
+
 def _pts(ci: list[float] | None) -> str:
     return "n/a (one seed)" if ci is None else f"[{100 * ci[0]:+.1f}, {100 * ci[1]:+.1f}]"
 
 
 def plot_curves(curves: Sequence[dict[str, Any]], path: str | Path, reference: float | None = None) -> Path:
-    """Accuracy and log-loss against labels: seed mean ± standard deviation per strategy."""
+    """Accuracy, log-loss and (where known) worst-group accuracy against labels: seed mean ± sd per strategy."""
     from prefloop.model.plots import pyplot, save_figure
 
     plt = pyplot()
 
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    metrics = ["accuracy", "log_loss"]
+    if any(r.get("worst_group_accuracy") is not None for r in curves):
+        metrics.append("worst_group_accuracy")
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5.5 * len(metrics), 4.2))
     for name in dict.fromkeys(r["strategy"] for r in curves):
-        for ax, metric in zip(axes, ("accuracy", "log_loss"), strict=True):
+        for ax, metric in zip(axes, metrics, strict=True):
             grid, values, seeds = curve_matrix(curves, name, metric)
-            mean, sd = np.nanmean(values, axis=0), np.nanstd(values, axis=0)
+            with warnings.catch_warnings():  # label counts where no seed has a value stay NaN (a gap)
+                warnings.simplefilter("ignore", RuntimeWarning)
+                mean, sd = np.nanmean(values, axis=0), np.nanstd(values, axis=0)
             ax.plot(grid, mean, marker=".", label=f"{name} (n={len(seeds)})")
             ax.fill_between(grid, mean - sd, mean + sd, alpha=0.15)
     if reference is not None:
         axes[0].axhline(reference, color="grey", linestyle="--", linewidth=1, label=f"reference {reference:.2f}")
     axes[0].set_ylabel("held-out accuracy")
     axes[1].set_ylabel("held-out log-loss")
+    if len(metrics) > 2:
+        axes[2].set_ylabel("held-out worst-group accuracy")
+        axes[2].axhline(0.5, color="grey", linestyle=":", linewidth=1)
     for ax in axes:
         ax.set_xlabel("labelled pairs")
         ax.grid(alpha=0.3)

@@ -7,7 +7,7 @@ from prefloop.config import ModelConfig, default_backbone
 from prefloop.model.data import PreferenceExample
 from prefloop.model.ensemble import EnsemblePrediction, RewardEnsemble
 from prefloop.model.evaluate import evaluate_prediction, evaluate_predictions, pair_lengths
-from prefloop.model.plots import plot_reliability, plot_reward_vs_length
+from prefloop.model.plots import plot_length_groups, plot_reliability, plot_reward_vs_length
 
 __all__ = [
     "EnsemblePrediction",
@@ -18,6 +18,7 @@ __all__ = [
     "evaluate_prediction",
     "evaluate_predictions",
     "pair_lengths",
+    "plot_length_groups",
     "plot_reliability",
     "plot_reward_vs_length",
 ]

@@ -16,9 +16,10 @@ import torch
 from prefloop.config import ModelConfig
 from prefloop.errors import ModelError
 from prefloop.model.calibration import fit_temperature
-from prefloop.model.data import PreferenceExample, aggregate, replay_sample, split
+from prefloop.model.data import PairTargets, PreferenceExample, aggregate, replay_sample, split
 from prefloop.model.debias import balance_by_length
-from prefloop.model.evaluate import pair_lengths
+from prefloop.model.evaluate import evaluate_prediction, pair_lengths
+from prefloop.model.length_groups import flat_group_metrics
 from prefloop.model.losses import probs_numpy
 from prefloop.model.tracking import MetricsLog, progress_bar
 
@@ -189,6 +190,10 @@ class RewardEnsemble:
             "k": config.k,
         }
         ens.meta["train_report"] = report
+        if val_t is not None and log.active:  # W&B / metrics JSON: the held-out split's metrics, by length group
+            validation = validation_metrics(ens, val_t)
+            log.log(validation)
+            report.update(validation)
         log.finish(report)
         return ens, report
 
@@ -277,3 +282,19 @@ def _is_main_process() -> bool:
     import os
 
     return os.environ.get("RANK", "0") == "0"
+
+
+def validation_metrics(ens: RewardEnsemble, val: PairTargets) -> dict[str, float]:
+    """``val_accuracy``, ``val_log_loss``, ``val_ece``, ``val_length_corr`` and the length-group keys
+    (``length_groups/<group>/accuracy``, ``worst_group_accuracy``, ...) of ``ens`` on held-out pairs.
+
+    A pair's label is its heavier side (a tie when a and b weigh the same or the tie weighs most).
+    """
+    wa, wb, wt = val.wins[:, 0], val.wins[:, 1], val.wins[:, 2]
+    labels = np.where((wa > wb) & (wa >= wt), "a", np.where((wb > wa) & (wb >= wt), "b", "tie"))
+    labels = np.where(val.wins.sum(axis=1) > 0, labels, "skip")
+    metrics, _, _ = evaluate_prediction(ens.predict(val.pairs, progress=False), val.pairs, list(labels))
+    out = {
+        f"val_{k}": float(metrics[k]) for k in ("accuracy", "log_loss", "ece", "length_corr") if metrics[k] is not None
+    }
+    return {**out, **flat_group_metrics(metrics["length_groups"])}

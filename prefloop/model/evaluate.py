@@ -15,6 +15,9 @@ Definitions (each checked against hand-computed values in tests/model/test_evalu
   length over every response (a and b of each pair).
 - ``acc_preferred_shorter`` / ``acc_preferred_longer``: accuracy on decisive pairs whose
   preferred response is the shorter / longer one (equal lengths excluded).
+- ``length_groups``: accuracy by length group (chosen longer / chosen shorter / near-equal),
+  the worst group and ``length_bias_flag``, with bootstrap intervals
+  (``prefloop.model.length_groups.group_metrics``; None without lengths).
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+
+from prefloop.model.length_groups import group_metrics
 
 __all__ = ["calibration_bins", "evaluate_prediction", "evaluate_predictions", "label_codes", "pair_lengths", "spearman"]
 
@@ -132,6 +137,12 @@ def evaluate_predictions(
         pl = probs3[used, code[used]]
         out["log_loss_3way"] = float(-np.log(np.clip(pl, eps, 1)).mean())
     out.update(_length_metrics(code, correct, reward_a, reward_b, len_a, len_b))
+    out["length_groups"] = None
+    if len_a is not None and len_b is not None:
+        # y: 1 a won, 0 b won, 0.5 tie (no group); skips are left out as everywhere else
+        y = np.where(code == 0, 1.0, np.where(code == 1, 0.0, 0.5))
+        la, lb = np.asarray(len_a, float), np.asarray(len_b, float)
+        out["length_groups"] = group_metrics(q[used], y[used], la[used], lb[used])
     return out
 
 

@@ -25,7 +25,18 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["GROUPS", "MIN_GROUP", "NEAR_EQUAL", "assign_groups", "flat_group_metrics", "group_metrics"]
+__all__ = [
+    "GROUPS",
+    "MIN_GROUP",
+    "NEAR_EQUAL",
+    "assign_groups",
+    "bias_warning",
+    "flat_group_metrics",
+    "group_markdown",
+    "group_metrics",
+    "group_rows",
+    "worst_group_line",
+]
 
 GROUPS = ("chosen_longer", "chosen_shorter", "near_equal")
 NEAR_EQUAL = 0.10  # a pair is near_equal when |len_a - len_b| / max(len_a, len_b, 1) <= NEAR_EQUAL (chars)
@@ -126,3 +137,70 @@ def flat_group_metrics(metrics: dict[str, Any], prefix: str = "") -> dict[str, f
             flat[f"{prefix}{key}"] = float(metrics[key])
     flat[f"{prefix}length_bias_flag"] = float(metrics["length_bias_flag"])
     return flat
+
+
+def _acc(value: float | None) -> str:
+    return "–" if value is None else f"{value:.3f}"
+
+
+def _ci(low: float | None, high: float | None) -> str:
+    return "–" if low is None or high is None else f"[{low:.3f}, {high:.3f}]"
+
+
+def group_rows(metrics: dict[str, Any]) -> list[list[str]]:
+    """One row per group: name, n, share, accuracy, 95 % interval (strings; small groups marked)."""
+    rows = []
+    for name in GROUPS:
+        row = metrics["groups"][name]
+        small = " (few)" if 0 < row["n"] < MIN_GROUP else ""
+        rows.append(
+            [
+                name,
+                f"{row['n']}{small}",
+                f"{100 * row['share']:.0f} %",
+                _acc(row["accuracy"]),
+                _ci(row["ci_low"], row["ci_high"]),
+            ]
+        )
+    return rows
+
+
+def worst_group_line(metrics: dict[str, Any]) -> str:
+    """``worst group: NAME ACC [LOW, HIGH]``, or why there is none."""
+    if metrics["worst_group"] is None:
+        return f"worst group: none (no length group has {MIN_GROUP} or more decisive pairs)"
+    ci = _ci(metrics["worst_group_ci_low"], metrics["worst_group_ci_high"])
+    return f"worst group: {metrics['worst_group']} {_acc(metrics['worst_group_accuracy'])} {ci}"
+
+
+def bias_warning(metrics: dict[str, Any]) -> str | None:
+    """The warning for a flagged model (worst group below 0.5), else None."""
+    if not metrics["length_bias_flag"]:
+        return None
+    worst = metrics["worst_group"]
+    why = {
+        "chosen_shorter": "it ranks the longer response first where people chose the shorter one",
+        "chosen_longer": "it ranks the shorter response first where people chose the longer one",
+        "near_equal": "where length cannot decide, little content signal is left",
+    }[worst]
+    return (
+        f"warning: length bias: accuracy on {worst} pairs is {_acc(metrics['worst_group_accuracy'])}, "
+        f"worse than a coin: {why} (README: Accuracy by length group)"
+    )
+
+
+def group_markdown(metrics: dict[str, Any]) -> str:
+    """The group table, the worst-group line and the warning (if any) as markdown."""
+    worst = worst_group_line(metrics)
+    lines = [
+        "| length group | pairs | share | accuracy | 95 % CI |",
+        "|---|---|---|---|---|",
+        *("| " + " | ".join(row) + " |" for row in group_rows(metrics)),
+        "",
+        f"{worst.capitalize()}. Near-equal: lengths within {100 * NEAR_EQUAL:.0f} % of the longer response; "
+        f"groups under {MIN_GROUP} pairs are not eligible as worst group; 95 % percentile bootstrap over pairs.",
+    ]
+    warning = bias_warning(metrics)
+    if warning:
+        lines += ["", f"**{warning}**"]
+    return "\n".join(lines) + "\n"

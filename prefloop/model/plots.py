@@ -10,7 +10,7 @@ import numpy as np
 
 from prefloop.model.evaluate import _both_orientations, calibration_bins, label_codes
 
-__all__ = ["plot_reliability", "plot_reward_vs_length", "pyplot", "save_figure"]
+__all__ = ["plot_length_groups", "plot_reliability", "plot_reward_vs_length", "pyplot", "save_figure"]
 
 
 def pyplot() -> Any:
@@ -84,4 +84,38 @@ def plot_reward_vs_length(
     ax.set_xlabel("response length (characters)")
     ax.set_ylabel("reward")
     ax.set_title(title)
+    return save_figure(fig, path)
+
+
+def plot_length_groups(
+    metrics: dict[str, Any], path: str | Path, overall: float | None = None, title: str = "Accuracy by length group"
+) -> Path:
+    """PNG bar chart of ``length_groups.group_metrics``: accuracy per group with its 95 % interval, coin at 0.5."""
+    from prefloop.model.length_groups import GROUPS, MIN_GROUP
+
+    plt = pyplot()
+    rows = [metrics["groups"][name] for name in GROUPS]
+    acc = np.array([np.nan if r["accuracy"] is None else r["accuracy"] for r in rows])
+    low = np.array([0.0 if r["ci_low"] is None else r["accuracy"] - r["ci_low"] for r in rows])
+    high = np.array([0.0 if r["ci_high"] is None else r["ci_high"] - r["accuracy"] for r in rows])
+    colors = [
+        "0.7"
+        if r["n"] < MIN_GROUP
+        else "C3"
+        if name == metrics["worst_group"] and metrics["length_bias_flag"]
+        else "C0"
+        for name, r in zip(GROUPS, rows, strict=True)
+    ]
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    x = np.arange(len(GROUPS))
+    ax.bar(x, np.nan_to_num(acc), yerr=np.vstack([low, high]).tolist(), color=colors, capsize=5, edgecolor="k")
+    ax.axhline(0.5, color="k", ls=":", lw=1, label="coin (0.5)")
+    if overall is not None:
+        ax.axhline(overall, color="C2", ls="--", lw=1, label=f"overall {overall:.3f}")
+    ax.set_xticks(x, [f"{name}\nn={r['n']}" for name, r in zip(GROUPS, rows, strict=True)])
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("accuracy (95 % CI)")
+    worst = metrics["worst_group"]
+    ax.set_title(f"{title}\nworst: {worst} {metrics['worst_group_accuracy']:.3f}" if worst else title, fontsize=10)
+    ax.legend(loc="lower right", fontsize=8)
     return save_figure(fig, path)

@@ -67,6 +67,7 @@ class MetricsLog:
     def __init__(self, config: ModelConfig, enabled: bool = True) -> None:
         self.rows: list[dict[str, Any]] = []
         self.config = config
+        self.enabled = enabled
         self.run: Any = None
         if enabled and config.wandb_project:
             import wandb
@@ -74,6 +75,11 @@ class MetricsLog:
             # without a key (or an explicit WANDB_MODE) log offline; `wandb sync` uploads later
             mode: Any = os.environ.get("WANDB_MODE") or ("online" if os.environ.get("WANDB_API_KEY") else "offline")
             self.run = wandb.init(project=config.wandb_project, config=config.to_dict(), mode=mode, reinit="create_new")
+
+    @property
+    def active(self) -> bool:
+        """Whether anything logged is kept (a W&B run or a metrics JSON): worth computing extra metrics for."""
+        return self.run is not None or (self.enabled and bool(self.config.metrics_path))
 
     def log(self, row: dict[str, Any]) -> None:
         self.rows.append(row)

@@ -35,3 +35,30 @@ def test_config_round_trip_and_help() -> None:
     assert ModelConfig.from_dict({**cfg.to_dict(), "unknown_future_field": 1}) == cfg
     helps = ModelConfig.help()
     assert all(helps[name] for name in cfg.to_dict())  # every field documented
+
+
+def test_training_logs_held_out_metrics_by_length_group(tmp_path: Path, heads_config: ModelConfig) -> None:
+    import dataclasses
+
+    from model_toydata import make_examples
+
+    from prefloop.model import RewardEnsemble
+    from prefloop.model.length_groups import GROUPS, MIN_GROUP
+
+    path = tmp_path / "metrics.json"
+    cfg = dataclasses.replace(heads_config, head_validation="split", val_fraction=0.5, metrics_path=str(path))
+    _, report = RewardEnsemble.train(make_examples(80), cfg, progress=False)
+    data = json.loads(path.read_text())
+    summary = data["summary"]
+    assert summary["n_val_pairs"] == 40 and 0.0 <= summary["val_accuracy"] <= 1.0
+    assert sum(summary.get(f"length_groups/{g}/n", 0) for g in GROUPS) == 40
+    eligible = [
+        summary[f"length_groups/{g}/accuracy"] for g in GROUPS if summary.get(f"length_groups/{g}/n", 0) >= MIN_GROUP
+    ]
+    assert eligible and summary["worst_group_accuracy"] == min(eligible)
+    assert summary["length_bias_flag"] == float(summary["worst_group_accuracy"] < 0.5)
+    assert any("worst_group_accuracy" in row for row in data["history"]), "logged as a row too (W&B)"
+    assert report["worst_group_accuracy"] == summary["worst_group_accuracy"], "and kept in the train report"
+    # nothing logged: nothing extra computed
+    _, quiet = RewardEnsemble.train(make_examples(80), dataclasses.replace(cfg, metrics_path=None), progress=False)
+    assert "worst_group_accuracy" not in quiet
