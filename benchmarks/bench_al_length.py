@@ -24,6 +24,7 @@ and the final accuracies (overall, worst group, each group, reward–length r).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import time
@@ -174,28 +175,55 @@ def markdown(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def _aggregate(paths: Sequence[Path], out: Path | None) -> None:
+    """Curves of several runs (e.g. one process per seed) as one table."""
+    runs = [json.loads(p.read_text()) for p in paths]
+    curves = [row for run in runs for row in run["curves"]]
+    rows = summarise(curves)
+    print(markdown(rows))
+    if out:
+        seeds = sorted({int(r["seed"]) for r in curves})
+        payload = {"runs": [str(p) for p in paths], "seeds": seeds, "facts": runs[0]["facts"], "args": runs[0]["args"]}
+        payload |= {"seconds": sum(r["seconds"] for r in runs), "summary": rows, "markdown": markdown(rows)}
+        out.write_text(json.dumps(payload | {"curves": curves}, indent=1, default=str))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=SHARED, help="folder of the shared files ($PREFLOOP_SHARED_DATA)")
     ap.add_argument("--test-size", type=int, default=1000)
+    ap.add_argument("--pool-size", type=int, default=None, help="a random sample of the pool (default: all of it)")
     ap.add_argument("--strategies", nargs="+", default=STRATEGIES)
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
     ap.add_argument("--seed-size", type=int, default=100)
     ap.add_argument("--batch", type=int, default=100)
     ap.add_argument("--rounds", type=int, default=9)
     ap.add_argument("--head", choices=["linear", "mlp"], default="linear")
+    ap.add_argument("--max-length", type=int, default=None, help="backbone tokens per text (default: [model]'s)")
     ap.add_argument("--out", type=Path, default=Path("runs/al_length"), help="simulate's curves, plot, summary")
     ap.add_argument("--json", type=Path, default=None, help="write the facts, summary and curves here")
+    ap.add_argument("--aggregate", type=Path, nargs="+", default=None, help="only combine these --json files")
     args = ap.parse_args()
+    if args.aggregate:
+        _aggregate(args.aggregate, args.json)
+        return
     records: list[PairRecord] = []
     for name in FILES:
         read = read_records(str(args.data / name))
         print(f"{name}: {len(read.records)} pairs ({read.degenerate} degenerate rows skipped)", flush=True)
         records.extend(read.records)
     pool, test, facts = reversed_split(decisive_records(records), args.test_size)
+    if args.pool_size is not None and args.pool_size < len(pool):
+        keep = np.sort(np.random.default_rng(1).choice(len(pool), size=args.pool_size, replace=False))
+        pool = [pool[i] for i in keep]
+        groups = groups_of(pool)
+        decided = np.isin(groups, ["chosen_longer", "chosen_shorter"]).sum()
+        facts |= {"pool": len(pool), "pool_chosen_longer_share": float((groups == "chosen_longer").sum() / decided)}
     print(json.dumps(facts), flush=True)
     t0 = time.perf_counter()
     model = ModelConfig(mode="heads", head=args.head, k=5)
+    if args.max_length is not None:
+        model = dataclasses.replace(model, max_length=args.max_length)
     result = run_simulation(
         pool,
         args.strategies,
