@@ -66,6 +66,8 @@ def test_simulate_command_writes_curves(tmp_path: Path) -> None:
         tmp_path,
         "simulate",
         str(data),
+        "--mode",
+        "heads",  # the fast mode; the default is the loop's (adapted)
         "--strategy",
         "random",
         "--strategy",

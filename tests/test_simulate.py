@@ -226,3 +226,11 @@ def test_simulate_cli_several_pool_files_and_an_independent_test_file(tmp_path: 
     # the --strict flag turns a degenerate row into an error
     strict = CliRunner().invoke(cli, ["simulate", str(pool_a), "--test", str(test), "--strict", "--out", str(out)])
     assert strict.exit_code != 0 and "identical" in strict.output
+
+
+def test_simulate_trains_the_loops_model_mode_unless_told_otherwise() -> None:
+    from prefloop.cli.loop import simulate
+
+    mode = next(p for p in simulate.params if p.name == "mode")
+    assert mode.default == ModelConfig().mode == "adapted", "simulate measures the model the loop trains"
+    assert "heads" in mode.type.choices, "--mode heads stays available as the fast one"  # type: ignore[attr-defined]

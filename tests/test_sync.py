@@ -106,6 +106,29 @@ def test_balpm_spreads_each_batch_away_from_the_pairs_already_acquired(sqlite_en
     assert sorted({acquired for _, acquired in batches}) == [10, 20] and len(batches) == 20
 
 
+@pytest.mark.slow  # three syncs, two of them training heads (~2 min on 2 shared cores)
+def test_length_aware_acquisition_runs_through_sync_and_is_recorded_on_its_tasks(
+    sqlite_engine: Engine, tmp_path: Path
+) -> None:
+    fill(sqlite_engine)
+    path = write_config(tmp_path)
+    path.write_text(
+        path.read_text().replace(
+            'strategy = "diverse:bald"', 'strategy = "length_aware"\nlength_share = 0.5\nlength_quota = "against"'
+        )
+    )
+    config = load_config(str(path))
+    for _ in range(3):  # random cold start; then two batches chosen on length-residual rewards
+        run_sync(sqlite_engine, config, log=lambda _: None)
+    with session_scope(sqlite_engine) as session:
+        tasks = [t for t in session.scalars(select(Task).order_by(Task.id)) if t.strategy != "random"]
+    assert len(tasks) == 20 and {t.strategy for t in tasks} == {"length_aware:noise_aware"}
+    params = tasks[0].strategy_params
+    assert (params["share"], params["quota"], params["inner"]) == (0.5, "against", "noise_aware")
+    assert isinstance(params["length_slope"], float), "the model's fitted length reliance, on each task"
+    assert 0 <= params["length_quota_picks"] <= 5, "at most round(0.5 x 10) pairs reserved per batch"
+
+
 def test_dry_run_writes_nothing(engine: Engine, tmp_path: Path) -> None:
     fill(engine)
     config = load_config(str(write_config(tmp_path)))

@@ -15,6 +15,7 @@ from prefloop.acquisition.feature_entropy import (
     knn_entropy,
     knn_entropy_gain,
 )
+from prefloop.acquisition.length import follows_length, length_gap, length_residual
 from prefloop.acquisition.literature import aleatoric_mask, delta_ucb, drts, epig, noise_aware, reward_posterior
 from prefloop.acquisition.objectives import decisive_probs, dimension_disagreement
 from prefloop.acquisition.scores import (
@@ -32,6 +33,7 @@ from prefloop.acquisition.strategies import (
     SCORERS,
     DiverseStrategy,
     EntropyBatchStrategy,
+    LengthAwareStrategy,
     ProbPool,
     ScoreStrategy,
     Selection,
@@ -46,6 +48,7 @@ __all__ = [
     "SCORERS",
     "DiverseStrategy",
     "EntropyBatchStrategy",
+    "LengthAwareStrategy",
     "ProbPool",
     "ScoreStrategy",
     "Selection",
@@ -65,10 +68,13 @@ __all__ = [
     "entropy_greedy_select",
     "epig",
     "exclusion_mask",
+    "follows_length",
     "get_strategy",
     "knn_distances",
     "knn_entropy",
     "knn_entropy_gain",
+    "length_gap",
+    "length_residual",
     "logit_disagreement",
     "margin",
     "noise_aware",

@@ -10,12 +10,14 @@ recorded on the tasks it creates, so ``get_strategy(s.name, **s.params)`` rebuil
     get_strategy("diverse:margin", method="kmeanspp", max_per_prompt=2)
     get_strategy("epig", n_targets=200)       # scores with parameters (POOL_SCORERS)
     get_strategy("balpm", beta=0.1)           # BAL-PM: greedy BALD + feature-space entropy
+    get_strategy("length_aware", share=0.25)  # noise_aware on length-residual rewards + a length quota
 
 ``Strategy.needs_embeddings`` says whether ``ProbPool.embeddings`` must be filled.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
@@ -26,8 +28,16 @@ import numpy as np
 
 from prefloop.acquisition import literature as L
 from prefloop.acquisition import scores as S
-from prefloop.acquisition.batch import diverse_select, exclusion_mask, shortlist, top_k
+from prefloop.acquisition.batch import apply_prompt_cap, diverse_select, exclusion_mask, shortlist, top_k
 from prefloop.acquisition.feature_entropy import entropy_greedy_select
+from prefloop.acquisition.length import (
+    against_length,
+    follows_length,
+    length_decides,
+    length_gap,
+    length_residual,
+    residual_probs,
+)
 from prefloop.acquisition.objectives import dimension_disagreement
 from prefloop.errors import StrategyError
 
@@ -36,6 +46,7 @@ __all__ = [
     "SCORERS",
     "DiverseStrategy",
     "EntropyBatchStrategy",
+    "LengthAwareStrategy",
     "ProbPool",
     "ScoreStrategy",
     "Selection",
@@ -74,12 +85,23 @@ class ProbPool:
     rewards_b: np.ndarray | None = None  # [n, K] member rewards of response b
     acquired_embeddings: np.ndarray | None = None  # [m, d] labelled pairs outside the pool (balpm)
     dimension_probs: np.ndarray | None = None  # [n, D] each head's P(a≻b | not a tie) (dimension_disagreement)
+    len_a: np.ndarray | None = None  # [n] characters of response a (length_aware)
+    len_b: np.ndarray | None = None  # [n] characters of response b
 
     def __post_init__(self) -> None:
         p = np.asarray(self.p_members)
         self.p_members = p[:, None] if p.ndim == 1 else p
         n = self.n
-        for name in ("p_tie", "embeddings", "prompt_ids", "rewards_a", "rewards_b", "dimension_probs"):
+        for name in (
+            "p_tie",
+            "embeddings",
+            "prompt_ids",
+            "rewards_a",
+            "rewards_b",
+            "dimension_probs",
+            "len_a",
+            "len_b",
+        ):
             value = getattr(self, name)
             if value is not None and len(value) != n:
                 raise ValueError(f"ProbPool.{name} has {len(value)} rows but p_members has {n}")
@@ -159,6 +181,8 @@ class Strategy(ABC):
     needs_embeddings: bool = False
     #: True when ``select`` reads ``pool.acquired_embeddings``: the pairs already labelled or pending
     uses_acquired_set: bool = False
+    #: True when ``select`` reads ``pool.len_a`` / ``pool.len_b`` (the responses' lengths)
+    needs_lengths: bool = False
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, params={self.params!r})"
@@ -225,6 +249,7 @@ class _EmbeddingWrapper(Strategy):
     def __init__(self, inner: Strategy, shortlist: int | None, max_per_prompt: int | None, **params: Any) -> None:
         _check_cap(max_per_prompt)
         self.inner, self.shortlist, self.max_per_prompt = inner, shortlist, max_per_prompt
+        self.needs_lengths = inner.needs_lengths
         self.params = {
             "inner": inner.name,
             "inner_params": dict(inner.params),
@@ -346,14 +371,126 @@ class EntropyBatchStrategy(_EmbeddingWrapper):
         return Selection(idx, crit, self.name, dict(self.params))
 
 
+class LengthAwareStrategy(Strategy):
+    """An inner strategy that counts length-explained confidence as *not* knowledge, plus a length quota.
+
+    The ensemble's reward gaps are regressed on the pool against Δ = log(1 + chars_a) −
+    log(1 + chars_b) (``length.length_residual``) and the inner strategy (default
+    ``noise_aware``) scores the *residual* gaps: a pair the model is sure of only because one
+    answer is longer looks as uncertain as its content makes it. Then ``share`` of each batch
+    (round(share·k)) is reserved for the pairs the ``quota`` names, best residual score first:
+
+    - ``follows``: the model's preferred side is the one its fitted length rule prefers (the
+      longer one when the slope β > 0, the shorter one when β < 0) — the pairs whose label
+      tells the model whether length was right;
+    - ``against``: the model prefers the side its length rule does not — the pairs where its
+      content signal overrides length, whose labels check that signal.
+
+    Pairs of near-equal length (``length.NEAR_EQUAL``) are in neither. When too few quota pairs
+    are left the inner strategy fills the batch. ``max_per_prompt`` holds over the whole batch.
+    Needs ``pool.len_a`` / ``pool.len_b`` (characters of each response). Each ``Selection``
+    also records the fitted ``length_slope`` and how many pairs the quota took.
+    """
+
+    def __init__(
+        self,
+        inner: Strategy | None = None,
+        share: float = 0.25,
+        quota: str = "follows",
+        max_per_prompt: int | None = None,
+    ) -> None:
+        if isinstance(share, bool) or not isinstance(share, int | float) or not 0.0 <= share <= 1.0:
+            raise StrategyError(f"length_aware: share must be a number from 0 to 1, got {share!r}")
+        if quota not in ("follows", "against"):
+            raise StrategyError(f"length_aware: quota must be 'follows' or 'against', got {quota!r}")
+        _check_cap(max_per_prompt)
+        self.inner = inner if inner is not None else ScoreStrategy("noise_aware")
+        self.share, self.quota, self.max_per_prompt = float(share), quota, max_per_prompt
+        self.needs_embeddings = self.inner.needs_embeddings
+        self.uses_acquired_set = self.inner.uses_acquired_set
+        self.needs_lengths = True
+        self.name = f"length_aware:{self.inner.name}"
+        self.params = {
+            "inner": self.inner.name,
+            "inner_params": dict(self.inner.params),
+            "share": self.share,
+            "quota": quota,
+            "max_per_prompt": max_per_prompt,
+        }
+
+    def residual_pool(self, pool: ProbPool) -> tuple[ProbPool, np.ndarray, np.ndarray, float]:
+        """(the pool with length-residual gaps, the model's mean gap, Δ log-length, fitted slope β)."""
+        if pool.len_a is None or pool.len_b is None:
+            raise StrategyError(
+                f"strategy {self.name!r} needs the responses' lengths: pass ProbPool(len_a=..., len_b=...)"
+            )
+        dlen = length_gap(pool.len_a, pool.len_b)
+        gaps = S.reward_gaps(pool.p_members, pool.p_tie)
+        residual, slope = length_residual(gaps, dlen)
+        rewards_a, rewards_b = pool.rewards_a, pool.rewards_b
+        if rewards_a is not None and rewards_b is not None:  # each response's reward less β·log(1 + chars)
+            ra, rb = S._members(rewards_a), S._members(rewards_b)
+            _, beta = length_residual(ra - rb, dlen)
+            rewards_a = ra - beta[0] * np.log1p(np.asarray(pool.len_a, dtype=np.float64))[:, None]
+            rewards_b = rb - beta[0] * np.log1p(np.asarray(pool.len_b, dtype=np.float64))[:, None]
+        probs = residual_probs(pool.p_members, pool.p_tie, residual)
+        res = dataclasses.replace(pool, p_members=probs, rewards_a=rewards_a, rewards_b=rewards_b)
+        return res, gaps.mean(axis=1), dlen, float(slope[0])
+
+    def score(self, pool: ProbPool, rng: np.random.Generator) -> np.ndarray:
+        return self.inner.score(self.residual_pool(pool)[0], rng)
+
+    def select(self, pool: ProbPool, k: int, rng: np.random.Generator | None = None) -> Selection:
+        rng = rng if rng is not None else np.random.default_rng(0)
+        res, mean_gap, dlen, slope = self.residual_pool(pool)
+        assert pool.len_a is not None and pool.len_b is not None  # residual_pool checked
+        decides = length_decides(pool.len_a, pool.len_b)
+        rule = follows_length if self.quota == "follows" else against_length
+        in_quota = rule(mean_gap, dlen, slope, decides)
+        excluded = pool.excluded()
+        s = self.inner.score(res, rng)
+        n_quota = min(k, int(np.floor(self.share * k + 0.5)))
+        picked = top_k(s, n_quota, excluded | ~in_quota, pool.prompt_ids, self.max_per_prompt)
+        score_of = {int(i): float(s[i]) for i in picked}
+        n_reserved = int(picked.size)
+        while picked.size < k:  # the inner strategy fills the rest, the cap holding over the whole batch
+            ex = excluded.copy()
+            ex[picked] = True
+            if self.max_per_prompt is not None and pool.prompt_ids is not None and picked.size:
+                ids, counts = np.unique(np.asarray(pool.prompt_ids)[picked], return_counts=True)
+                ex |= np.isin(pool.prompt_ids, ids[counts >= self.max_per_prompt])
+            more = self.inner.select(dataclasses.replace(res, exclude=ex), k - int(picked.size), rng)
+            if not len(more):
+                break
+            score_of.update(zip(more.indices.tolist(), more.scores.tolist(), strict=True))
+            picked = np.concatenate([picked, more.indices]).astype(np.int64)
+            if self.max_per_prompt is not None and pool.prompt_ids is not None:
+                picked = apply_prompt_cap(picked, pool.prompt_ids, self.max_per_prompt)
+            picked = picked[:k]
+        scores = np.array([score_of[int(i)] for i in picked], dtype=np.float64)
+        info = {"length_slope": slope, "length_quota_picks": n_reserved}
+        return Selection(picked, scores, self.name, {**self.params, **info})
+
+
 #: strategies that wrap an inner one, by spec head
-_WRAPPERS = {"diverse": DiverseStrategy, "balpm": EntropyBatchStrategy}
-_ALIASES = {"bal_pm": "balpm", "deltaucb": "delta_ucb", "noiseaware": "noise_aware"}
+_WRAPPERS: dict[str, Callable[..., Strategy]] = {
+    "diverse": DiverseStrategy,
+    "balpm": EntropyBatchStrategy,
+    "length_aware": LengthAwareStrategy,
+}
+#: the inner strategy of a wrapper named alone
+_DEFAULT_INNER = {"balpm": "bald", "length_aware": "noise_aware"}
+_ALIASES = {
+    "bal_pm": "balpm",
+    "deltaucb": "delta_ucb",
+    "noiseaware": "noise_aware",
+    "lengthaware": "length_aware",
+}
 
 
 def available_strategies() -> list[str]:
-    """Names ``get_strategy`` accepts (``diverse`` wraps any of the others; ``balpm`` wraps a score)."""
-    return ["random", *SCORERS, *POOL_SCORERS, "balpm", "diverse"]
+    """Names ``get_strategy`` accepts (``diverse``, ``length_aware`` wrap any other; ``balpm`` wraps a score)."""
+    return ["random", *SCORERS, *POOL_SCORERS, "balpm", "diverse", "length_aware"]
 
 
 def _parse_spec(spec: str) -> tuple[str, str]:
@@ -373,7 +510,8 @@ def get_strategy(spec: str, **params: Any) -> Strategy:
     """Build a strategy from a name or spec string and keyword parameters.
 
     ``spec``: ``"bald"``, ``"epig"``, ``"diverse"`` (with ``inner=...``), ``"diverse:bald"``,
-    ``"diverse(bald)"``, ``"balpm"`` (= ``"balpm:bald"``), ``"balpm:epig"``; wrappers nest
+    ``"diverse(bald)"``, ``"balpm"`` (= ``"balpm:bald"``), ``"balpm:epig"``, ``"length_aware"``
+    (= ``"length_aware:noise_aware"``), ``"length_aware:bald"``; wrappers nest
     (``"diverse:diverse:bald"`` is legal if pointless). For a wrapper, ``inner_params`` (a
     dict) go to the inner strategy; other keywords go to the strategy named (``TypeError`` or
     ``ValueError`` on one it does not take). ``-`` and ``_`` are interchangeable
@@ -382,9 +520,7 @@ def get_strategy(spec: str, **params: Any) -> Strategy:
     head, rest = _parse_spec(spec)
     spec = f"{head}:{rest}" if rest else head
     if head in _WRAPPERS:
-        inner_spec = rest or params.pop("inner", None)
-        if not inner_spec and head == "balpm":
-            inner_spec = "bald"
+        inner_spec = rest or params.pop("inner", None) or _DEFAULT_INNER.get(head)
         if not inner_spec:
             raise StrategyError(f"{head!r} needs an inner strategy: '{head}:bald' or inner='bald'")
         params.pop("inner", None)
@@ -394,7 +530,7 @@ def get_strategy(spec: str, **params: Any) -> Strategy:
             raise StrategyError(f"'balpm' wraps a score, not {inner.name!r}: use e.g. 'balpm:bald' or 'balpm:epig'")
         return _WRAPPERS[head](inner, **params)
     if rest:
-        raise StrategyError(f"only {' and '.join(map(repr, _WRAPPERS))} wrap another strategy; got {spec!r}")
+        raise StrategyError(f"only {', '.join(map(repr, _WRAPPERS))} wrap another strategy; got {spec!r}")
     if head == "random" or head in SCORERS or head in POOL_SCORERS:
         return ScoreStrategy(head, **params)
     raise StrategyError(f"unknown strategy {spec!r}; known: {', '.join(available_strategies())}")
@@ -416,7 +552,7 @@ def configured_strategy(spec: str, params: Mapping[str, Any], max_per_prompt: in
     if head not in _WRAPPERS:
         return get_strategy(spec, max_per_prompt=max_per_prompt, **params)
     own = _wrapper_params(head)
-    inner_spec = rest or ("bald" if head == "balpm" else "")
+    inner_spec = rest or _DEFAULT_INNER.get(head, "")
     if not inner_spec:
         return get_strategy(spec, max_per_prompt=max_per_prompt, **params)
     inner = configured_strategy(inner_spec, {k: v for k, v in params.items() if k not in own})

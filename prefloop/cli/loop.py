@@ -9,6 +9,8 @@ import click
 
 from prefloop.cli.app import Context, console, echo_json, pass_ctx
 from prefloop.cli.options import setting_help, setting_option
+from prefloop.config import setting_field
+from prefloop.config.fields import default_of
 from prefloop.errors import PrefloopError
 
 __all__ = ["demo", "pull", "serve", "simulate", "status", "sync"]
@@ -201,9 +203,11 @@ def _seeds(ctx: click.Context, param: click.Parameter, value: str) -> list[int]:
 @click.option(
     "--mode",
     type=click.Choice(["heads", "finetune", "adapted"]),
-    default="heads",
+    default=default_of(setting_field("model.mode")),
     show_default=True,
-    help=setting_help("model.mode") + " Here: the model trained every round (finetune costs minutes per round).",
+    help=setting_help("model.mode")
+    + " Here: the model trained every round, by default the mode the loop trains (heads is the fast one; "
+    "finetune costs minutes per round).",
 )
 @click.option(
     "-k",
@@ -238,7 +242,7 @@ def simulate(
     The files' labels play the simulated annotators; nothing is written to the store. Several
     DATA files form one pool; --test scores every seed on an independent file. Degenerate
     rows (two identical responses) are skipped and counted. prefloop.toml is not read: the
-    model is [model]'s defaults with --mode and -k.
+    model is [model]'s defaults with --mode and -k, so by default the mode the loop trains.
 
     \b
     Examples:
@@ -246,6 +250,7 @@ def simulate(
           --strategy random --strategy bald --seeds 0,1,2 --out sim/
       prefloop simulate helpful-base.jsonl.gz rejection-sampled.jsonl.gz --test held-out.jsonl \\
           --seeds 0,1,2,3,4 --seed-size 100 --batch 100 --rounds 9
+      prefloop simulate pairs.jsonl --mode heads --strategy random --strategy length_aware:noise_aware
     """
     from prefloop.config import ModelConfig
     from prefloop.loop.simulate import simulate_files

@@ -21,6 +21,8 @@ STRATEGY_PARAMETERS = {
     "score_weight": "score_weight",
     "n_neighbors": "n_neighbors",
     "entropy_dim": "dim",
+    "length_share": "share",
+    "length_quota": "quota",
 }
 
 
@@ -39,7 +41,9 @@ class AcquisitionSettings(Section):
         "noise_aware",
         "noise_aware (default: BALD that ranks likely ties and 50/50 human splits last; measured best on HH "
         "helpful, docs/benchmarks.md) | random | entropy | disagreement | bald | margin | epig | drts | "
-        "delta_ucb | balpm[:<inner>] | diverse:<inner> | dimension_disagreement (pairs the heads of a "
+        "delta_ucb | balpm[:<inner>] | diverse:<inner> | length_aware[:<inner>] (the inner strategy, default "
+        "noise_aware, on length-residual rewards, with length_share of each batch kept for pairs whose "
+        "preference follows length) | dimension_disagreement (pairs the heads of a "
         "multi-objective model prefer differently; needs [objectives] dimensions)",
     )
     queue_size: int = setting(50, "Pending tasks kept at the backend; each sync tops the queue up to this", ge=1)
@@ -92,6 +96,18 @@ class AcquisitionSettings(Section):
     n_neighbors: int | None = setting(None, "balpm: neighbours of the kNN entropy estimate (unset: 1)", ge=1)
     entropy_dim: int | None = setting(
         None, "balpm: the dimension d in the kNN entropy estimate (unset: the embeddings' width)", ge=1
+    )
+    length_share: float | None = setting(
+        None,
+        "length_aware: share of each batch kept for the length_quota pairs, round(share x batch) (unset: 0.25)",
+        ge=0,
+        le=1,
+    )
+    length_quota: Literal["follows", "against"] | None = setting(
+        None,
+        "length_aware: which pairs the share is kept for: 'follows' = the model prefers the side its fitted "
+        "length rule prefers (the longer one if it leans to longer answers); 'against' = it prefers the "
+        "other side (unset: follows)",
     )
 
     def strategy_params(self) -> dict[str, Any]:

@@ -215,6 +215,8 @@ def _one_run(
     ens = seed_model or RewardEnsemble.train(seed_examples, _config(cfg, run.seed, 0), progress=False)[0]
     pool_pairs = [data.pairs[i] for i in pool]
     emb = ens.embed_pairs(pool_pairs) if strategy.needs_embeddings else None
+    len_a = np.array([len(a) for _, a, _ in pool_pairs], dtype=np.int64)  # characters (length_aware)
+    len_b = np.array([len(b) for _, _, b in pool_pairs], dtype=np.int64)
     rows = [
         {
             "round": 0,
@@ -237,6 +239,8 @@ def _one_run(
             exclude=~free,
             rewards_a=pred.reward_a_members,
             rewards_b=pred.reward_b_members,
+            len_a=len_a,
+            len_b=len_b,
         )
         sel = strategy.select(prob_pool, batch_size, np.random.default_rng([run.seed, r]))
         old = list(run.examples)
@@ -290,6 +294,7 @@ def run_simulation(
     retrains each round from scratch on all labels instead of warm-starting from the parent.
     ``test_pairs`` (an independent labelled file) replace the ``test_fraction`` split: every
     seed is scored on them, and a test pair that also appears in ``pairs`` leaves the pool.
+    ``model_config`` unset: ``[model]``'s defaults, the mode the loop trains (adapted).
     """
     fixed_test = None
     if test_pairs is not None:
@@ -300,7 +305,7 @@ def run_simulation(
         fixed_test = np.arange(n_test)
     else:
         data = LabeledPool.from_records(pairs)
-    cfg = model_config or ModelConfig(mode="heads")
+    cfg = model_config or ModelConfig()  # the loop's model: [model]'s defaults (adapted mode)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     curves: list[dict[str, Any]] = []

@@ -57,7 +57,7 @@ from prefloop.store.db import session_scope, sync_lock
 from prefloop.store.gold import gold_candidates
 from prefloop.store.labels import get_cursor
 from prefloop.store.models import ModelVersion, Task
-from prefloop.store.queries import pair_texts, pairs_by_id
+from prefloop.store.queries import pair_texts, pairs_by_id, response_lengths
 from prefloop.store.tasks import (
     acquired_pair_ids,
     count_pending,
@@ -299,6 +299,11 @@ def _candidates(
         both = ens.embed_pairs(texts, progress=progress)  # the pool's, then the acquired set's
         embeddings = both[: len(pool_ids)]
         acquired = both[len(pool_ids) :] if strategy.uses_acquired_set else None
+    len_a = len_b = None
+    if strategy.needs_lengths:
+        with session_scope(engine) as session:
+            lengths = response_lengths(session, pool_ids)
+        len_a, len_b = (np.array([lengths[p][side] for p in pool_ids], dtype=np.int64) for side in (0, 1))
     prob_pool = ProbPool(
         members,
         p_tie=p_tie,
@@ -306,6 +311,8 @@ def _candidates(
         acquired_embeddings=acquired,
         prompt_ids=np.array([q for _, q in pool]),
         dimension_probs=dimension_probs,
+        len_a=len_a,
+        len_b=len_b,
     )
     sel = strategy.select(prob_pool, need, rng)
     params = sel.params if acquired is None else {**sel.params, "acquired": len(acquired)}  # on each task

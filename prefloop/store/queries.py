@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from prefloop.store.models import Annotator, Label, ModelVersion, Pair, Prompt, Response, Task
 
@@ -24,6 +24,7 @@ __all__ = [
     "pairs_by_id",
     "pool_label_counts",
     "pool_pair_ids",
+    "response_lengths",
     "store_stats",
     "votes_by_annotator",
 ]
@@ -166,6 +167,22 @@ def pair_texts(session: Session, pair_ids: Sequence[int]) -> list[tuple[str, str
     """``(prompt, response a, response b)`` of each pair, in the order given."""
     pairs = pairs_by_id(session, pair_ids)
     return [(pairs[i].prompt.text, pairs[i].response_a.text, pairs[i].response_b.text) for i in pair_ids]
+
+
+def response_lengths(session: Session, pair_ids: Sequence[int]) -> dict[int, tuple[int, int]]:
+    """Pair id → the characters of its response a and response b (canonical orientation), counted in SQL."""
+    resp_a, resp_b = aliased(Response), aliased(Response)
+    ids = list(pair_ids)
+    out: dict[int, tuple[int, int]] = {}
+    for start in range(0, len(ids), 500):  # SQLite caps the bound parameters of one statement
+        rows = session.execute(
+            select(Pair.id, func.length(resp_a.text), func.length(resp_b.text))
+            .join(resp_a, resp_a.id == Pair.response_a_id)
+            .join(resp_b, resp_b.id == Pair.response_b_id)
+            .where(Pair.id.in_(ids[start : start + 500]))
+        )
+        out.update({pair_id: (int(len_a), int(len_b)) for pair_id, len_a, len_b in rows})
+    return out
 
 
 def labels_by_annotator(session: Session) -> list[dict[str, Any]]:

@@ -6,7 +6,7 @@ from sqlalchemy import Engine
 
 from prefloop.store.db import session_scope
 from prefloop.store.pairs import add_pairs
-from prefloop.store.queries import pair_texts
+from prefloop.store.queries import pair_texts, response_lengths
 from prefloop.store.tasks import last_task_id, pending_by_backend, plan_tasks, planned_tasks, pool_candidates
 from prefloop.store.versions import milestone_due, record_model_version
 from prefloop.types import Choice, PairRecord
@@ -82,3 +82,15 @@ def test_milestone_due_is_one_rule_for_sync_and_status(engine: Engine) -> None:
     with session_scope(engine) as session:
         after = milestone_due(session, every=2, min_labels=3)
         assert after.model == "rm-x" and after.since == 0 and after.needed == 2 and not after.due
+
+
+def test_response_lengths_count_characters_of_each_side_in_canonical_order(engine: Engine) -> None:
+    records = [PairRecord(f"q{i}", "é" * (i + 1), "b" * (10 * i + 3)) for i in range(3)]
+    with session_scope(engine) as session:
+        add_pairs(session, records, source="test")
+    with session_scope(engine) as session:
+        ids = [pair_id for pair_id, _ in pool_candidates(session)]
+        texts = dict(zip(ids, pair_texts(session, ids), strict=True))
+        lengths = response_lengths(session, ids)
+    assert set(lengths) == set(ids)
+    assert {pid: (len(texts[pid][1]), len(texts[pid][2])) for pid in ids} == lengths, "characters, not bytes"
