@@ -165,8 +165,10 @@ class Loop:
     to close the store's connections.
     """
 
-    def __init__(self, db: str | None = None, config: LoopConfig | str | Path | None = None, **settings: Any) -> None:
-        self.config: LoopConfig = resolve_config(config, db, settings)
+    def __init__(
+        self, db: str | Path | None = None, config: LoopConfig | str | Path | None = None, **settings: Any
+    ) -> None:
+        self.config: LoopConfig = resolve_config(config, str(db) if db is not None else None, settings)
         self._engine: Engine | None = None
 
     def __repr__(self) -> str:

@@ -8,8 +8,8 @@ from sqlalchemy import Engine, select
 
 from prefloop.config import AcquisitionSettings, LoopConfig, ObjectivesSettings
 from prefloop.errors import ConfigError
-from prefloop.loop.objectives import acquisition_predictions
 from prefloop.loop.candidates import candidate_pairs
+from prefloop.loop.objectives import acquisition_predictions
 from prefloop.store.db import session_scope
 from prefloop.store.models import ModelVersion, Pair
 from prefloop.store.pairs import add_pairs
