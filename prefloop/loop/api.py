@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from prefloop.config import SECTIONS, LoopConfig, ModelConfig, check_secrets, setting_field
+from prefloop.config import SECTIONS, LoopConfig, ModelConfig, check_secrets
 from prefloop.config.fields import unknown_keys
 from prefloop.errors import ConfigError, PrefloopError
 from prefloop.loop.settings import check_config, load_settings
@@ -100,7 +100,6 @@ def _applied(config: LoopConfig, overrides: Mapping[str, Any]) -> LoopConfig:
     by_section: dict[str, dict[str, Any]] = {}
     for key, value in overrides.items():
         section, _, name = key.rpartition(".")
-        setting_field(key)  # known: settings_overrides checked the names
         by_section.setdefault(section, {})[name] = value
     changes: dict[str, Any] = dict(by_section.pop("", {}))
     for section, values in by_section.items():
