@@ -33,7 +33,6 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Engine
 
-from prefloop.acquisition import ProbPool, configured_strategy, get_strategy
 from prefloop.backends import AnnotationBackend, BackendAuthError, BackendUnreachable, make_backend
 from prefloop.config import LoopConfig, backend_settings
 from prefloop.errors import (
@@ -49,6 +48,7 @@ from prefloop.errors import (
     underlying_error,
 )
 from prefloop.faults import checkpoint
+from prefloop.loop.candidates import candidate_pairs
 from prefloop.loop.record import record_labels
 from prefloop.loop.sync_report import SyncReport, milestone
 from prefloop.objectives import combined_reward
@@ -57,14 +57,12 @@ from prefloop.store.db import session_scope, sync_lock
 from prefloop.store.gold import gold_candidates
 from prefloop.store.labels import get_cursor
 from prefloop.store.models import ModelVersion, Task
-from prefloop.store.queries import pair_texts, pairs_by_id, response_lengths
+from prefloop.store.queries import pairs_by_id
 from prefloop.store.tasks import (
-    acquired_pair_ids,
     count_pending,
     last_task_id,
     plan_tasks,
     planned_tasks,
-    pool_candidates,
     record_tasks,
     settle_refresh,
     stale_tasks,
@@ -247,78 +245,6 @@ def _milestone(engine: Engine, config: LoopConfig) -> tuple[bool, str | None, in
     return due, model, since
 
 
-def _candidates(
-    engine: Engine,
-    config: LoopConfig,
-    need: int,
-    model: ModelVersion | None,
-    include: set[int] | frozenset[int] = frozenset(),
-    skip: set[int] | frozenset[int] = frozenset(),
-    progress: bool = False,
-) -> tuple[list[int], np.ndarray, str, dict[str, Any]]:
-    """Pick up to ``need`` pool pairs: the configured strategy, or random before any model exists.
-
-    ``include`` puts otherwise excluded pairs (pending tasks being re-ranked) back in the
-    running; ``skip`` keeps pairs out (tasks withdrawn in this cycle).
-    """
-    from prefloop.loop.objectives import acquisition_predictions
-
-    with session_scope(engine) as session:
-        pool = pool_candidates(session, include=include, skip=skip)
-        preds, heads = (
-            acquisition_predictions(session, model, [p for p, _ in pool], config.acquisition.dimension)
-            if model is not None
-            else ({}, None)
-        )
-        n_tasks = last_task_id(session)
-    rng = np.random.default_rng(config.acquisition.seed + n_tasks)
-    cap = config.acquisition.max_per_prompt
-    if model is None or not pool:
-        strategy = get_strategy("random", max_per_prompt=cap)
-        probs = np.full((len(pool), 1), 0.5)
-        pool_ids = [p for p, _ in pool]
-        prompts = np.array([q for _, q in pool])
-        sel = strategy.select(ProbPool(probs, prompt_ids=prompts), need, rng)
-        return [pool_ids[i] for i in sel.indices], sel.scores, strategy.name, {**sel.params, "cold_start": True}
-    pool = [(p, q) for p, q in pool if p in preds and (heads is None or p in heads)]
-    pool_ids = [p for p, _ in pool]
-    dimension_probs = np.array([heads[p] for p in pool_ids]) if heads is not None and pool_ids else None
-    members = np.array([preds[p].members for p in pool_ids], dtype=np.float64)
-    p_tie = np.array([preds[p].p_tie for p in pool_ids], dtype=np.float64)
-    strategy = configured_strategy(config.acquisition.strategy, config.acquisition.strategy_params(), cap)
-    embeddings = acquired = None
-    if strategy.needs_embeddings:
-        from prefloop.loop.reward import load_ensemble
-
-        ens = load_ensemble(model)
-        with session_scope(engine) as session:
-            acquired_ids = acquired_pair_ids(session, include, skip) if strategy.uses_acquired_set else []
-            texts = pair_texts(session, pool_ids + acquired_ids)
-        if progress:
-            _say(f"embedding {len(texts)} pairs for {strategy.name}")
-        both = ens.embed_pairs(texts, progress=progress)  # the pool's, then the acquired set's
-        embeddings = both[: len(pool_ids)]
-        acquired = both[len(pool_ids) :] if strategy.uses_acquired_set else None
-    len_a = len_b = None
-    if strategy.needs_lengths:
-        with session_scope(engine) as session:
-            lengths = response_lengths(session, pool_ids)
-        len_a, len_b = (np.array([lengths[p][side] for p in pool_ids], dtype=np.int64) for side in (0, 1))
-    prob_pool = ProbPool(
-        members,
-        p_tie=p_tie,
-        embeddings=embeddings,
-        acquired_embeddings=acquired,
-        prompt_ids=np.array([q for _, q in pool]),
-        dimension_probs=dimension_probs,
-        len_a=len_a,
-        len_b=len_b,
-    )
-    sel = strategy.select(prob_pool, need, rng)
-    params = sel.params if acquired is None else {**sel.params, "acquired": len(acquired)}  # on each task
-    return [pool_ids[i] for i in sel.indices], sel.scores, strategy.name, params
-
-
 def _gold_picks(engine: Engine, config: LoopConfig, backend: str, project: str, need: int) -> list[int]:
     """Gold pairs to mix into a top-up of ``need`` tasks: ``gold_rate`` of it on average (the
     fraction rounded at random, so small top-ups get their share over time)."""
@@ -349,7 +275,7 @@ def _top_up(
     if need == 0:
         return {"pending": pending, "planned": 0, "pushed": 0}
     gold = _gold_picks(engine, config, backend.name, project, need)
-    chosen, scores, strategy, params = _candidates(
+    chosen, scores, strategy, params = candidate_pairs(
         engine, config, need - len(gold), model, skip=skip, progress=progress
     )
     # a gold check looks like its batch: same strategy and model, a score drawn from the batch's
@@ -406,7 +332,7 @@ def _refresh(
     live = {t.pair_key for t in backend.live_tasks()}
     vanished = {pair_id for pair_id, key in stale.items() if key not in live}
     stale = {pair_id: key for pair_id, key in stale.items() if pair_id not in vanished}
-    chosen, scores, strategy, params = _candidates(
+    chosen, scores, strategy, params = candidate_pairs(
         engine, config, config.acquisition.queue_size, model, include=set(stale)
     )
     keep = {pair_id: float(score) for pair_id, score in zip(chosen, scores, strict=True) if pair_id in stale}

@@ -8,8 +8,8 @@ from sqlalchemy import Engine, select
 
 from prefloop.config import AcquisitionSettings, LoopConfig, ObjectivesSettings
 from prefloop.errors import ConfigError
+from prefloop.loop.candidates import candidate_pairs
 from prefloop.loop.objectives import acquisition_predictions
-from prefloop.loop.sync import _candidates
 from prefloop.store.db import session_scope
 from prefloop.store.models import ModelVersion, Pair
 from prefloop.store.pairs import add_pairs
@@ -61,7 +61,7 @@ def test_sync_candidates_rank_by_disagreement_between_heads(engine: Engine) -> N
         acquisition=AcquisitionSettings(strategy="dimension_disagreement", max_per_prompt=None),
         objectives=ObjectivesSettings(dimensions=["helpful", "harmless"]),
     )
-    chosen, scores, strategy, _ = _candidates(engine, config, 2, model)
+    chosen, scores, strategy, _ = candidate_pairs(engine, config, 2, model)
     # scores 2·max(0, min(q⁺ − ½, ½ − q⁻)): 0, 2·min(0.375, 0.3) = 0.6, 2·min(0.5, 0.2) = 0.4, 2·min(0.1, 0.4) = 0.2
     assert strategy == "dimension_disagreement"
     assert chosen == [pairs[1], pairs[2]] and scores == pytest.approx([0.6, 0.4])
@@ -72,6 +72,6 @@ def test_strategy_parameters_of_the_settings_reach_the_sync_cycle(engine: Engine
     config = LoopConfig(
         acquisition=AcquisitionSettings(strategy="epig", n_targets=3, max_per_prompt=None),
     )
-    chosen, _, strategy, params = _candidates(engine, config, 2, model)
+    chosen, _, strategy, params = candidate_pairs(engine, config, 2, model)
     assert strategy == "epig" and len(chosen) == 2
     assert params == {"n_targets": 3}, "the parameter [acquisition] set, recorded on each task"
