@@ -264,3 +264,33 @@ min_labels = 5
     assert withdrawn <= {t.pair_key for t in people.live_tasks()}, "a withdrawn pair came back as a live task"
     with session_scope(engine) as session:
         assert session.scalar(select(func.count(Task.id))) == len(again) == 30, "one task row per pair"
+
+
+def test_milestone_audit_is_stored_with_the_version_and_logged(sqlite_engine: Engine, tmp_path: Path) -> None:
+    from prefloop.model.probes import probe_names
+    from prefloop.store.versions import model_audit
+
+    fill(sqlite_engine)
+    path = write_config(tmp_path)
+    metrics = tmp_path / "metrics.json"
+    text = path.read_text().replace("min_labels = 10", "min_labels = 10\naudit_pairs = 6")
+    path.write_text(text + f'metrics_path = "{metrics}"\n')
+    config = load_config(str(path))
+    logs: list[dict] = []
+    run_sync(sqlite_engine, config, log=logs.append)  # cold start: no model, so no audit
+    assert "audit" not in [s["step"] for s in logs]
+    logs.clear()
+    run_sync(sqlite_engine, config, log=logs.append)  # 10 labels: the first model, then its audit
+    assert [s["step"] for s in logs] == ["connect", "pull", "train", "audit", "score", "push"]
+    logged = next(s for s in logs if s["step"] == "audit")
+    with session_scope(sqlite_engine) as session:
+        model = session.scalars(select(ModelVersion)).one()
+        stored = model_audit(session, model.name)
+    assert stored is not None and stored["model"] == model.name == logged["model"]
+    assert stored["n_pairs"] == logged["pairs"] == 6, "six of the ten labelled pairs"
+    assert [p["name"] for p in stored["probes"]] == probe_names()
+    assert logged["shifts"] == {p["name"]: p["mean_shift"] for p in stored["probes"]}
+    assert logged["flip_rates"] == {p["name"]: p["flip_rate"] for p in stored["probes"]}
+    written = json.loads(metrics.read_text())
+    assert written["audit"]["model"] == model.name and written["audit"]["shifts"] == logged["shifts"]
+    assert "summary" in written, "the training metrics stay beside the audit"

@@ -26,6 +26,12 @@ class MilestoneSettings(Section):
     every: int = setting(50, "Retrain after this many new labels since the last model", ge=1)
     min_labels: int = setting(20, "Labels needed before the first model is trained", ge=1)
     min_interval_s: float = setting(0.0, "Do not retrain more often than this (seconds)", ge=0)
+    audit_pairs: int = setting(
+        0,
+        "After each retrain, audit the new model (`prefloop audit`'s probes) on this many labelled "
+        "pairs and store the probe shifts with its version; 0 = off",
+        ge=0,
+    )
 
 
 @dataclass

@@ -16,7 +16,7 @@ from prefloop.model import RewardEnsemble
 if TYPE_CHECKING:
     from prefloop.data.fields import ShapeOptions
 
-__all__ = ["audit_model", "audit_pairs", "resolve_ensemble"]
+__all__ = ["audit_model", "audit_pairs", "audit_version", "labelled_pairs", "probe_shifts", "resolve_ensemble"]
 
 Pair = tuple[str, str, str]
 
@@ -182,3 +182,63 @@ def _write_length_groups(report: dict[str, Any], out: str) -> dict[str, str]:
     js = Path(report["files"]["json"])
     js.write_text(json.dumps({**json.loads(js.read_text()), "length_groups": groups}, indent=2, sort_keys=True))
     return {"length_groups_plot": str(png)}
+
+def labelled_pairs(engine: Engine, n: int, seed: int = 0) -> list[Pair]:
+    """A seeded sample of ``n`` distinct labelled pairs of the store (any split and dimension; gold
+    checks left out), in store order; all of them when there are fewer."""
+    from prefloop.store.db import session_scope
+    from prefloop.store.queries import iter_labeled_rows
+
+    with session_scope(engine) as session:
+        unique = {r.pair_id: (r.prompt, r.response_a, r.response_b) for r in iter_labeled_rows(session, dimension=None)}
+    pairs = list(unique.values())
+    if len(pairs) > n:
+        keep = np.sort(np.random.default_rng(seed).choice(len(pairs), size=n, replace=False))
+        pairs = [pairs[i] for i in keep]
+    return pairs
+
+
+def audit_version(
+    engine: Engine, name: str, n_pairs: int, seed: int = 0, resamples: int = 1000, progress: bool = False
+) -> dict[str, Any]:
+    """Audit model version ``name`` on ``n_pairs`` labelled pairs of the store and store the result
+    with the version (``metrics["audit"]``); returns it (``audit --json``'s object plus ``seconds``).
+
+    A several-dimension model is audited through its first dimension's head, on the inputs that
+    head reads.
+    """
+    import time
+
+    from prefloop.loop.reward import load_ensemble
+    from prefloop.model.audit import ensemble_scorer, run_audit
+    from prefloop.store.db import session_scope
+    from prefloop.store.versions import find_model, record_audit
+
+    started = time.perf_counter()
+    pairs = labelled_pairs(engine, n_pairs, seed)
+    if not pairs:
+        raise PrefloopError("no labelled pairs to audit the new model on; label some pairs first")
+    with session_scope(engine) as session:
+        row = find_model(session, name)
+        if row is None:
+            raise InvalidRequest(f"no model version {name}; `prefloop status` lists the versions in this store")
+        model = load_ensemble(row)
+    if not isinstance(model, RewardEnsemble):  # a MultiObjectiveModel: one head per dimension
+        dimension = model.dimensions[0]
+        pairs, model = model.inputs(pairs, dimension), model.head(dimension)
+    result = run_audit(pairs, ensemble_scorer(model, progress=progress), resamples=resamples, seed=seed)
+    audit = {"model": name, "data": "store", **result.to_dict(), "seconds": round(time.perf_counter() - started, 3)}
+    with session_scope(engine) as session:
+        record_audit(session, name, audit)
+    return audit
+
+
+def probe_shifts(audit: dict[str, Any]) -> dict[str, Any]:
+    """The short form sync logs: per probe its mean shift and flip rate, and reward–length r."""
+    return {
+        "pairs": audit["n_pairs"],
+        "seconds": audit.get("seconds"),
+        "shifts": {p["name"]: p["mean_shift"] for p in audit["probes"]},
+        "flip_rates": {p["name"]: p["flip_rate"] for p in audit["probes"]},
+        "r_length": audit["length_correlation"]["r"],
+    }

@@ -245,6 +245,20 @@ def _milestone(engine: Engine, config: LoopConfig) -> tuple[bool, str | None, in
     return due, model, since
 
 
+def _audit(engine: Engine, config: LoopConfig, name: str, progress: bool) -> dict[str, Any]:
+    """The milestone audit: ``[milestone] audit_pairs`` labelled pairs, stored with the new version
+    and logged (this step's entry, and W&B or the metrics JSON where ``[model]`` names one)."""
+    from prefloop.loop.audit import audit_version, probe_shifts
+    from prefloop.model.tracking import log_audit
+
+    t = time.perf_counter()
+    if progress:
+        _say(f"auditing {name} on {config.milestone.audit_pairs} labelled pairs")
+    shifts = probe_shifts(audit_version(engine, name, config.milestone.audit_pairs, progress=progress))
+    log_audit(config.model, name, shifts)
+    return {"step": "audit", "seconds": round(time.perf_counter() - t, 3), "model": name, **shifts}
+
+
 def _gold_picks(engine: Engine, config: LoopConfig, backend: str, project: str, need: int) -> list[int]:
     """Gold pairs to mix into a top-up of ``need`` tasks: ``gold_rate`` of it on average (the
     fraction rounded at random, so small top-ups get their share over time)."""
@@ -411,6 +425,8 @@ def _follow_up(
                 warnings=result.report.get("warnings", []),
             )
         )
+        if config.milestone.audit_pairs > 0:
+            log(_audit(engine, config, result.name, progress))
     else:
         needed = config.milestone.min_labels if current is None else config.milestone.every
         log(report.step("train", t, skipped=True, due=due, model=current, labels_since_model=since, milestone=needed))

@@ -96,6 +96,33 @@ class AdaptedImpl:
         half = both.shape[1] // 2
         return both[:, :half], both[:, half:]
 
+    def response_features(self, items: list[tuple[str, str]], bar: Any = None) -> np.ndarray:
+        """Head-input features of each ``(prompt, response)`` alone [n, H], each computed once, ever.
+
+        Stored under the key of the pair ``(prompt, response, response)``, whose features (both
+        halves) are the response's alone, so ``features`` and this share cache entries. The
+        missing ones are computed with the responses of one prompt packed into one sequence.
+        """
+        keys = [pair_digest(p, r, r) for p, r in items]
+        found: dict[str, np.ndarray] = {}
+        missing: dict[str, tuple[str, str]] = {}
+        for key, item in zip(keys, items, strict=True):
+            if key in found or key in missing:
+                continue
+            hit = self.cache.get(key)
+            if hit is None:
+                missing[key] = item
+            else:
+                found[key] = hit[: hit.shape[0] // 2]
+        if missing:
+            feats = self.backbone.response_features(list(missing.values()), bar)
+            for j, key in enumerate(missing):
+                found[key] = feats[j]
+                self.cache.put(key, np.concatenate([feats[j], feats[j]]))
+        if not items:
+            return np.zeros((0, 1), np.float32)
+        return np.stack([found[k] for k in keys]).astype(np.float32)
+
     def _head_at_backbone(self, dim: int, mean: torch.Tensor, std: torch.Tensor) -> RewardHead:
         """The fine-tuned model's own last layer as a standardised linear head (same function)."""
         _, linear = final_layer(self.backbone._unwrapped().model)
@@ -175,6 +202,16 @@ class AdaptedImpl:
             ra = torch.stack([h.eval()(xa) for h in self.heads], dim=1).double().numpy()
             rb = torch.stack([h(xb) for h in self.heads], dim=1).double().numpy()
         return ra, rb
+
+    @torch.no_grad()
+    def response_rewards(self, items: list[tuple[str, str]], bar: Any = None) -> np.ndarray:
+        """Each ``(prompt, response)``'s reward alone per member [n, K] (what the pair
+        ``(prompt, response, response)`` gives it), from its cached or packed features."""
+        if not items:
+            return np.zeros((0, len(self.heads)))
+        x = torch.from_numpy(self.response_features(items, bar))
+        with one_thread():
+            return torch.stack([h.eval()(x) for h in self.heads], dim=1).double().numpy()
 
     def state_tensors(self) -> dict[str, torch.Tensor]:
         return {**heads_state(self.heads), "backbone_version": torch.tensor([int(self.backbone_version, 16) % (2**62)])}

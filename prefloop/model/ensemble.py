@@ -200,6 +200,25 @@ class RewardEnsemble:
             ra, rb = self._impl.member_rewards(pairs, bar)
         return ra / self.temperature, rb / self.temperature
 
+    def response_rewards(self, items: list[tuple[str, str]], progress: bool = False) -> np.ndarray:
+        """Calibrated reward of each ``(prompt, response)`` alone per member [n, K] (raw / T).
+
+        A response's reward here is what it gets as both sides of the pair ``(prompt, response,
+        response)``: it depends on no other response. Each distinct item is scored once; the
+        finetune and adapted modes pack the responses of one prompt into one sequence (and
+        adapted mode reads and fills its feature cache), the heads mode embeds each text once.
+        """
+        uniq = list(dict.fromkeys(items))
+        if not uniq:
+            return np.zeros((len(items), self.config.k))
+        with progress_bar(progress) as bar:
+            if hasattr(self._impl, "response_rewards"):
+                rewards = np.asarray(self._impl.response_rewards(uniq, bar), np.float64)
+            else:
+                rewards = np.asarray(self._impl.member_rewards([(p, r, r) for p, r in uniq], bar)[0], np.float64)
+        where = {item: i for i, item in enumerate(uniq)}
+        return rewards[[where[item] for item in items]] / self.temperature
+
     def predict(self, pairs: list[Pair], progress: bool = False) -> EnsemblePrediction:
         """P(a≻b), P(b≻a), P(tie) per member for each (prompt, a, b) pair."""
         ra, rb = self.member_rewards(pairs, progress)

@@ -25,6 +25,7 @@ from prefloop.model.batching import EncodedPairs, count_groups
 from prefloop.model.data import PairTargets, bootstrap_indices
 from prefloop.model.debias_finetune import BackboneLengthTerm, check_finetune_debias
 from prefloop.model.losses import pair_nll, tie_param_init
+from prefloop.model.packed import PackedResponses
 from prefloop.model.shared_prompt import PairLayout, SharedPairs, check_support, shared_features, shared_rewards
 from prefloop.model.tracking import MetricsLog
 
@@ -315,6 +316,55 @@ class FinetuneModel:
         if out is None:
             return np.zeros((0, 0), np.float32), np.zeros((0, 0), np.float32)
         return out[enc.index[:, 0]], out[enc.index[:, 1]]
+
+    def _packed(self, items: list[tuple[str, str]]) -> PackedResponses:
+        c = self.config
+        return PackedResponses(items, self.tokenizer, c.template, c.max_length, self.layout, 2 * c.max_length)
+
+    def _packed_batches(self, packed: PackedResponses) -> list[tuple[np.ndarray, dict[str, torch.Tensor]]]:
+        return packed.score_batches(self.config.embed_batch_size * self.config.max_length)
+
+    @torch.no_grad()
+    def response_rewards(self, items: list[tuple[str, str]], bar: Any = None) -> np.ndarray:
+        """Each ``(prompt, response)``'s reward alone, per member [n, K]: what the pair
+        ``(prompt, response, response)`` gives it, with the responses of one prompt packed
+        into one sequence (see ``packed``) when the shared-prompt layout is in use."""
+        members = list(range(self.config.k))
+        if not self.shared:  # one text per item: EncodedPairs encodes (p, r, r)'s two sides once
+            return self._pair_rewards(self._encode([(p, r, r) for p, r in items]), members)[0]
+        net = self._unwrapped()
+        was_training = net.training
+        net.eval()
+        dev = next(net.parameters()).device
+        packed = self._packed(items)
+        out = np.zeros((len(items), len(members)))
+        batches = self._packed_batches(packed)
+        for j, m in enumerate(members):
+            self._use(m)
+            for slots, inputs in batches:
+                out[slots, j] = net({k: v.to(dev) for k, v in inputs.items()}, m)[0].float().cpu().numpy()
+        net.train(was_training)
+        return out
+
+    @torch.no_grad()
+    def response_features(self, items: list[tuple[str, str]], bar: Any = None) -> np.ndarray:
+        """The head's input features of each ``(prompt, response)`` alone [n, H] (member 0;
+        shared-prompt layout only), responses of one prompt packed into one sequence."""
+        if not self.shared:
+            raise NotImplementedError("features need the shared-prompt layout, which this model could not take")
+        net = self._unwrapped().eval()
+        self._use(0)
+        dev = next(net.parameters()).device
+        out: np.ndarray | None = None
+        task = bar.add_task("features", total=len(items)) if bar is not None and items else None
+        for slots, inputs in self._packed_batches(self._packed(items)):
+            feats = shared_features(net.model, {k: v.to(dev) for k, v in inputs.items()}).float().cpu().numpy()
+            if out is None:
+                out = np.zeros((len(items), feats.shape[1]), dtype=np.float32)
+            out[slots] = feats
+            if task is not None:
+                bar.update(task, advance=len(slots))
+        return out if out is not None else np.zeros((0, 0), np.float32)
 
     def state_tensors(self) -> dict[str, torch.Tensor]:
         return {k: v for k, v in self._unwrapped().state_dict().items()}

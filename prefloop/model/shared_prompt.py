@@ -41,7 +41,7 @@ from torch import nn
 from prefloop.model.batching import Batch, shard_groups
 from prefloop.model.render import Rendered, render
 
-__all__ = ["PairLayout", "SharedPairs", "check_support", "shared_rewards"]
+__all__ = ["PairLayout", "SharedPairs", "check_support", "shared_rewards", "tokenize_unique"]
 
 Ids = list[int]
 
@@ -142,7 +142,8 @@ def collate_layouts(built: list[dict[str, list[int]]], pad_id: int, layout: Pair
     """Pad built sequences to the longest and derive the boolean [B, 1, L, L] attention mask.
 
     ``pool_index`` indexes the flattened [B·L] states: all first responses, then all
-    second responses (a lone response counts as a first).
+    second responses, and so on (a lone response counts as a first; a sequence with fewer
+    responses is skipped in the later rounds).
     """
     width = max(len(b["input_ids"]) for b in built)
     n = len(built)
@@ -154,8 +155,11 @@ def collate_layouts(built: list[dict[str, list[int]]], pad_id: int, layout: Pair
         m = len(b["input_ids"])
         ids[i, :m], types[i, :m] = b["input_ids"], b["token_type_ids"]
         pos[i, :m], owner[i, :m] = b["position_ids"], b["owner"]
-    n_resp = len(built[0]["pool"])
-    pool = np.array([[i * width + b["pool"][k] for i, b in enumerate(built)] for k in range(n_resp)]).ravel()
+    most = max(len(b["pool"]) for b in built)  # packed sequences may hold different numbers of responses
+    pool = np.array(
+        [i * width + b["pool"][k] for k in range(most) for i, b in enumerate(built) if k < len(b["pool"])],
+        dtype=np.int64,
+    )
     o = torch.from_numpy(owner)
     oq, ok = o[:, :, None], o[:, None, :]
     allowed = ((ok == 0) | (ok == oq)) & ((oq != 0) | (ok == 0))
@@ -299,8 +303,8 @@ class SharedPairs:
         rendered: list[tuple[Rendered, Rendered]] = [
             (render(p, a, template, tokenizer), render(p, b, template, tokenizer)) for p, a, b in pairs
         ]
-        contexts = _tokenize_unique(tokenizer, [ra.context for ra, _ in rendered])
-        responses = _tokenize_unique(tokenizer, [r.response for pair in rendered for r in pair])
+        contexts = tokenize_unique(tokenizer, [ra.context for ra, _ in rendered])
+        responses = tokenize_unique(tokenizer, [r.response for pair in rendered for r in pair])
         self.built = [
             layout.build(contexts[ra.context], [responses[ra.response], responses[rb.response]], max_length)
             for ra, rb in rendered
@@ -332,7 +336,7 @@ class SharedPairs:
         return [(np.concatenate([rows, rows + len(self)]), self._collate(rows)) for rows in groups]
 
 
-def _tokenize_unique(tokenizer: Any, texts: list[str]) -> dict[str, Ids]:
+def tokenize_unique(tokenizer: Any, texts: list[str]) -> dict[str, Ids]:
     uniq = list(dict.fromkeys(texts))
     if not uniq:
         return {}

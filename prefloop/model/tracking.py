@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 from collections.abc import Iterator
@@ -11,7 +12,7 @@ from typing import Any
 
 from prefloop.config import ModelConfig
 
-__all__ = ["MetricsLog", "progress_bar"]
+__all__ = ["MetricsLog", "log_audit", "progress_bar"]
 
 
 class _NullBar:
@@ -94,3 +95,23 @@ class MetricsLog:
             path = Path(self.config.metrics_path)
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps({"summary": summary, "history": self.rows}, indent=2, default=str))
+
+
+def log_audit(config: ModelConfig, model: str, shifts: dict[str, Any]) -> None:
+    """A milestone audit's probe shifts: one W&B run (``audit/<probe>``) where ``config.wandb_project``
+    is set, and an ``audit`` entry added to the metrics JSON (``config.metrics_path``) training wrote."""
+    flat = {f"audit/{name}": value for name, value in shifts["shifts"].items()}
+    flat.update({f"audit/flip_rate/{name}": value for name, value in shifts["flip_rates"].items()})
+    flat["audit/r_length"] = shifts["r_length"]
+    if config.wandb_project:
+        log = MetricsLog(dataclasses.replace(config, metrics_path=None))
+        if log.run is not None:
+            log.run.name = f"{model}-audit"
+        log.log({k: v for k, v in flat.items() if v is not None})
+        log.finish({"model": model})
+    if config.metrics_path:
+        path = Path(config.metrics_path)
+        data = json.loads(path.read_text()) if path.exists() else {}
+        data["audit"] = {"model": model, **shifts}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(data, indent=2, default=str))

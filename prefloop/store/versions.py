@@ -10,6 +10,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from prefloop.errors import StoreError
 from prefloop.store.models import Label, ModelVersion, Pair, Prediction, utcnow
 from prefloop.store.pairs import insert_ignore
 
@@ -20,11 +21,13 @@ __all__ = [
     "labels_since",
     "latest_model",
     "milestone_due",
+    "model_audit",
     "model_dimensions",
     "model_names",
     "model_summaries",
     "predictions_by_pair",
     "predictions_for",
+    "record_audit",
     "record_model_version",
     "reward_dimension",
     "save_predictions",
@@ -120,6 +123,20 @@ def record_model_version(
     session.add(row)
     session.flush()
     return row
+
+
+def record_audit(session: Session, name: str, audit: dict[str, Any]) -> None:
+    """Store an audit (``prefloop audit``'s JSON object) with model version ``name``, under ``metrics["audit"]``."""
+    row = find_model(session, name)
+    if row is None:
+        raise StoreError(f"no model version {name} to store an audit with; `prefloop status` lists the versions")
+    row.metrics = {**(row.metrics or {}), "audit": audit}  # a new dict: the JSON column sees the change
+
+
+def model_audit(session: Session, name: str | None) -> dict[str, Any] | None:
+    """The audit stored with model version ``name`` (default: the newest), or None."""
+    row = find_model(session, name)
+    return None if row is None else (row.metrics or {}).get("audit")
 
 
 COMBINED = "combined"  # the prediction dimension of the combined reward of a multi-objective model
