@@ -33,8 +33,8 @@ import numpy as np
 
 from prefloop.acquisition import decisive_probs, dimension_disagreement
 from prefloop.data.ingest import read_valid_records
-from prefloop.loop.objectives import train_objectives
 from prefloop.loop.reward import evaluate_model, load_ensemble
+from prefloop.loop.train import train_objectives
 from prefloop.model import ModelConfig
 from prefloop.model.evaluate import label_codes
 from prefloop.objectives import CombinedReward

@@ -55,10 +55,10 @@ def train(obj: Context, parent: str | None, dimensions: tuple[str, ...]) -> None
       prefloop train --from rm-1a2b3c4d           # incremental: new labels + replay
       prefloop train --aggregate dawid-skene      # soft targets weighted by annotator reliability
       prefloop train --mode heads --dimension helpful --dimension harmless   # one model, two heads
-      prefloop train --debias length              # the reward does not just reward (or punish) length
+      prefloop train --debias length              # keep length out of the reward (method 'project')
       prefloop train --config experiment.toml     # [model] settings from another file
     """
-    from prefloop.loop.objectives import train_objectives
+    from prefloop.loop.train import train_objectives
 
     config = obj.config()
     result = train_objectives(
@@ -71,6 +71,8 @@ def train(obj: Context, parent: str | None, dimensions: tuple[str, ...]) -> None
         aggregate=config.annotators.aggregate,
         annotators=config.annotators,
     )
+    for warning in result.report.get("warnings", []):
+        console.print(f"warning: {warning}", markup=False, highlight=False)
     console.print(
         f"trained on {result.n_new} labels"
         + (f" (+ replay from {result.n_replay_pool} older, parent {result.parent})" if result.parent else "")

@@ -126,16 +126,21 @@ class ModelConfig(Section):
     )
     debias: Literal["none", "length"] = _f(
         "none",
-        "'length': keep response length out of the reward (method: debias_method); the reward-length "
-        "correlation and the accuracy where the preferred answer is longer / shorter are in `eval`.",
+        "'length': keep response length out of the reward (method: debias_method). Not the default: in adapted "
+        "mode it cost 3.3 accuracy points on in-distribution HH pairs while lifting its worst length group from "
+        "0.38 to 0.55 (docs/benchmarks.md, #23). `eval` and `audit` flag a model whose worst length group is "
+        "below 0.5; that is when to turn it on.",
     )
-    debias_method: Literal["odin", "conditioned", "balanced"] = _f(
-        "odin",
-        "With debias = 'length': 'odin' (default, measured best) = a quality and a length reward with "
+    debias_method: Literal["project", "odin", "conditioned", "balanced"] = _f(
+        "project",
+        "With debias = 'length': 'project' (default, measured best, #23) = the heads see the features with "
+        "their length directions removed (covariance with chars, log chars and the within-pair log-length "
+        "gap), so a linear head's reward has zero length covariance on its training pairs; finetune mode has "
+        "no heads and reweights labels as 'balanced' does. 'odin' = a quality and a length reward with "
         "correlation and orthogonality penalties, the quality reward kept (Chen et al. 2024; heads and adapted "
         "modes); 'conditioned' = the likelihood sees d + β·Δlog(1 + chars), β of a length-only model fitted "
         "first, dropped at inference; 'balanced' = labels reweighted so longer-wins and shorter-wins weigh the "
-        "same per length-ratio bin. Measured in docs/benchmarks.md (#14).",
+        "same per length-ratio bin.",
     )
     debias_weight: float = _f(
         1.0, "'odin': weight λ of each of its three penalties (correlations, orthogonality).", ge=0

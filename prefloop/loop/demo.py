@@ -18,7 +18,6 @@ import random
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +26,7 @@ from sqlalchemy import Engine
 
 from prefloop.config import AcquisitionSettings, BackendSettings, LoopConfig, MilestoneSettings, ModelConfig
 from prefloop.errors import PrefloopError
+from prefloop.loop.demo_setup import ANNOTATORS, ArmResult, DemoSize, held_out_labels
 from prefloop.store.db import init_db, make_engine, session_scope
 from prefloop.store.pairs import add_pairs
 from prefloop.types import Choice, PairRecord
@@ -40,39 +40,6 @@ TOPICS = ["tea", "bikes", "python", "gardening", "taxes", "sleep", "running", "c
 GOOD = ["clear", "kind", "accurate", "helpful", "careful", "honest"]
 BAD = ["rude", "wrong", "careless", "dismissive", "misleading", "lazy"]
 SAMPLE_DIMENSION = "helpful"  # the objective the demo trains on the packaged sample
-ANNOTATORS = [{"id": "alice", "accuracy": 0.95}, {"id": "bob", "accuracy": 0.85}, {"id": "carol", "accuracy": 0.75}]
-
-
-@dataclass(frozen=True)
-class DemoSize:
-    """How big a demo run is: the full one (default) or ``--quick``."""
-
-    max_pairs: int | None  # pairs taken from the data (None: all)
-    test_size: int
-    cycles: int
-    queue: int
-    milestone: int
-
-    @classmethod
-    def full(cls) -> DemoSize:
-        return cls(max_pairs=None, test_size=600, cycles=10, queue=60, milestone=120)
-
-    @classmethod
-    def quick(cls) -> DemoSize:
-        return cls(max_pairs=1000, test_size=500, cycles=6, queue=60, milestone=120)
-
-
-@dataclass
-class ArmResult:
-    """One arm of the demo: its strategy, learning curve and final model's per-pair correctness."""
-
-    strategy: str
-    root: Path
-    config: LoopConfig
-    curve: list[dict[str, Any]] = field(default_factory=list)
-    final_correct: np.ndarray | None = None
-    final_model: str | None = None
-    final_prediction: Any = None  # the final model's EnsemblePrediction of the held-out pairs
 
 
 def generated_records(n: int, seed: int = 0) -> list[PairRecord]:
@@ -171,11 +138,6 @@ def demo_ensemble(engine: Engine, model: str | None) -> RewardEnsemble:
         if version is None:
             raise PrefloopError(f"model {model} is missing from the demo's store: rerun `prefloop demo`")
         return load_ensemble(version)
-
-
-def held_out_labels(test: list[PairRecord]) -> list[str]:
-    """The held-out labels ("a", "b", "tie"): every held-out pair has one (the demo reads labelled pairs)."""
-    return [r.label.value for r in test if r.label is not None]
 
 
 def _score_test(engine: Engine, model: str, test: list[PairRecord]) -> tuple[dict[str, Any], np.ndarray, Any]:

@@ -18,10 +18,10 @@ import numpy as np
 from sqlalchemy import Engine
 
 from prefloop.errors import PrefloopError
+from prefloop.loop.demo_setup import ANNOTATORS, ArmResult, DemoSize, held_out_labels
 from prefloop.store.db import make_engine, session_scope
 
 if TYPE_CHECKING:
-    from prefloop.loop.demo import ArmResult, DemoSize
     from prefloop.types import PairRecord
 
 __all__ = ["paired_bootstrap", "reading", "write_report"]
@@ -133,8 +133,6 @@ def _blocks(
     rates: dict[str, float],
     agreement: dict[str, Any],
 ) -> list[Block]:
-    from prefloop.loop.demo import ANNOTATORS
-
     text, _numbers = reading(arms[0], arms[1], len(test))
     curve_rows = [
         [a.strategy, c["cycle"], c["labels"], c["pairs"], c["accuracy"], c["log_loss"], c["ece"]]
@@ -232,7 +230,6 @@ def write_report(
     out: Path, arms: list[ArmResult], test: list[PairRecord], described: str, size: DemoSize, seconds: float
 ) -> Path:
     """report.md and report.html (plots embedded) in ``out``; returns the Markdown path."""
-    from prefloop.loop.demo import held_out_labels
     from prefloop.loop.reward import report_prediction
     from prefloop.loop.status import loop_status
 

@@ -27,13 +27,11 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from sqlalchemy import Engine
-from sqlalchemy.orm import Session
 
 from prefloop.acquisition import ProbPool, configured_strategy, get_strategy
 from prefloop.backends import AnnotationBackend, BackendAuthError, BackendUnreachable, make_backend
@@ -52,6 +50,7 @@ from prefloop.errors import (
 )
 from prefloop.faults import checkpoint
 from prefloop.loop.record import record_labels
+from prefloop.loop.sync_report import SyncReport, milestone
 from prefloop.objectives import combined_reward
 from prefloop.store.annotations import ask_for_labels, labeled_task_votes
 from prefloop.store.db import session_scope, sync_lock
@@ -70,7 +69,7 @@ from prefloop.store.tasks import (
     settle_refresh,
     stale_tasks,
 )
-from prefloop.store.versions import Milestone, guesses_for, latest_model, milestone_due, model_names
+from prefloop.store.versions import guesses_for, latest_model, model_names
 from prefloop.types import PushedTask, TaskRequest
 
 __all__ = [
@@ -84,18 +83,6 @@ __all__ = [
     "save_traceback",
     "sync_lock",
 ]
-
-
-@dataclass
-class SyncReport:
-    steps: list[dict[str, Any]] = field(default_factory=list)
-    changed: bool = False
-    model: str | None = None
-
-    def step(self, name: str, started: float, **data: Any) -> dict[str, Any]:
-        entry = {"step": name, "seconds": round(time.perf_counter() - started, 3), **data}
-        self.steps.append(entry)
-        return entry
 
 
 _KINDS: tuple[tuple[type[BaseException], str], ...] = (
@@ -252,12 +239,6 @@ def _redundancy(engine: Engine, config: LoopConfig, backend: AnnotationBackend, 
     with session_scope(engine) as session:
         ask_for_labels(session, backend.name, project, more)
     return {"labeled_tasks": len(tasks), "asked_for_more": len(more), "reopened": reopened}
-
-
-def milestone(session: Session, config: LoopConfig) -> Milestone:
-    """Whether the labels in the store call for a retrain under ``[milestone]``."""
-    m = config.milestone
-    return milestone_due(session, every=m.every, min_labels=m.min_labels, min_interval_s=m.min_interval_s)
 
 
 def _milestone(engine: Engine, config: LoopConfig) -> tuple[bool, str | None, int]:
@@ -451,8 +432,8 @@ def _follow_up(
 ) -> None:
     """What follows new labels, under the sync lock: redundancy, the milestone retrain, rescoring,
     the refresh and the queue top-up (a poll's cycle and ``serve``'s worker run the same steps)."""
-    from prefloop.loop.objectives import train_objectives
     from prefloop.loop.reward import score_pool
+    from prefloop.loop.train import train_objectives
 
     if config.annotators.redundancy == "adaptive":
         t = time.perf_counter()
@@ -491,9 +472,10 @@ def _follow_up(
                 replay_pool=result.n_replay_pool,
                 metrics={
                     k: result.report.get(k)
-                    for k in ("val_loss", "train_loss", "n_pairs", "pairs_per_s")
+                    for k in ("val_loss", "train_loss", "n_pairs", "pairs_per_s", "temperature")
                     if k in result.report
                 },
+                warnings=result.report.get("warnings", []),
             )
         )
     else:

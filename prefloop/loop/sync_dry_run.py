@@ -23,6 +23,7 @@ from sqlalchemy import Engine
 
 from prefloop.backends import AnnotationBackend, BackendAuthError, BackendUnreachable, make_backend
 from prefloop.config import LoopConfig, backend_settings
+from prefloop.loop.sync_report import SyncReport, milestone
 from prefloop.store.db import session_scope
 from prefloop.store.labels import PullCounts, get_cursor, record_pull
 from prefloop.store.tasks import count_pending, selectable_count
@@ -55,8 +56,6 @@ def dry_run_cycle(
     backend: AnnotationBackend | None = None,
 ) -> Any:
     """Log the steps a real ``run_sync`` would take (connect, pull, train, push), each with ``dry_run: true``."""
-    from prefloop.loop.sync import SyncReport, milestone
-
     report = SyncReport()
     project = config.backend.project
     with read_only_backend(config) if backend is None else _given(backend) as backend:

@@ -34,11 +34,11 @@ import torch
 from prefloop.config import ModelConfig
 from prefloop.errors import ModelError
 from prefloop.model.backbone import EmbeddingCache
-from prefloop.model.data import PairTargets, pair_digest
+from prefloop.model.data import PairTargets, pair_digest, tensors_digest
 from prefloop.model.debias_heads import as_debiased, uses_length_head
-from prefloop.model.ensemble import _digest
 from prefloop.model.finetune import FinetuneModel
-from prefloop.model.heads import RewardHead, heads_state, load_heads, make_head, one_thread, save_heads, train_heads
+from prefloop.model.head_training import make_head, train_heads
+from prefloop.model.heads import RewardHead, heads_state, load_heads, one_thread, save_heads
 from prefloop.model.shared_prompt import final_layer
 from prefloop.model.tracking import MetricsLog
 
@@ -124,7 +124,7 @@ class AdaptedImpl:
             backbone, _thetas, ft = FinetuneModel.fit(
                 train, val, _backbone_config(config), warm, log, bar, adapted_step=True
             )
-            adapted_on, version = n, _digest(backbone.state_tensors())  # the same content hash as a model version
+            adapted_on, version = n, tensors_digest(backbone.state_tensors())  # a model version's content hash
             stats.update(
                 adapted=True,
                 finetune_seconds=ft["fit_seconds"],

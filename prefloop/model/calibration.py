@@ -14,7 +14,7 @@ import numpy as np
 
 from prefloop.model.losses import probs_numpy
 
-__all__ = ["MIN_CALIBRATION_PAIRS", "fit_temperature", "mean_probs", "nll_of"]
+__all__ = ["MIN_CALIBRATION_PAIRS", "calibration_warning", "fit_temperature", "mean_probs", "nll_of"]
 
 MIN_CALIBRATION_PAIRS = 20  # below this a fitted T is noise; keep T = 1
 # T only softens (1 ≤ T ≤ 20). A model fitted to few noisy labels is overconfident; asking the
@@ -66,3 +66,43 @@ def fit_temperature(
     mask = None if mask is None else mask[usable]
     losses = [nll_of(mean_probs(delta, thetas, tie_model, mask, t), wins, tie_model) for t in _GRID]
     return float(_GRID[int(np.argmin(losses))])
+
+
+def calibration_warning(
+    temperature: float,
+    delta: np.ndarray | None,
+    wins: np.ndarray | None,
+    thetas: np.ndarray,
+    tie_model: str,
+    mask: np.ndarray | None = None,
+) -> str | None:
+    """What a user must know about the fitted temperature, or None when it is an interior fit.
+
+    Said when calibration was skipped (no or too few held-out pairs: T = 1 is a default, not a
+    fit) or when T sits at a bound of its range: at 20 the model's gaps are far too large for
+    the held-out labels; at 1 with a lower log-loss just below it the model is under-confident,
+    which T ≥ 1 cannot fix.
+    """
+    n = 0 if wins is None else int((np.asarray(wins).sum(axis=1) > 0).sum())
+    if delta is None or wins is None or n < MIN_CALIBRATION_PAIRS:
+        return (
+            f"calibration skipped: {n} held-out pairs (at least {MIN_CALIBRATION_PAIRS} needed), so T = 1 and "
+            "the probabilities are uncalibrated; label more pairs or raise [model] val_fraction"
+        )
+    if temperature >= _GRID[-1] * (1 - 1e-9):
+        return (
+            f"calibration temperature at its upper bound {_GRID[-1]:.0f}: the model is far more confident than its "
+            f"{n} held-out pairs allow (a length rule or overfitting); its probabilities stay too sharp"
+        )
+    if temperature <= _GRID[0] * (1 + 1e-9):
+        delta = np.asarray(delta, dtype=np.float64)
+        wins = np.asarray(wins, dtype=np.float64)
+        at_one = nll_of(mean_probs(delta, thetas, tie_model, mask, 1.0), wins, tie_model)
+        below = nll_of(mean_probs(delta, thetas, tie_model, mask, 0.9), wins, tie_model)
+        if below < at_one - 0.005:  # a clear gain, not grid noise
+            return (
+                f"calibration temperature at its lower bound 1: on {n} held-out pairs the model is under-confident "
+                f"(log-loss {below:.4f} at T = 0.9 against {at_one:.4f} at 1), which temperature scaling here "
+                "does not sharpen"
+            )
+    return None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -57,6 +58,15 @@ class PairTargets:
             margin=self.margin[uniq],
             keys=[self.keys[i] for i in uniq],
         )
+
+
+def tensors_digest(tensors: dict[str, Any]) -> str:
+    """16 hex digits of the tensors' names and values: a model version's content hash."""
+    h = hashlib.sha256()
+    for name in sorted(tensors):
+        h.update(name.encode())
+        h.update(tensors[name].detach().float().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
 
 
 def pair_digest(prompt: str, a: str, b: str) -> str:

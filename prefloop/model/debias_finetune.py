@@ -12,6 +12,9 @@ saved: the reward the backbone keeps is the one without it.
   backbone would need a second classifier output on every architecture); its K heads on the
   features are ODIN heads. Plain finetune mode has no heads, so 'odin' is refused there;
 - 'balanced': the labels are reweighted before any step; no term here.
+- 'project' (the default): the backbone trains on the plain likelihood; adapted mode's heads
+  remove the length directions of its features (``debias_heads.LengthProjectedHead``), and
+  plain finetune mode, which has no heads, reweights labels as 'balanced' does.
 """
 
 from __future__ import annotations
@@ -49,7 +52,7 @@ class BackboneLengthTerm:
     @classmethod
     def make(cls, config: ModelConfig, train: PairTargets, device: torch.device) -> BackboneLengthTerm | None:
         """The term for this config, or None when the likelihood is plain ('none', 'balanced')."""
-        if config.debias != "length" or config.debias_method == "balanced":
+        if config.debias != "length" or config.debias_method in ("balanced", "project"):
             return None
         return cls(train, config.tie_model, device)
 

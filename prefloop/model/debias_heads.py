@@ -1,4 +1,12 @@
-"""Reward heads trained with a length-debiased likelihood (``debias = "length"``).
+"""Reward heads that keep response length out of the reward (``debias = "length"``).
+
+``LengthProjectedHead`` ('project', the default method) removes, before its first layer, the
+directions along which the standardised features move with response length in its training
+pairs, the preference held fixed: the least-squares coefficient of characters, of log(1 +
+characters), and (for the pair's feature difference) of the log-length gap, each next to the
+label. A linear head on what is left has no covariance with those length measures at a fixed
+preference on its training pairs, so it cannot rank by length, while every other direction stays
+free: the likelihood is untouched and calibration works as for a plain head.
 
 ``LengthAwareHead`` is a ``RewardHead`` whose ``forward`` is the reward used at inference
 (the quality reward) and whose ``pair_loss`` is the training objective of its method, see
@@ -18,12 +26,98 @@ from prefloop.model.debias import conditioned_gap, fit_length_expert, odin_penal
 from prefloop.model.heads import RewardHead
 from prefloop.model.losses import pair_nll
 
-__all__ = ["LengthAwareHead", "debiased_head", "uses_length_head"]
+__all__ = ["LENGTH_DIRECTIONS", "LengthAwareHead", "LengthProjectedHead", "debiased_head", "uses_length_head"]
+
+#: directions projected out by 'project': chars, log(1 + chars), within-pair Δlog(1 + chars)
+LENGTH_DIRECTIONS = 3
 
 
 def uses_length_head(config: ModelConfig) -> bool:
-    """Whether this config's heads carry a length term (odin, conditioned) rather than plain."""
-    return config.debias == "length" and config.debias_method in ("odin", "conditioned")
+    """Whether this config's heads are length heads (project, odin, conditioned) rather than plain."""
+    return config.debias == "length" and config.debias_method in ("project", "odin", "conditioned")
+
+
+def length_directions(
+    za: torch.Tensor,
+    zb: torch.Tensor,
+    len_a: torch.Tensor,
+    len_b: torch.Tensor,
+    a_wins: torch.Tensor | None = None,
+    tol: float = 0.05,
+) -> torch.Tensor:
+    """[dim, LENGTH_DIRECTIONS] orthonormal basis of the features' length directions (zero columns if fewer).
+
+    ``za``, ``zb``: standardised features of a and b [n, dim]; ``a_wins``: 1 where a is
+    preferred, 0 where b is, 0.5 for a tie (None: no labels). Each direction is the
+    coefficient of a length measure in a least-squares regression of the features on that
+    measure AND the preference: the responses' features on their characters (then on
+    log(1 + characters)) and whether they were preferred; the pair's feature difference on its
+    log-length gap and the signed label. Holding the preference fixed keeps the content that
+    made a response win out of the length direction where the two go together in the data (HH:
+    the preferred answer is the shorter one in 55-60 % of pairs). A direction that adds less
+    than ``tol`` of its norm to the ones before it is dropped (left a zero column).
+    """
+    dim = za.shape[1]
+    out = torch.zeros(dim, LENGTH_DIRECTIONS, dtype=za.dtype)
+    if len(za) < 4:
+        return out
+    won = torch.full((len(za),), 0.5, dtype=torch.float64) if a_wins is None else a_wins.double()
+    z = torch.cat([za, zb]).double()
+    chars = torch.cat([len_a, len_b]).double()
+    preferred = torch.cat([won, 1 - won])
+    dz = (za - zb).double()
+    dl = (torch.log1p(len_a) - torch.log1p(len_b)).double()
+    signed = 2 * won - 1
+    cols = [
+        _coefficient(chars, preferred, z),
+        _coefficient(torch.log1p(chars), preferred, z),
+        _coefficient(dl, signed, dz),
+    ]
+    kept: list[torch.Tensor] = []
+    for c in cols:
+        norm = c.norm()
+        if norm <= 1e-12:
+            continue
+        residual = c - sum(((c @ q) * q for q in kept), torch.zeros_like(c))
+        if residual.norm() > tol * norm:
+            kept.append(residual / residual.norm())
+    for j, q in enumerate(kept):
+        out[:, j] = q.to(za.dtype)
+    return out
+
+
+def _coefficient(measure: torch.Tensor, label: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+    """[dim] coefficient of the standardised ``measure`` in features ~ 1 + measure + label (least squares)."""
+    m = (measure - measure.mean()) / (measure.std() + 1e-12)
+    design = torch.stack([torch.ones_like(m), m, label - label.mean()], dim=1)
+    coef = torch.linalg.lstsq(design, features, driver="gelsd").solution
+    return coef[1]
+
+
+class LengthProjectedHead(RewardHead):
+    """A reward head that sees the standardised features with their length directions removed."""
+
+    basis: torch.Tensor
+
+    def __init__(self, dim: int, kind: str, hidden: int, dropout: float, tie_model: str) -> None:
+        super().__init__(dim, kind, hidden, dropout, tie_model)
+        self.register_buffer("basis", torch.zeros(dim, LENGTH_DIRECTIONS))
+
+    def projected(self, x: torch.Tensor) -> torch.Tensor:
+        z = (x - self.mean) / self.std
+        return z - (z @ self.basis) @ self.basis.T
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(self.projected(x)).squeeze(-1)
+
+    @torch.no_grad()
+    def prepare(self, data: tuple[torch.Tensor, ...], tie_model: str) -> None:
+        """The length directions of this member's training pairs (after any restandardisation)."""
+        xa, xb, wins, _m, len_a, len_b = data
+        za, zb = (xa - self.mean) / self.std, (xb - self.mean) / self.std
+        total = wins.sum(1).clamp_min(1e-12)
+        a_wins = (wins[:, 0] + wins[:, 2] / 2) / total
+        self.basis.copy_(length_directions(za, zb, len_a, len_b, a_wins))
 
 
 class LengthAwareHead(RewardHead):
@@ -104,8 +198,10 @@ class LengthAwareHead(RewardHead):
         return loss
 
 
-def debiased_head(config: ModelConfig, dim: int, kind: str | None = None) -> LengthAwareHead:
-    """An empty length-aware head of width ``dim`` for ``config`` (``kind`` overrides config.head)."""
+def debiased_head(config: ModelConfig, dim: int, kind: str | None = None) -> RewardHead:
+    """An empty length head of width ``dim`` for ``config`` (``kind`` overrides config.head)."""
+    if config.debias_method == "project":
+        return LengthProjectedHead(dim, kind or config.head, config.head_hidden, config.head_dropout, config.tie_model)
     return LengthAwareHead(
         dim,
         kind or config.head,
@@ -118,10 +214,11 @@ def debiased_head(config: ModelConfig, dim: int, kind: str | None = None) -> Len
 
 
 @torch.no_grad()
-def as_debiased(head: RewardHead, config: ModelConfig) -> LengthAwareHead:
-    """A linear ``head`` as a length-aware head computing the same reward (adapted mode's centre).
+def as_debiased(head: RewardHead, config: ModelConfig) -> RewardHead:
+    """A linear ``head`` as a length head starting from the same weights (adapted mode's centre).
 
-    The length output of 'odin' starts from a small seeded random row (a zero row would give
+    A projected head computes the same reward once its length directions are removed. The length
+    output of 'odin' starts from a small seeded random row (a zero row would give
     r_L a zero variance, where |ρ| has no gradient); β of 'conditioned' starts at 0.
     """
     torch.manual_seed(config.seed)
@@ -130,6 +227,10 @@ def as_debiased(head: RewardHead, config: ModelConfig) -> LengthAwareHead:
     out.mean.copy_(mean)
     out.std.copy_(std)
     out.theta.copy_(head.theta)
+    if isinstance(out, LengthProjectedHead):
+        out.net.load_state_dict(head.net.state_dict())
+        return out
+    assert isinstance(out, LengthAwareHead)
     src, dst = head.last_linear() if isinstance(head, LengthAwareHead) else head.net, out.last_linear()
     assert isinstance(src, nn.Linear)
     dst.weight[0].copy_(src.weight[0])

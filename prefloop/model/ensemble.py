@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import time
 from dataclasses import dataclass
@@ -15,11 +14,12 @@ import torch
 
 from prefloop.config import ModelConfig
 from prefloop.errors import ModelError
-from prefloop.model.calibration import fit_temperature
-from prefloop.model.data import PreferenceExample, aggregate, replay_sample, split
+from prefloop.model.calibration import calibration_warning, fit_temperature
+from prefloop.model.data import PreferenceExample, aggregate, replay_sample, split, tensors_digest
 from prefloop.model.debias import balance_by_length
 from prefloop.model.evaluate import pair_lengths
 from prefloop.model.losses import probs_numpy
+from prefloop.model.modes import can_warm_start, impl_class
 from prefloop.model.tracking import MetricsLog, progress_bar
 
 __all__ = ["EnsemblePrediction", "RewardEnsemble"]
@@ -67,14 +67,6 @@ class EnsemblePrediction:
         return self.p_a_members.std(axis=1)
 
 
-def _digest(tensors: dict[str, torch.Tensor]) -> str:
-    h = hashlib.sha256()
-    for name in sorted(tensors):
-        h.update(name.encode())
-        h.update(tensors[name].detach().float().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()[:16]
-
-
 class RewardEnsemble:
     """K reward models over one backbone (``heads`` or ``finetune`` mode; see ModelConfig)."""
 
@@ -118,13 +110,11 @@ class RewardEnsemble:
         if config.threads:
             torch.set_num_threads(config.threads)
         if parent is not None and not can_warm_start(parent.config, config):
-            raise ModelError(
-                "warm start needs the parent's mode, backbone, k and debias setting; train without parent instead"
-            )
+            raise ModelError("warm start needs the parent's mode, backbone and k; train without parent instead")
         fraction = config.resolved_replay_fraction()
         used = replay_sample(examples, replay or [], fraction, config.seed) if replay else examples
         targets = aggregate(used, config.margin_scale)
-        if _debias(config) == "balanced":  # the other methods change the likelihood, not the labels
+        if reweights_labels(config):  # the other methods change the model or the likelihood, not the labels
             targets.wins = balance_by_length(targets.wins, *pair_lengths(targets.pairs))
         if len(targets) == 0:
             raise ModelError("no usable labels (all skipped?): label some pairs first")
@@ -133,36 +123,31 @@ class RewardEnsemble:
         log = MetricsLog(config, enabled=_is_main_process())
         t0 = time.perf_counter()
         with progress_bar(progress and _is_main_process()) as bar:
-            impl: Any  # HeadsImpl, FinetuneModel or AdaptedImpl: the same duck-typed surface
-            if config.mode == "heads":
-                from prefloop.model.heads_impl import HeadsImpl
-
-                impl, thetas, stats = HeadsImpl.fit(train_t, val_t, config, parent, log, bar)
-            elif config.mode == "finetune":
-                from prefloop.model.finetune import FinetuneModel
-
-                impl, thetas, stats = FinetuneModel.fit(train_t, val_t, config, parent, log, bar)
-            elif config.mode == "adapted":
-                from prefloop.model.adapted import AdaptedImpl
-
-                impl, thetas, stats = AdaptedImpl.fit(train_t, val_t, config, parent, log, bar)
-            else:
-                raise ModelError(f"unknown mode {config.mode!r}; use 'heads', 'finetune' or 'adapted'")
+            impl, thetas, stats = impl_class(config.mode).fit(train_t, val_t, config, parent, log, bar)
             calibration: tuple[Any, Any, Any] | None = stats.pop("calibration", None)  # (delta, wins, mask)
             if config.calibrate and calibration is None and val_t is not None:
                 ra, rb = impl.member_rewards(val_t.pairs, bar)
                 calibration = (ra - rb, val_t.wins, None)
         temperature = 1.0
+        warnings: list[str] = list(stats.pop("warnings", []))
         if config.calibrate and calibration is not None:
             temperature = fit_temperature(*calibration[:2], thetas, config.tie_model, calibration[2])
             stats["calibration_pairs"] = len(calibration[1])
+        if config.calibrate:
+            delta, wins, mask = calibration if calibration is not None else (None, None, None)
+            said = calibration_warning(temperature, delta, wins, thetas, config.tie_model, mask)
+            if said:
+                warnings.append(said)
+        if reweights_labels(config) and config.debias_method == "project":
+            warnings.append("debias 'project' in finetune mode: no heads to project, labels reweighted as 'balanced'")
         stats["temperature"] = temperature
+        stats["warnings"] = warnings
         seconds = time.perf_counter() - t0
         if config.mode == "finetune" and config.share_prompt and not stats["share_prompt"]:
             # the saved config must name the layout the weights were trained in
             config = dataclasses.replace(config, share_prompt=False)
             impl.config = config
-        version = _digest({**impl.state_tensors(), "temperature": torch.tensor(temperature)})
+        version = tensors_digest({**impl.state_tensors(), "temperature": torch.tensor(temperature)})
         meta = {
             "version": version,
             "name": config.name or f"rm-{version[:8]}",
@@ -247,25 +232,14 @@ class RewardEnsemble:
         saved.setdefault("share_prompt", False)  # saved before the option existed: trained one sequence per response
         config = ModelConfig.from_saved(saved)
         meta = json.loads((path / "meta.json").read_text())
-        if config.mode == "heads":
-            from prefloop.model.heads_impl import HeadsImpl
-
-            impl: Any = HeadsImpl.load(path, config)
-        elif config.mode == "adapted":
-            from prefloop.model.adapted import AdaptedImpl
-
-            impl = AdaptedImpl.load(path, config)
-        else:
-            from prefloop.model.finetune import FinetuneModel
-
-            impl = FinetuneModel.load(path, config)
+        impl = impl_class(config.mode).load(path, config)
         return cls(config, impl, np.asarray(meta.pop("thetas")), meta)
 
 
-def can_warm_start(parent: ModelConfig, config: ModelConfig) -> bool:
-    """Whether a model trained with ``parent`` can start one trained with ``config``: same mode, backbone, k, debias."""
-    same = (parent.mode, parent.resolved_backbone(), parent.k, _debias(parent))
-    return same == (config.mode, config.resolved_backbone(), config.k, _debias(config))
+def reweights_labels(config: ModelConfig) -> bool:
+    """'balanced', and 'project' in finetune mode (no heads to project): labels reweighted by length group."""
+    method = _debias(config)
+    return method == "balanced" or (method == "project" and config.mode == "finetune")
 
 
 def _debias(config: ModelConfig) -> str:

@@ -12,7 +12,6 @@ labels a milestone brings; its pull fades as 1/n as labels accumulate.
 from __future__ import annotations
 
 import contextlib
-import copy
 import os
 from collections.abc import Iterator
 from typing import Any, cast
@@ -32,13 +31,10 @@ from prefloop.model.backbone import (
     load_backbone,
     pool,
 )
-from prefloop.model.data import PairTargets, bootstrap_indices
-from prefloop.model.evaluate import pair_lengths
 from prefloop.model.losses import pair_nll, tie_param_init
 from prefloop.model.render import Rendered, encode, render
-from prefloop.model.tracking import MetricsLog
 
-__all__ = ["Embedder", "Prior", "RewardHead", "load_heads", "save_heads", "train_heads"]
+__all__ = ["Embedder", "RewardHead", "heads_state", "load_heads", "one_thread", "save_heads"]
 
 
 _SHARED: dict[tuple[object, ...], Embedder] = {}
@@ -171,7 +167,7 @@ class RewardHead(nn.Module):
         return pair_nll(self(xa) - self(xb), wins, self.theta, tie_model, margin)
 
     def prepare(self, data: tuple[torch.Tensor, ...], tie_model: str) -> None:
-        """Fit what must be fixed before training on ``data`` (a length-debiased head's β); nothing here."""
+        """Fit what must be fixed before training on ``data`` (a length head's directions or β); nothing here."""
 
     @torch.no_grad()
     def restandardize(self, mean: torch.Tensor, std: torch.Tensor) -> None:
@@ -200,14 +196,6 @@ def one_thread() -> Iterator[None]:
         torch.set_num_threads(n)
 
 
-def make_head(config: ModelConfig, dim: int) -> RewardHead:
-    from prefloop.model.debias_heads import debiased_head, uses_length_head
-
-    if uses_length_head(config):
-        return debiased_head(config, dim)
-    return RewardHead(dim, config.head, config.head_hidden, config.head_dropout, config.tie_model)
-
-
 def heads_state(heads: list[RewardHead]) -> dict[str, torch.Tensor]:
     """Every member's tensors under ``m{i}.<name>`` (one safetensors file holds the ensemble)."""
     return {f"m{i}.{k}": v for i, h in enumerate(heads) for k, v in h.state_dict().items()}
@@ -231,158 +219,3 @@ def load_heads(path: Any, k: int, make: Any) -> list[RewardHead]:
         head.load_state_dict(sub)
         heads.append(head.eval())
     return heads
-
-
-def _tensors(ea: np.ndarray, eb: np.ndarray, t: PairTargets) -> tuple[torch.Tensor, ...]:
-    """(xa, xb, wins, margin, chars of a, chars of b) of the pairs ``t``."""
-    len_a, len_b = pair_lengths(t.pairs)
-    return (
-        torch.from_numpy(ea),
-        torch.from_numpy(eb),
-        torch.from_numpy(t.wins).float(),
-        torch.from_numpy(t.margin).float(),
-        torch.from_numpy(len_a).float(),
-        torch.from_numpy(len_b).float(),
-    )
-
-
-@torch.no_grad()
-def _nll(head: RewardHead, data: tuple[torch.Tensor, ...], tie_model: str) -> float:
-    head.eval()
-    xa, xb, w, m, len_a, len_b = data
-    return float(head.pair_loss(xa, xb, w, m, len_a, len_b, tie_model, penalties=False))
-
-
-class Prior:
-    """Gaussian prior N(w₀, 1/λ) on a head's weights (not its tie parameter), as a penalty.
-
-    Added to the mean label NLL as λ/(2N)·||w − w₀||², N the total label weight: the MAP of
-    the summed likelihood times the prior, so its pull shrinks as labels accumulate.
-    """
-
-    def __init__(self, head: RewardHead, precision: float, center: RewardHead | None, n_labels: float) -> None:
-        self.scale = precision / (2.0 * max(n_labels, 1.0))
-        source = center.net if center is not None else None
-        self.params = list(head.net.parameters())
-        self.centers = (
-            [p.detach().clone() for p in source.parameters()]
-            if source is not None
-            else [torch.zeros_like(p) for p in self.params]
-        )
-
-    def penalty(self) -> torch.Tensor:
-        return cast(
-            torch.Tensor, self.scale * sum(((p - c) ** 2).sum() for p, c in zip(self.params, self.centers, strict=True))
-        )
-
-
-def _train_one(
-    head: RewardHead,
-    train: tuple[torch.Tensor, ...],
-    val: tuple[torch.Tensor, ...] | None,
-    config: ModelConfig,
-    seed: int,
-    on_epoch: Any,
-    prior: Prior | None = None,
-) -> dict[str, Any]:
-    torch.manual_seed(seed)
-    gen = torch.Generator().manual_seed(seed)
-    opt = torch.optim.AdamW(head.parameters(), lr=config.resolved_lr(), weight_decay=config.weight_decay)
-    xa, xb, w, m, len_a, len_b = train
-    head.prepare(train, config.tie_model)
-    best, best_state, bad, epochs = float("inf"), copy.deepcopy(head.state_dict()), 0, 0
-    first_train = _nll(head, train, config.tie_model)
-    for epoch in range(config.head_epochs):
-        head.train()
-        perm = torch.randperm(len(xa), generator=gen)
-        for s in range(0, len(perm), config.head_batch_size):
-            b = perm[s : s + config.head_batch_size]
-            loss = head.pair_loss(xa[b], xb[b], w[b], m[b], len_a[b], len_b[b], config.tie_model)
-            if prior is not None:
-                loss = loss + prior.penalty()
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-        epochs = epoch + 1
-        score = _nll(head, val if val is not None else train, config.tie_model)
-        on_epoch(epoch, score)
-        if score < best - 1e-5:
-            best, best_state, bad = score, copy.deepcopy(head.state_dict()), 0
-        else:
-            bad += 1
-            if bad >= config.head_patience:
-                break
-    head.load_state_dict(best_state)
-    return {
-        "epochs": epochs,
-        "train_loss_start": first_train,
-        "train_loss": _nll(head, train, config.tie_model),
-        "val_loss": best if val is not None else None,
-    }
-
-
-def train_heads(
-    emb: tuple[np.ndarray, np.ndarray],
-    train: PairTargets,
-    val_emb: tuple[np.ndarray, np.ndarray] | None,
-    val: PairTargets | None,
-    config: ModelConfig,
-    parent_heads: list[RewardHead] | None,
-    log: MetricsLog,
-    bar: Any,
-    prior_at_parent: bool = False,
-) -> tuple[list[RewardHead], list[dict[str, Any]], np.ndarray]:
-    """Train ``config.k`` heads; a parent's heads (same backbone) are the warm start.
-
-    Returns the heads, a report per member and the out-of-bag mask [n_train, K] (True where
-    member k never saw pair i; all False without bootstrap) for calibration.
-    """
-    ea, eb = emb
-    both = np.concatenate([ea, eb]) if len(ea) else np.zeros((1, ea.shape[1]), np.float32)
-    mean, std = torch.from_numpy(both.mean(0)), torch.from_numpy(both.std(0) + 1e-6)
-    val_t = _tensors(*val_emb, val) if val is not None and val_emb is not None else None
-    heads, reports = [], []
-    oob = np.zeros((len(train), config.k), dtype=bool)
-    n_labels = float(train.wins.sum())
-    task = bar.add_task("heads", total=config.k)
-    for i in range(config.k):
-        seed = config.seed + i
-        torch.manual_seed(seed)
-        if parent_heads is not None and i < len(parent_heads):
-            head = copy.deepcopy(parent_heads[i])  # warm start: the parent's function, refitted scaling
-            head.restandardize(mean, std)
-        else:
-            head = make_head(config, ea.shape[1])
-            head.mean.copy_(mean)
-            head.std.copy_(std)
-        prior = None
-        if config.head_prior > 0:
-            prior = Prior(
-                head, config.head_prior, copy.deepcopy(head) if prior_at_parent and parent_heads else None, n_labels
-            )
-        member_val = val_t
-        if config.bootstrap and config.k > 1:
-            idx = bootstrap_indices(len(train), seed)
-            counts = np.bincount(idx, minlength=len(train)).astype(np.float64)
-            keep = counts > 0
-            oob[:, i] = ~keep
-            sub = PairTargets(
-                [p for p, k in zip(train.pairs, keep, strict=True) if k],
-                train.wins[keep] * counts[keep, None],
-                train.margin[keep],
-            )
-            data = _tensors(ea[keep], eb[keep], sub)
-            if member_val is None and (~keep).any():  # early-stop on the pairs this member never sees
-                member_val = _tensors(ea[~keep], eb[~keep], train.subset(np.flatnonzero(~keep)))
-        else:
-            data = _tensors(ea, eb, train)
-
-        def on_epoch(epoch: int, score: float, i: int = i, held_out: bool = member_val is not None) -> None:
-            log.log({"member": i, "epoch": epoch, "val_loss" if held_out else "train_loss": score})
-
-        with one_thread():
-            rep = _train_one(head, data, member_val, config, seed, on_epoch, prior)
-        heads.append(head.eval())
-        reports.append(rep)
-        bar.update(task, advance=1, info=f"member {i}: {rep['epochs']} ep, loss {rep['train_loss']:.3f}")
-    return heads, reports, oob

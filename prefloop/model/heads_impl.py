@@ -10,16 +10,8 @@ import torch
 
 from prefloop.config import ModelConfig
 from prefloop.model.data import PairTargets
-from prefloop.model.heads import (
-    Embedder,
-    RewardHead,
-    heads_state,
-    load_heads,
-    make_head,
-    one_thread,
-    save_heads,
-    train_heads,
-)
+from prefloop.model.head_training import make_head, train_heads
+from prefloop.model.heads import Embedder, RewardHead, heads_state, load_heads, one_thread, save_heads
 from prefloop.model.tracking import MetricsLog
 
 __all__ = ["HeadsImpl"]

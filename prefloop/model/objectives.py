@@ -42,7 +42,8 @@ import numpy as np
 from prefloop.config import ModelConfig
 from prefloop.errors import ModelError
 from prefloop.model.data import PreferenceExample, aggregate
-from prefloop.model.ensemble import EnsemblePrediction, RewardEnsemble, can_warm_start
+from prefloop.model.ensemble import EnsemblePrediction, RewardEnsemble
+from prefloop.model.modes import can_warm_start
 from prefloop.objectives import CombinedReward, combined_probabilities
 
 __all__ = ["MULTI_MODES", "MultiObjectiveModel", "is_multi_objective", "tag_pairs"]
@@ -193,6 +194,7 @@ class MultiObjectiveModel:
         report = {
             "dimensions": list(heads),
             "per_dimension": reports,
+            "warnings": [f"{d}: {w}" for d, r in reports.items() for w in r.get("warnings", [])],
             "n_examples": sum(len(e) for e in examples.values()),
             "n_pairs": sum(r["n_pairs"] for r in reports.values()),
             "shared_backbone": shared_report,

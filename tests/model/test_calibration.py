@@ -8,7 +8,8 @@ import numpy as np
 import torch
 
 from prefloop.model.calibration import fit_temperature, mean_probs, nll_of
-from prefloop.model.heads import Prior, RewardHead
+from prefloop.model.head_training import Prior
+from prefloop.model.heads import RewardHead
 
 
 def test_mean_probs_and_nll_by_hand() -> None:

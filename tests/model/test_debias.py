@@ -16,8 +16,9 @@ from prefloop.model.debias import (
     odin_penalty,
     pearson,
 )
-from prefloop.model.debias_heads import LengthAwareHead, as_debiased, debiased_head
-from prefloop.model.heads import RewardHead, make_head
+from prefloop.model.debias_heads import LengthAwareHead, LengthProjectedHead, as_debiased, debiased_head
+from prefloop.model.head_training import make_head
+from prefloop.model.heads import RewardHead
 
 
 def _logsig(x: float) -> float:
@@ -132,8 +133,11 @@ def test_conditioned_head_loss_by_hand() -> None:
 
 
 def test_make_head_follows_the_config() -> None:
-    plain = make_head(ModelConfig(mode="heads"), 4)
+    plain = make_head(ModelConfig(mode="heads", debias="none"), 4)
     assert type(plain) is RewardHead
+    assert type(make_head(ModelConfig(mode="heads"), 4)) is RewardHead  # debias 'none' by default
+    projected = make_head(ModelConfig(mode="heads", debias="length"), 4)
+    assert isinstance(projected, LengthProjectedHead)  # 'project' is the default method
     bal = make_head(ModelConfig(mode="heads", debias="length", debias_method="balanced"), 4)
     assert type(bal) is RewardHead  # balanced reweights labels, the head is plain
     odin = make_head(ModelConfig(mode="heads", debias="length", debias_method="odin"), 4)
@@ -145,7 +149,7 @@ def test_as_debiased_keeps_the_reward() -> None:
     plain = RewardHead(3, "linear", 1, 0.0, "davidson")
     plain.restandardize(torch.tensor([0.1, 0.2, 0.3]), torch.tensor([1.0, 2.0, 0.5]))
     x = torch.randn(5, 3)
-    for method in ("odin", "conditioned"):
+    for method in ("odin", "conditioned", "project"):  # project: its directions are empty until fitted
         cfg = ModelConfig(mode="heads", head="linear", debias="length", debias_method=method)
         head = as_debiased(plain, cfg)
         assert torch.allclose(head(x), plain(x), atol=1e-6)
