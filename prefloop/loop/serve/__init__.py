@@ -111,7 +111,8 @@ def build_serve_app(
     log: Any = None,
 ) -> Starlette:
     """The receiver for the configured backend; ``follow_up`` runs sync's later steps when labels arrive."""
-    from prefloop.loop.sync import json_logger, milestone, run_follow_up
+    from prefloop.loop.sync import json_logger, run_follow_up
+    from prefloop.loop.sync_report import milestone
 
     log = log or json_logger()
     backend = backend or make_backend(config.backend.name, backend_settings(config))

@@ -32,7 +32,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from prefloop.backends.base import AnnotationBackend, MalformedEvent, UnknownEvent
+from prefloop.backends.base import AnnotationBackend, BackendError, MalformedEvent, UnknownEvent
 from prefloop.loop.serve.metrics import ServeMetrics
 from prefloop.loop.serve.worker import FollowUpWorker
 from prefloop.loop.serve.writer import Delivery, StoreWriter
@@ -135,6 +135,8 @@ def build_app(
             return answer(source, 202, "unknown_event", str(exc))
         except MalformedEvent as exc:
             return answer(source, 400, "malformed", str(exc))
+        except BackendError as exc:  # naming a new annotator needed the server, which did not answer
+            return answer(source, 503, "backend_error", f"{type(exc).__name__}: deliver again later")
         project = receiver.backend.settings.project
         if event.project != project:
             return answer(source, 202, "other_project", f"the event is about {event.project!r}, not {project!r}")

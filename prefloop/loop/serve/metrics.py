@@ -29,7 +29,7 @@ class ServeMetrics:
         self.rejected = Counter(
             "prefloop_serve_events_rejected",
             "Deliveries not stored, by reason (unauthorized, bad_signature, stale_timestamp, too_large, "
-            "bad_json, disconnected, malformed, unknown_event, other_project, store_error)",
+            "bad_json, disconnected, malformed, unknown_event, other_project, backend_error, store_error)",
             ["source", "reason"],
             registry=self.registry,
         )
