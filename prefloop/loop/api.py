@@ -80,7 +80,7 @@ def _section_values(name: str, value: Any) -> dict[str, Any]:
     raise ConfigError(f"Loop({name}=...): give a {cls.__name__} or a dict of [{name}] settings, not {value!r}")
 
 
-def settings_overrides(settings: Mapping[str, Any]) -> dict[str, Any]:
+def _settings_overrides(settings: Mapping[str, Any]) -> dict[str, Any]:
     """``Loop``'s keyword settings as the loader's dotted overrides (``{"model.k": 2, "artifacts_dir": ...}``)."""
     top = _top_level()
     unknown = set(settings) - set(top) - set(SECTIONS)
@@ -107,10 +107,10 @@ def _applied(config: LoopConfig, overrides: Mapping[str, Any]) -> LoopConfig:
     return dataclasses.replace(config, **changes)
 
 
-def resolve_config(config: LoopConfig | str | Path | None, db: str | None, settings: Mapping[str, Any]) -> LoopConfig:
+def _resolve_config(config: LoopConfig | str | Path | None, db: str | None, settings: Mapping[str, Any]) -> LoopConfig:
     """The effective configuration of a ``Loop``: a file (or ./prefloop.toml and the environment, as a
     command reads them) or a ``LoopConfig``, with ``db`` and the keyword ``settings`` on top, checked."""
-    overrides = settings_overrides(settings)
+    overrides = _settings_overrides(settings)
     if isinstance(config, LoopConfig):
         return check_config(_applied(config, {**overrides, **({"db": db} if db else {})}))
     if config is not None and not isinstance(config, str | Path):
@@ -167,7 +167,7 @@ class Loop:
     def __init__(
         self, db: str | Path | None = None, config: LoopConfig | str | Path | None = None, **settings: Any
     ) -> None:
-        self.config: LoopConfig = resolve_config(config, str(db) if db is not None else None, settings)
+        self.config: LoopConfig = _resolve_config(config, str(db) if db is not None else None, settings)
         self._engine: Engine | None = None
 
     def __repr__(self) -> str:
