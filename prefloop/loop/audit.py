@@ -183,6 +183,7 @@ def _write_length_groups(report: dict[str, Any], out: str) -> dict[str, str]:
     js.write_text(json.dumps({**json.loads(js.read_text()), "length_groups": groups}, indent=2, sort_keys=True))
     return {"length_groups_plot": str(png)}
 
+
 def labelled_pairs(engine: Engine, n: int, seed: int = 0) -> list[Pair]:
     """A seeded sample of ``n`` distinct labelled pairs of the store (any split and dimension; gold
     checks left out), in store order; all of them when there are fewer."""
