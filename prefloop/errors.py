@@ -8,6 +8,7 @@ from enum import IntEnum
 __all__ = [
     "BackendAuthError",
     "BackendError",
+    "BackendStalled",
     "BackendUnreachable",
     "ConfigError",
     "DegenerateRow",
@@ -103,6 +104,13 @@ class BackendUnreachable(BackendError):
     """The backend could not be reached after the configured retries."""
 
     exit_code = ExitCode.BACKEND_UNREACHABLE
+
+
+class BackendStalled(BackendUnreachable):
+    """A backend call did not end: a page that repeats, more pages than announced, or past its deadline.
+
+    Exit 3 like an unreachable server: the server is not serving what it should, and the next
+    run tries again."""
 
 
 class BackendAuthError(BackendError):

@@ -46,6 +46,7 @@ from prefloop.backends.base import (
     presentation_swapped,
     undo_presentation,
 )
+from prefloop.backends.paging import Deadline, PageGuard
 from prefloop.backends.retry import RetryPolicy, Transient, transport
 from prefloop.types import AnnotatorRef, Choice, PulledLabel, PullResult, PushedTask, TaskRequest
 
@@ -131,13 +132,18 @@ class ArgillaBackend(AnnotationBackend):
         path: str,
         *,
         allow: tuple[int, ...] = (),
+        deadline: Deadline | None = None,
         **kwargs: Any,
     ) -> httpx.Response:
         """One REST call under the backends' retry policy (``retry.py``): transient failures are
-        retried, a refused key is ``BackendAuthError``, any other 4xx/5xx a ``BackendError``."""
+        retried until ``deadline`` (default ``[backend] deadline_s`` from now), a refused key is
+        ``BackendAuthError``, any other 4xx/5xx a ``BackendError``."""
         attempts = self._retry.attempts
         try:
-            response = self._retry.call(lambda: transport(lambda: self._http.request(method, path, **kwargs)))
+            response = self._retry.call(
+                lambda: transport(lambda: self._http.request(method, path, **kwargs)),
+                deadline=deadline or Deadline(self.settings.deadline_s),
+            )
         except Transient as exc:
             raise BackendUnreachable(
                 f"Argilla at {self.url} did not answer {method} {path} after {attempts} attempt(s) ({exc.problem}); "
@@ -173,8 +179,10 @@ class ArgillaBackend(AnnotationBackend):
             self._request("GET", "/api/v1/me")
         except BackendAuthError as exc:
             return Health(ok=False, detail=str(exc), refused=True)
-        except BackendError as exc:
+        except BackendUnreachable as exc:
             return Health(ok=False, detail=str(exc))
+        except BackendError as exc:
+            return Health(ok=False, detail=str(exc), answered=True)
         except Exception as exc:  # health never raises
             return Health(ok=False, detail=f"{type(exc).__name__}: {exc}")
         return Health(ok=True, detail=f"Argilla {version} at {self.url}", version=version)
@@ -374,9 +382,14 @@ class ArgillaBackend(AnnotationBackend):
         params: dict[str, Any] = {"limit": PAGE_SIZE, "offset": 0}
         if with_responses:
             params["include"] = "responses"
+        what = f"GET /api/v1/datasets/{dataset_id}/records"
+        guard = PageGuard(f"Argilla at {self.url}", what, self.settings.deadline_s, PAGE_SIZE)
         while True:
-            answer = self._request("GET", f"/api/v1/datasets/{dataset_id}/records", params=params)
+            answer = self._request(
+                "GET", f"/api/v1/datasets/{dataset_id}/records", params=params, deadline=guard.deadline
+            )
             body = answer.json()
+            guard.check([item.get("id") for item in body["items"]], int(body.get("total", 0)))
             date = answer.headers.get("date")
             # The Date header has 1 s resolution: step back a second so the cursor never runs ahead.
             served = parsedate_to_datetime(date) - timedelta(seconds=1) if date else None

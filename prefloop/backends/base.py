@@ -54,6 +54,18 @@ class Health:
     detail: str
     version: str | None = None
     refused: bool = False  # the server answered but refused the API key (not an outage)
+    answered: bool = False  # the server answered, with an error (a 500, a 404): not an outage either
+
+    def raise_unless_ok(self, backend: str) -> None:
+        """Raise what a failed check means: a refused key exits 2, a server that answered with an
+        error 1 (its answer is in the message), a server that did not answer 3."""
+        if self.ok:
+            return
+        if self.refused:
+            raise BackendAuthError(self.detail)
+        if self.answered:
+            raise BackendError(f"{backend} answered its health check with an error: {self.detail}")
+        raise BackendUnreachable(f"{backend} is not reachable: {self.detail}")
 
 
 def presentation_swapped(pair_key: str, seed: int = 0, randomize: bool = True) -> bool:

@@ -30,9 +30,10 @@ def sync(obj: Context, dry_run: bool, progress: bool | None) -> None:
     failure ends with {"step": "error", "type": ..., "message": ...}.
 
     \b
-    Exit codes: 0 ok, 1 unexpected error, 2 config or store error, 3 backend or database
-                unreachable, 4 lock held (another sync runs), 5 nothing to do,
-                130 SIGINT, 143 SIGTERM.
+    Exit codes: 0 ok, 1 the backend answered with an error (a 500) or an unexpected error,
+                2 config or store error (a refused API key too), 3 backend or database
+                unreachable, or a backend call past deadline_s or paging in circles,
+                4 lock held (another sync runs), 5 nothing to do, 130 SIGINT, 143 SIGTERM.
     \b
     Example (crontab, every 5 minutes):
       */5 * * * * cd /srv/prefs && prefloop sync >> sync.log 2>&1

@@ -67,6 +67,12 @@ class BackendSettings(Section):
         5.0, "A pull re-reads this many seconds before its cursor on purpose (re-read labels are dropped)", ge=0
     )
     timeout_s: float = setting(30.0, "HTTP timeout per request", gt=0)
+    deadline_s: float = setting(
+        600.0,
+        "Longest time one backend call may take, its retries and all its pages included (a whole pull, "
+        "a project lookup); past it sync stops with exit 3 and frees the lock",
+        gt=0,
+    )
     retries: int = setting(
         3, "Retries on connection errors, timeouts, 429 and 502/503/504 before giving up (other errors: none)", ge=0
     )

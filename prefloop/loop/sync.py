@@ -467,10 +467,7 @@ def run_sync(
         t = time.perf_counter()
         backend = backend or make_backend(config.backend.name, backend_settings(config))
         health = backend.health()
-        if not health.ok:
-            if health.refused:
-                raise BackendAuthError(health.detail)
-            raise BackendUnreachable(f"{config.backend.name} is not reachable: {health.detail}")
+        health.raise_unless_ok(config.backend.name)
         backend.ensure_project()
         with _status(progress, f"pushing tasks planned by an earlier run to {backend.name}"):
             resumed = _push_planned(engine, backend, project)

@@ -21,7 +21,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from prefloop.backends import AnnotationBackend, BackendAuthError, BackendUnreachable, make_backend
+from prefloop.backends import AnnotationBackend, make_backend
 from prefloop.config import LoopConfig, backend_settings
 from prefloop.store.db import session_scope
 from prefloop.store.labels import PullCounts, get_cursor, record_pull
@@ -62,10 +62,7 @@ def dry_run_cycle(
     with read_only_backend(config) if backend is None else _given(backend) as backend:
         t = time.perf_counter()
         health = backend.health()
-        if not health.ok:
-            if health.refused:
-                raise BackendAuthError(health.detail)
-            raise BackendUnreachable(f"{config.backend.name} is not reachable: {health.detail}")
+        health.raise_unless_ok(config.backend.name)
         log(report.step("connect", t, dry_run=True, backend=backend.name, project=project))
         t = time.perf_counter()
         with session_scope(engine) as session:
