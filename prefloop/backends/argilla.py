@@ -48,6 +48,7 @@ from prefloop.backends.base import (
 )
 from prefloop.backends.paging import Deadline, PageGuard
 from prefloop.backends.retry import RetryPolicy, Transient, transport
+from prefloop.redact import mask_url
 from prefloop.types import AnnotatorRef, Choice, PulledLabel, PullResult, PushedTask, TaskRequest
 
 __all__ = ["ArgillaBackend", "load_template"]
@@ -107,6 +108,7 @@ class ArgillaBackend(AnnotationBackend):
         super().__init__(settings)
         # the URL and key come from the settings only: config.load_config reads the environment
         self.url = (settings.url or DEFAULT_URL).rstrip("/")
+        self.shown_url = mask_url(self.url)  # for messages: a password in the URL never shows
         self.workspace: str = settings.extra.get("workspace") or DEFAULT_WORKSPACE
         self.template = load_template(settings.template)
         self.__api_key = settings.api_key or ""
@@ -119,7 +121,7 @@ class ArgillaBackend(AnnotationBackend):
         self._usernames: dict[str, str | None] = {}
 
     def __repr__(self) -> str:
-        return f"ArgillaBackend(project={self.settings.project!r}, url={self.url!r}, api_key=***)"
+        return f"ArgillaBackend(project={self.settings.project!r}, url={self.shown_url!r}, api_key=***)"
 
     def close(self) -> None:
         self._http.close()
@@ -146,12 +148,13 @@ class ArgillaBackend(AnnotationBackend):
             )
         except Transient as exc:
             raise BackendUnreachable(
-                f"Argilla at {self.url} did not answer {method} {path} after {attempts} attempt(s) ({exc.problem}); "
+                f"Argilla at {self.shown_url} did not answer {method} {path} after {attempts} attempt(s) "
+                f"({exc.problem}); "
                 "check that the server runs and that ARGILLA_API_URL / the backend url points at it"
             ) from None
         if response.status_code in (401, 403) and response.status_code not in allow:
             raise BackendAuthError(
-                f"Argilla at {self.url} refused the API key (HTTP {response.status_code}) for {method} {path}; "
+                f"Argilla at {self.shown_url} refused the API key (HTTP {response.status_code}) for {method} {path}; "
                 "set ARGILLA_API_KEY (or api_key under [backend]) to a key of a user of that server"
             )
         if response.status_code >= 400 and response.status_code not in allow:
@@ -169,7 +172,9 @@ class ArgillaBackend(AnnotationBackend):
                 retries=self.settings.retries,  # the SDK's own: connection errors only, as in retry.py
             )
         except Exception as exc:
-            raise BackendUnreachable(f"argilla SDK could not connect to {self.url}: {type(exc).__name__}") from exc
+            raise BackendUnreachable(
+                f"argilla SDK could not connect to {self.shown_url}: {type(exc).__name__}"
+            ) from exc
 
     # -- contract --------------------------------------------------------------------
 
@@ -185,7 +190,7 @@ class ArgillaBackend(AnnotationBackend):
             return Health(ok=False, detail=str(exc), answered=True)
         except Exception as exc:  # health never raises
             return Health(ok=False, detail=f"{type(exc).__name__}: {exc}")
-        return Health(ok=True, detail=f"Argilla {version} at {self.url}", version=version)
+        return Health(ok=True, detail=f"Argilla {version} at {self.shown_url}", version=version)
 
     def ensure_project(self) -> str:
         if self._dataset_id:
@@ -383,7 +388,7 @@ class ArgillaBackend(AnnotationBackend):
         if with_responses:
             params["include"] = "responses"
         what = f"GET /api/v1/datasets/{dataset_id}/records"
-        guard = PageGuard(f"Argilla at {self.url}", what, self.settings.deadline_s, PAGE_SIZE)
+        guard = PageGuard(f"Argilla at {self.shown_url}", what, self.settings.deadline_s, PAGE_SIZE)
         while True:
             answer = self._request(
                 "GET", f"/api/v1/datasets/{dataset_id}/records", params=params, deadline=guard.deadline

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 
 from prefloop.config import BackendSettings
 from prefloop.errors import BackendAuthError, BackendError, BackendUnreachable
+from prefloop.redact import mask_url
 from prefloop.types import PullResult, PushedTask, TaskRequest
 
 __all__ = [
@@ -89,7 +90,7 @@ class AnnotationBackend(ABC):
         self.settings = settings
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(project={self.settings.project!r}, url={self.settings.url!r})"
+        return f"{type(self).__name__}(project={self.settings.project!r}, url={mask_url(self.settings.url)!r})"
 
     @abstractmethod
     def health(self) -> Health:

@@ -50,6 +50,7 @@ from prefloop.backends.base import (
 )
 from prefloop.backends.paging import Deadline, PageGuard
 from prefloop.backends.retry import RetryPolicy, Transient, transient_answer
+from prefloop.redact import mask_url
 from prefloop.resources import shipped_folder
 from prefloop.types import AnnotatorRef, Choice, PulledLabel, PullResult, PushedTask, TaskRequest
 
@@ -170,6 +171,7 @@ class LabelStudioBackend(AnnotationBackend):
         super().__init__(settings)
         # the URL and key come from the settings only: config.load_config reads the environment
         self.url = (settings.url or DEFAULT_URL).rstrip("/")
+        self.shown_url = mask_url(self.url)  # for messages: a password in the URL never shows
         self._api_key = settings.api_key
         self._retry = RetryPolicy.from_settings(settings)
         self._client: LabelStudio | None = None
@@ -178,7 +180,7 @@ class LabelStudioBackend(AnnotationBackend):
 
     def __repr__(self) -> str:  # the key never appears, not even its length
         key = "***" if self._api_key else None
-        return f"LabelStudioBackend(project={self.settings.project!r}, url={self.url!r}, api_key={key})"
+        return f"LabelStudioBackend(project={self.settings.project!r}, url={self.shown_url!r}, api_key={key})"
 
     def close(self) -> None:
         if self._http is not None:
@@ -208,8 +210,8 @@ class LabelStudioBackend(AnnotationBackend):
 
     def _refused(self, what: str, status: int) -> BackendAuthError:
         return BackendAuthError(
-            f"Label Studio at {self.url} refused the API key (HTTP {status}) for {what}; set LABEL_STUDIO_API_KEY "
-            "(or api_key under [backend]) to a valid token: Account & Settings creates a new one"
+            f"Label Studio at {self.shown_url} refused the API key (HTTP {status}) for {what}; set "
+            "LABEL_STUDIO_API_KEY (or api_key under [backend]) to a valid token: Account & Settings creates a new one"
         )
 
     def _call(
@@ -252,7 +254,7 @@ class LabelStudioBackend(AnnotationBackend):
             return self._retry.call(attempt, attempts=tries, deadline=deadline or Deadline(self.settings.deadline_s))
         except Transient as exc:
             raise BackendUnreachable(
-                f"Label Studio at {self.url} did not answer {what} after {tries} tries ({exc.problem}); "
+                f"Label Studio at {self.shown_url} did not answer {what} after {tries} tries ({exc.problem}); "
                 "check that the server is running and the URL (LABEL_STUDIO_URL or url under [backend]) is right"
             ) from None
 
@@ -291,7 +293,7 @@ class LabelStudioBackend(AnnotationBackend):
             return self._retry.call(attempt, deadline=Deadline(self.settings.deadline_s))
         except Transient as exc:
             raise BackendUnreachable(
-                f"Label Studio at {self.url} did not confirm {what} after "
+                f"Label Studio at {self.shown_url} did not confirm {what} after "
                 f"{self._retry.attempts} tries ({exc.problem}); check the server"
             ) from None
 
@@ -307,7 +309,7 @@ class LabelStudioBackend(AnnotationBackend):
             return Health(ok=False, detail=str(exc))
         except BackendError as exc:
             return Health(ok=False, detail=str(exc), answered=True)
-        return Health(ok=True, detail=f"Label Studio at {self.url} as user {who.id}", version=version)
+        return Health(ok=True, detail=f"Label Studio at {self.shown_url} as user {who.id}", version=version)
 
     def ensure_project(self) -> str:
         if self._project_id is None:
@@ -340,7 +342,7 @@ class LabelStudioBackend(AnnotationBackend):
     def _projects_titled(self, title: str, page_size: int = 1000) -> list[Any]:
         """Projects whose title contains ``title``, page by page under a ``PageGuard`` (the SDK's own
         pager asks for the next page until one is empty: forever, when a server ignores ``page``)."""
-        guard = PageGuard(f"Label Studio at {self.url}", "GET /api/projects", self.settings.deadline_s, page_size)
+        guard = PageGuard(f"Label Studio at {self.shown_url}", "GET /api/projects", self.settings.deadline_s, page_size)
         rows: list[Any] = []
         page = 1
         while True:
@@ -443,7 +445,7 @@ class LabelStudioBackend(AnnotationBackend):
     ) -> Iterator[dict[str, Any]]:
         """Every task of the project matching ``filters``, page by page in id order."""
         query = {"filters": {"conjunction": "and", "items": filters or []}, "ordering": ["tasks:id"]}
-        guard = PageGuard(f"Label Studio at {self.url}", "GET /api/tasks", self.settings.deadline_s, page_size)
+        guard = PageGuard(f"Label Studio at {self.shown_url}", "GET /api/tasks", self.settings.deadline_s, page_size)
         page, seen = 1, 0
         while True:
             answer = self._rest(

@@ -6,6 +6,7 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.measure import Measurement
 from rich.table import Column, Table
 
@@ -62,7 +63,7 @@ def annotators(obj: Context, as_json: bool, out: str | None, dimension: str) -> 
     for row in data["annotators"]:
         bias = row["position_bias"]
         table.add_row(
-            row["annotator"],
+            escape(str(row["annotator"])),  # a name is user data, never markup
             str(row["labels"]),
             _cell(row["agreement_with_consensus"]),
             _cell(row["reliability"]),
@@ -70,7 +71,7 @@ def annotators(obj: Context, as_json: bool, out: str | None, dimension: str) -> 
             _cell(row["skip_rate"]),
             _cell(row["median_seconds"], digits=1),
             f"{_cell(bias['first_shown_share'])} (p={_cell(bias['p_value'])})" if bias else "-",
-            ", ".join(row["reasons"]) or "-",
+            escape(", ".join(row["reasons"])) or "-",
         )
     screen = Console()
     needed = Measurement.get(screen, screen.options.update_width(10_000), table).maximum

@@ -144,7 +144,9 @@ class PrefloopGroup(click.Group):
         return super().parse_args(ctx, args)
 
     def invoke(self, ctx: click.Context) -> Any:
-        with warnings.catch_warnings():
+        from prefloop.redact import redacting_streams
+
+        with redacting_streams(), warnings.catch_warnings():
             warnings.simplefilter("always", SettingDeprecationWarning)
             warnings.showwarning = _one_line_deprecations(warnings.showwarning)
             try:
@@ -154,7 +156,10 @@ class PrefloopGroup(click.Group):
             except (Exception, KeyboardInterrupt) as exc:
                 debug = isinstance(ctx.obj, Context) and ctx.obj.debug
                 if debug and not isinstance(exc, PrefloopError | KeyboardInterrupt):
-                    raise
+                    import traceback
+
+                    traceback.print_exc()  # here, not by the interpreter: the stream still masks secrets
+                    ctx.exit(1)
                 ctx.exit(_say_error(exc))
 
 

@@ -7,6 +7,7 @@ import sys
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from prefloop.cli.app import Context, echo_json, pass_ctx
@@ -252,5 +253,6 @@ def stats(obj: Context, as_json: bool) -> None:
         return
     table = Table(title="prefloop store", show_header=False)
     for key, value in data.items():
-        table.add_row(key.replace("_", " "), json.dumps(value) if isinstance(value, dict) else str(value))
+        shown = json.dumps(value, ensure_ascii=False) if isinstance(value, dict) else str(value)
+        table.add_row(escape(key.replace("_", " ")), escape(shown))  # names in the store are user data
     Console().print(table)

@@ -134,7 +134,14 @@ def demo(
     size = DemoSize.quick() if quick else DemoSize.full()
     overrides = {"cycles": cycles, "queue": queue, "milestone": milestone, "test_size": test_size}
     size = dataclasses.replace(size, **{k: v for k, v in overrides.items() if v is not None})
-    path = run_demo(workdir, data=data, synthetic=synthetic, strategy=strategy, size=size, say=console.print)
+    path = run_demo(
+        workdir,
+        data=data,
+        synthetic=synthetic,
+        strategy=strategy,
+        size=size,
+        say=lambda line: console.print(line, markup=False),
+    )
     click.echo(f"demo finished; report at {path}")
 
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from prefloop.config.fields import Section, setting
+from prefloop.redact import mask_url
 
 __all__ = ["SECRET_ENV", "URL_ENV", "BackendSettings"]
 
@@ -87,4 +88,6 @@ class BackendSettings(Section):
 
     def __repr__(self) -> str:  # never leak a key through a log line
         key = "***" if self.api_key else None
-        return f"BackendSettings(name={self.name!r}, project={self.project!r}, url={self.url!r}, api_key={key})"
+        return (
+            f"BackendSettings(name={self.name!r}, project={self.project!r}, url={mask_url(self.url)!r}, api_key={key})"
+        )

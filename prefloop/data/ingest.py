@@ -298,7 +298,7 @@ def prefetched(items: Iterator[T], chunk: int = 500, depth: int = 8) -> Iterator
 def _progress(enabled: bool) -> Progress:
     return Progress(
         SpinnerColumn(),
-        TextColumn("{task.description} {task.completed:,} rows"),
+        TextColumn("{task.description} {task.completed:,} rows", markup=False),  # a file name is not markup
         TimeElapsedColumn(),
         disable=not enabled,
         transient=True,
