@@ -26,7 +26,12 @@ def _cell(value: Any, digits: int = 3) -> str:
 
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="One JSON object: annotators, krippendorff_alpha, fleiss_kappa.")
-@click.option("--out", default=None, help="Folder for kappa_heatmap.png and annotators.json.")
+@click.option(
+    "--out",
+    default=None,
+    type=click.Path(file_okay=False, writable=True),
+    help="Folder for kappa_heatmap.png and annotators.json (created if missing; not a file).",
+)
 @click.option("--dimension", default="overall", show_default=True, help="Labels of this dimension only.")
 @pass_ctx
 def annotators(obj: Context, as_json: bool, out: str | None, dimension: str) -> None:

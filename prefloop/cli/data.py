@@ -11,7 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from prefloop.cli.app import Context, echo_json, pass_ctx
-from prefloop.cli.options import format_names, reading, reading_options
+from prefloop.cli.options import format_names, known_encoding, reading, reading_options
 
 __all__ = ["export", "ingest", "init", "stats"]
 
@@ -61,7 +61,13 @@ _INGEST_HELP = """Read pairs and labels from JSONL, JSON, CSV, Parquet or a Hugg
 @click.option("--dimension", default=None, help="Dimension of labels that do not name one (default: overall).")
 @click.option("--annotator", default=None, help="Annotator of labels that do not name one (default: import:FILE).")
 @click.option("--strict", is_flag=True, help="Refuse degenerate rows (identical responses, empty texts).")
-@click.option("--encoding", default="utf-8", show_default=True, help="Text encoding of JSONL/CSV input.")
+@click.option(
+    "--encoding",
+    default="utf-8",
+    show_default=True,
+    callback=known_encoding,
+    help="Text encoding of JSONL/CSV input (a Python codec name: utf-8, utf-8-sig, latin-1, cp1252, ...).",
+)
 @click.option("--hub", is_flag=True, help="SOURCE is a Hugging Face Hub name (same as an hf:// prefix).")
 @click.option("--skip-invalid", is_flag=True, help="Keep valid rows; write rejected ones with reasons to a file.")
 @click.option("--rejects", default=None, help="Where --skip-invalid writes rejected rows (JSONL).")
