@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from enum import IntEnum
 
 __all__ = [
+    "AllRowsRejected",
     "BackendAuthError",
     "BackendError",
     "BackendStalled",
@@ -203,7 +204,10 @@ def _grouped(problems: Sequence[RowProblem], limit: int = 20) -> list[str]:
 
 
 class IngestError(PrefloopError):
-    """Input had bad rows and nothing was written (all-or-nothing)."""
+    """Input had bad rows and nothing was written (all-or-nothing). Exit 2: like a bad setting,
+    the input the user gave is wrong, and the message says how to fix it."""
+
+    exit_code = ExitCode.CONFIG_ERROR
 
     def __init__(self, problems: Sequence[RowProblem], total: int) -> None:
         self.problems = list(problems)
@@ -231,3 +235,18 @@ class SourceError(IngestError):
         self.total = 0
         self.hint = hint
         PrefloopError.__init__(self, f"{problem}; nothing was written." + (f"\n{hint}" if hint else ""))
+
+
+class AllRowsRejected(IngestError):
+    """``--skip-invalid`` rejected every row: nothing was written, and that is not "nothing new"."""
+
+    def __init__(self, problems: Sequence[RowProblem], total: int, rejects: str | None) -> None:
+        self.problems = list(problems)
+        self.total = total
+        shown = "\n".join(_grouped(self.problems, limit=5))
+        where = f"; every row with its reason is in {rejects}" if rejects else ""
+        PrefloopError.__init__(
+            self,
+            f"all {total} row(s) were rejected, nothing was written{where}:\n{shown}\n"
+            "Fix the rows, map columns with --map, or name the format with --format.",
+        )

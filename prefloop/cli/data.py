@@ -110,6 +110,7 @@ def ingest(
 ) -> None:
     from prefloop.data.ingest import ingest as run_ingest
     from prefloop.data.readers import require_source
+    from prefloop.store.db import kept_only_if_filled
 
     file_type, opts = reading(
         fmt,
@@ -124,19 +125,20 @@ def ingest(
         strict=strict,
     )
     require_source(source, file_type, hub)  # a mistyped path creates no store
-    report = run_ingest(
-        obj.engine(create=True),
-        source,
-        fmt=file_type,
-        opts=opts,
-        skip_invalid=skip_invalid,
-        rejects_path=rejects,
-        split=split,
-        hf_split=hf_split,
-        encoding=encoding,
-        hub=hub,
-        progress=sys.stderr.isatty(),
-    )
+    with kept_only_if_filled(obj.config().db_url()):  # a failed ingest into a new path leaves no store
+        report = run_ingest(
+            obj.engine(create=True),
+            source,
+            fmt=file_type,
+            opts=opts,
+            skip_invalid=skip_invalid,
+            rejects_path=rejects,
+            split=split,
+            hf_split=hf_split,
+            encoding=encoding,
+            hub=hub,
+            progress=sys.stderr.isatty(),
+        )
     if as_json:
         echo_json(report.to_dict())
         return

@@ -26,6 +26,7 @@ __all__ = [
     "current_revision",
     "describe_url",
     "init_db",
+    "kept_only_if_filled",
     "make_engine",
     "migrations_dir",
     "normalize_url",
@@ -287,6 +288,23 @@ def store_state(url: str) -> tuple[str, str | None]:
     if revision not in known:
         return "foreign", revision
     return "prefloop", revision
+
+
+@contextmanager
+def kept_only_if_filled(url: str) -> Iterator[None]:
+    """A SQLite store that does not exist yet is removed again when the block fails: a failed
+    ingest into a new path leaves nothing behind. An existing store is left to its transaction."""
+    url = normalize_url(url)
+    parsed = make_url(url)
+    path = Path(parsed.database).expanduser() if parsed.drivername.startswith("sqlite") and parsed.database else None
+    new = path is not None and parsed.database != ":memory:" and not path.exists()
+    try:
+        yield
+    except BaseException:
+        if new and path is not None:
+            for leftover in (path, *(path.with_name(path.name + s) for s in ("-wal", "-shm", "-journal"))):
+                leftover.unlink(missing_ok=True)
+        raise
 
 
 def open_store(url: str, *, create: bool = False, migrate: bool = True) -> Engine:

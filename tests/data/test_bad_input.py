@@ -42,10 +42,10 @@ def seeded(tmp_path: Path) -> Path:
 
 
 def refused(cwd: Path, *args: str, words: tuple[str, ...]) -> str:
-    """Run an ingest that must fail: exit 1, one clean message containing ``words``, store unchanged."""
+    """Run an ingest that must fail: exit 2 (bad input), one clean message containing ``words``, store unchanged."""
     before = store_counts(cwd)
     proc = prefloop(cwd, "ingest", *args)
-    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "Traceback" not in proc.stderr
     for word in words:
         assert word in proc.stderr, proc.stderr
