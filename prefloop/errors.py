@@ -6,8 +6,10 @@ from collections.abc import Sequence
 from enum import IntEnum
 
 __all__ = [
+    "AllRowsRejected",
     "BackendAuthError",
     "BackendError",
+    "BackendStalled",
     "BackendUnreachable",
     "ConfigError",
     "DegenerateRow",
@@ -106,6 +108,13 @@ class BackendUnreachable(BackendError):
     exit_code = ExitCode.BACKEND_UNREACHABLE
 
 
+class BackendStalled(BackendUnreachable):
+    """A backend call did not end: a page that repeats, more pages than announced, or past its deadline.
+
+    Exit 3 like an unreachable server: the server is not serving what it should, and the next
+    run tries again."""
+
+
 class BackendAuthError(BackendError):
     """The backend refused the API key (HTTP 401/403): a configuration problem, never retried."""
 
@@ -196,7 +205,10 @@ def _grouped(problems: Sequence[RowProblem], limit: int = 20) -> list[str]:
 
 
 class IngestError(PrefloopError):
-    """Input had bad rows and nothing was written (all-or-nothing)."""
+    """Input had bad rows and nothing was written (all-or-nothing). Exit 2: like a bad setting,
+    the input the user gave is wrong, and the message says how to fix it."""
+
+    exit_code = ExitCode.CONFIG_ERROR
 
     def __init__(self, problems: Sequence[RowProblem], total: int) -> None:
         self.problems = list(problems)
@@ -234,3 +246,18 @@ class NoLabelRead(SourceError):
     """
 
     exit_code = ExitCode.CONFIG_ERROR
+
+
+class AllRowsRejected(IngestError):
+    """``--skip-invalid`` rejected every row: nothing was written, and that is not "nothing new"."""
+
+    def __init__(self, problems: Sequence[RowProblem], total: int, rejects: str | None) -> None:
+        self.problems = list(problems)
+        self.total = total
+        shown = "\n".join(_grouped(self.problems, limit=5))
+        where = f"; every row with its reason is in {rejects}" if rejects else ""
+        PrefloopError.__init__(
+            self,
+            f"all {total} row(s) were rejected, nothing was written{where}:\n{shown}\n"
+            "Fix the rows, map columns with --map, or name the format with --format.",
+        )

@@ -48,7 +48,44 @@ def prefloop(
         proc = _in_process(cwd, list(args), env)
     if check and proc.returncode != 0:
         raise AssertionError(f"prefloop {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
+    assert_no_secret(proc, secrets_of(env, cwd))
     return proc
+
+
+_SECRET_KEYS = ("LABEL_STUDIO_API_KEY", "ARGILLA_API_KEY", "PREFLOOP_BACKEND_API_KEY")
+_URL_KEYS = ("PREFLOOP_BACKEND_URL", "LABEL_STUDIO_URL", "ARGILLA_API_URL", "PREFLOOP_DB_URL")
+
+
+def secrets_of(env: dict[str, str], cwd: Path) -> list[str]:
+    """The secrets a run was given: API keys and URL passwords from ``env`` and ``cwd/prefloop.toml``."""
+    import tomllib
+    from urllib.parse import urlsplit
+
+    keys = [env[k] for k in _SECRET_KEYS if env.get(k)]
+    urls = [env[k] for k in _URL_KEYS if env.get(k)]
+    toml = cwd / "prefloop.toml"
+    if toml.is_file():
+        try:
+            section = tomllib.loads(toml.read_text(encoding="utf-8")).get("backend", {})
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError):
+            section = {}
+        if isinstance(section, dict):
+            keys += [str(section["api_key"])] if section.get("api_key") else []
+            urls += [str(section["url"])] if section.get("url") else []
+    for url in urls:
+        try:
+            password = urlsplit(url).password
+        except ValueError:
+            password = None
+        keys += [password] if password else []
+    return [k for k in keys if len(k) >= 6]  # prefloop masks secrets of 6 characters and more
+
+
+def assert_no_secret(proc: subprocess.CompletedProcess[str], secrets: list[str]) -> None:
+    """Every run of the suite with secrets set: none of them in its output, whatever it printed."""
+    for secret in secrets:
+        for name, text in (("stdout", proc.stdout), ("stderr", proc.stderr)):
+            assert secret not in (text or ""), f"a secret reached {name} of {' '.join(map(str, proc.args))}"
 
 
 def run(

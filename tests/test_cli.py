@@ -30,7 +30,7 @@ def test_bad_file_exits_nonzero_with_line_and_field(tmp_path: Path) -> None:
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"prompt": "p", "response_a": "x", "response_b": "x"}\n')
     proc = run(tmp_path, "--db", str(tmp_path / "s.db"), "ingest", str(bad), check=False)
-    assert proc.returncode == 1
+    assert proc.returncode == 2, "bad input is exit 2, like a bad setting"
     assert "bad.jsonl, line 1, field 'response_b'" in proc.stderr
     assert "--skip-invalid" in proc.stderr
 

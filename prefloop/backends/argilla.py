@@ -55,7 +55,9 @@ from prefloop.backends.base import (
     presentation_swapped,
     undo_presentation,
 )
+from prefloop.backends.paging import Deadline, PageGuard
 from prefloop.backends.retry import RetryPolicy, Transient, transport
+from prefloop.redact import mask_url
 from prefloop.types import AnnotatorRef, Choice, ProjectPull, PulledLabel, PullResult, PushedTask, TaskRequest
 
 __all__ = ["ArgillaBackend", "load_template"]
@@ -115,6 +117,7 @@ class ArgillaBackend(AnnotationBackend):
         super().__init__(settings)
         # the URL and key come from the settings only: config.load_config reads the environment
         self.url = (settings.url or DEFAULT_URL).rstrip("/")
+        self.shown_url = mask_url(self.url)  # for messages: a password in the URL never shows
         self.workspace: str = settings.extra.get("workspace") or DEFAULT_WORKSPACE
         self.template = load_template(settings.template)
         self.__api_key = settings.api_key or ""
@@ -127,7 +130,7 @@ class ArgillaBackend(AnnotationBackend):
         self._usernames: dict[str, str | None] = {}
 
     def __repr__(self) -> str:
-        return f"ArgillaBackend(project={self.settings.project!r}, url={self.url!r}, api_key=***)"
+        return f"ArgillaBackend(project={self.settings.project!r}, url={self.shown_url!r}, api_key=***)"
 
     def close(self) -> None:
         self._http.close()
@@ -140,21 +143,27 @@ class ArgillaBackend(AnnotationBackend):
         path: str,
         *,
         allow: tuple[int, ...] = (),
+        deadline: Deadline | None = None,
         **kwargs: Any,
     ) -> httpx.Response:
         """One REST call under the backends' retry policy (``retry.py``): transient failures are
-        retried, a refused key is ``BackendAuthError``, any other 4xx/5xx a ``BackendError``."""
+        retried until ``deadline`` (default ``[backend] deadline_s`` from now), a refused key is
+        ``BackendAuthError``, any other 4xx/5xx a ``BackendError``."""
         attempts = self._retry.attempts
         try:
-            response = self._retry.call(lambda: transport(lambda: self._http.request(method, path, **kwargs)))
+            response = self._retry.call(
+                lambda: transport(lambda: self._http.request(method, path, **kwargs)),
+                deadline=deadline or Deadline(self.settings.deadline_s),
+            )
         except Transient as exc:
             raise BackendUnreachable(
-                f"Argilla at {self.url} did not answer {method} {path} after {attempts} attempt(s) ({exc.problem}); "
+                f"Argilla at {self.shown_url} did not answer {method} {path} after {attempts} attempt(s) "
+                f"({exc.problem}); "
                 "check that the server runs and that ARGILLA_API_URL / the backend url points at it"
             ) from None
         if response.status_code in (401, 403) and response.status_code not in allow:
             raise BackendAuthError(
-                f"Argilla at {self.url} refused the API key (HTTP {response.status_code}) for {method} {path}; "
+                f"Argilla at {self.shown_url} refused the API key (HTTP {response.status_code}) for {method} {path}; "
                 "set ARGILLA_API_KEY (or api_key under [backend]) to a key of a user of that server"
             )
         if response.status_code >= 400 and response.status_code not in allow:
@@ -172,7 +181,9 @@ class ArgillaBackend(AnnotationBackend):
                 retries=self.settings.retries,  # the SDK's own: connection errors only, as in retry.py
             )
         except Exception as exc:
-            raise BackendUnreachable(f"argilla SDK could not connect to {self.url}: {type(exc).__name__}") from exc
+            raise BackendUnreachable(
+                f"argilla SDK could not connect to {self.shown_url}: {type(exc).__name__}"
+            ) from exc
 
     # -- contract --------------------------------------------------------------------
 
@@ -182,11 +193,13 @@ class ArgillaBackend(AnnotationBackend):
             self._request("GET", "/api/v1/me")
         except BackendAuthError as exc:
             return Health(ok=False, detail=str(exc), refused=True)
-        except BackendError as exc:
+        except BackendUnreachable as exc:
             return Health(ok=False, detail=str(exc))
+        except BackendError as exc:
+            return Health(ok=False, detail=str(exc), answered=True)
         except Exception as exc:  # health never raises
             return Health(ok=False, detail=f"{type(exc).__name__}: {exc}")
-        return Health(ok=True, detail=f"Argilla {version} at {self.url}", version=version)
+        return Health(ok=True, detail=f"Argilla {version} at {self.shown_url}", version=version)
 
     def ensure_project(self) -> str:
         if self._dataset_id:
@@ -475,9 +488,14 @@ class ArgillaBackend(AnnotationBackend):
         params: dict[str, Any] = {"limit": PAGE_SIZE, "offset": 0}
         if with_responses:
             params["include"] = "responses"
+        what = f"GET /api/v1/datasets/{dataset_id}/records"
+        guard = PageGuard(f"Argilla at {self.shown_url}", what, self.settings.deadline_s, PAGE_SIZE)
         while True:
-            answer = self._request("GET", f"/api/v1/datasets/{dataset_id}/records", params=params)
+            answer = self._request(
+                "GET", f"/api/v1/datasets/{dataset_id}/records", params=params, deadline=guard.deadline
+            )
             body = answer.json()
+            guard.check([item.get("id") for item in body["items"]], int(body.get("total", 0)))
             date = answer.headers.get("date")
             # The Date header has 1 s resolution: step back a second so the cursor never runs ahead.
             served = parsedate_to_datetime(date) - timedelta(seconds=1) if date else None

@@ -37,6 +37,7 @@ from typing import Any
 
 from prefloop.config import BackendSettings
 from prefloop.errors import BackendAuthError, BackendError, BackendUnreachable
+from prefloop.redact import mask_url
 from prefloop.types import ProjectPull, PullResult, PushedTask, TaskRequest
 
 __all__ = [
@@ -59,6 +60,18 @@ class Health:
     detail: str
     version: str | None = None
     refused: bool = False  # the server answered but refused the API key (not an outage)
+    answered: bool = False  # the server answered, with an error (a 500, a 404): not an outage either
+
+    def raise_unless_ok(self, backend: str) -> None:
+        """Raise what a failed check means: a refused key exits 2, a server that answered with an
+        error 1 (its answer is in the message), a server that did not answer 3."""
+        if self.ok:
+            return
+        if self.refused:
+            raise BackendAuthError(self.detail)
+        if self.answered:
+            raise BackendError(f"{backend} answered its health check with an error: {self.detail}")
+        raise BackendUnreachable(f"{backend} is not reachable: {self.detail}")
 
 
 class UnknownEvent(BackendError):
@@ -104,7 +117,7 @@ class AnnotationBackend(ABC):
         self.settings = settings
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(project={self.settings.project!r}, url={self.settings.url!r})"
+        return f"{type(self).__name__}(project={self.settings.project!r}, url={mask_url(self.settings.url)!r})"
 
     @abstractmethod
     def health(self) -> Health:

@@ -56,7 +56,9 @@ from prefloop.backends.base import (
     presentation_swapped,
     undo_presentation,
 )
+from prefloop.backends.paging import Deadline, PageGuard
 from prefloop.backends.retry import RetryPolicy, Transient, transient_answer
+from prefloop.redact import mask_url
 from prefloop.resources import shipped_folder
 from prefloop.types import AnnotatorRef, Choice, ProjectPull, PulledLabel, PullResult, PushedTask, TaskRequest
 
@@ -177,6 +179,7 @@ class LabelStudioBackend(AnnotationBackend):
         super().__init__(settings)
         # the URL and key come from the settings only: config.load_config reads the environment
         self.url = (settings.url or DEFAULT_URL).rstrip("/")
+        self.shown_url = mask_url(self.url)  # for messages: a password in the URL never shows
         self._api_key = settings.api_key
         self._retry = RetryPolicy.from_settings(settings)
         self._client: LabelStudio | None = None
@@ -186,7 +189,7 @@ class LabelStudioBackend(AnnotationBackend):
 
     def __repr__(self) -> str:  # the key never appears, not even its length
         key = "***" if self._api_key else None
-        return f"LabelStudioBackend(project={self.settings.project!r}, url={self.url!r}, api_key={key})"
+        return f"LabelStudioBackend(project={self.settings.project!r}, url={self.shown_url!r}, api_key={key})"
 
     def close(self) -> None:
         if self._http is not None:
@@ -216,12 +219,21 @@ class LabelStudioBackend(AnnotationBackend):
 
     def _refused(self, what: str, status: int) -> BackendAuthError:
         return BackendAuthError(
-            f"Label Studio at {self.url} refused the API key (HTTP {status}) for {what}; set LABEL_STUDIO_API_KEY "
-            "(or api_key under [backend]) to a valid token: Account & Settings creates a new one"
+            f"Label Studio at {self.shown_url} refused the API key (HTTP {status}) for {what}; set "
+            "LABEL_STUDIO_API_KEY (or api_key under [backend]) to a valid token: Account & Settings creates a new one"
         )
 
-    def _call(self, what: str, send: Callable[[], _T], *, idempotent: bool = True, attempts: int | None = None) -> _T:
-        """One call (SDK or REST) under the retry policy.
+    def _call(
+        self,
+        what: str,
+        send: Callable[[], _T],
+        *,
+        idempotent: bool = True,
+        attempts: int | None = None,
+        deadline: Deadline | None = None,
+    ) -> _T:
+        """One call (SDK or REST) under the retry policy, its tries ending by ``deadline``
+        (default: ``[backend] deadline_s`` from now).
 
         Transient failures (``retry.py``) are retried; a non-idempotent call is retried only
         when the request surely never left (connection refused), any other failure raises
@@ -248,14 +260,22 @@ class LabelStudioBackend(AnnotationBackend):
 
         tries = attempts or self._retry.attempts
         try:
-            return self._retry.call(attempt, attempts=tries)
+            return self._retry.call(attempt, attempts=tries, deadline=deadline or Deadline(self.settings.deadline_s))
         except Transient as exc:
             raise BackendUnreachable(
-                f"Label Studio at {self.url} did not answer {what} after {tries} tries ({exc.problem}); "
+                f"Label Studio at {self.shown_url} did not answer {what} after {tries} tries ({exc.problem}); "
                 "check that the server is running and the URL (LABEL_STUDIO_URL or url under [backend]) is right"
             ) from None
 
-    def _rest(self, method: str, path: str, *, params: dict[str, Any] | None = None, body: Any = None) -> Any:
+    def _rest(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        body: Any = None,
+        deadline: Deadline | None = None,
+    ) -> Any:
         """A plain REST call (for what the SDK does not cover), under ``_call``."""
         if self._http is None:
             self._http = httpx.Client(base_url=self.url, timeout=self.settings.timeout_s, auth=_KeyAuth(self._key()))
@@ -267,7 +287,7 @@ class LabelStudioBackend(AnnotationBackend):
                 raise _HttpFailure(response.status_code, response.headers, response.text)
             return response.json() if response.content else None
 
-        return self._call(f"{method} {path}", send)
+        return self._call(f"{method} {path}", send, deadline=deadline)
 
     def _settle(self, what: str, attempt_fn: Callable[[], _T]) -> _T:
         """Run ``attempt_fn`` (which re-reads the server each time) until it is not ambiguous."""
@@ -279,10 +299,10 @@ class LabelStudioBackend(AnnotationBackend):
                 raise Transient(str(exc)) from None
 
         try:
-            return self._retry.call(attempt)
+            return self._retry.call(attempt, deadline=Deadline(self.settings.deadline_s))
         except Transient as exc:
             raise BackendUnreachable(
-                f"Label Studio at {self.url} did not confirm {what} after "
+                f"Label Studio at {self.shown_url} did not confirm {what} after "
                 f"{self._retry.attempts} tries ({exc.problem}); check the server"
             ) from None
 
@@ -294,9 +314,11 @@ class LabelStudioBackend(AnnotationBackend):
             who = self._call("GET /api/current-user/whoami", lambda: self.client.users.whoami())
         except BackendAuthError as exc:
             return Health(ok=False, detail=str(exc), refused=True)
-        except BackendError as exc:
+        except BackendUnreachable as exc:
             return Health(ok=False, detail=str(exc))
-        return Health(ok=True, detail=f"Label Studio at {self.url} as user {who.id}", version=version)
+        except BackendError as exc:
+            return Health(ok=False, detail=str(exc), answered=True)
+        return Health(ok=True, detail=f"Label Studio at {self.shown_url} as user {who.id}", version=version)
 
     def ensure_project(self) -> str:
         if self._project_id is None:
@@ -305,9 +327,7 @@ class LabelStudioBackend(AnnotationBackend):
 
     def _find_or_create(self) -> int:
         title = self.settings.project
-        rows: list[Any] = self._call(
-            "GET /api/projects", lambda: list(self.client.projects.list(title=title, page_size=1000))
-        )
+        rows = self._projects_titled(title)
         same = sorted(int(row.id) for row in rows if row.title == title and row.id is not None)
         if same:
             return same[0]
@@ -327,6 +347,28 @@ class LabelStudioBackend(AnnotationBackend):
         if created.id is None:
             raise BackendError(f"Label Studio created project {title!r} but did not say its id; rerun sync")
         return int(created.id)
+
+    def _projects_titled(self, title: str, page_size: int = 1000) -> list[Any]:
+        """Projects whose title contains ``title``, page by page under a ``PageGuard`` (the SDK's own
+        pager asks for the next page until one is empty: forever, when a server ignores ``page``)."""
+        guard = PageGuard(f"Label Studio at {self.shown_url}", "GET /api/projects", self.settings.deadline_s, page_size)
+        rows: list[Any] = []
+        page = 1
+        while True:
+
+            def one_page(n: int = page) -> Any:
+                return self.client.projects.list(title=title, page=n, page_size=page_size)
+
+            answer = self._call("GET /api/projects", one_page, deadline=guard.deadline)
+            items = list(answer.items or [])
+            count = getattr(answer.response, "count", None)
+            guard.check([row.id for row in items], count)
+            rows.extend(items)
+            if not items or getattr(answer.response, "next", None) is None:
+                return rows
+            if count is not None and len(rows) >= count:
+                return rows
+            page += 1
 
     def push_tasks(self, tasks: Sequence[TaskRequest]) -> list[PushedTask]:
         project_id = int(self.ensure_project())
@@ -412,6 +454,7 @@ class LabelStudioBackend(AnnotationBackend):
     ) -> Iterator[dict[str, Any]]:
         """Every task of the project matching ``filters``, page by page in id order."""
         query = {"filters": {"conjunction": "and", "items": filters or []}, "ordering": ["tasks:id"]}
+        guard = PageGuard(f"Label Studio at {self.shown_url}", "GET /api/tasks", self.settings.deadline_s, page_size)
         page, seen = 1, 0
         while True:
             answer = self._rest(
@@ -424,12 +467,14 @@ class LabelStudioBackend(AnnotationBackend):
                     "page_size": page_size,
                     "query": json.dumps(query),
                 },
+                deadline=guard.deadline,
             )
             tasks = answer.get("tasks", []) if isinstance(answer, dict) else answer
-            yield from tasks
-            seen += len(tasks)
             # a page past the end is a 404 ("Invalid page."), so stop on the total
             total = answer.get("total") if isinstance(answer, dict) else None
+            guard.check([task.get("id") for task in tasks], total if isinstance(total, int) else None)
+            yield from tasks
+            seen += len(tasks)
             if len(tasks) < page_size or (total is not None and seen >= total):
                 return
             page += 1

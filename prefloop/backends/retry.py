@@ -23,6 +23,8 @@ from typing import Any, TypeVar
 import httpx
 import tenacity
 
+from prefloop.backends.paging import Deadline
+
 __all__ = ["TRANSIENT_STATUS", "RetryPolicy", "Transient", "retry_after_s", "transient_answer"]
 
 _T = TypeVar("_T")
@@ -93,16 +95,29 @@ class RetryPolicy:
         return self.delay(state.attempt_number, retry_after)
 
     def call(
-        self, attempt: Callable[[], _T], attempts: int | None = None, sleep: Callable[[float], None] | None = None
+        self,
+        attempt: Callable[[], _T],
+        attempts: int | None = None,
+        sleep: Callable[[float], None] | None = None,
+        deadline: Deadline | None = None,
     ) -> _T:
         """Run ``attempt`` until it returns, raises a non-``Transient`` error, or the tries run out
         (then the last ``Transient`` is raised: the caller turns it into its own message).
+        With a ``deadline``, no try starts after it, nor a wait that would end past it.
 
         ``attempt`` raises ``Transient`` for what may pass; ``transport`` wraps an httpx call so
         its transport errors are that.
         """
+        stop: Any = tenacity.stop_after_attempt(max(1, attempts or self.attempts))
+        if deadline is not None:
+            late = deadline
+
+            def past_deadline(state: tenacity.RetryCallState) -> bool:
+                return late.passed() or self._wait(state) >= late.remaining()
+
+            stop = stop | past_deadline
         retrying = tenacity.Retrying(
-            stop=tenacity.stop_after_attempt(max(1, attempts or self.attempts)),
+            stop=stop,
             wait=self._wait,
             retry=tenacity.retry_if_exception_type(Transient),
             reraise=True,

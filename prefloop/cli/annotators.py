@@ -6,6 +6,7 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.measure import Measurement
 from rich.table import Column, Table
 
@@ -25,7 +26,12 @@ def _cell(value: Any, digits: int = 3) -> str:
 
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="One JSON object: annotators, krippendorff_alpha, fleiss_kappa.")
-@click.option("--out", default=None, help="Folder for kappa_heatmap.png and annotators.json.")
+@click.option(
+    "--out",
+    default=None,
+    type=click.Path(file_okay=False, writable=True),
+    help="Folder for kappa_heatmap.png and annotators.json (created if missing; not a file).",
+)
 @click.option("--dimension", default="overall", show_default=True, help="Labels of this dimension only.")
 @pass_ctx
 def annotators(obj: Context, as_json: bool, out: str | None, dimension: str) -> None:
@@ -62,7 +68,7 @@ def annotators(obj: Context, as_json: bool, out: str | None, dimension: str) -> 
     for row in data["annotators"]:
         bias = row["position_bias"]
         table.add_row(
-            row["annotator"],
+            escape(str(row["annotator"])),  # a name is user data, never markup
             str(row["labels"]),
             _cell(row["agreement_with_consensus"]),
             _cell(row["reliability"]),
@@ -70,7 +76,7 @@ def annotators(obj: Context, as_json: bool, out: str | None, dimension: str) -> 
             _cell(row["skip_rate"]),
             _cell(row["median_seconds"], digits=1),
             f"{_cell(bias['first_shown_share'])} (p={_cell(bias['p_value'])})" if bias else "-",
-            ", ".join(row["reasons"]) or "-",
+            escape(", ".join(row["reasons"])) or "-",
         )
     screen = Console()
     needed = Measurement.get(screen, screen.options.update_width(10_000), table).maximum

@@ -9,8 +9,11 @@ commands: ``PrefloopGroup.invoke`` turns every one into ``Error: <message>`` and
 from __future__ import annotations
 
 import json
+import os
 import signal
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -135,6 +138,18 @@ def _one_line_deprecations(original: Any) -> Any:
     return show
 
 
+@contextmanager
+def private_files() -> Iterator[None]:
+    """Files and folders a command creates (stores, reports, exports, weights) are its user's only:
+    0600 / 0700, or stricter where the user's umask already is."""
+    before = os.umask(0o077)
+    os.umask(before | 0o077)
+    try:
+        yield
+    finally:
+        os.umask(before)
+
+
 class PrefloopGroup(click.Group):
     """Hoists global options and maps every error to its message and exit code."""
 
@@ -144,7 +159,9 @@ class PrefloopGroup(click.Group):
         return super().parse_args(ctx, args)
 
     def invoke(self, ctx: click.Context) -> Any:
-        with warnings.catch_warnings():
+        from prefloop.redact import redacting_streams
+
+        with private_files(), redacting_streams(), warnings.catch_warnings():
             warnings.simplefilter("always", SettingDeprecationWarning)
             warnings.showwarning = _one_line_deprecations(warnings.showwarning)
             try:
@@ -154,7 +171,10 @@ class PrefloopGroup(click.Group):
             except (Exception, KeyboardInterrupt) as exc:
                 debug = isinstance(ctx.obj, Context) and ctx.obj.debug
                 if debug and not isinstance(exc, PrefloopError | KeyboardInterrupt):
-                    raise
+                    import traceback
+
+                    traceback.print_exc()  # here, not by the interpreter: the stream still masks secrets
+                    ctx.exit(1)
                 ctx.exit(_say_error(exc))
 
 

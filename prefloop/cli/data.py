@@ -7,10 +7,11 @@ import sys
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from prefloop.cli.app import Context, echo_json, pass_ctx
-from prefloop.cli.options import format_names, reading, reading_options
+from prefloop.cli.options import format_names, known_encoding, reading, reading_options
 
 __all__ = ["export", "ingest", "init", "stats"]
 
@@ -62,7 +63,13 @@ _INGEST_HELP = """Read pairs and labels from JSONL, JSON, CSV, Parquet or a Hugg
 @click.option("--dimension", default=None, help="Dimension of labels that do not name one (default: overall).")
 @click.option("--annotator", default=None, help="Annotator of labels that do not name one (default: import:FILE).")
 @click.option("--strict", is_flag=True, help="Refuse degenerate rows (identical responses, empty texts).")
-@click.option("--encoding", default="utf-8", show_default=True, help="Text encoding of JSONL/CSV input.")
+@click.option(
+    "--encoding",
+    default="utf-8",
+    show_default=True,
+    callback=known_encoding,
+    help="Text encoding of JSONL/CSV input (a Python codec name: utf-8, utf-8-sig, latin-1, cp1252, ...).",
+)
 @click.option("--hub", is_flag=True, help="SOURCE is a Hugging Face Hub name (same as an hf:// prefix).")
 @click.option("--skip-invalid", is_flag=True, help="Keep valid rows; write rejected ones with reasons to a file.")
 @click.option("--rejects", default=None, help="Where --skip-invalid writes rejected rows (JSONL).")
@@ -105,6 +112,7 @@ def ingest(
 ) -> None:
     from prefloop.data.ingest import ingest as run_ingest
     from prefloop.data.readers import require_source
+    from prefloop.store.db import kept_only_if_filled
 
     file_type, opts = reading(
         fmt,
@@ -119,19 +127,20 @@ def ingest(
         strict=strict,
     )
     require_source(source, file_type, hub)  # a mistyped path creates no store
-    report = run_ingest(
-        obj.engine(create=True),
-        source,
-        fmt=file_type,
-        opts=opts,
-        skip_invalid=skip_invalid,
-        rejects_path=rejects,
-        split=split,
-        hf_split=hf_split,
-        encoding=encoding,
-        hub=hub,
-        progress=sys.stderr.isatty(),
-    )
+    with kept_only_if_filled(obj.config().db_url()):  # a failed ingest into a new path leaves no store
+        report = run_ingest(
+            obj.engine(create=True),
+            source,
+            fmt=file_type,
+            opts=opts,
+            skip_invalid=skip_invalid,
+            rejects_path=rejects,
+            split=split,
+            hf_split=hf_split,
+            encoding=encoding,
+            hub=hub,
+            progress=sys.stderr.isatty(),
+        )
     if as_json:
         echo_json(report.to_dict())
         return
@@ -257,5 +266,6 @@ def stats(obj: Context, as_json: bool) -> None:
         return
     table = Table(title="prefloop store", show_header=False)
     for key, value in data.items():
-        table.add_row(key.replace("_", " "), json.dumps(value) if isinstance(value, dict) else str(value))
+        shown = json.dumps(value, ensure_ascii=False) if isinstance(value, dict) else str(value)
+        table.add_row(escape(key.replace("_", " ")), escape(shown))  # names in the store are user data
     Console().print(table)

@@ -32,9 +32,10 @@ def sync(obj: Context, dry_run: bool, progress: bool | None) -> None:
     failure ends with {"step": "error", "type": ..., "message": ...}.
 
     \b
-    Exit codes: 0 ok, 1 unexpected error, 2 config or store error, 3 backend or database
-                unreachable, 4 lock held (another sync runs), 5 nothing to do,
-                130 SIGINT, 143 SIGTERM.
+    Exit codes: 0 ok, 1 the backend answered with an error (a 500) or an unexpected error,
+                2 config or store error (a refused API key too), 3 backend or database
+                unreachable, or a backend call past deadline_s or paging in circles,
+                4 lock held (another sync runs), 5 nothing to do, 130 SIGINT, 143 SIGTERM.
     \b
     Example (crontab, every 5 minutes):
       */5 * * * * cd /srv/prefs && prefloop sync >> sync.log 2>&1
@@ -166,7 +167,14 @@ def demo(
     size = DemoSize.quick() if quick else DemoSize.full()
     overrides = {"cycles": cycles, "queue": queue, "milestone": milestone, "test_size": test_size}
     size = dataclasses.replace(size, **{k: v for k, v in overrides.items() if v is not None})
-    path = run_demo(workdir, data=data, synthetic=synthetic, strategy=strategy, size=size, say=console.print)
+    path = run_demo(
+        workdir,
+        data=data,
+        synthetic=synthetic,
+        strategy=strategy,
+        size=size,
+        say=lambda line: console.print(line, markup=False),
+    )
     click.echo(f"demo finished; report at {path}")
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from prefloop.cli.app import Context, console, echo_json, pass_ctx
@@ -75,7 +76,8 @@ def train(obj: Context, parent: str | None, dimensions: tuple[str, ...]) -> None
         console.print(f"warning: {warning}", markup=False, highlight=False)
     console.print(
         f"trained on {result.n_new} labels"
-        + (f" (+ replay from {result.n_replay_pool} older, parent {result.parent})" if result.parent else "")
+        + (f" (+ replay from {result.n_replay_pool} older, parent {result.parent})" if result.parent else ""),
+        markup=False,
     )
     click.echo(result.name)
 
@@ -168,10 +170,10 @@ def evaluate(
     if as_json:
         echo_json(metrics)
         return
-    table = Table(title=f"evaluation of {metrics['model']}", show_header=False)
+    table = Table(title=f"evaluation of {escape(str(metrics['model']))}", show_header=False)
     for key, value in metrics.items():
         if not isinstance(value, dict | list):
-            table.add_row(key, f"{value:.4f}" if isinstance(value, float) else str(value))
+            table.add_row(escape(key), f"{value:.4f}" if isinstance(value, float) else escape(str(value)))
     Console().print(table)
     if metrics.get("length_groups"):
         _echo_length_groups(metrics["length_groups"])
@@ -300,12 +302,13 @@ def _audit_table(report: dict[str, Any]) -> Table:
     def interval(ci: list[float] | None, scale: float = 1.0, fmt: str = "+.3f") -> str:
         return "–" if ci is None else f"{num(ci[0], scale, fmt)} … {num(ci[1], scale, fmt)}"
 
-    table = Table(title=f"audit of {report['model']} on {report['n_pairs']} pairs", box=box.SIMPLE_HEAD, pad_edge=False)
+    title = f"audit of {escape(str(report['model']))} on {report['n_pairs']} pairs"
+    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False)
     for column in ("probe", "shift", "95 % CI", "ex-length", "flip %", "95 % CI"):
         table.add_column(column, justify="left" if column == "probe" else "right", no_wrap=True)
     for p in report["probes"]:
         table.add_row(
-            p["name"],
+            escape(str(p["name"])),
             num(p["mean_shift"]),
             interval(p["ci"]),
             num(p["shift_beyond_length"]),

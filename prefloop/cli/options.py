@@ -23,6 +23,7 @@ __all__ = [
     "FLAGS",
     "SettingOption",
     "format_names",
+    "known_encoding",
     "reading",
     "reading_options",
     "setting_help",
@@ -210,3 +211,17 @@ def reading(
         **more,
     )
     return file_type, opts
+
+
+def known_encoding(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """An ``--encoding`` Python knows, checked while the flags are parsed (before a store is made)."""
+    import codecs
+
+    try:
+        codecs.lookup(value)
+    except LookupError:
+        raise click.BadParameter(
+            f"{value!r} is not a text encoding Python knows; use a codec name such as utf-8, utf-8-sig, "
+            "latin-1 or cp1252"
+        ) from None
+    return value

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from prefloop.config.fields import Section, setting
+from prefloop.redact import mask_url
 
 __all__ = ["SECRET_ENV", "URL_ENV", "BackendSettings"]
 
@@ -67,6 +68,12 @@ class BackendSettings(Section):
         5.0, "A pull re-reads this many seconds before its cursor on purpose (re-read labels are dropped)", ge=0
     )
     timeout_s: float = setting(30.0, "HTTP timeout per request", gt=0)
+    deadline_s: float = setting(
+        600.0,
+        "Longest time one backend call may take, its retries and all its pages included (a whole pull, "
+        "a project lookup); past it sync stops with exit 3 and frees the lock",
+        gt=0,
+    )
     retries: int = setting(
         3, "Retries on connection errors, timeouts, 429 and 502/503/504 before giving up (other errors: none)", ge=0
     )
@@ -81,4 +88,6 @@ class BackendSettings(Section):
 
     def __repr__(self) -> str:  # never leak a key through a log line
         key = "***" if self.api_key else None
-        return f"BackendSettings(name={self.name!r}, project={self.project!r}, url={self.url!r}, api_key={key})"
+        return (
+            f"BackendSettings(name={self.name!r}, project={self.project!r}, url={mask_url(self.url)!r}, api_key={key})"
+        )

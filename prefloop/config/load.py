@@ -14,6 +14,7 @@ tools document (``LABEL_STUDIO_API_KEY``, ``ARGILLA_API_KEY``, ...).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tomllib
 import warnings
@@ -22,11 +23,13 @@ from dataclasses import Field, fields
 from pathlib import Path
 from types import UnionType
 from typing import Any, Literal, Union, get_args, get_origin
+from urllib.parse import urlsplit
 
 from prefloop.config.backend import SECRET_ENV, URL_ENV
 from prefloop.config.fields import SettingDeprecationWarning, SettingError, type_hints, unknown_keys
 from prefloop.config.settings import SECTIONS, LoopConfig
 from prefloop.errors import ConfigError
+from prefloop.redact import register_secret
 
 __all__ = [
     "CONFIG_ENV",
@@ -246,9 +249,33 @@ def load_config(
     config = _build(values, sources)
     config.source = str(file) if file else None
     config.sources = sources
+    _guard_secrets(config, sources)
     if require_secrets:
         check_secrets(config)
     return config
+
+
+def _guard_secrets(config: LoopConfig, sources: Mapping[str, str]) -> None:
+    """Register every secret for masking (``prefloop.redact``); warn about one written in a file,
+    naming the environment variable that should hold it instead."""
+    register_secret(config.backend.api_key)
+    for url in (config.backend.url, config.db):
+        if url and "@" in url:
+            with contextlib.suppress(ValueError):  # not a URL urllib reads: redact()'s URL pattern masks it
+                register_secret(urlsplit(url).password)
+    source = sources.get("backend.api_key", "")
+    if config.backend.api_key and source.startswith("file "):
+        variable = SECRET_ENV.get(config.backend.name, ("PREFLOOP_BACKEND_API_KEY",))[-1]
+        warnings.warn(
+            f"{source[5:]}: [backend] api_key is a secret in a file others may read; set {variable} "
+            "(or PREFLOOP_BACKEND_API_KEY) in the environment and remove api_key from the file",
+            SecretInFileWarning,
+            stacklevel=3,
+        )
+
+
+class SecretInFileWarning(SettingDeprecationWarning):
+    """A secret was read from the configuration file (the CLI prints it as ``Warning: ...``)."""
 
 
 def check_secrets(config: LoopConfig) -> None:

@@ -28,7 +28,7 @@ from prefloop.data.fields import UNREAD, ShapeOptions
 from prefloop.data.formats import TOOL_FORMATS, detect_adapter, get_adapter
 from prefloop.data.readers import read_rows, tool_settings
 from prefloop.data.shapes import LABEL_LIKE, apply_mapping, row_to_pairs
-from prefloop.errors import DegenerateRow, IngestError, NoLabelRead, RowProblem, SourceError
+from prefloop.errors import AllRowsRejected, DegenerateRow, IngestError, NoLabelRead, RowProblem, SourceError
 from prefloop.store.db import session_scope
 from prefloop.store.pairs import AddedCounts, add_pairs, prepare_bulk_load
 from prefloop.types import PairRecord
@@ -151,6 +151,9 @@ def iter_records(
     name = _source_name(source)
     convert: Converter | None = None
     for line, row in read_rows(source, fmt, split, encoding=encoding, hub=hub):
+        if isinstance(row, RowProblem):  # a row the reader could not read: one bad row like any other
+            yield line, row
+            continue
         first = convert is None
         if convert is None:
             state.format, convert = choose_converter(row, opts)
@@ -321,7 +324,7 @@ def prefetched(items: Iterator[T], chunk: int = 500, depth: int = 8) -> Iterator
 def _progress(enabled: bool) -> Progress:
     return Progress(
         SpinnerColumn(),
-        TextColumn("{task.description} {task.completed:,} rows"),
+        TextColumn("{task.description} {task.completed:,} rows", markup=False),  # a file name is not markup
         TimeElapsedColumn(),
         disable=not enabled,
         transient=True,
@@ -337,8 +340,25 @@ def _note(report: IngestReport, item: RowProblem, opts: ShapeOptions, problems: 
     report.rejected += 1
     if len(problems) < MAX_KEPT_PROBLEMS:
         problems.append(item)
-    if handle:
+    if handle is not None:
         handle.write(json.dumps(item.to_dict(), ensure_ascii=False) + "\n")
+
+
+class _LazyFile:
+    """A text file opened for writing at the first ``write`` (no empty rejects file)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._handle: Any = None
+
+    def write(self, text: str) -> None:
+        if self._handle is None:
+            self._handle = self.path.open("w", encoding="utf-8")
+        self._handle.write(text)
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
 
 
 def _count_row(report: IngestReport, records: list[PairRecord], who: set[str], default_annotator: str) -> None:
@@ -379,7 +399,7 @@ def ingest(
     counts = AddedCounts()
     state = _Reading()
     who: set[str] = set()
-    handle = rejects.open("w", encoding="utf-8") if rejects else None
+    handle = _LazyFile(rejects) if rejects else None  # created at the first rejected row, not before
     try:
         with _progress(progress) as bar, session_scope(engine) as session:  # ONE transaction: all rows or none
             task = bar.add_task(f"reading {name}", total=None)
@@ -401,6 +421,8 @@ def ingest(
                     batch = []
             if report.rejected and not skip_invalid:
                 raise IngestError(problems, report.rejected)
+            if report.rejected and report.rejected + report.degenerate >= report.rows:
+                raise AllRowsRejected(problems, report.rejected, str(rejects) if rejects else None)
             if batch:
                 counts += add_pairs(session, batch, source=name, split=split)
             report.format = state.format
@@ -409,13 +431,11 @@ def ingest(
         problems.append(fatal)
         raise IngestError(problems, report.rejected + 1) from None
     finally:
-        if handle:
+        if handle is not None:
             handle.close()
     report.problems = [p.to_dict() for p in problems[:20]]
     if rejects is not None:
         report.rejects_path = str(rejects) if report.rejected else None
-        if not report.rejected:
-            rejects.unlink(missing_ok=True)
     report.pairs_added = counts.pairs_added
     report.labels_seen, report.labels_added = counts.labels_seen, counts.labels_added
     report.annotators = len(who)

@@ -8,7 +8,9 @@ Argilla and PandaLM write) is parsed whole, as those exports are.
 
 A problem with the source as a whole (missing, empty, not really gzip, not Parquet,
 not in the encoding claimed) raises ``SourceError`` with one line saying what to do;
-a problem in one row is the caller's, as a ``RowProblem``.
+a problem in one row is the caller's, as a ``RowProblem``: a JSONL line that is not a JSON
+object, a CSV row with more values than columns, a line with bytes not in ``encoding`` are
+yielded as ``(line, RowProblem)`` so reading goes on and ``--skip-invalid`` can skip them.
 """
 
 from __future__ import annotations
@@ -136,23 +138,39 @@ def _first_byte(path: Path) -> bytes:
     return b""
 
 
-def _read_jsonl(path: Path, encoding: str) -> Iterator[tuple[int, Row]]:
-    decode = _decoder(str(path), encoding)
+def _undecodable(path: Path, number: int, encoding: str, exc: UnicodeDecodeError) -> RowProblem:
+    shown = "UTF-8" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
+    return RowProblem(
+        str(path),
+        number,
+        None,
+        f"not valid {shown} (byte {exc.start}); if the file is in another encoding, pass it, e.g. --encoding latin-1",
+    )
+
+
+def _read_jsonl(path: Path, encoding: str) -> Iterator[tuple[int, Row | RowProblem]]:
     with _open_binary(path) as handle:
         for number, raw in enumerate(handle, start=1):
-            text = decode(raw, number)
+            try:
+                text = raw.decode(encoding)
+            except UnicodeDecodeError as exc:
+                yield number, _undecodable(path, number, encoding, exc)
+                continue
+            text = text.removeprefix("\ufeff") if number == 1 else text
             if not text.strip():
                 continue
             try:
                 row = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise RowProblem(str(path), number, None, f"malformed JSON: {exc.msg} at column {exc.colno}") from None
+            except json.JSONDecodeError as exc:  # json's message ends "at line 1 column N": say only the column
+                yield number, RowProblem(str(path), number, None, f"malformed JSON: {exc.msg}, column {exc.colno}")
+                continue
             if not isinstance(row, dict):
-                raise RowProblem(str(path), number, None, "each line must be a JSON object")
+                yield number, RowProblem(str(path), number, None, "each line must be a JSON object")
+                continue
             yield number, row
 
 
-def _read_json(path: Path, encoding: str) -> Iterator[tuple[int, Row]]:
+def _read_json(path: Path, encoding: str) -> Iterator[tuple[int, Row | RowProblem]]:
     """A ``.json`` file: one JSON array of objects, or (common, if misnamed) JSON lines."""
     if path.is_dir():  # an Argilla ``to_disk`` folder
         path = path / "records.json"
@@ -170,7 +188,8 @@ def _read_json(path: Path, encoding: str) -> Iterator[tuple[int, Row]]:
         ) from None
     for number, row in enumerate(rows, start=1):
         if not isinstance(row, dict):
-            raise RowProblem(str(path), number, None, "each element of the JSON array must be an object")
+            yield number, RowProblem(str(path), number, None, "each element of the JSON array must be an object")
+            continue
         yield number, row
 
 
@@ -180,7 +199,9 @@ class _LineCountingReader(io.TextIOBase):
     def __init__(self, raw: IO[bytes], name: str, encoding: str) -> None:
         self.raw = raw
         self.decode = _decoder(name, encoding)
+        self.encoding_name = encoding
         self.line = 0
+        self.bad: dict[int, UnicodeDecodeError] = {}  # line → its undecodable bytes (the header's fail at once)
 
     # typeshed gives TextIOBase the bytes signatures of _IOBase too: these override both.
     def readline(self, size: int | None = -1) -> str:  # type: ignore[override]
@@ -188,6 +209,12 @@ class _LineCountingReader(io.TextIOBase):
         if not data:
             return ""
         self.line += 1
+        if self.line > 1:
+            try:
+                data.decode(self.encoding_name)
+            except UnicodeDecodeError as exc:  # one bad row, not a bad file: read on, report the row
+                self.bad[self.line] = exc
+                return data.decode(self.encoding_name, errors="replace")
         return str(self.decode(data, self.line))
 
     def __iter__(self) -> Iterator[str]:  # type: ignore[override]
@@ -201,18 +228,34 @@ class _LineCountingReader(io.TextIOBase):
         return line
 
 
-def _read_csv(path: Path, encoding: str) -> Iterator[tuple[int, Row]]:
+def _delimiter(path: Path, encoding: str) -> str:
+    """Tab for .tsv; otherwise the header line decides between , ; tab and | (Excel writes ; in
+    many locales), comma when it cannot tell."""
+    if ".tsv" in path.name.lower():
+        return "\t"
+    with _open_binary(path) as handle:
+        header = handle.readline().decode(encoding, errors="replace")
+    counts = {d: header.count(d) for d in (",", ";", "\t", "|")}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] > counts[","] else ","
+
+
+def _read_csv(path: Path, encoding: str) -> Iterator[tuple[int, Row | RowProblem]]:
     csv.field_size_limit(1 << 30)
+    delimiter = _delimiter(path, encoding)
     with _open_binary(path) as handle:
         stream = _LineCountingReader(handle, str(path), encoding)
-        delimiter = "\t" if ".tsv" in path.name.lower() else ","
         reader = csv.DictReader(stream, delimiter=delimiter)
         start = 2
         try:
             for row in reader:
-                if None in row:
-                    raise RowProblem(str(path), start, None, "more values than header columns")
-                yield start, dict(row)
+                bad = next((stream.bad.pop(n) for n in range(start, stream.line + 1) if n in stream.bad), None)
+                if bad is not None:
+                    yield start, _undecodable(path, start, encoding, bad)
+                elif None in row:
+                    yield start, RowProblem(str(path), start, None, "more values than header columns")
+                else:
+                    yield start, dict(row)
                 start = stream.line + 1
         except csv.Error as exc:
             raise RowProblem(str(path), stream.line, None, f"malformed CSV: {exc}") from None
@@ -225,14 +268,19 @@ def _parquet_files(folder: Path) -> list[Path]:
     return sorted((folder / "data").glob("*.parquet")) or sorted(folder.glob("*.parquet"))
 
 
-def _read_parquet(path: Path, encoding: str) -> Iterator[tuple[int, Row]]:
-    """One Parquet file, or every shard of a Hub-layout folder in order (numbered on across shards)."""
+def _read_parquet(path: Path, encoding: str) -> Iterator[tuple[int, Row | RowProblem]]:
+    """One Parquet file (``.parquet.gz`` too), or every shard of a Hub-layout folder in order (numbered on)."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     number = 0
     for shard in _parquet_files(path) if path.is_dir() else [path]:
         try:
-            parquet = pq.ParquetFile(shard)
+            if shard.suffix.lower() in _COMPRESSED:  # .parquet.gz: Parquet needs random access, so in memory
+                with _open_binary(shard) as handle:
+                    parquet = pq.ParquetFile(pa.BufferReader(handle.read()))
+            else:
+                parquet = pq.ParquetFile(shard)
         except Exception as exc:
             raise SourceError(
                 str(shard),
@@ -280,7 +328,7 @@ def _load_hf(source: str, split: str | None) -> Any:
     return loaded
 
 
-def _read_hf(source: str, split: str | None) -> Iterator[tuple[int, Row]]:
+def _read_hf(source: str, split: str | None) -> Iterator[tuple[int, Row | RowProblem]]:
     for number, row in enumerate(_load_hf(source, split), start=1):
         yield number, dict(row)
 
@@ -304,7 +352,7 @@ def tool_settings(source: str) -> dict[str, Any] | None:
 _READERS = {"jsonl": _read_jsonl, "json": _read_json, "csv": _read_csv, "parquet": _read_parquet}
 
 
-def _guarded(rows: Iterator[tuple[int, Row]], source: str) -> Iterator[tuple[int, Row]]:
+def _guarded(rows: Iterator[tuple[int, Row | RowProblem]], source: str) -> Iterator[tuple[int, Row | RowProblem]]:
     """Turn a decompressor's failure (a ``.gz`` that is not gzip) into one line, not a traceback."""
     count = 0
     try:
@@ -325,11 +373,12 @@ def _guarded(rows: Iterator[tuple[int, Row]], source: str) -> Iterator[tuple[int
 
 def read_rows(
     source: str, fmt: str | None = None, split: str | None = None, *, encoding: str = "utf-8", hub: bool = False
-) -> Iterator[tuple[int, Row]]:
-    """Yield ``(line, row)`` from any supported source.
+) -> Iterator[tuple[int, Row | RowProblem]]:
+    """Yield ``(line, row)`` from any supported source, ``(line, RowProblem)`` for a row that
+    cannot be read (reading goes on past it).
 
     Raises ``SourceError`` when the source as a whole is unreadable or empty, ``RowProblem``
-    when reading cannot continue past one line (malformed JSON, CSV).
+    when reading cannot continue past one line (a CSV quote left open).
     """
     fmt = require_source(source, fmt, hub)
     if fmt == "hf":

@@ -52,6 +52,7 @@ from prefloop.loop.candidates import candidate_pairs
 from prefloop.loop.record import record_labels
 from prefloop.loop.sync_report import SyncReport, milestone
 from prefloop.objectives import combined_reward
+from prefloop.redact import redact
 from prefloop.store.annotations import ask_for_labels, labeled_task_votes
 from prefloop.store.db import session_scope, sync_lock
 from prefloop.store.gold import gold_candidates
@@ -120,7 +121,7 @@ def save_traceback(artifacts_dir: str, exc: BaseException) -> str | None:
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("a", encoding="utf-8") as handle:
             handle.write(f"--- {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}\n")
-            handle.write("".join(traceback.format_exception(exc)))
+            handle.write(redact("".join(traceback.format_exception(exc))))  # a log file is output too
     except OSError:
         return None
     return str(path)
@@ -129,8 +130,9 @@ def save_traceback(artifacts_dir: str, exc: BaseException) -> str | None:
 def _say(text: str) -> None:
     """A progress line on stderr (stdout carries only the JSON lines)."""
     from rich.console import Console
+    from rich.markup import escape
 
-    Console(stderr=True).print(f"[bold]sync[/bold] {text}", highlight=False)
+    Console(stderr=True).print(f"[bold]sync[/bold] {escape(text)}", highlight=False)
 
 
 @contextmanager
@@ -140,11 +142,12 @@ def _status(progress: bool, text: str) -> Iterator[None]:
         yield
         return
     from rich.console import Console
+    from rich.markup import escape
 
     console = Console(stderr=True)
-    with console.status(text):
+    with console.status(escape(text)):  # a project or model name is user data, never markup
         yield
-    console.print(f"[bold]sync[/bold] {text}: done", highlight=False)
+    console.print(f"[bold]sync[/bold] {escape(text)}: done", highlight=False)
 
 
 def json_logger(stream: Any = None) -> Callable[[dict[str, Any]], None]:
@@ -482,10 +485,7 @@ def run_sync(
         t = time.perf_counter()
         backend = backend or make_backend(config.backend.name, backend_settings(config))
         health = backend.health()
-        if not health.ok:
-            if health.refused:
-                raise BackendAuthError(health.detail)
-            raise BackendUnreachable(f"{config.backend.name} is not reachable: {health.detail}")
+        health.raise_unless_ok(config.backend.name)
         backend.ensure_project()
         with _status(progress, f"pushing tasks planned by an earlier run to {backend.name}"):
             resumed = _push_planned(engine, backend, project)

@@ -21,7 +21,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from prefloop.backends import AnnotationBackend, BackendAuthError, BackendUnreachable, make_backend
+from prefloop.backends import AnnotationBackend, make_backend
 from prefloop.config import LoopConfig, backend_settings
 from prefloop.loop.sync_report import SyncReport, milestone
 from prefloop.store.db import session_scope
@@ -61,10 +61,7 @@ def dry_run_cycle(
     with read_only_backend(config) if backend is None else _given(backend) as backend:
         t = time.perf_counter()
         health = backend.health()
-        if not health.ok:
-            if health.refused:
-                raise BackendAuthError(health.detail)
-            raise BackendUnreachable(f"{config.backend.name} is not reachable: {health.detail}")
+        health.raise_unless_ok(config.backend.name)
         log(report.step("connect", t, dry_run=True, backend=backend.name, project=project))
         t = time.perf_counter()
         with session_scope(engine) as session:

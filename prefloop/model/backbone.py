@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from prefloop.config import ModelConfig
-from prefloop.errors import ModelError
+from prefloop.errors import ConfigError, ModelError
 
 __all__ = [
     "EmbeddingCache",
@@ -41,7 +41,18 @@ def is_decoder(model_config: Any) -> bool:
 def load_tokenizer(config: ModelConfig, path: str | None = None) -> Any:
     from transformers import AutoTokenizer
 
-    tok = AutoTokenizer.from_pretrained(path or config.resolved_backbone(), gguf_file=config.gguf_file)
+    name = path or config.resolved_backbone()
+    try:
+        tok = AutoTokenizer.from_pretrained(name, gguf_file=config.gguf_file)
+    except OSError as exc:  # not a folder, not a Hub name, or not in the offline cache
+        if path is not None:
+            raise
+        raise ConfigError(
+            f"[model] backbone {name!r} (--backbone, PREFLOOP_MODEL_BACKBONE) cannot be loaded: "
+            f"{str(exc).splitlines()[0][:200]}. Allowed: a local folder holding a transformers model "
+            "(config.json, tokenizer files) or a Hugging Face Hub name already in the local cache "
+            "(HF_HUB_OFFLINE=1 reads only that); leave it unset for the packaged all-MiniLM-L6-v2"
+        ) from None
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token if tok.eos_token is not None else tok.unk_token
     return tok

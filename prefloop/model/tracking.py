@@ -39,10 +39,10 @@ def progress_bar(enabled: bool) -> Iterator[Any]:
     )
 
     cols = (
-        TextColumn("[bold]{task.description}"),
+        TextColumn("{task.description}", style="bold", markup=False),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("{task.fields[info]}"),
+        TextColumn("{task.fields[info]}", markup=False),  # may name a strategy or a file
         TimeElapsedColumn(),
         TimeRemainingColumn(),
     )

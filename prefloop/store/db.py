@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, inspect, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -25,6 +26,7 @@ __all__ = [
     "current_revision",
     "describe_url",
     "init_db",
+    "kept_only_if_filled",
     "make_engine",
     "migrations_dir",
     "normalize_url",
@@ -37,8 +39,8 @@ __all__ = [
 
 def normalize_url(url: str) -> str:
     """Accept a bare file path for SQLite and plain ``postgresql://`` (use psycopg 3)."""
-    if "://" not in url:
-        return f"sqlite:///{Path(url).expanduser()}"
+    if "://" not in url:  # a path is taken as written: a % or a non-ASCII letter is quoted, not decoded
+        return URL.create("sqlite", database=str(Path(url).expanduser())).render_as_string()
     if url.startswith("postgresql://") or url.startswith("postgres://"):
         return "postgresql+psycopg://" + url.split("://", 1)[1]
     return url
@@ -95,8 +97,24 @@ def _alembic_config(engine: Engine) -> Any:
 
     config = Config()
     config.set_main_option("script_location", str(migrations_dir()))
-    config.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False))
+    # the option goes through configparser, where % starts an interpolation: a quoted path has many
+    config.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False).replace("%", "%%"))
     return config
+
+
+def _private_file(path: Path) -> None:
+    """Create a new SQLite file (and missing folders) readable by its owner only: 0600 / 0700, or
+    stricter where the umask is (a store holds annotators' emails). SQLite gives its -wal and -shm
+    files the main file's mode. An existing file is left as it is."""
+    missing = []
+    folder = path.parent
+    while not folder.exists():
+        missing.append(folder)
+        folder = folder.parent
+    for new in reversed(missing):
+        new.mkdir(mode=0o700, exist_ok=True)
+    with suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
 def init_db(url: str) -> str:
@@ -106,7 +124,7 @@ def init_db(url: str) -> str:
     url = normalize_url(url)
     parsed = make_url(url)
     if parsed.drivername.startswith("sqlite") and parsed.database not in (None, "", ":memory:"):
-        Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        _private_file(Path(parsed.database).expanduser())
     engine = make_engine(url)
     try:
         config = _alembic_config(engine)
@@ -270,6 +288,23 @@ def store_state(url: str) -> tuple[str, str | None]:
     if revision not in known:
         return "foreign", revision
     return "prefloop", revision
+
+
+@contextmanager
+def kept_only_if_filled(url: str) -> Iterator[None]:
+    """A SQLite store that does not exist yet is removed again when the block fails: a failed
+    ingest into a new path leaves nothing behind. An existing store is left to its transaction."""
+    url = normalize_url(url)
+    parsed = make_url(url)
+    path = Path(parsed.database).expanduser() if parsed.drivername.startswith("sqlite") and parsed.database else None
+    new = path is not None and parsed.database != ":memory:" and not path.exists()
+    try:
+        yield
+    except BaseException:
+        if new and path is not None:
+            for leftover in (path, *(path.with_name(path.name + s) for s in ("-wal", "-shm", "-journal"))):
+                leftover.unlink(missing_ok=True)
+        raise
 
 
 def open_store(url: str, *, create: bool = False, migrate: bool = True) -> Engine:

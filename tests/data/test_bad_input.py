@@ -41,8 +41,8 @@ def seeded(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def refused(cwd: Path, *args: str, words: tuple[str, ...], code: int = 1) -> str:
-    """Run an ingest that must fail: exit ``code``, one clean message containing ``words``, store unchanged."""
+def refused(cwd: Path, *args: str, words: tuple[str, ...], code: int = 2) -> str:
+    """An ingest that must fail: exit ``code`` (2: bad input), one clean message with ``words``, store unchanged."""
     before = store_counts(cwd)
     proc = prefloop(cwd, "ingest", *args)
     assert proc.returncode == code, proc.stdout + proc.stderr
