@@ -75,7 +75,7 @@ def test_encoding_error_names_encoding_and_offers_the_option(seeded: Path) -> No
     path = seeded / "latin.csv"
     path.write_bytes("prompt,response_a,response_b,label\ncafé?,oui,non,a\n".encode("latin-1"))
     message = refused(seeded, str(path), words=("not valid UTF-8", "--encoding", "line 2"))
-    assert "invalid row" not in message
+    assert "1 invalid row(s)" in message, "undecodable bytes are one bad row: --skip-invalid can skip it (#25)"
     proc = prefloop(seeded, "ingest", str(path), "--encoding", "latin-1")
     assert proc.returncode == 0, proc.stderr
     assert store_counts(seeded) == (4, 4)
