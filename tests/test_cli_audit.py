@@ -67,7 +67,7 @@ def test_audit_human_table_and_model_folder_without_a_store(trained: tuple[Path,
 def test_audit_errors_say_what_to_do(trained: tuple[Path, str]) -> None:
     folder, _name = trained
     missing = run(folder, "audit", "--data", "nope.jsonl", check=False)
-    assert missing.returncode == 1 and "nope.jsonl: file not found" in missing.stderr
+    assert missing.returncode == 2 and "nope.jsonl: file not found" in missing.stderr
     unknown = run(folder, "audit", "--model", "rm-nope", "--data", "pairs.jsonl", check=False)
     assert unknown.returncode == 2 and "no model version rm-nope" in unknown.stderr
     assert "prefloop status" in unknown.stderr

@@ -17,7 +17,7 @@ CASES = [
     (("ingest", "pairs.jsonl"), 0),
     (("stats", "--json"), 0),
     (("stats", "--db", "nowhere/missing.db"), 2),  # a read command on a missing store
-    (("ingest", "absent.jsonl"), 1),  # the source cannot be read
+    (("ingest", "absent.jsonl"), 2),  # the source cannot be read: bad input, like a bad setting
     (("train", "--mode", "headz"), 2),  # a bad setting flag: refused by the loader before any work
     (("score", "--model", "rm-nope"), 2),
     (("--config", "bad.toml", "sync"), 2),  # a config error before any work

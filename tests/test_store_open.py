@@ -67,7 +67,7 @@ def test_init_and_ingest_create_a_store_and_name_it(tmp_path: Path) -> None:
 def test_ingest_of_a_missing_file_creates_no_store(tmp_path: Path, how: tuple[str, ...]) -> None:
     target = tmp_path / "new" / "store.db"
     proc = prefloop(tmp_path, "ingest", "pairs.jsonl", *how, "--db", str(target))
-    assert proc.returncode == 1 and "pairs.jsonl: file not found; nothing was written" in proc.stderr
+    assert proc.returncode == 2 and "pairs.jsonl: file not found; nothing was written" in proc.stderr
     assert "store:" not in proc.stderr and not target.exists() and not target.parent.exists()
 
 
