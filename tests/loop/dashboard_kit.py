@@ -70,10 +70,10 @@ url = {toml_value(str(folder / "sim"))}
 {chr(10).join(f"{k} = {toml_value(v)}" for k, v in extra.items())}
 [acquisition]
 strategy = "bald"
-queue_size = 10
+queue_size = 6
 [milestone]
-every = 20
-min_labels = 20
+every = 10
+min_labels = 10
 [model]
 {chr(10).join(f"{k} = {toml_value(v)}" for k, v in FAST_MODEL.items())}
 """
@@ -83,10 +83,11 @@ min_labels = 20
 
 
 def fill_loop(folder: Path, cycles: int = 4) -> Loop:
-    """Ingest 80 pool pairs and 24 labelled held-out pairs, run ``cycles`` syncs, score the held-out pairs."""
+    """Ingest 48 pool pairs and 20 labelled held-out pairs, run ``cycles`` syncs, score the held-out pairs with
+    every model version."""
     folder.mkdir(parents=True, exist_ok=True)
-    pool = _hostile(generated_records(80, seed=1))
-    held = generated_records(24, seed=2)
+    pool = _hostile(generated_records(48, seed=1))
+    held = generated_records(20, seed=2)
     oracle = write_oracle(pool, folder / "oracle.jsonl")
     write_loop_config(folder, oracle)
     unlabeled = [PairRecord(r.prompt, r.response_a, r.response_b) for r in pool]
@@ -96,8 +97,9 @@ def fill_loop(folder: Path, cycles: int = 4) -> Loop:
     for _ in range(cycles):
         proc = run(folder, "sync", check=False)
         assert proc.returncode in (0, 5), proc.stdout + proc.stderr
-    run(folder, "score", "--all")
     status = json.loads(run(folder, "status", "--json").stdout)
+    for model in status["models"]:  # each version's predictions on the held-out pairs: the learning curve
+        run(folder, "score", "--all", "--model", model["name"])
     annotators = json.loads(run(folder, "annotators", "--json").stdout)
     return Loop(folder, status, annotators)
 

@@ -28,7 +28,7 @@ def _base(description: str, values: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _learning_curve(panel: dict[str, Any]) -> dict[str, Any] | None:
-    names = panel["metric_names"] | {"val_loss": "validation loss"}
+    names = panel["metric_names"] | {"val_loss": "validation loss", "train_loss": "training loss"}
     values = [
         {"version": i + 1, "model": v["name"], "metric": names[key], "value": v[key]}
         for i, v in enumerate(panel["versions"])
@@ -119,6 +119,7 @@ def _kappa_heatmap(panel: dict[str, Any]) -> dict[str, Any] | None:
         values,
     )
     spec["height"] = {"step": 36}
+    spec["autosize"] = {"type": "fit-x", "contains": "padding"}
     spec["encoding"] = {
         "x": {"field": "other", "type": "nominal", "title": None},
         "y": {"field": "rater", "type": "nominal", "title": None},

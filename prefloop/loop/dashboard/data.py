@@ -42,6 +42,7 @@ PANELS = {
     "audit": "Audit and dimensions",
     "health": "Health",
 }
+QUEUE_ROWS = 20  # pending tasks listed, highest score first
 HIST_BINS = 10  # bins of the pool's uncertainty histogram (0 … 1 bit)
 #: metrics of a model version, as the learning curve names them; a version's own record wins over the
 #: value computed from its stored held-out predictions
@@ -111,18 +112,20 @@ def _model_panel(session: Any) -> dict[str, Any]:
     return {"versions": versions, "reliability": reliability, "metric_names": CURVE_METRICS}
 
 
-def _bucket(times: list[datetime]) -> tuple[str, timedelta]:
-    """Hours for a loop younger than three days, days after that."""
-    if times and max(times) - min(times) > timedelta(days=3):
-        return "day", timedelta(days=1)
-    return "hour", timedelta(hours=1)
+def _bucket(times: list[datetime]) -> tuple[str, str]:
+    """Minutes for a loop younger than three hours, hours up to three days, days after that."""
+    span = max(times) - min(times) if times else timedelta(0)
+    if span <= timedelta(hours=3):
+        return "minute", "%Y-%m-%dT%H:%MZ"
+    if span <= timedelta(days=3):
+        return "hour", "%Y-%m-%dT%H:00Z"
+    return "day", "%Y-%m-%d"
 
 
 def _labels_panel(session: Any) -> dict[str, Any]:
     rows = [(_utc(when), backend, who) for when, backend, who in label_times(session)]
     times = [when for when, _, _ in rows if when is not None]
-    unit, _ = _bucket(times)
-    fmt = "%Y-%m-%dT%H:00Z" if unit == "hour" else "%Y-%m-%d"
+    unit, fmt = _bucket(times)
     counts = Counter((when.strftime(fmt) if when else "unknown", backend, who) for when, backend, who in rows)
     series = [
         {"time": t, "backend": b, "annotator": a, "labels": n}
@@ -156,8 +159,8 @@ def _agreement_panel(engine: Engine, config: LoopConfig) -> dict[str, Any]:
         "annotators": rows,
         "krippendorff_alpha": report["krippendorff_alpha"],
         "fleiss_kappa": report["fleiss_kappa"],
-        "items": report["items"],
-        "items_with_several_labels": report["items_with_several_labels"],
+        "pairs_rated": report["items"],
+        "pairs_with_several_labels": report["items_with_several_labels"],
         "kappa": cells,
         "labels_by_backend": report.get("labels_by_backend", {}),
     }
@@ -169,12 +172,12 @@ def _entropy_bits(p_a: float, p_tie: float) -> float:
     return float(-(probs * np.log2(probs)).sum())
 
 
-def _clip(text: str, limit: int = 160) -> str:
+def _clip(text: str, limit: int = 100) -> str:
     return text[:limit] + ("…" if len(text) > limit else "")
 
 
 def _queue_panel(session: Any, status: dict[str, Any]) -> dict[str, Any]:
-    total, rows = pending_queue(session)
+    total, rows = pending_queue(session, limit=QUEUE_ROWS)
     now = datetime.now(UTC)
     tasks = [
         {
