@@ -138,7 +138,23 @@ def pending_queue(session: Session, limit: int = 50) -> tuple[int, list[QueueRow
         .order_by(Task.score.is_(None), Task.score.desc(), Task.id)
         .limit(limit)
     )
-    return total, [QueueRow(*row[:11], pushed=bool(row[11])) for row in rows]
+    return total, [
+        QueueRow(
+            backend=r[0],
+            project=r[1],
+            pair_key=r[2],
+            prompt=r[3],
+            response_a=r[4],
+            response_b=r[5],
+            strategy=r[6],
+            score=r[7],
+            model=r[8],
+            gold=r[9],
+            created_at=r[10],
+            pushed=bool(r[11]),
+        )
+        for r in rows
+    ]
 
 
 def stale_pending_count(session: Session) -> int | None:

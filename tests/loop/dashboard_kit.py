@@ -132,4 +132,9 @@ class DashboardProcess:
 
     def stop(self) -> None:
         self.proc.terminate()
-        self.proc.wait(timeout=30)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise AssertionError("prefloop dashboard did not stop within 30 s of SIGTERM") from None

@@ -166,7 +166,7 @@ def serve_dashboard(engine: Engine, config: LoopConfig, *, say: Callable[[str], 
     shown = f"[{host}]" if family == socket.AF_INET6 else host
     say(f"dashboard at http://{shown}:{bound}/ (read-only; Ctrl-C stops it)")
     app = dashboard_app(engine, config)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off", timeout_graceful_shutdown=5))
     server.run(sockets=[sock])
 
 

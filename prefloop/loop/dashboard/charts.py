@@ -47,8 +47,8 @@ def _learning_curve(panel: dict[str, Any]) -> dict[str, Any] | None:
         "x": {"field": "version", "type": "ordinal", "title": "model version (oldest first)"},
         "y": {"field": "value", "type": "quantitative", "title": "value"},
         "color": {"field": "metric", "type": "nominal", "title": "metric"},
-        "strokeDash": {"field": "metric", "type": "nominal"},
-        "shape": {"field": "metric", "type": "nominal"},
+        "strokeDash": {"field": "metric", "type": "nominal", "title": "metric"},
+        "shape": {"field": "metric", "type": "nominal", "title": "metric"},
         "tooltip": [{"field": "model"}, {"field": "metric"}, {"field": "value", "format": ".4f"}],
     }
     return spec
@@ -146,7 +146,7 @@ def _uncertainty(panel: dict[str, Any]) -> dict[str, Any] | None:
         return None
     spec = _base(
         f"Uncertainty of {panel['model']} over {panel['scored_pool']} unlabelled pool pairs: pairs per bin of "
-        "predictive entropy (bits over a, b, tie); the right end is where the model is least sure.",
+        "entropy of P(a≻b | not a tie), in bits; the right end is where the model is least sure.",
         panel["histogram"],
     )
     spec["mark"] = {"type": "bar"}

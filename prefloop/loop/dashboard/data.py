@@ -167,9 +167,9 @@ def _agreement_panel(engine: Engine, config: LoopConfig) -> dict[str, Any]:
 
 
 def _entropy_bits(p_a: float, p_tie: float) -> float:
-    probs = np.clip(np.array([p_a, max(0.0, 1 - p_a - p_tie), p_tie]), 0, 1)
-    probs = probs[probs > 0]
-    return float(-(probs * np.log2(probs)).sum())
+    """Binary entropy of P(a≻b | not a tie): 1 bit where the model cannot tell the two apart."""
+    q = min(max(p_a / max(1.0 - p_tie, 1e-12), 0.0), 1.0)
+    return float(-sum(x * np.log2(x) for x in (q, 1.0 - q) if x > 0))
 
 
 def _clip(text: str, limit: int = 100) -> str:
@@ -198,15 +198,11 @@ def _queue_panel(session: Any, status: dict[str, Any]) -> dict[str, Any]:
     ]
     model = latest_model(session)
     scored = pool_predictions(session, model) if model is not None else []
-    # binary entropy would ignore ties; the 3-way entropy tops out at log2(3): bins cover 0 … 1 bit, the last open
     edges = np.linspace(0.0, 1.0, HIST_BINS + 1)
     counts = np.zeros(HIST_BINS, dtype=int)
     for p_a, p_tie, _ in scored:
         counts[min(int(_entropy_bits(p_a, p_tie) * HIST_BINS), HIST_BINS - 1)] += 1
-    histogram = [
-        {"bin": f"{edges[i]:.1f}–{edges[i + 1]:.1f}" + ("+" if i == HIST_BINS - 1 else ""), "pairs": int(n)}
-        for i, n in enumerate(counts)
-    ]
+    histogram = [{"bin": f"{edges[i]:.1f}–{edges[i + 1]:.1f}", "pairs": int(n)} for i, n in enumerate(counts)]
     return {
         "pending": total,
         "pending_by_backend": status["pending_tasks"],
