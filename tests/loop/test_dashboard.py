@@ -108,7 +108,8 @@ def test_every_panel_shows_the_stores_numbers(loop: Loop, server: DashboardProce
         for r in page.locator("#labels-by-annotator tbody tr").all()
     }
     assert shown == {(r["annotator"], r["backend"]): r["labels"] for r in status["labels_by_annotator"]}
-    per_time = sum(int(r.locator("td.n").inner_text()) for r in page.locator("#labels-over-time tbody tr").all())
+    # (tables folded in a <details>: their text, not their rendering)
+    per_time = sum(int(c) for c in page.locator("#labels-over-time td.n").all_text_contents())
     assert per_time == sum(status["labels_by_backend"].values())
 
     # agreement: alpha, kappa, Dawid-Skene reliability, flags, as `annotators --json`
@@ -145,7 +146,7 @@ def test_every_panel_shows_the_stores_numbers(loop: Loop, server: DashboardProce
         top = session.scalars(select(Task).where(Task.status == "pending").order_by(Task.score.desc())).first()
     engine.dispose()
     assert int(page.locator("#queue-stale").inner_text()) == len(stale)
-    assert sum(int(c) for c in page.locator("#uncertainty td.n").all_inner_texts()) == scored > 0
+    assert sum(int(c) for c in page.locator("#uncertainty td.n").all_text_contents()) == scored > 0
     assert top is not None and page.locator("#queue tbody tr").first.get_attribute("data-pair") is not None
 
     # health: the last pull is the sync cursor's time; the lock is free (no sync runs)
