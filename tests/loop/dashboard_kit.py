@@ -18,8 +18,11 @@ from prefloop.types import PairRecord
 from tests.clirun import clean_env, run
 
 #: texts that must reach the page as text: run as HTML, they would set ``window.__pwned`` or fetch off-host
-HOSTILE_RESPONSE = '<script>window.__pwned = "response"</script><img src="http://203.0.113.9/x.png">'
-HOSTILE_PROMPT = '<img src="http://203.0.113.9/p.png" onerror="window.__pwned = \'prompt\'">'
+#: (the queue shows the first 100 characters of a text: SCRIPT_TAG and IMG_TAG fall within them)
+SCRIPT_TAG = '<script>window.__pwned = "response"</script>'
+IMG_TAG = '<img src="http://203.0.113.9/p.png"'
+HOSTILE_RESPONSE = SCRIPT_TAG + '<img src="http://203.0.113.9/x.png">'
+HOSTILE_PROMPT = IMG_TAG + " onerror=\"window.__pwned = 'prompt'\">"
 HOSTILE_ANNOTATOR = "<b onmouseover=\"window.__pwned='annotator'\">ann-3</b>"
 FAST_MODEL = {"mode": "heads", "k": 3, "max_length": 64, "head_epochs": 30, "head_patience": 5}
 

@@ -24,8 +24,8 @@ from prefloop.store.versions import latest_model
 from tests.clirun import prefloop
 from tests.loop.dashboard_kit import (
     HOSTILE_ANNOTATOR,
-    HOSTILE_PROMPT,
-    HOSTILE_RESPONSE,
+    IMG_TAG,
+    SCRIPT_TAG,
     DashboardProcess,
     Loop,
     fill_loop,
@@ -163,7 +163,7 @@ def test_every_panel_shows_the_stores_numbers(loop: Loop, server: DashboardProce
 def test_texts_from_annotators_and_models_show_as_text(loop: Loop, server: DashboardProcess, browser: Any) -> None:
     page, requests = _open(browser, server.url)
     queue = page.locator("#queue").inner_text()
-    assert HOSTILE_RESPONSE in queue and HOSTILE_PROMPT in queue, "the texts are shown, as text"
+    assert SCRIPT_TAG in queue and IMG_TAG in queue, "the texts are shown, as text"
     assert HOSTILE_ANNOTATOR in page.locator("#annotators").inner_text()
     assert HOSTILE_ANNOTATOR in page.locator("#labels-by-annotator").inner_text()
     page.locator("#annotators tbody tr").first.hover()
@@ -194,7 +194,7 @@ def test_snapshot_is_one_file_that_draws_its_charts_offline(loop: Loop, browser:
     assert requests == [out.as_uri()], "nothing but the file itself is loaded"
     assert page.locator("#current-model").inner_text() == loop.status["current_model"]
     assert page.locator("div.chart svg").count() == page.locator("script[data-chart]").count() >= 4
-    assert HOSTILE_RESPONSE in page.locator("#queue").inner_text()
+    assert SCRIPT_TAG in page.locator("#queue").inner_text()
     assert page.evaluate("typeof window.__pwned") == "undefined"
     page.close()
 
