@@ -47,7 +47,7 @@ def _learning_curve(panel: dict[str, Any]) -> dict[str, Any] | None:
         "x": {"field": "version", "type": "ordinal", "title": "model version (oldest first)"},
         "y": {"field": "value", "type": "quantitative", "title": "value"},
         "color": {"field": "metric", "type": "nominal", "title": "metric"},
-        "strokeDash": {"field": "metric", "type": "nominal", "title": "metric"},
+        "strokeDash": {"field": "metric", "type": "nominal", "legend": None},  # the legend shows colour + shape
         "shape": {"field": "metric", "type": "nominal", "title": "metric"},
         "tooltip": [{"field": "model"}, {"field": "metric"}, {"field": "value", "format": ".4f"}],
     }
