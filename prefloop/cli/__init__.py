@@ -2,7 +2,7 @@
 
 ``app`` holds the group, the global options and the one error-to-exit path; ``options`` the
 flags made from settings' fields and the file-reading options; ``data``, ``model``, ``loop``,
-``annotators`` and ``config`` the commands. Each command's help carries an example.
+``annotators``, ``config`` and ``dashboard`` the commands. Each command's help carries an example.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 from prefloop.cli.annotators import annotators, gold_group
 from prefloop.cli.app import cli, main
 from prefloop.cli.config import config_group
+from prefloop.cli.dashboard import dashboard
 from prefloop.cli.data import export, ingest, init, stats
 from prefloop.cli.loop import demo, pull, serve, simulate, status, sync
 from prefloop.cli.model import audit, evaluate, score, train
@@ -34,5 +35,6 @@ for _command in (
     annotators,
     gold_group,
     config_group,
+    dashboard,
 ):
     cli.add_command(_command)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from prefloop.config.acquisition import STRATEGY_PARAMETERS, AcquisitionSettings
 from prefloop.config.backend import SECRET_ENV, URL_ENV, BackendSettings
+from prefloop.config.dashboard import DashboardSettings
 from prefloop.config.fields import SettingDeprecationWarning, SettingError, setting
 from prefloop.config.load import (
     CONFIG_ENV,
@@ -50,6 +51,7 @@ __all__ = [
     "AcquisitionSettings",
     "AnnotatorSettings",
     "BackendSettings",
+    "DashboardSettings",
     "LoopConfig",
     "MilestoneSettings",
     "ModelConfig",

@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 
 from prefloop.config.acquisition import AcquisitionSettings
 from prefloop.config.backend import BackendSettings
+from prefloop.config.dashboard import DashboardSettings
 from prefloop.config.fields import Section, SettingError, setting
 from prefloop.config.model import ModelConfig
 from prefloop.config.sections import AnnotatorSettings, MilestoneSettings, ObjectivesSettings, ServeSettings
@@ -27,6 +28,7 @@ SECTIONS: dict[str, type[Any]] = {
     "objectives": ObjectivesSettings,
     "model": ModelConfig,
     "serve": ServeSettings,
+    "dashboard": DashboardSettings,
 }
 
 
@@ -50,6 +52,7 @@ class LoopConfig(Section):
     objectives: ObjectivesSettings = setting(ObjectivesSettings, "[objectives]: several dimensions, one reward")
     model: ModelConfig = setting(ModelConfig, "[model]: the reward model and its training")
     serve: ServeSettings = setting(ServeSettings, "[serve]: the webhook receiver")
+    dashboard: DashboardSettings = setting(DashboardSettings, "[dashboard]: the read-only page of the loop")
     source: str | None = field(default=None, metadata={"doc": "file the config was read from"})
     sources: dict[str, str] = field(
         default_factory=dict, repr=False, metadata={"doc": "dotted setting → where its value came from"}
