@@ -73,7 +73,7 @@ def test_audit_errors_say_what_to_do(trained: tuple[Path, str]) -> None:
     assert "prefloop status" in unknown.stderr
     (folder / "bad.jsonl").write_text('{"prompt": "p", "response_a": "x", "response_b": "y"}\n{"prompt": "p"}\n')
     bad = run(folder, "audit", "--data", "bad.jsonl", check=False)
-    assert bad.returncode == 1 and "bad.jsonl, line 2" in bad.stderr
+    assert bad.returncode == 2 and "bad.jsonl, line 2" in bad.stderr
     for proc in (missing, unknown, bad):
         assert "Traceback" not in proc.stderr and proc.stdout == ""
 
@@ -117,10 +117,10 @@ def test_eval_and_audit_read_a_file_in_its_own_layout(trained: tuple[Path, str])
     metrics = json.loads(run(folder, "eval", "--data", "votes.csv", *layout, *labels, "--json").stdout)
     assert metrics["model"] == name and metrics["n"] == 10
     unmapped = run(folder, "eval", "--data", "votes.csv", "--json", check=False)
-    assert unmapped.returncode == 1 and "votes.csv" in unmapped.stderr and "--map" in unmapped.stderr
+    assert unmapped.returncode == 2 and "votes.csv" in unmapped.stderr and "--map" in unmapped.stderr
     assert "--skip-invalid" not in unmapped.stderr and "nothing was written" not in unmapped.stderr
     unread = run(folder, "audit", "--data", "votes.csv", *layout, "--json", check=False)
-    assert unread.returncode == 1 and "label-like column(s) winner" in unread.stderr and "--map" in unread.stderr
+    assert unread.returncode == 2 and "label-like column(s) winner" in unread.stderr and "--map" in unread.stderr
     audit = run(folder, "audit", "--data", "votes.csv", *layout, *labels, "--json", "--resamples", "50")
     assert json.loads(audit.stdout)["n_pairs"] == 10
     stray = run(folder, "eval", "--map", "label=winner", check=False)

@@ -237,10 +237,10 @@ _INGEST_ONLY = ("--hub", "--encoding", "--hf-split", "--skip-invalid", "--strict
 def read_unstored(source: str, command: str, fmt: str | None = None, opts: ShapeOptions | None = None) -> ReadResult:
     """``read_records`` for a file a command reads but does not store (``eval --data``, ``audit --data``).
 
-    Every row must be valid. Failures are ``PrefloopError``s whose advice fits such a command:
+    Every row must be valid. Failures are ``InvalidRequest``s (exit 2) whose advice fits such a command:
     they name the file and line, never ingest's --skip-invalid or "nothing was written".
     """
-    from prefloop.errors import PrefloopError
+    from prefloop.errors import InvalidRequest
 
     layout = "--format, --file-type, --map, --label-map and --label-decoder work as for `prefloop ingest`"
     try:
@@ -251,11 +251,11 @@ def read_unstored(source: str, command: str, fmt: str | None = None, opts: Shape
             hint = (
                 f"Check the path; {command} reads the files `prefloop ingest` reads (local files, hf://NAME); {layout}."
             )
-        raise PrefloopError(f"{exc.problems[0]}\n{hint}") from None
+        raise InvalidRequest(f"{exc.problems[0]}\n{hint}") from None  # bad input exits 2, as in ingest
     except IngestError as exc:
         shown = "\n".join(f"  {problem}" for problem in exc.problems[:10])
         more = f"\n  ... and {exc.total - 10} more" if exc.total > 10 else ""
-        raise PrefloopError(
+        raise InvalidRequest(
             f"{exc.total} invalid row(s) in {source}:\n{shown}{more}\n"
             f"Fix those rows, or say how to read them: {layout} (`prefloop ingest --help` lists the layouts)."
         ) from None
