@@ -72,19 +72,24 @@ class AdaptedImpl:
         self.cache = EmbeddingCache(config.cache_dir, namespace, "head-input")
 
     # ---- features -----------------------------------------------------------------------
-    def features(self, pairs: list[tuple[str, str, str]], bar: Any = None) -> tuple[np.ndarray, np.ndarray]:
-        """Head-input features of a and b [n, H]; each pair runs through the backbone once, ever."""
-        keys = [pair_digest(*p) for p in pairs]
+    def _cached(self, keys: list[str], inputs: list[Any]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """(key → cached features, key → input still to run), each distinct key once, in order."""
         found: dict[str, np.ndarray] = {}
-        missing: dict[str, tuple[str, str, str]] = {}
-        for key, pair in zip(keys, pairs, strict=True):
+        missing: dict[str, Any] = {}
+        for key, item in zip(keys, inputs, strict=True):
             if key in found or key in missing:
                 continue
             hit = self.cache.get(key)
             if hit is None:
-                missing[key] = pair
+                missing[key] = item
             else:
                 found[key] = hit
+        return found, missing
+
+    def features(self, pairs: list[tuple[str, str, str]], bar: Any = None) -> tuple[np.ndarray, np.ndarray]:
+        """Head-input features of a and b [n, H]; each pair runs through the backbone once, ever."""
+        keys = [pair_digest(*p) for p in pairs]
+        found, missing = self._cached(keys, pairs)
         if missing:
             fa, fb = self.backbone.features(list(missing.values()), bar)
             for j, key in enumerate(missing):
@@ -104,16 +109,8 @@ class AdaptedImpl:
         missing ones are computed with the responses of one prompt packed into one sequence.
         """
         keys = [pair_digest(p, r, r) for p, r in items]
-        found: dict[str, np.ndarray] = {}
-        missing: dict[str, tuple[str, str]] = {}
-        for key, item in zip(keys, items, strict=True):
-            if key in found or key in missing:
-                continue
-            hit = self.cache.get(key)
-            if hit is None:
-                missing[key] = item
-            else:
-                found[key] = hit[: hit.shape[0] // 2]
+        found, missing = self._cached(keys, items)
+        found = {key: hit[: hit.shape[0] // 2] for key, hit in found.items()}  # a response's half
         if missing:
             feats = self.backbone.response_features(list(missing.values()), bar)
             for j, key in enumerate(missing):
