@@ -82,7 +82,12 @@ class ModelConfig(Section):
     batch_size: int = _f(16, "Pairs per optimisation step.", ge=1)
     seed: int = _f(0, "Master seed: same data + same seed ⇒ same model. Member i uses seed + i.", ge=0)
     val_fraction: float = _f(
-        0.1, "Share of pairs held out for validation log-loss (early stopping); 0 disables.", ge=0, lt=1
+        0.1,
+        "Share of pairs held out for validation log-loss (early stopping) and calibration; 0 disables. With "
+        "calibrate and a 'random' split at least 20 pairs are held out while that leaves 4 in 5 to train on "
+        "(at 100 labels 20, not 10: enough to fit the temperature).",
+        ge=0,
+        lt=1,
     )
     val_split: Literal["random", "hashed"] = _f(
         "random",

@@ -113,11 +113,13 @@ def aggregate(examples: list[PreferenceExample], margin_scale: float = 0.0) -> P
 
 
 def split(
-    targets: PairTargets, val_fraction: float, seed: int, how: str = "random"
+    targets: PairTargets, val_fraction: float, seed: int, how: str = "random", min_val: int = 0
 ) -> tuple[PairTargets, PairTargets | None]:
     """Seeded train/validation split over unique pairs (all labels of a pair stay together).
 
-    ``random``: a seeded permutation, exactly ``round(n × val_fraction)`` pairs held out.
+    ``random``: a seeded permutation, exactly ``round(n × val_fraction)`` pairs held out, but at
+    least ``min_val`` as long as that leaves four in five pairs to train on (calibration needs
+    ``MIN_CALIBRATION_PAIRS``: at 100 labels, 10 % is 10 pairs and the temperature would be skipped).
     ``hashed``: a pair is held out when a hash of its identity and ``seed`` falls below
     ``val_fraction``, so it is held out in EVERY set that contains it (a subset's validation
     pairs are the whole set's validation pairs that it holds); about ``val_fraction`` of them.
@@ -128,7 +130,7 @@ def split(
         if not val.any() or n - int(val.sum()) < 2:
             return targets, None
         return targets.subset(np.flatnonzero(~val)), targets.subset(np.flatnonzero(val))
-    n_val = round(n * val_fraction) if val_fraction > 0 else 0
+    n_val = max(round(n * val_fraction), min(min_val, n // 5)) if val_fraction > 0 else 0
     if n_val == 0 or n - n_val < 2:
         return targets, None
     perm = np.random.default_rng(seed).permutation(n)

@@ -14,7 +14,7 @@ import torch
 
 from prefloop.config import ModelConfig
 from prefloop.errors import ModelError
-from prefloop.model.calibration import calibration_warning, fit_temperature
+from prefloop.model.calibration import MIN_CALIBRATION_PAIRS, calibration_warning, fit_temperature
 from prefloop.model.data import PairTargets, PreferenceExample, aggregate, replay_sample, split, tensors_digest
 from prefloop.model.debias import balance_by_length
 from prefloop.model.evaluate import evaluate_prediction, pair_lengths
@@ -126,7 +126,8 @@ class RewardEnsemble:
         if len(targets) == 0:
             raise ModelError("no usable labels (all skipped?): label some pairs first")
         held_out = config.val_fraction if config.holds_out_split() else 0.0
-        train_t, val_t = split(targets, held_out, config.seed, config.val_split)
+        min_val = MIN_CALIBRATION_PAIRS if config.calibrate else 0  # enough held-out pairs to fit T on
+        train_t, val_t = split(targets, held_out, config.seed, config.val_split, min_val)
         log = MetricsLog(config, enabled=_is_main_process())
         t0 = time.perf_counter()
         with progress_bar(progress and _is_main_process()) as bar:

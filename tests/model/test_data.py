@@ -66,3 +66,17 @@ def test_a_hashed_split_holds_a_pair_out_of_every_set_that_contains_it() -> None
     _, random_whole = split(whole, 0.2, seed=5)
     assert random_part is not None and random_whole is not None
     assert set(random_part.pairs) - set(random_whole.pairs)
+
+
+def test_a_random_split_holds_out_enough_pairs_to_calibrate_while_four_in_five_still_train() -> None:
+    def held(n: int, min_val: int) -> int:
+        t = aggregate([PreferenceExample(f"p{i}", "a", "b", Choice.A) for i in range(n)])
+        train, val = split(t, 0.1, seed=1, min_val=min_val)
+        assert val is not None and len(train) + len(val) == n
+        assert not set(train.pairs) & set(val.pairs)
+        return len(val)
+
+    assert held(100, 0) == 10  # the plain share
+    assert held(100, 20) == 20  # 10 % would be too few to fit a temperature on
+    assert held(60, 20) == 12  # never more than one in five
+    assert held(400, 20) == 40  # the share, once it is larger
