@@ -189,3 +189,21 @@ def test_records_without_pandas_say_what_to_install() -> None:
 def test_importing_the_package_imports_no_torch() -> None:
     out = _python("import sys, prefloop; print('torch' in sys.modules, prefloop.Loop.__module__)")
     assert out.split() == ["False", "prefloop.loop.api"]
+
+
+def test_a_failed_ingest_into_a_new_path_leaves_no_store_and_the_loop_can_ingest_again(tmp_path: Path) -> None:
+    from prefloop import Loop
+    from prefloop.errors import PrefloopError
+
+    rows = [{"prompt": f"p{i}", "response_a": f"a{i}", "response_b": f"b{i}", "label": "a"} for i in range(6)]
+    lines = [json.dumps(r) for r in rows]
+    lines[2] = '{"prompt": "broken'
+    (tmp_path / "bad.jsonl").write_text("\n".join(lines) + "\n")
+    (tmp_path / "good.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    loop = Loop(tmp_path / "new.db")
+    with pytest.raises(PrefloopError) as refused:
+        loop.ingest(tmp_path / "bad.jsonl")
+    assert "line 3" in str(refused.value)
+    assert not list(tmp_path.glob("new.db*")), "a failed ingest into a new path leaves no store"
+    report = loop.ingest(tmp_path / "good.jsonl")  # the same Loop opens the store afresh
+    assert report.pairs_added == 6 and loop.stats()["pairs"] == 6

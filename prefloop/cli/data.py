@@ -110,9 +110,7 @@ def ingest(
     max_pairs_per_prompt: int | None,
     as_json: bool,
 ) -> None:
-    from prefloop.data.ingest import ingest as run_ingest
-    from prefloop.data.readers import require_source
-    from prefloop.store.db import kept_only_if_filled
+    from prefloop.loop.ingest_store import ingest_into_store
 
     file_type, opts = reading(
         fmt,
@@ -126,21 +124,20 @@ def ingest(
         annotator=annotator,
         strict=strict,
     )
-    require_source(source, file_type, hub)  # a mistyped path creates no store
-    with kept_only_if_filled(obj.config().db_url()):  # a failed ingest into a new path leaves no store
-        report = run_ingest(
-            obj.engine(create=True),
-            source,
-            fmt=file_type,
-            opts=opts,
-            skip_invalid=skip_invalid,
-            rejects_path=rejects,
-            split=split,
-            hf_split=hf_split,
-            encoding=encoding,
-            hub=hub,
-            progress=sys.stderr.isatty(),
-        )
+    report = ingest_into_store(
+        obj.config().db_url(),
+        lambda: obj.engine(create=True),
+        source,
+        file_type=file_type,
+        opts=opts,
+        hub=hub,
+        skip_invalid=skip_invalid,
+        rejects_path=rejects,
+        split=split,
+        hf_split=hf_split,
+        encoding=encoding,
+        progress=sys.stderr.isatty(),
+    )
     if as_json:
         echo_json(report.to_dict())
         return

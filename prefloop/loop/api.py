@@ -230,8 +230,7 @@ class Loop:
         The keywords are ``ingest``'s options: ``mapping={"prompt": "question"}`` is ``--map``,
         ``label_map={"1": "a", "0": "b"}`` is ``--label-map``; ``split="test"`` holds pairs out.
         """
-        from prefloop.data.ingest import ingest
-        from prefloop.data.readers import require_source
+        from prefloop.loop.ingest_store import ingest_into_store
 
         if split not in ("pool", "test"):
             raise ConfigError(f"split {split!r}: 'pool' (annotated and trained on) or 'test' (held out)")
@@ -247,18 +246,26 @@ class Loop:
             annotator=annotator,
             strict=strict,
         )
-        require_source(str(source), kind, hub)  # a mistyped path creates no store
-        return ingest(
-            self.engine(create=True),
+        had_engine = self._engine is not None
+
+        def close_new_engine() -> None:  # the store file may be removed: forget the engine opened on it
+            if not had_engine and self._engine is not None:
+                self._engine.dispose()
+                self._engine = None
+
+        return ingest_into_store(
+            self.config.db_url(),
+            lambda: self.engine(create=True),
             str(source),
-            fmt=kind,
+            file_type=kind,
             opts=options,
+            hub=hub,
+            on_failure=close_new_engine,
             skip_invalid=skip_invalid,
             rejects_path=rejects,
             split=split,
             hf_split=hf_split,
             encoding=encoding,
-            hub=hub,
             progress=progress,
         )
 
