@@ -280,6 +280,10 @@ def test_milestone_audit_is_stored_with_the_version_and_logged(sqlite_engine: En
     run_sync(sqlite_engine, config, log=logs.append)  # cold start: no model, so no audit
     assert "audit" not in [s["step"] for s in logs]
     logs.clear()
+    run_sync(sqlite_engine, config, dry_run=True, log=logs.append)  # says the audit the real run will do
+    assert [s["step"] for s in logs] == ["connect", "pull", "train", "audit", "push"]
+    assert logs[3]["dry_run"] is True and logs[3]["would_audit"] == 6
+    logs.clear()
     run_sync(sqlite_engine, config, log=logs.append)  # 10 labels: the first model, then its audit
     assert [s["step"] for s in logs] == ["connect", "pull", "train", "audit", "score", "push"]
     logged = next(s for s in logs if s["step"] == "audit")

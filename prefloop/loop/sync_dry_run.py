@@ -99,6 +99,12 @@ def dry_run_cycle(
                         milestone=due.needed,
                     )
                 )
+                if due.due and config.milestone.audit_pairs > 0:  # the real run audits the new version
+                    log(
+                        report.step(
+                            "audit", time.perf_counter(), dry_run=True, would_audit=config.milestone.audit_pairs
+                        )
+                    )
                 t = time.perf_counter()
                 pending = count_pending(session, backend.name, project)
                 need = max(0, config.acquisition.queue_size - pending)
