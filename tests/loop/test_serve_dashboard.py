@@ -72,6 +72,8 @@ def test_serve_shows_the_page_of_its_store_and_its_own_webhook_counts(store: Eng
         assert int(_figure(page.text, "labels-total")) == sum(status["labels_by_backend"].values()) == 12
         assert "not served by" not in page.text
         assert "0 received, 0 stored, 0 not stored" in page.text
+        audit = httpx.get(serve.url + "/panel/audit").text  # no model yet, so no audit: how to get one
+        assert "Not recorded" in audit and "[milestone] audit_pairs" in audit
         assert httpx.get(serve.url + "/static/vega.min.js").status_code == 200
         assert httpx.get(serve.url + "/panel/nope").status_code == 404
 
