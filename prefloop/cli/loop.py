@@ -83,7 +83,9 @@ def serve(obj: Context, register: bool) -> None:
     Stores each event through the same path as sync's pull (exactly once; edits, deletions), then
     a worker runs sync's later steps (milestone retrain, rescoring, top-up) debounced. Keep a cron
     sync as the safety net: it picks up whatever a webhook missed. Secrets come from the
-    environment only: PREFLOOP_SERVE_LS_SECRET, PREFLOOP_SERVE_ARGILLA_SECRETS.
+    environment only: PREFLOOP_SERVE_LS_SECRET, PREFLOOP_SERVE_ARGILLA_SECRETS. GET / serves
+    the dashboard (as prefloop dashboard), behind PREFLOOP_DASHBOARD_TOKEN when set; on an
+    address other machines reach it answers 403 until that token is set.
 
     \b
     Example:

@@ -203,12 +203,14 @@ def audit_version(
     engine: Engine, name: str, n_pairs: int, seed: int = 0, resamples: int = 1000, progress: bool = False
 ) -> dict[str, Any]:
     """Audit model version ``name`` on ``n_pairs`` labelled pairs of the store and store the result
-    with the version (``metrics["audit"]``); returns it (``audit --json``'s object plus ``seconds``).
+    with the version (``metrics["audit"]``); returns it (``audit --json``'s object plus ``seconds`` and
+    ``audited_at``, when it finished: ISO 8601, UTC).
 
     A several-dimension model is audited through its first dimension's head, on the inputs that
     head reads.
     """
     import time
+    from datetime import UTC, datetime
 
     from prefloop.loop.reward import load_ensemble
     from prefloop.model.audit import ensemble_scorer, run_audit
@@ -228,7 +230,13 @@ def audit_version(
         dimension = model.dimensions[0]
         pairs, model = model.inputs(pairs, dimension), model.head(dimension)
     result = run_audit(pairs, ensemble_scorer(model, progress=progress), resamples=resamples, seed=seed)
-    audit = {"model": name, "data": "store", **result.to_dict(), "seconds": round(time.perf_counter() - started, 3)}
+    audit = {
+        "model": name,
+        "data": "store",
+        **result.to_dict(),
+        "seconds": round(time.perf_counter() - started, 3),
+        "audited_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
     with session_scope(engine) as session:
         record_audit(session, name, audit)
     return audit

@@ -1,6 +1,7 @@
 """A store filled by a short simulated loop, through the CLI a user runs, for the dashboard's tests and for
 ``docs/make_screenshots.py``: three simulated annotators (one careless, one whose name is HTML), pairs whose
-texts hold HTML, three sync cycles (two models), held-out labelled pairs scored by ``score --all``."""
+texts hold HTML, three sync cycles (two models, each audited by sync on ``AUDIT_PAIRS`` labelled pairs and the
+audit stored with it), held-out labelled pairs scored by ``score --all``."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ HOSTILE_RESPONSE = SCRIPT_TAG + '<img src="http://203.0.113.9/x.png">'
 HOSTILE_PROMPT = IMG_TAG + " onerror=\"window.__pwned = 'prompt'\">"
 HOSTILE_ANNOTATOR = "<b onmouseover=\"window.__pwned='annotator'\">ann-3</b>"
 FAST_MODEL = {"mode": "heads", "k": 3, "max_length": 64, "head_epochs": 30, "head_patience": 5}
+AUDIT_PAIRS = 8  # [milestone] audit_pairs: sync audits each new model on this many labelled pairs
 
 
 @dataclass
@@ -77,6 +79,7 @@ queue_size = 6
 [milestone]
 every = 10
 min_labels = 10
+audit_pairs = {AUDIT_PAIRS}
 [model]
 {chr(10).join(f"{k} = {toml_value(v)}" for k, v in FAST_MODEL.items())}
 """

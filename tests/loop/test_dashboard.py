@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -15,14 +16,17 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from prefloop.config import load_config
+from prefloop.backends.label_studio import LabelStudioBackend
+from prefloop.config import BackendSettings, load_config
 from prefloop.loop.dashboard import PANELS
+from prefloop.loop.serve import build_serve_app
 from prefloop.store.db import open_store, session_scope
-from prefloop.store.models import Label, Pair, Prediction, SyncCursor, Task
+from prefloop.store.models import Label, ModelVersion, Pair, Prediction, SyncCursor, Task
 from prefloop.store.tasks import stale_tasks
-from prefloop.store.versions import latest_model
+from prefloop.store.versions import latest_model, model_audit
 from tests.clirun import prefloop
 from tests.loop.dashboard_kit import (
+    AUDIT_PAIRS,
     HOSTILE_ANNOTATOR,
     IMG_TAG,
     SCRIPT_TAG,
@@ -30,6 +34,7 @@ from tests.loop.dashboard_kit import (
     Loop,
     fill_loop,
 )
+from tests.loop.serve_kit import ServeThread
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = pytest.mark.slow  # three syncs train two models
@@ -78,6 +83,28 @@ def _number(text: str) -> float | None:
     return None if text == "–" else float(text)
 
 
+def _stored_metrics(loop: Loop) -> dict[str, dict[str, Any]]:
+    """Each model version's ``metrics`` as the store keeps them (its stored audit included)."""
+    engine = open_store(load_config(str(loop.folder / "prefloop.toml")).db_url())
+    with session_scope(engine) as session:
+        out = {m.name: dict(m.metrics or {}) for m in session.scalars(select(ModelVersion))}
+    engine.dispose()
+    return out
+
+
+def _interval(text: str) -> list[float] | None:
+    return None if text == "–" else [float(x) for x in text.split(" to ")]
+
+
+def _close(shown: Any, stored: Any) -> bool:
+    """A shown number (4 places) or interval is the stored one, rounded."""
+    if stored is None or shown is None:
+        return shown is None and stored is None
+    if isinstance(stored, list):
+        return len(shown) == len(stored) and all(_close(a, b) for a, b in zip(shown, stored, strict=True))
+    return abs(shown - stored) <= 5e-5
+
+
 def test_every_panel_shows_the_stores_numbers(loop: Loop, server: DashboardProcess, browser: Any) -> None:
     page, requests = _open(browser, server.url)
     status, quality = loop.status, loop.annotators
@@ -85,6 +112,7 @@ def test_every_panel_shows_the_stores_numbers(loop: Loop, server: DashboardProce
     assert page.locator("#current-model").inner_text() == status["current_model"]
 
     # learning curve: one row per model version with the losses `status` reports
+    versions = _stored_metrics(loop)
     rows = page.locator("#versions tbody tr")
     assert rows.count() == len(status["models"]) >= 2
     for model in status["models"]:
@@ -99,6 +127,10 @@ def test_every_panel_shows_the_stores_numbers(loop: Loop, server: DashboardProce
         assert _number(_cell(page, row, "accuracy")) == pytest.approx(evaluated["accuracy"], abs=5e-5)
         assert _number(_cell(page, row, "log_loss")) == pytest.approx(evaluated["log_loss"], abs=1e-3)
         assert _number(_cell(page, row, "ece")) == pytest.approx(evaluated["ece"], abs=1e-3)
+        # reward-length r: training's validation split where it logged one, else the audit sync stored with it
+        stored = versions[model["name"]]
+        expected_r = stored.get("val_length_corr", stored["audit"]["length_correlation"]["r"])
+        assert _number(_cell(page, row, "length_corr")) == pytest.approx(expected_r, abs=5e-5)
     assert page.locator("#reliability tbody tr").count() > 0
 
     # labels by annotator and backend
@@ -153,11 +185,67 @@ def test_every_panel_shows_the_stores_numbers(loop: Loop, server: DashboardProce
     assert cursor.updated_at.replace(tzinfo=None).isoformat(timespec="seconds") in _cell(page, "#health", "last_pull")
     assert _cell(page, "#health", "lock").startswith("free")
     assert "0" in _cell(page, "#health", "errors")
+    assert _cell(page, "#health", "webhooks") == "not served by prefloop serve: see its /metrics"
 
     # every request went to the dashboard itself
     host = server.url.rstrip("/")
     assert requests and all(url.startswith(host + "/") for url in requests), requests
     page.close()
+
+
+def test_the_audit_panel_shows_the_audit_stored_with_the_newest_version(
+    loop: Loop, server: DashboardProcess, browser: Any
+) -> None:
+    engine = open_store(load_config(str(loop.folder / "prefloop.toml")).db_url())
+    with session_scope(engine) as session:
+        model = latest_model(session)
+        assert model is not None
+        name, created = model.name, model.created_at
+        audit = model_audit(session, name)  # what `sync` stored: [milestone] audit_pairs after each retrain
+    engine.dispose()
+    assert audit is not None and audit["n_pairs"] == AUDIT_PAIRS
+    page, requests = _open(browser, f"{server.url}panel/audit")
+    assert page.locator("#audit-model").inner_text() == name
+    assert int(page.locator("#audit-pairs").inner_text()) == audit["n_pairs"]
+    assert page.locator("#audit-when").inner_text() == audit["audited_at"]
+    assert created.isoformat() <= audit["audited_at"].removesuffix("+00:00"), "audited after it was made"
+    length = audit["length_correlation"]
+    assert _close(_number(page.locator("#audit-length-r").inner_text()), length["r"])
+    assert _close(_interval(page.locator("#audit-length-r-ci").inner_text()), length["ci"])
+    assert page.locator("#audit-probes tbody tr").count() == len(audit["probes"]) > 0
+    for probe in audit["probes"]:
+        row = f"#audit-probes tr[data-probe='{probe['name']}']"
+        for key in ("mean_shift", "flip_rate", "shift_beyond_length"):
+            assert _close(_number(_cell(page, row, key)), probe[key]), (probe["name"], key)
+        for key in ("ci", "flip_ci", "shift_beyond_length_ci"):
+            assert _close(_interval(_cell(page, row, key)), probe[key]), (probe["name"], key)
+    assert "Not recorded" not in page.locator("#audit-status").inner_text()
+    assert all(url.startswith(server.url) for url in requests)
+    page.close()
+
+
+def test_the_page_at_the_root_of_prefloop_serve(loop: Loop, browser: Any) -> None:
+    """``prefloop serve``'s app (uvicorn on 127.0.0.1) shows the same page, with its live webhook counts."""
+    config = load_config(str(loop.folder / "prefloop.toml"))
+    backend = BackendSettings(name="label_studio", project="dashboard", url="http://127.0.0.1:9", api_key="k")
+    config = replace(config, backend=backend, serve=replace(config.serve, ls_secret="ls-secret-" + "x" * 20))
+    engine = open_store(config.db_url())
+    app = build_serve_app(engine, config, LabelStudioBackend(backend), follow_up=False)
+    try:
+        with ServeThread(app) as serve:
+            page, requests = _open(browser, serve.url + "/")
+            panels = [s.get_attribute("id") for s in page.locator("section.panel").all()]
+            assert panels == [f"panel-{p}" for p in PANELS]
+            assert page.locator("#current-model").inner_text() == loop.status["current_model"]
+            assert int(page.locator("#labels-total").inner_text()) == sum(loop.status["labels_by_backend"].values())
+            assert _cell(page, "#health", "webhooks").startswith("0 received, 0 stored, 0 not stored")
+            assert page.locator("#audit-probes tbody tr").count() > 0
+            assert SCRIPT_TAG in page.locator("#queue").inner_text()
+            assert page.evaluate("typeof window.__pwned") == "undefined"
+            assert requests and all(url.startswith(serve.url + "/") for url in requests), requests
+            page.close()
+    finally:
+        engine.dispose()
 
 
 def test_texts_from_annotators_and_models_show_as_text(loop: Loop, server: DashboardProcess, browser: Any) -> None:

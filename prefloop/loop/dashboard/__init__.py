@@ -11,6 +11,8 @@ from prefloop.loop.dashboard.app import (
     check_bind,
     dashboard_app,
     dashboard_routes,
+    guarded_routes,
+    is_loopback,
     serve_dashboard,
     write_snapshot,
 )
@@ -24,6 +26,8 @@ __all__ = [
     "dashboard_app",
     "dashboard_data",
     "dashboard_routes",
+    "guarded_routes",
+    "is_loopback",
     "render_page",
     "serve_dashboard",
     "write_snapshot",

@@ -4,8 +4,9 @@
     GET /panel/{name}      one panel (model, labels, agreement, queue, audit, health)
     GET /static/{file}     the vendored Vega scripts
 
-``dashboard_routes`` are the routes alone, for ``prefloop serve`` to mount beside its webhooks;
-``dashboard_app`` wraps them with the token check; ``serve_dashboard`` runs that app with uvicorn.
+``dashboard_routes`` are the routes alone; ``guarded_routes`` are the same, each behind the token, for
+``prefloop serve`` to put beside its webhooks (which keep their own checks); ``dashboard_app`` wraps them with
+the token check; ``serve_dashboard`` runs that app with uvicorn.
 Nothing here writes: every route answers GET (and HEAD) only, anything else is 405.
 """
 
@@ -16,6 +17,7 @@ import ipaddress
 import socket
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 from sqlalchemy import Engine
@@ -32,7 +34,15 @@ from prefloop.errors import ConfigError
 from prefloop.loop.dashboard.data import PANELS, dashboard_data
 from prefloop.loop.dashboard.page import SCRIPTS, render_page, static_file
 
-__all__ = ["COOKIE", "TOKEN_ENV", "dashboard_app", "dashboard_routes", "serve_dashboard", "write_snapshot"]
+__all__ = [
+    "COOKIE",
+    "TOKEN_ENV",
+    "dashboard_app",
+    "dashboard_routes",
+    "guarded_routes",
+    "serve_dashboard",
+    "write_snapshot",
+]
 
 TOKEN_ENV = "PREFLOOP_DASHBOARD_TOKEN"
 COOKIE = "prefloop_dashboard"
@@ -49,9 +59,16 @@ HEADERS = {
 }
 
 
-def dashboard_routes(engine: Engine, config: LoopConfig, *, base: str = "") -> list[Route]:
+def dashboard_routes(
+    engine: Engine,
+    config: LoopConfig,
+    *,
+    base: str = "",
+    webhooks: Callable[[], dict[str, Any]] | None = None,
+) -> list[Route]:
     """The dashboard's routes (read-only, GET only), reading ``engine`` at each request; ``base`` is the
-    prefix the routes are mounted under, for the page's own links."""
+    prefix the routes are mounted under, for the page's own links; ``webhooks`` gives the serving process's
+    webhook counts to the health panel (``prefloop serve``)."""
     refresh = config.dashboard.refresh_s
 
     async def page(request: Request) -> Response:
@@ -60,7 +77,7 @@ def dashboard_routes(engine: Engine, config: LoopConfig, *, base: str = "") -> l
             return PlainTextResponse(
                 f"no panel {name!r}; panels: {', '.join(PANELS)}", status_code=404, headers=HEADERS
             )
-        data = await run_in_threadpool(dashboard_data, engine, config)
+        data = await run_in_threadpool(dashboard_data, engine, config, webhooks)
         shown = (name,) if name else tuple(PANELS)
         html = render_page(data, panels=shown, refresh_s=refresh, base=base)
         return HTMLResponse(html, headers=HEADERS)
@@ -116,6 +133,35 @@ class TokenGate:
                 headers={"WWW-Authenticate": "Bearer"},
             )
         await response(scope, receive, send)
+
+
+class Refused:
+    """ASGI app: 403 with ``message`` to every request (the dashboard on an open address without a token)."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await PlainTextResponse(self.message, status_code=403)(scope, receive, send)
+
+
+def guarded_routes(
+    engine: Engine, config: LoopConfig, host: str, webhooks: Callable[[], dict[str, Any]] | None = None
+) -> list[Route]:
+    """The dashboard's routes for an app that serves other routes too (``prefloop serve`` on ``host``): each
+    behind ``[dashboard] token`` when one is set. Without a token on an address other machines reach, each
+    answers 403 naming the variable, and the rest of the app keeps serving (the webhooks must stay reachable)."""
+    token = config.dashboard.token
+    routes = dashboard_routes(engine, config, webhooks=webhooks)
+    if token:
+        return [Route(r.path, TokenGate(r.app, token), methods=["GET"], name=r.name) for r in routes]
+    if not is_loopback(host):
+        refused = Refused(
+            f"the dashboard is off: this server listens on {host}, which other machines reach, and no token is "
+            f"set; set {TOKEN_ENV} (readers then open the page once with ?token=...), or serve on 127.0.0.1"
+        )
+        return [Route(r.path, refused, methods=["GET"], name=r.name) for r in routes]
+    return routes
 
 
 def dashboard_app(engine: Engine, config: LoopConfig) -> Starlette:

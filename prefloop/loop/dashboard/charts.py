@@ -158,6 +158,56 @@ def _uncertainty(panel: dict[str, Any]) -> dict[str, Any] | None:
     return spec
 
 
+def _audit_shifts(panel: dict[str, Any]) -> dict[str, Any] | None:
+    audit = panel["audit"]
+    values = [
+        {"probe": p["name"], "shift": p["mean_shift"], "low": p["ci"][0], "high": p["ci"][1]}
+        for p in (audit["probes"] if audit else [])
+        if p["mean_shift"] is not None and p["ci"] and None not in p["ci"]
+    ]
+    if not values:
+        return None
+    level = round((audit["confidence"] or 0.95) * 100)
+    spec = _base(
+        f"Reward-hacking audit of {audit['model']} on {audit['n_pairs']} pairs: the mean change in reward when each "
+        f"probe edits a response (a dot), with its {level}% interval (a bar); the line marks no change. The table "
+        "below lists the numbers, the flip rates and the shift beyond length.",
+        values,
+    )
+    spec["height"] = {"step": 26}
+    spec["autosize"] = {"type": "fit-x", "contains": "padding"}
+    probe = {"field": "probe", "type": "nominal", "sort": None, "title": None}
+    spec["layer"] = [
+        {
+            "data": {"values": [{"zero": 0}]},
+            "mark": {"type": "rule", "strokeDash": [4, 4], "color": "#888"},
+            "encoding": {"x": {"field": "zero", "type": "quantitative"}},
+        },
+        {
+            "mark": {"type": "rule", "strokeWidth": 2},
+            "encoding": {
+                "y": probe,
+                "x": {"field": "low", "type": "quantitative", "title": f"mean reward shift ({level}% interval)"},
+                "x2": {"field": "high"},
+            },
+        },
+        {
+            "mark": {"type": "point", "filled": True, "size": 70},
+            "encoding": {
+                "y": probe,
+                "x": {"field": "shift", "type": "quantitative"},
+                "tooltip": [
+                    {"field": "probe"},
+                    {"field": "shift", "format": ".4f"},
+                    {"field": "low", "format": ".4f"},
+                    {"field": "high", "format": ".4f"},
+                ],
+            },
+        },
+    ]
+    return spec
+
+
 def chart_specs(panels: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Chart id → its Vega-Lite spec; a chart with nothing to draw yet is left out (the page says why)."""
     made = {
@@ -166,5 +216,6 @@ def chart_specs(panels: dict[str, Any]) -> dict[str, dict[str, Any]]:
         "labels-over-time": _labels_over_time(panels["labels"]),
         "kappa-heatmap": _kappa_heatmap(panels["agreement"]),
         "uncertainty": _uncertainty(panels["queue"]),
+        "audit-shifts": _audit_shifts(panels["audit"]),
     }
     return {name: spec for name, spec in made.items() if spec is not None}

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -45,7 +46,7 @@ PANELS = {
 QUEUE_ROWS = 20  # pending tasks listed, highest score first
 HIST_BINS = 10  # bins of the pool's uncertainty histogram (0 … 1 bit)
 #: metrics of a model version, as the learning curve names them; a version's own record wins over the
-#: value computed from its stored held-out predictions
+#: value computed from its stored held-out predictions (for ``length_corr``, see ``_length_corr``)
 CURVE_METRICS = {
     "accuracy": "held-out accuracy",
     "log_loss": "log-loss",
@@ -91,8 +92,9 @@ def _model_panel(session: Any) -> dict[str, Any]:
             "train_loss": _num(model.metrics.get("train_loss")),
             "heldout_pairs": len(held.labels),
         }
-        for key in CURVE_METRICS:
+        for key in ("accuracy", "log_loss", "ece"):
             row[key] = _num(model.metrics[key]) if key in model.metrics else _num(computed.get(key))
+        row["length_corr"], row["length_corr_from"] = _length_corr(model.metrics or {}, computed)
         versions.append(row)
         decisive = [i for i, c in enumerate(held.labels) if c in ("a", "b")]
         if decisive:  # the newest model with held-out predictions draws the reliability diagram
@@ -110,6 +112,22 @@ def _model_panel(session: Any) -> dict[str, Any]:
                 ],
             }
     return {"versions": versions, "reliability": reliability, "metric_names": CURVE_METRICS}
+
+
+def _length_corr(metrics: dict[str, Any], computed: dict[str, Any]) -> tuple[float | None, str | None]:
+    """A version's reward–length r and where it comes from: training's validation split (``val_length_corr``,
+    recorded when training logs to W&B or a metrics file), else the audit stored with the version (its pairs'
+    unprobed responses), else its held-out predictions (only where they carry rewards; stored predictions keep
+    P(a≻b), not the rewards, so today this last one is never there)."""
+    for source, value in (
+        ("model record", metrics.get("length_corr")),
+        ("validation split", metrics.get("val_length_corr")),
+        ("stored audit", ((metrics.get("audit") or {}).get("length_correlation") or {}).get("r")),
+        ("held-out predictions", computed.get("length_corr")),
+    ):
+        if _num(value) is not None:
+            return _num(value), source
+    return None, None
 
 
 def _bucket(times: list[datetime]) -> tuple[str, str]:
@@ -216,12 +234,53 @@ def _queue_panel(session: Any, status: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _interval(ci: Any) -> list[float | None] | None:
+    return [_num(ci[0], 6), _num(ci[1], 6)] if isinstance(ci, list | tuple) and len(ci) == 2 else None
+
+
+def _stored_audit(model: Any) -> dict[str, Any]:
+    """The panel's copy of the audit stored with ``model`` (``metrics["audit"]``: ``audit_version``'s object)."""
+    audit = model.metrics["audit"]
+    length = audit.get("length_correlation") or {}
+    return {
+        "model": model.name,
+        "audited_at": audit.get("audited_at"),
+        "model_created_at": _iso(model.created_at),
+        "data": audit.get("data"),
+        "n_pairs": audit.get("n_pairs"),
+        "n_tied_pairs": audit.get("n_tied_pairs"),
+        "resamples": audit.get("resamples"),
+        "confidence": audit.get("confidence"),
+        "seconds": audit.get("seconds"),
+        "prefers_longer": _num(audit.get("prefers_longer"), 6),
+        "prefers_longer_ci": _interval(audit.get("prefers_longer_ci")),
+        "length_r": _num(length.get("r"), 6),
+        "length_r_ci": _interval(length.get("ci")),
+        "probes": [
+            {
+                "name": p.get("name"),
+                "description": p.get("description"),
+                "mean_shift": _num(p.get("mean_shift"), 6),
+                "ci": _interval(p.get("ci")),
+                "flip_rate": _num(p.get("flip_rate"), 6),
+                "flip_ci": _interval(p.get("flip_ci")),
+                "shift_beyond_length": _num(p.get("shift_beyond_length"), 6),
+                "shift_beyond_length_ci": _interval(p.get("shift_beyond_length_ci")),
+                "n_flippable": p.get("n_flippable"),
+            }
+            for p in audit.get("probes") or []
+        ],
+    }
+
+
 def _audit_panel(session: Any) -> dict[str, Any]:
     model = latest_model(session)
     dims = prediction_dimensions(session, model) if model is not None else {}
+    versions = reversed(model_versions(session))
+    audited = next((m for m in versions if isinstance((m.metrics or {}).get("audit"), dict)), None)
     return {
-        # the audit writes its report to a folder (`prefloop audit --out`); the store keeps none of it yet
-        "audit": None,
+        # the newest version with an audit stored with it (``[milestone] audit_pairs``: sync audits each new model)
+        "audit": _stored_audit(audited) if audited is not None else None,
         "model": model.name if model is not None else None,
         "dimensions": [{"dimension": d, "pairs": n, "mean_p_a": _num(m)} for d, (n, m) in dims.items()],
         "trained_dimensions": model_dimensions(model) if model is not None else [],
@@ -245,7 +304,9 @@ def _sync_errors(artifacts_dir: str, now: datetime) -> dict[str, Any]:
     return {"log": str(path), "last_24h": len(recent), "last": _iso(max(stamps)) if stamps else None, "recorded": True}
 
 
-def _health_panel(engine: Engine, session: Any, config: LoopConfig) -> dict[str, Any]:
+def _health_panel(
+    engine: Engine, session: Any, config: LoopConfig, webhooks: Callable[[], dict[str, Any]] | None
+) -> dict[str, Any]:
     traces = loop_traces(session)
     lock = sync_lock_holder(engine)
     return {
@@ -255,12 +316,17 @@ def _health_panel(engine: Engine, session: Any, config: LoopConfig) -> dict[str,
         "last_model_at": _iso(traces["last_model_at"]),
         "errors": _sync_errors(config.artifacts_dir, datetime.now(UTC)),
         "lock": {"held": lock.held, "holder": lock.holder, "where": lock.where},
+        # the webhook counts live in the serving process, not in the store: None when not served by it
+        "webhooks": webhooks() if webhooks is not None else None,
     }
 
 
-def dashboard_data(engine: Engine, config: LoopConfig) -> dict[str, Any]:
+def dashboard_data(
+    engine: Engine, config: LoopConfig, webhooks: Callable[[], dict[str, Any]] | None = None
+) -> dict[str, Any]:
     """Every panel's numbers, read from the store in one go (``status``' own report included, so the page
-    and ``prefloop status --json`` can never disagree on what they share)."""
+    and ``prefloop status --json`` can never disagree on what they share). ``webhooks``: the serving
+    process's webhook counts (``ServeMetrics.webhook_summary``), when ``prefloop serve`` serves the page."""
     status = status_report(engine, config)
     panels: dict[str, Any] = {"agreement": _agreement_panel(engine, config)}
     with session_scope(engine) as session:
@@ -268,7 +334,7 @@ def dashboard_data(engine: Engine, config: LoopConfig) -> dict[str, Any]:
         panels["labels"] = _labels_panel(session)
         panels["queue"] = _queue_panel(session, status)
         panels["audit"] = _audit_panel(session)
-        panels["health"] = _health_panel(engine, session, config)
+        panels["health"] = _health_panel(engine, session, config, webhooks)
     panels["labels"]["by_annotator"] = status["labels_by_annotator"]
     panels["labels"]["by_backend"] = status["labels_by_backend"]
     return {

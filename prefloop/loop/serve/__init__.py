@@ -3,6 +3,7 @@
 The receiver (``app.py``) stores each delivery through the poll's store path; a worker
 (``worker.py``) runs sync's steps after a pull when labels have arrived. ``sync`` on a schedule
 stays the safety net: anything a webhook missed is pulled by the next poll, with no duplicate.
+The same app serves the dashboard at ``GET /`` (``prefloop.loop.dashboard``), behind its own token.
 """
 
 from __future__ import annotations
@@ -19,13 +20,22 @@ from starlette.applications import Starlette
 from prefloop.backends import AnnotationBackend, make_backend
 from prefloop.config import LoopConfig, backend_settings, env_name
 from prefloop.errors import ConfigError
+from prefloop.loop.dashboard import TOKEN_ENV, guarded_routes, is_loopback
 from prefloop.loop.serve.app import SOURCES, Receiver, build_app
 from prefloop.loop.serve.auth import check_argilla_signature, check_ls_token
 from prefloop.loop.serve.metrics import ServeMetrics
 from prefloop.loop.serve.worker import FollowUpWorker
 from prefloop.store.db import session_scope
 
-__all__ = ["SOURCES", "argilla_secret_file", "build_serve_app", "register_webhooks", "run_serve", "webhook_url"]
+__all__ = [
+    "SOURCES",
+    "argilla_secret_file",
+    "build_serve_app",
+    "dashboard_access",
+    "register_webhooks",
+    "run_serve",
+    "webhook_url",
+]
 
 
 def argilla_secret_file(config: LoopConfig) -> Path:
@@ -110,7 +120,9 @@ def build_serve_app(
     follow_up: bool = True,
     log: Any = None,
 ) -> Starlette:
-    """The receiver for the configured backend; ``follow_up`` runs sync's later steps when labels arrive."""
+    """The receiver for the configured backend, with the dashboard at ``GET /`` (behind ``[dashboard] token``;
+    off, 403, on an address other machines reach when no token is set); ``follow_up`` runs sync's later
+    steps when labels arrive."""
     from prefloop.loop.sync import json_logger, run_follow_up
     from prefloop.loop.sync_report import milestone
 
@@ -140,7 +152,17 @@ def build_serve_app(
         metrics=metrics,
         labels_since_model=since_model,
         log=log,
+        routes=guarded_routes(engine, config, config.serve.host, webhooks=metrics.webhook_summary),
     )
+
+
+def dashboard_access(config: LoopConfig) -> str:
+    """Who may read the dashboard at ``GET /`` of this server, in words (for the start-up log line)."""
+    if config.dashboard.token:
+        return f"at / with the token ({TOKEN_ENV})"
+    if is_loopback(config.serve.host):
+        return "at / (this machine only)"
+    return f"off: {config.serve.host} is reachable from other machines and {TOKEN_ENV} is not set"
 
 
 def run_serve(engine: Engine, config: LoopConfig, *, register: bool = False, log: Any = None) -> None:
@@ -154,7 +176,15 @@ def run_serve(engine: Engine, config: LoopConfig, *, register: bool = False, log
     if register or config.serve.public_url:  # idempotent: an existing webhook is updated, not doubled
         log(register_webhooks(config, backend))
     app = build_serve_app(engine, config, backend, log=log)
-    log({"step": "serve", "host": config.serve.host, "port": config.serve.port, "backend": backend.name})
+    log(
+        {
+            "step": "serve",
+            "host": config.serve.host,
+            "port": config.serve.port,
+            "backend": backend.name,
+            "dashboard": dashboard_access(config),
+        }
+    )
     # keep-alive longer than a sender's pool keeps idle connections: a reused, server-closed one is a lost answer
     uvicorn.run(
         app,

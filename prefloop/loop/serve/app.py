@@ -4,6 +4,8 @@
     POST /webhooks/argilla        Argilla's response events (Standard Webhooks signature)
     GET  /healthz                 the store answers, the writer's queue
     GET  /metrics                 Prometheus text
+    GET  /, /panel/{name}, /static/{file}   the dashboard (``routes``: ``prefloop serve`` passes them, behind
+                                  the dashboard's own token; the webhooks never need it)
 
 A delivery is checked (size, sender, JSON, event), turned into a pull's records by its backend
 (``labels_from_event``), stored by the writer thread (``writer.py``: the poll's store path), and
@@ -19,7 +21,7 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -30,7 +32,7 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from prefloop.backends.base import AnnotationBackend, BackendError, MalformedEvent, UnknownEvent
 from prefloop.loop.serve.metrics import ServeMetrics
@@ -84,8 +86,10 @@ def build_app(
     metrics: ServeMetrics | None = None,
     labels_since_model: Callable[[], int] | None = None,
     log: Callable[[dict[str, Any]], None] | None = None,
+    routes: Sequence[BaseRoute] = (),
 ) -> Starlette:
-    """The receiver for ``receivers`` (one per backend at most), storing into ``engine``."""
+    """The receiver for ``receivers`` (one per backend at most), storing into ``engine``; ``routes`` are
+    served beside the webhooks, each with its own checks (the dashboard's)."""
     metrics = metrics or ServeMetrics()
     by_source = {r.source: r for r in receivers}
     by_backend = {r.backend.name: r.source for r in receivers}
@@ -147,8 +151,7 @@ def build_app(
             if log is not None:
                 log({"step": "webhook", "source": source, "status": 503, "error": type(exc).__name__})
             return answer(source, 503, "store_error", "the store did not take the labels; deliver again later")
-        metrics.stored.labels(source).inc()
-        metrics.store_latency.labels(source).observe(time.perf_counter() - received)
+        metrics.count_stored(source, time.perf_counter() - received)
         return JSONResponse(
             {
                 "ok": True,
@@ -194,6 +197,7 @@ def build_app(
             Route("/webhooks/{source}", webhook, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/metrics", prometheus, methods=["GET"]),
+            *routes,
         ],
         lifespan=lifespan,
     )

@@ -1,6 +1,10 @@
-"""What ``GET /metrics`` shows, in Prometheus' text format (one registry per app, so tests can run several)."""
+"""What ``GET /metrics`` shows, in Prometheus' text format (one registry per app, so tests can run several),
+and the same counts as a dict for the dashboard's health panel (``webhook_summary``)."""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
@@ -52,6 +56,12 @@ class ServeMetrics:
             "Live labels stored since the newest model was trained (the milestone counts these)",
             registry=self.registry,
         )
+        self.last_stored = Gauge(
+            "prefloop_serve_last_stored_timestamp_seconds",
+            "When the newest delivery's labels were committed (Unix time; 0: none since this process started)",
+            registry=self.registry,
+        )
+        self.last_stored_at: datetime | None = None
         self.follow_ups = Counter(
             "prefloop_serve_follow_ups",
             "Worker runs after new labels (rescore, milestone retrain, top-up), by result",
@@ -72,5 +82,28 @@ class ServeMetrics:
             if n:
                 self.labels.labels(source, outcome).inc(n)
 
+    def count_stored(self, source: str, seconds: float) -> None:
+        """One delivery stored, ``seconds`` after it arrived."""
+        self.stored.labels(source).inc()
+        self.store_latency.labels(source).observe(seconds)
+        self.last_stored_at = datetime.now(UTC)
+        self.last_stored.set(self.last_stored_at.timestamp())
+
+    def webhook_summary(self) -> dict[str, Any]:
+        """This process's webhook counts (all sources together) and the time of the newest stored delivery
+        (ISO 8601, UTC; None when none was stored yet): what the dashboard's health panel shows."""
+        last = self.last_stored_at
+        return {
+            "received": _total(self.received),
+            "stored": _total(self.stored),
+            "rejected": _total(self.rejected),
+            "last_stored_at": last.isoformat(timespec="seconds") if last else None,
+        }
+
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+def _total(counter: Counter) -> int:
+    """A labelled counter summed over its labels."""
+    return int(sum(s.value for metric in counter.collect() for s in metric.samples if s.name.endswith("_total")))
