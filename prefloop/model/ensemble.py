@@ -182,9 +182,10 @@ class RewardEnsemble:
             "k": config.k,
         }
         ens.meta["train_report"] = report
-        if val_t is not None and log.active:  # W&B / metrics JSON: the held-out split's metrics, by length group
-            validation = validation_metrics(ens, val_t)
-            log.log(validation)
+        if val_t is not None:  # the held-out split's metrics, by length group: stored with the version, and
+            validation = validation_metrics(ens, val_t)  # to W&B / the metrics JSON when they are on
+            if log.active:
+                log.log(validation)
             report.update(validation)
         log.finish(report)
         return ens, report
