@@ -115,10 +115,11 @@ def _model_panel(session: Any) -> dict[str, Any]:
 
 
 def _length_corr(metrics: dict[str, Any], computed: dict[str, Any]) -> tuple[float | None, str | None]:
-    """A version's reward–length r and where it comes from: training's validation split (``val_length_corr``,
-    recorded whenever training held a split out; heads mode's out-of-bag validation holds none), else the audit stored with the version (its pairs'
-    unprobed responses), else its held-out predictions (only where they carry rewards; stored predictions keep
-    P(a≻b), not the rewards, so today this last one is never there)."""
+    """A version's reward–length r and where it comes from: training's validation split
+    (``val_length_corr``, recorded whenever training held a split out; heads mode's out-of-bag
+    validation holds none), else the audit stored with the version (its pairs' unprobed responses),
+    else its held-out predictions (only where they carry rewards; stored predictions keep P(a≻b),
+    not the rewards, so today this last one is never there)."""
     for source, value in (
         ("model record", metrics.get("length_corr")),
         ("validation split", metrics.get("val_length_corr")),
