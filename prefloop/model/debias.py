@@ -30,6 +30,8 @@ Everything here is a pure function of tensors or arrays (hand-checked in
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 
@@ -38,15 +40,22 @@ __all__ = [
     "balance_by_length",
     "conditioned_gap",
     "fit_length_expert",
+    "heads_balanced",
     "log_length",
     "odin_penalty",
     "pearson",
 ]
 
 #: debias_method values; the first is the default (chosen by benchmarks/bench_length_robust.py, #23)
-DEBIAS_METHODS = ("project", "odin", "conditioned", "balanced")
+DEBIAS_METHODS = ("project", "project_balanced", "odin", "conditioned", "balanced")
 
 _EPS = 1e-8
+
+
+def heads_balanced(config: Any) -> bool:
+    """Adapted mode with 'project_balanced': the K heads train on length-balanced label weights
+    (``balance_by_length``) while the backbone is fine-tuned on the plain labels."""
+    return config.mode == "adapted" and config.debias == "length" and config.debias_method == "project_balanced"
 
 
 def log_length(chars: torch.Tensor) -> torch.Tensor:

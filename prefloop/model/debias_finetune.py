@@ -52,7 +52,7 @@ class BackboneLengthTerm:
     @classmethod
     def make(cls, config: ModelConfig, train: PairTargets, device: torch.device) -> BackboneLengthTerm | None:
         """The term for this config, or None when the likelihood is plain ('none', 'balanced')."""
-        if config.debias != "length" or config.debias_method in ("balanced", "project"):
+        if config.debias != "length" or config.debias_method in ("balanced", "project", "project_balanced"):
             return None
         return cls(train, config.tie_model, device)
 

@@ -34,7 +34,7 @@ LENGTH_DIRECTIONS = 3
 
 def uses_length_head(config: ModelConfig) -> bool:
     """Whether this config's heads are length heads (project, odin, conditioned) rather than plain."""
-    return config.debias == "length" and config.debias_method in ("project", "odin", "conditioned")
+    return config.debias == "length" and config.debias_method in ("project", "project_balanced", "odin", "conditioned")
 
 
 def length_directions(
@@ -200,7 +200,7 @@ class LengthAwareHead(RewardHead):
 
 def debiased_head(config: ModelConfig, dim: int, kind: str | None = None) -> RewardHead:
     """An empty length head of width ``dim`` for ``config`` (``kind`` overrides config.head)."""
-    if config.debias_method == "project":
+    if config.debias_method in ("project", "project_balanced"):
         return LengthProjectedHead(dim, kind or config.head, config.head_hidden, config.head_dropout, config.tie_model)
     return LengthAwareHead(
         dim,

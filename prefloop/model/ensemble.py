@@ -146,8 +146,11 @@ class RewardEnsemble:
             said = calibration_warning(temperature, delta, wins, thetas, config.tie_model, mask)
             if said:
                 warnings.append(said)
-        if reweights_labels(config) and config.debias_method == "project":
-            warnings.append("debias 'project' in finetune mode: no heads to project, labels reweighted as 'balanced'")
+        if config.mode == "finetune" and _debias(config) in ("project", "project_balanced"):
+            warnings.append(
+                f"debias {config.debias_method!r} in finetune mode: no heads to project, "
+                "labels reweighted as 'balanced'"
+            )
         stats["temperature"] = temperature
         stats["warnings"] = warnings
         seconds = time.perf_counter() - t0
@@ -269,9 +272,16 @@ class RewardEnsemble:
 
 
 def reweights_labels(config: ModelConfig) -> bool:
-    """'balanced', and 'project' in finetune mode (no heads to project): labels reweighted by length group."""
+    """Whether every label is reweighted by length group before training: 'balanced'; 'project' and
+    'project_balanced' in finetune mode (no heads to project); 'project_balanced' in heads mode. In
+    adapted mode 'project_balanced' reweights the heads' labels only (``debias.heads_balanced``): its
+    backbone is fine-tuned on the plain labels, which measured better (docs/benchmarks.md, #23)."""
     method = _debias(config)
-    return method == "balanced" or (method == "project" and config.mode == "finetune")
+    if method == "balanced":
+        return True
+    if config.mode == "finetune":
+        return method in ("project", "project_balanced")
+    return method == "project_balanced" and config.mode == "heads"
 
 
 def _debias(config: ModelConfig) -> str:

@@ -174,3 +174,20 @@ def test_conditioned_head_fits_its_expert_before_training() -> None:
     head.prepare((*data, torch.tensor([3.0]), torch.tensor([1.0])), "none")
     assert head.beta.item() == pytest.approx(math.log(3) / math.log(2), abs=1e-4)
     assert "beta" in head.state_dict(), "saved with the head, so a loaded model is the same model"
+
+
+def test_which_labels_each_length_method_reweights_in_each_mode() -> None:
+    from prefloop.model.debias import heads_balanced
+    from prefloop.model.ensemble import reweights_labels
+
+    def both(mode: str, method: str) -> tuple[bool, bool]:
+        cfg = ModelConfig(mode=mode, debias="length", debias_method=method)
+        return reweights_labels(cfg), heads_balanced(cfg)
+
+    assert both("heads", "project_balanced") == (True, False)  # every label, the heads being the model
+    assert both("adapted", "project_balanced") == (False, True)  # the heads' labels only, not the backbone's
+    assert both("finetune", "project_balanced") == (True, False)  # no heads: as 'balanced'
+    assert both("heads", "project") == (False, False) and both("adapted", "project") == (False, False)
+    assert both("finetune", "project") == (True, False) and both("adapted", "balanced") == (True, False)
+    off = ModelConfig(mode="adapted", debias="none", debias_method="project_balanced")
+    assert not reweights_labels(off) and not heads_balanced(off)

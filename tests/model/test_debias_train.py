@@ -106,3 +106,35 @@ def test_finetune_mode_takes_conditioned_and_refuses_odin(tmp_path: Path) -> Non
     assert np.isfinite(report["train_loss"]) and ens.predict(pairs_of(make_examples(3, seed=9))).p_a.shape == (3,)
     with pytest.raises(ModelError, match="--mode heads or adapted"):
         RewardEnsemble.train(make_examples(16), ModelConfig(**base, debias_method="odin"), progress=False)
+
+
+def test_project_balanced_keeps_the_plain_backbone_and_balances_the_heads_labels(tmp_path: Path) -> None:
+    import dataclasses
+
+    from prefloop.model.debias_heads import LengthProjectedHead
+
+    flipped = {Choice.A: Choice.B, Choice.B: Choice.A}
+    data = length_wins(24, seed=3)
+    data[:6] = [dataclasses.replace(e, choice=flipped[e.choice]) for e in data[:6]]  # 18 longer-wins, 6 shorter-wins
+    base = {
+        "mode": "adapted",
+        "k": 2,
+        "max_length": 32,
+        "epochs": 1,
+        "batch_size": 8,
+        "lr": 1e-4,
+        "val_fraction": 0.25,
+        "cache_dir": str(tmp_path / "c"),
+        "debias": "length",
+    }
+    plain, plain_report = RewardEnsemble.train(data, ModelConfig(**base, debias_method="project"), progress=False)
+    bal, bal_report = RewardEnsemble.train(data, ModelConfig(**base, debias_method="project_balanced"), progress=False)
+    assert bal_report["backbone_version"] == plain_report["backbone_version"], "the backbone saw the plain labels"
+    assert all(isinstance(h, LengthProjectedHead) for h in bal._impl.heads)
+    pairs = pairs_of(data)
+    assert not np.allclose(bal.predict(pairs).p_a_members, plain.predict(pairs).p_a_members, atol=1e-4), (
+        "the heads learnt from other label weights"
+    )
+    again = RewardEnsemble.load(bal.save(tmp_path / "m"))
+    assert again.config.debias_method == "project_balanced"
+    assert np.allclose(again.predict(pairs).p_a_members, bal.predict(pairs).p_a_members, atol=1e-5)
