@@ -45,7 +45,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from length_splits import SETTINGS, build_setting
 
-METHODS = ("none", "project", "odin", "conditioned", "balanced")
+METHODS = ("none", "project", "project_balanced", "odin", "conditioned", "balanced")
 MODES = ("adapted", "heads", "finetune", "trl", "multi-heads", "multi-adapted")
 
 
