@@ -297,6 +297,17 @@ def test_a_phone_sees_every_panel_without_sideways_scrolling(server: DashboardPr
     page.close()
 
 
+def test_at_1280_px_the_wide_tables_fit_their_panels(server: DashboardProcess, browser: Any) -> None:
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(server.url)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1280
+    for table in ("#versions", "#queue"):
+        wrap = page.locator(table).first
+        sizes = wrap.evaluate("t => [t.scrollWidth, t.parentElement.clientWidth]")
+        assert sizes[0] <= sizes[1], (table, sizes)  # every column visible, no scrolling inside the panel
+    page.close()
+
+
 def test_the_token_guards_every_route(loop: Loop) -> None:
     process = DashboardProcess(loop.folder, env={"PREFLOOP_DASHBOARD_TOKEN": "s3cret-token"})
     try:
