@@ -60,7 +60,7 @@ def test_config_file_selects_debias_and_the_flag_overrides_it(store: Path) -> No
     ("setting", "message"),
     [
         ('debias = "lenght"', "[model]: debias must be 'none' | 'length', got 'lenght'"),
-        ('debias_method = "odn"', "debias_method must be 'project' | 'odin' | 'conditioned' | 'balanced', got 'odn'"),
+        ('debias_method = "odn"', "debias_method must be 'project' | 'project_balanced' | 'odin' | 'conditioned' | 'balanced', got 'odn'"),
         ('debias_metod = "odin"', "debias_metod (did you mean debias_method?)"),
         ("debias_weight = -1", "debias_weight must be at least 0"),
     ],
