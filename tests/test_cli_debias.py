@@ -51,7 +51,7 @@ def test_config_file_selects_debias_and_the_flag_overrides_it(store: Path) -> No
     (store / "prefloop.toml").write_text('[model]\nk = 2\nmax_length = 64\ndebias = "length"\n')
     name = run(store, "train", "--mode", "heads").stdout.strip()
     saved = _saved_config(store, name)
-    assert saved["debias"] == "length" and saved["debias_method"] == "project", "the default method"
+    assert saved["debias"] == "length" and saved["debias_method"] == "project_balanced", "the default method"
     other = run(store, "train", "--mode", "heads", "--debias", "none").stdout.strip()
     assert _saved_config(store, other)["debias"] == "none"
 
@@ -60,7 +60,10 @@ def test_config_file_selects_debias_and_the_flag_overrides_it(store: Path) -> No
     ("setting", "message"),
     [
         ('debias = "lenght"', "[model]: debias must be 'none' | 'length', got 'lenght'"),
-        ('debias_method = "odn"', "debias_method must be 'project' | 'project_balanced' | 'odin' | 'conditioned' | 'balanced', got 'odn'"),
+        (
+            'debias_method = "odn"',
+            "debias_method must be 'project_balanced' | 'project' | 'odin' | 'conditioned' | 'balanced', got 'odn'",
+        ),
         ('debias_metod = "odin"', "debias_metod (did you mean debias_method?)"),
         ("debias_weight = -1", "debias_weight must be at least 0"),
     ],

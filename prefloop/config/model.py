@@ -136,18 +136,17 @@ class ModelConfig(Section):
         "0.38 to 0.55 (docs/benchmarks.md, #23). `eval` and `audit` flag a model whose worst length group is "
         "below 0.5; that is when to turn it on.",
     )
-    debias_method: Literal["project", "project_balanced", "odin", "conditioned", "balanced"] = _f(
-        "project",
-        "With debias = 'length': 'project' (default) = the heads see the features with "
-        "their length directions removed (covariance with chars, log chars and the within-pair log-length "
-        "gap), so a linear head's reward has zero length covariance on its training pairs; finetune mode has "
-        "no heads and reweights labels as 'balanced' does. 'project_balanced' = 'project' with the heads "
-        "trained on labels reweighted as 'balanced' does (in adapted mode the backbone still learns from the "
-        "plain labels). 'odin' = a quality and a length reward with "
-        "correlation and orthogonality penalties, the quality reward kept (Chen et al. 2024; heads and adapted "
-        "modes); 'conditioned' = the likelihood sees d + β·Δlog(1 + chars), β of a length-only model fitted "
-        "first, dropped at inference; 'balanced' = labels reweighted so longer-wins and shorter-wins weigh the "
-        "same per length-ratio bin.",
+    debias_method: Literal["project_balanced", "project", "odin", "conditioned", "balanced"] = _f(
+        "project_balanced",
+        "With debias = 'length': 'project_balanced' (default, measured best, #23) = the heads see the features "
+        "with their length directions removed (covariance with chars, log chars and the within-pair log-length "
+        "gap), so a linear head's reward has zero length covariance on its training pairs, and learn from labels "
+        "reweighted as 'balanced' does (in adapted mode the backbone still learns from the plain labels); "
+        "'project' = the projection alone; finetune mode has no heads and reweights labels as 'balanced' does. "
+        "'odin' = a quality and a length reward with correlation and orthogonality penalties, the quality "
+        "reward kept (Chen et al. 2024; heads and adapted modes); 'conditioned' = the likelihood sees "
+        "d + β·Δlog(1 + chars), β of a length-only model fitted first, dropped at inference; 'balanced' = "
+        "labels reweighted so longer-wins and shorter-wins weigh the same per length-ratio bin.",
     )
     debias_weight: float = _f(
         1.0, "'odin': weight λ of each of its three penalties (correlations, orthogonality).", ge=0

@@ -47,7 +47,7 @@ __all__ = [
 ]
 
 #: debias_method values; the first is the default (chosen by benchmarks/bench_length_robust.py, #23)
-DEBIAS_METHODS = ("project", "project_balanced", "odin", "conditioned", "balanced")
+DEBIAS_METHODS = ("project_balanced", "project", "odin", "conditioned", "balanced")
 
 _EPS = 1e-8
 

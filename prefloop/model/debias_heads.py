@@ -1,6 +1,6 @@
 """Reward heads that keep response length out of the reward (``debias = "length"``).
 
-``LengthProjectedHead`` ('project', the default method) removes, before its first layer, the
+``LengthProjectedHead`` ('project' and 'project_balanced', the default method) removes, before its first layer, the
 directions along which the standardised features move with response length in its training
 pairs, the preference held fixed: the least-squares coefficient of characters, of log(1 +
 characters), and (for the pair's feature difference) of the log-length gap, each next to the

@@ -137,7 +137,7 @@ def test_make_head_follows_the_config() -> None:
     assert type(plain) is RewardHead
     assert type(make_head(ModelConfig(mode="heads"), 4)) is RewardHead  # debias 'none' by default
     projected = make_head(ModelConfig(mode="heads", debias="length"), 4)
-    assert isinstance(projected, LengthProjectedHead)  # 'project' is the default method
+    assert isinstance(projected, LengthProjectedHead)  # 'project_balanced' (projected heads) is the default method
     bal = make_head(ModelConfig(mode="heads", debias="length", debias_method="balanced"), 4)
     assert type(bal) is RewardHead  # balanced reweights labels, the head is plain
     odin = make_head(ModelConfig(mode="heads", debias="length", debias_method="odin"), 4)
