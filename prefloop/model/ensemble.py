@@ -133,9 +133,10 @@ class RewardEnsemble:
         with progress_bar(progress and _is_main_process()) as bar:
             impl, thetas, stats = impl_class(config.mode).fit(train_t, val_t, config, parent, log, bar)
             calibration: tuple[Any, Any, Any] | None = stats.pop("calibration", None)  # (delta, wins, mask)
+            val_rewards: tuple[np.ndarray, np.ndarray] | None = None  # raw, kept for the validation metrics
             if config.calibrate and calibration is None and val_t is not None:
-                ra, rb = impl.member_rewards(val_t.pairs, bar)
-                calibration = (ra - rb, val_t.wins, None)
+                val_rewards = impl.member_rewards(val_t.pairs, bar)
+                calibration = (val_rewards[0] - val_rewards[1], val_t.wins, None)
         temperature = 1.0
         warnings: list[str] = list(stats.pop("warnings", []))
         if config.calibrate and calibration is not None:
@@ -186,7 +187,7 @@ class RewardEnsemble:
         }
         ens.meta["train_report"] = report
         if val_t is not None:  # the held-out split's metrics, by length group: stored with the version, and
-            validation = validation_metrics(ens, val_t)  # to W&B / the metrics JSON when they are on
+            validation = validation_metrics(ens, val_t, val_rewards)  # to W&B / the metrics JSON when on
             if log.active:
                 log.log(validation)
             report.update(validation)
@@ -226,7 +227,10 @@ class RewardEnsemble:
 
     def predict(self, pairs: list[Pair], progress: bool = False) -> EnsemblePrediction:
         """P(a≻b), P(b≻a), P(tie) per member for each (prompt, a, b) pair."""
-        ra, rb = self.member_rewards(pairs, progress)
+        return self.prediction(*self.member_rewards(pairs, progress))
+
+    def prediction(self, ra: np.ndarray, rb: np.ndarray) -> EnsemblePrediction:
+        """The prediction from calibrated member rewards of a and b (``member_rewards``' two [n, K] arrays)."""
         probs = probs_numpy(ra - rb, self.thetas[None, :], self.config.tie_model)
         return EnsemblePrediction(ra, rb, probs[..., 0], probs[..., 1], probs[..., 2])
 
@@ -295,16 +299,24 @@ def _is_main_process() -> bool:
     return os.environ.get("RANK", "0") == "0"
 
 
-def validation_metrics(ens: RewardEnsemble, val: PairTargets) -> dict[str, float]:
+def validation_metrics(
+    ens: RewardEnsemble, val: PairTargets, raw_rewards: tuple[np.ndarray, np.ndarray] | None = None
+) -> dict[str, float]:
     """``val_accuracy``, ``val_log_loss``, ``val_ece``, ``val_length_corr`` and the length-group keys
     (``length_groups/<group>/accuracy``, ``worst_group_accuracy``, ...) of ``ens`` on held-out pairs.
 
     A pair's label is its heavier side (a tie when a and b weigh the same or the tie weighs most).
+    ``raw_rewards``: the members' uncalibrated rewards of ``val`` if calibration already computed
+    them, so the held-out pairs are not run through the model a second time.
     """
     wa, wb, wt = val.wins[:, 0], val.wins[:, 1], val.wins[:, 2]
     labels = np.where((wa > wb) & (wa >= wt), "a", np.where((wb > wa) & (wb >= wt), "b", "tie"))
     labels = np.where(val.wins.sum(axis=1) > 0, labels, "skip")
-    metrics, _, _ = evaluate_prediction(ens.predict(val.pairs, progress=False), val.pairs, list(labels))
+    if raw_rewards is None:
+        pred = ens.predict(val.pairs, progress=False)
+    else:
+        pred = ens.prediction(raw_rewards[0] / ens.temperature, raw_rewards[1] / ens.temperature)
+    metrics, _, _ = evaluate_prediction(pred, val.pairs, list(labels))
     out = {
         f"val_{k}": float(metrics[k]) for k in ("accuracy", "log_loss", "ece", "length_corr") if metrics[k] is not None
     }
