@@ -18,6 +18,7 @@ import click
 from prefloop.config import SECTIONS, LoopConfig, setting_field
 from prefloop.config.fields import bounds_text, default_of, type_hints
 from prefloop.config.load import env_name, env_value
+from prefloop.data.readers import FORMATS
 
 __all__ = [
     "FLAGS",
@@ -108,7 +109,7 @@ def setting_keys() -> list[str]:
 
 # --- reading a file of pairs (ingest, eval --data, audit --data) ---------------------------------
 
-_FILE_TYPES = ["jsonl", "json", "csv", "parquet", "hf"]
+_FILE_TYPES = list(FORMATS)  # the file types prefloop.data.readers reads
 
 
 def format_names() -> list[str]:
@@ -199,18 +200,16 @@ def reading(
     **more: Any,
 ) -> tuple[str | None, Any]:
     """(file type, ``ShapeOptions``) from the reading options; ``more`` sets other ``ShapeOptions`` fields."""
-    from prefloop.data.fields import ShapeOptions
+    from prefloop.data.fields import reading_shape
 
-    if fmt in _FILE_TYPES:  # the older meaning of --format
-        file_type, fmt = file_type or fmt, None
-    opts = ShapeOptions(
+    return reading_shape(
+        fmt,
+        file_type,
         mapping=_parse_mapping(mapping) or None,
         label_map=_parse_label_map(label_map),
         label_decoder=label_decoder,
-        fmt=fmt,
         **more,
     )
-    return file_type, opts
 
 
 def known_encoding(ctx: click.Context, param: click.Parameter, value: str) -> str:

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from prefloop.data.readers import FORMATS
 from prefloop.errors import DegenerateRow, RowProblem
 from prefloop.types import Choice, PairRecord, content_hash
 
@@ -25,6 +26,7 @@ __all__ = [
     "conversation_metadata",
     "get_path",
     "make_pair",
+    "reading_shape",
     "render_messages",
     "split_conversations",
 ]
@@ -56,6 +58,15 @@ class ShapeOptions:
     fmt: str | None = None
     strict: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+def reading_shape(fmt: str | None, file_type: str | None, **fields: Any) -> tuple[str | None, ShapeOptions]:
+    """(file type, ``ShapeOptions``) as ``--format`` / ``--file-type`` give them: a file type named
+    as the format (the older meaning of ``--format jsonl``) is the file type; ``fields`` are the
+    other ``ShapeOptions`` fields, already parsed."""
+    if fmt in FORMATS:
+        file_type, fmt = file_type or fmt, None
+    return file_type, ShapeOptions(fmt=fmt, **fields)
 
 
 def _decode_json(value: Any) -> Any:

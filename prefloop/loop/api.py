@@ -128,26 +128,17 @@ def _shape_options(
     **more: Any,
 ) -> tuple[str | None, ShapeOptions]:
     """(file type, ``ShapeOptions``) as ``--format``/``--file-type``/``--map``/``--label-map`` give them."""
-    from prefloop.data.fields import ShapeOptions
-    from prefloop.data.readers import FORMATS
+    from prefloop.data.fields import reading_shape
     from prefloop.types import Choice
 
-    if fmt in FORMATS:  # a file type, as ``--format jsonl`` means on the command line
-        file_type, fmt = file_type or fmt, None
     meanings = None
     if label_map:
         try:
             meanings = {str(raw): Choice(str(meaning).lower()) for raw, meaning in label_map.items()}
         except ValueError:
             raise ConfigError(f"label_map {dict(label_map)!r}: each value means a, b, tie or skip") from None
-    options = ShapeOptions(
-        mapping=dict(mapping) if mapping else None,
-        label_map=meanings,
-        label_decoder=label_decoder,
-        fmt=fmt,
-        **more,
-    )
-    return file_type, options
+    mapped = dict(mapping) if mapping else None
+    return reading_shape(fmt, file_type, mapping=mapped, label_map=meanings, label_decoder=label_decoder, **more)
 
 
 class Loop:
