@@ -35,9 +35,8 @@ from prefloop.config import ModelConfig
 from prefloop.errors import ModelError
 from prefloop.model.backbone import EmbeddingCache
 from prefloop.model.data import PairTargets, pair_digest, tensors_digest
-from prefloop.model.debias import balance_by_length, heads_balanced
+from prefloop.model.debias import heads_balanced, length_balanced
 from prefloop.model.debias_heads import as_debiased, uses_length_head
-from prefloop.model.evaluate import pair_lengths
 from prefloop.model.finetune import FinetuneModel
 from prefloop.model.head_training import make_head, train_heads
 from prefloop.model.heads import RewardHead, heads_state, load_heads, one_thread, save_heads
@@ -173,7 +172,7 @@ class AdaptedImpl:
         if uses_length_head(config):  # the fine-tuned reward is the quality reward's starting point
             centre = as_debiased(centre, heads_cfg)
         if heads_balanced(config):  # the heads learn from length-balanced labels; the backbone did not
-            train, val = _balanced(train), _balanced(val) if val is not None else None
+            train, val = length_balanced(train), length_balanced(val) if val is not None else None
         heads, reports, _oob = train_heads(
             emb, train, val_emb, val, heads_cfg, [centre] * config.k, log, bar, prior_at_parent=True
         )
@@ -244,13 +243,6 @@ class AdaptedImpl:
         meta = json.loads((path / "adapted.json").read_text())
         backbone.saved_at = (path / _BACKBONE).absolute()
         return cls(config, backbone, heads, int(meta["adapted_on"]), str(meta["backbone_version"]))
-
-
-def _balanced(targets: PairTargets) -> PairTargets:
-    """A copy of ``targets`` whose label weights are balanced by length group (``balance_by_length``)."""
-    out = targets.subset(np.arange(len(targets)))
-    out.wins = balance_by_length(out.wins, *pair_lengths(out.pairs))
-    return out
 
 
 def _saved_backbone(backbone: FinetuneModel, version: str) -> Path | None:

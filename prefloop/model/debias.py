@@ -35,12 +35,16 @@ from typing import Any
 import numpy as np
 import torch
 
+from prefloop.model.data import PairTargets
+from prefloop.model.evaluate import pair_lengths
+
 __all__ = [
     "DEBIAS_METHODS",
     "balance_by_length",
     "conditioned_gap",
     "fit_length_expert",
     "heads_balanced",
+    "length_balanced",
     "log_length",
     "odin_penalty",
     "pearson",
@@ -121,6 +125,13 @@ def fit_length_expert(wins: np.ndarray, len_a: np.ndarray, len_b: np.ndarray, ti
 
     opt.step(closure)
     return float(beta.detach())
+
+
+def length_balanced(targets: PairTargets) -> PairTargets:
+    """A copy of ``targets`` whose label weights are balanced by length group (``balance_by_length``)."""
+    out = targets.subset(np.arange(len(targets)))
+    out.wins = balance_by_length(out.wins, *pair_lengths(out.pairs))
+    return out
 
 
 def balance_by_length(wins: np.ndarray, len_a: np.ndarray, len_b: np.ndarray, n_bins: int = 4) -> np.ndarray:

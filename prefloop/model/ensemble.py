@@ -16,8 +16,8 @@ from prefloop.config import ModelConfig
 from prefloop.errors import ModelError
 from prefloop.model.calibration import MIN_CALIBRATION_PAIRS, calibration_warning, fit_temperature
 from prefloop.model.data import PairTargets, PreferenceExample, aggregate, replay_sample, split, tensors_digest
-from prefloop.model.debias import balance_by_length
-from prefloop.model.evaluate import evaluate_prediction, pair_lengths
+from prefloop.model.debias import length_balanced
+from prefloop.model.evaluate import evaluate_prediction
 from prefloop.model.length_groups import flat_group_metrics
 from prefloop.model.losses import probs_numpy
 from prefloop.model.modes import can_warm_start, impl_class
@@ -122,7 +122,7 @@ class RewardEnsemble:
         used = replay_sample(examples, replay or [], fraction, config.seed) if replay else examples
         targets = aggregate(used, config.margin_scale)
         if reweights_labels(config):  # the other methods change the model or the likelihood, not the labels
-            targets.wins = balance_by_length(targets.wins, *pair_lengths(targets.pairs))
+            targets = length_balanced(targets)
         if len(targets) == 0:
             raise ModelError("no usable labels (all skipped?): label some pairs first")
         held_out = config.val_fraction if config.holds_out_split() else 0.0
