@@ -200,6 +200,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=9)
     ap.add_argument("--head", choices=["linear", "mlp"], default="linear")
     ap.add_argument("--max-length", type=int, default=None, help="backbone tokens per text (default: [model]'s)")
+    ap.add_argument("--debias", choices=["none", "length"], default="none", help="the model's length debiasing")
+    ap.add_argument("--debias-method", default=None, help="[model] debias_method (default: the shipped default)")
     ap.add_argument("--out", type=Path, default=Path("runs/al_length"), help="simulate's curves, plot, summary")
     ap.add_argument("--json", type=Path, default=None, help="write the facts, summary and curves here")
     ap.add_argument("--aggregate", type=Path, nargs="+", default=None, help="only combine these --json files")
@@ -221,7 +223,9 @@ def main() -> None:
         facts |= {"pool": len(pool), "pool_chosen_longer_share": float((groups == "chosen_longer").sum() / decided)}
     print(json.dumps(facts), flush=True)
     t0 = time.perf_counter()
-    model = ModelConfig(mode="heads", head=args.head, k=5)
+    model = ModelConfig(mode="heads", head=args.head, k=5, debias=args.debias)
+    if args.debias_method is not None:
+        model = dataclasses.replace(model, debias_method=args.debias_method)
     if args.max_length is not None:
         model = dataclasses.replace(model, max_length=args.max_length)
     result = run_simulation(

@@ -25,7 +25,8 @@ over all test responses, log-loss and ECE. Methods are ``[model] debias`` settin
 (plain Bradley-Terry) or ``debias = "length"`` with that ``debias_method``. In adapted mode the
 methods of one seed share the fine-tuned backbone (every method trains the backbone on the
 plain likelihood, so it is trained once, by the first method, and reused by a heads-only
-retrain from it: what ``prefloop train`` would give with the same seed).
+retrain from it: what ``prefloop train`` would give with the same seed). A method named
+``<method>:no_residual`` runs it with ``debias_residual = false`` (no held-out length slope removed).
 """
 
 from __future__ import annotations
@@ -45,7 +46,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from length_splits import SETTINGS, build_setting
 
-METHODS = ("none", "project", "project_balanced", "odin", "conditioned", "balanced")
+_BASE_METHODS = ("none", "project", "project_balanced", "odin", "conditioned", "balanced")
+# "<method>:no_residual" = that method with debias_residual = false (no held-out length slope removed)
+METHODS = _BASE_METHODS + tuple(f"{m}:no_residual" for m in _BASE_METHODS[1:])
 MODES = ("adapted", "heads", "finetune", "trl", "multi-heads", "multi-adapted")
 
 
@@ -80,7 +83,10 @@ def _metrics(
 def _config(mode: str, method: str, seed: int, args: argparse.Namespace) -> Any:
     from prefloop.model import ModelConfig
 
-    extra: dict[str, Any] = {"debias": "none"} if method == "none" else {"debias": "length", "debias_method": method}
+    name, _, variant = method.partition(":")
+    extra: dict[str, Any] = {"debias": "none"} if name == "none" else {"debias": "length", "debias_method": name}
+    if variant == "no_residual":
+        extra["debias_residual"] = False
     if args.k is not None:
         extra["k"] = args.k
     if args.epochs is not None:
@@ -111,6 +117,7 @@ def _run_prefloop(
     row = _metrics(pred.p_a, pred.p_b, pred.p_tie, (pred.reward_a, pred.reward_b), test)
     row.update(
         temperature=ens.temperature,
+        length_slope=ens.length_slope,
         train_s=round(train_s, 1),
         warnings=report.get("warnings", []),
         backbone_reused=parent is not None,

@@ -6,15 +6,32 @@ chosen to minimise the log-loss of the ensemble-mean probabilities on held-out l
 validation split, or — for bootstrap members in heads mode — each pair's out-of-bag members
 (the members whose resample left it out), so no label is spent on calibration alone. T only
 rescales confidence: the ranking of pairs, and so accuracy, is unchanged.
+
+With ``debias = "length"`` (and ``debias_residual``) the same held-out pairs first give the
+reward's remaining **length slope** γ (``length_slope``): how much the ensemble-mean reward gap,
+chosen minus rejected, still moves with the log-length gap. Training removes what it can see on
+its own pairs (the projected heads have no length covariance there), but held-out pairs show
+what is left; every reward then becomes ``r − γ·log(1 + characters)`` before T is fitted
+(docs/benchmarks.md, #23).
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 
 from prefloop.model.losses import probs_numpy
 
-__all__ = ["MIN_CALIBRATION_PAIRS", "calibration_warning", "fit_temperature", "mean_probs", "nll_of"]
+__all__ = [
+    "MIN_CALIBRATION_PAIRS",
+    "calibration_warning",
+    "fit_temperature",
+    "length_slope",
+    "log_lengths",
+    "mean_probs",
+    "nll_of",
+]
 
 MIN_CALIBRATION_PAIRS = 20  # below this a fitted T is noise; keep T = 1
 # T only softens (1 ≤ T ≤ 20). A model fitted to few noisy labels is overconfident; asking the
@@ -66,6 +83,43 @@ def fit_temperature(
     mask = None if mask is None else mask[usable]
     losses = [nll_of(mean_probs(delta, thetas, tie_model, mask, t), wins, tie_model) for t in _GRID]
     return float(_GRID[int(np.argmin(losses))])
+
+
+def log_lengths(texts: Sequence[str]) -> np.ndarray:
+    """log(1 + characters) of each text: the length measure the length slope is fitted on."""
+    return np.log1p(np.array([len(t) for t in texts], dtype=np.float64))
+
+
+def length_slope(
+    delta: np.ndarray, wins: np.ndarray, len_gap: np.ndarray, mask: np.ndarray | None = None
+) -> tuple[float, float, int]:
+    """(γ, its standard error, pairs used): the least-squares slope of the ensemble-mean reward gap on
+    the log-length gap, both oriented chosen minus rejected, over held-out pairs with a winner.
+
+    ``delta`` [n, K] are the members' gaps r_a − r_b (``mask`` picks each pair's out-of-bag
+    members), ``len_gap`` [n] is log(1 + len a) − log(1 + len b). Orienting by the label holds
+    the preference fixed: a slope here is the reward following length among pairs whose
+    preference points the same way, not the data's length prior (which only moves the
+    intercept). (0, inf, n) with fewer than ``MIN_CALIBRATION_PAIRS`` usable pairs.
+    """
+    delta = np.asarray(delta, dtype=np.float64)
+    wins = np.asarray(wins, dtype=np.float64)
+    m = np.ones_like(delta) if mask is None else np.asarray(mask, dtype=np.float64)
+    gap = (delta * m).sum(axis=1) / np.maximum(m.sum(axis=1), 1.0)
+    sign = np.sign(wins[:, 0] - wins[:, 1])
+    usable = (m.sum(axis=1) > 0) & (sign != 0)
+    n = int(usable.sum())
+    if n < MIN_CALIBRATION_PAIRS:
+        return 0.0, float("inf"), n
+    y, x = gap[usable] * sign[usable], np.asarray(len_gap, dtype=np.float64)[usable] * sign[usable]
+    xc = x - x.mean()
+    sxx = float((xc * xc).sum())
+    if sxx <= 1e-12:
+        return 0.0, float("inf"), n
+    slope = float((xc * (y - y.mean())).sum() / sxx)
+    resid = y - y.mean() - slope * xc
+    se = float(np.sqrt((resid * resid).sum() / max(n - 2, 1) / sxx))
+    return slope, se, n
 
 
 def calibration_warning(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,13 @@ import torch
 
 from prefloop.config import ModelConfig
 from prefloop.errors import ModelError
-from prefloop.model.calibration import MIN_CALIBRATION_PAIRS, calibration_warning, fit_temperature
+from prefloop.model.calibration import (
+    MIN_CALIBRATION_PAIRS,
+    calibration_warning,
+    fit_temperature,
+    length_slope,
+    log_lengths,
+)
 from prefloop.model.data import PairTargets, PreferenceExample, aggregate, replay_sample, split, tensors_digest
 from prefloop.model.debias import length_balanced
 from prefloop.model.evaluate import evaluate_prediction
@@ -133,15 +140,24 @@ class RewardEnsemble:
         with progress_bar(progress and _is_main_process()) as bar:
             impl, thetas, stats = impl_class(config.mode).fit(train_t, val_t, config, parent, log, bar)
             calibration: tuple[Any, Any, Any] | None = stats.pop("calibration", None)  # (delta, wins, mask)
+            cal_pairs = train_t.pairs  # what the impl's calibration gaps belong to (heads: out-of-bag pairs)
             val_rewards: tuple[np.ndarray, np.ndarray] | None = None  # raw, kept for the validation metrics
             if config.calibrate and calibration is None and val_t is not None:
                 val_rewards = impl.member_rewards(val_t.pairs, bar)
                 calibration = (val_rewards[0] - val_rewards[1], val_t.wins, None)
-        temperature = 1.0
+                cal_pairs = val_t.pairs
+        temperature, slope = 1.0, 0.0
         warnings: list[str] = list(stats.pop("warnings", []))
         if config.calibrate and calibration is not None:
-            temperature = fit_temperature(*calibration[:2], thetas, config.tie_model, calibration[2])
-            stats["calibration_pairs"] = len(calibration[1])
+            delta, wins, mask = calibration
+            if removes_length_slope(config):
+                len_gap = log_lengths([p[1] for p in cal_pairs]) - log_lengths([p[2] for p in cal_pairs])
+                slope, slope_se, slope_n = length_slope(delta, wins, len_gap, mask)
+                stats |= {"length_slope": slope, "length_slope_se": slope_se, "length_slope_pairs": slope_n}
+                delta = delta - slope * len_gap[:, None]
+                calibration = (delta, wins, mask)
+            temperature = fit_temperature(delta, wins, thetas, config.tie_model, mask)
+            stats["calibration_pairs"] = len(wins)
         if config.calibrate:
             delta, wins, mask = calibration if calibration is not None else (None, None, None)
             said = calibration_warning(temperature, delta, wins, thetas, config.tie_model, mask)
@@ -159,7 +175,10 @@ class RewardEnsemble:
             # the saved config must name the layout the weights were trained in
             config = dataclasses.replace(config, share_prompt=False)
             impl.config = config
-        version = tensors_digest({**impl.state_tensors(), "temperature": torch.tensor(temperature)})
+        calibrated = {"temperature": torch.tensor(temperature)}
+        if slope:
+            calibrated["length_slope"] = torch.tensor(slope)
+        version = tensors_digest({**impl.state_tensors(), **calibrated})
         meta = {
             "version": version,
             "name": config.name or f"rm-{version[:8]}",
@@ -167,6 +186,7 @@ class RewardEnsemble:
             "parent_name": parent.name if parent else None,
             "trained_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "temperature": temperature,
+            "length_slope": slope,
         }
         ens = cls(config, impl, thetas, meta)
         report = {
@@ -200,11 +220,23 @@ class RewardEnsemble:
         """Calibration temperature T fitted after training (1.0 for models saved before it existed)."""
         return float(self.meta.get("temperature", 1.0))
 
+    @property
+    def length_slope(self) -> float:
+        """γ removed from every raw reward per unit of log(1 + characters) (0 unless ``debias_residual``)."""
+        return float(self.meta.get("length_slope", 0.0))
+
+    def calibrated(self, raw: np.ndarray, responses: Sequence[str]) -> np.ndarray:
+        """Raw member rewards [n, K] of ``responses`` as the model's rewards: (r − γ·log(1 + chars)) / T."""
+        raw = np.asarray(raw, dtype=np.float64)
+        if self.length_slope:
+            raw = raw - self.length_slope * log_lengths(responses)[:, None]
+        return raw / self.temperature
+
     def member_rewards(self, pairs: list[Pair], progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
-        """Calibrated rewards of a and b per member (raw rewards / T): two arrays [n, K]."""
+        """Calibrated rewards of a and b per member (``calibrated``): two arrays [n, K]."""
         with progress_bar(progress) as bar:
             ra, rb = self._impl.member_rewards(pairs, bar)
-        return ra / self.temperature, rb / self.temperature
+        return self.calibrated(ra, [p[1] for p in pairs]), self.calibrated(rb, [p[2] for p in pairs])
 
     def response_rewards(self, items: list[tuple[str, str]], progress: bool = False) -> np.ndarray:
         """Calibrated reward of each ``(prompt, response)`` alone per member [n, K] (raw / T).
@@ -223,7 +255,7 @@ class RewardEnsemble:
             else:
                 rewards = np.asarray(self._impl.member_rewards([(p, r, r) for p, r in uniq], bar)[0], np.float64)
         where = {item: i for i, item in enumerate(uniq)}
-        return rewards[[where[item] for item in items]] / self.temperature
+        return self.calibrated(rewards[[where[item] for item in items]], [r for _, r in items])
 
     def predict(self, pairs: list[Pair], progress: bool = False) -> EnsemblePrediction:
         """P(a≻b), P(b≻a), P(tie) per member for each (prompt, a, b) pair."""
@@ -288,6 +320,11 @@ def reweights_labels(config: ModelConfig) -> bool:
     return method == "project_balanced" and config.mode == "heads"
 
 
+def removes_length_slope(config: ModelConfig) -> bool:
+    """Whether training measures the reward's remaining length slope on held-out pairs and removes it."""
+    return config.debias == "length" and config.debias_residual
+
+
 def _debias(config: ModelConfig) -> str:
     """The length-debias method in force ('none' when off)."""
     return config.debias_method if config.debias == "length" else "none"
@@ -315,7 +352,10 @@ def validation_metrics(
     if raw_rewards is None:
         pred = ens.predict(val.pairs, progress=False)
     else:
-        pred = ens.prediction(raw_rewards[0] / ens.temperature, raw_rewards[1] / ens.temperature)
+        pairs = val.pairs
+        pred = ens.prediction(
+            ens.calibrated(raw_rewards[0], [p[1] for p in pairs]), ens.calibrated(raw_rewards[1], [p[2] for p in pairs])
+        )
     metrics, _, _ = evaluate_prediction(pred, val.pairs, list(labels))
     out = {
         f"val_{k}": float(metrics[k]) for k in ("accuracy", "log_loss", "ece", "length_corr") if metrics[k] is not None

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import torch
 
-from prefloop.model.calibration import fit_temperature, mean_probs, nll_of
+from prefloop.model.calibration import MIN_CALIBRATION_PAIRS, fit_temperature, length_slope, mean_probs, nll_of
 from prefloop.model.head_training import Prior
 from prefloop.model.heads import RewardHead
 
@@ -64,3 +64,52 @@ def test_prior_penalty_by_hand() -> None:
         parent.net.bias.fill_(1.0)
     # centred at the parent: 1 · (0 + 4 + 4) = 8; the tie parameter θ is not penalised
     assert math.isclose(float(Prior(head, 4.0, parent, 2.0).penalty().detach()), 8.0)
+
+
+def _length_world(n: int, slope: float, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Member gaps = content + slope·(log-length gap); the label follows the content alone."""
+    rng = np.random.default_rng(seed)
+    content = rng.normal(0, 1, n)
+    len_gap = rng.normal(0, 0.8, n)
+    a_wins = content > 0
+    wins = np.stack([a_wins, ~a_wins, np.zeros(n, bool)], axis=1).astype(float)
+    noise = rng.normal(0, 0.05, (n, 3))
+    return content[:, None] + slope * len_gap[:, None] + noise, wins, len_gap
+
+
+def test_length_slope_recovers_how_much_the_gap_follows_length_at_a_fixed_preference() -> None:
+    delta, wins, len_gap = _length_world(2000, 0.4, seed=1)
+    slope, se, n = length_slope(delta, wins, len_gap)
+    assert n == 2000 and abs(slope - 0.4) < 3 * se and se < 0.05
+    # removing it leaves no slope; a reward that does not follow length has none to remove
+    again, _, _ = length_slope(delta - slope * len_gap[:, None], wins, len_gap)
+    assert abs(again) < 1e-9
+    flat, flat_se, _ = length_slope(*_length_world(2000, 0.0, seed=2))
+    assert abs(flat) < 3 * flat_se
+
+
+def test_length_slope_ignores_the_length_prior_of_the_labels() -> None:
+    """Longer answers winning more often moves the intercept, not the slope: the reward here does not
+    follow length among pairs with the same preference, so nothing is removed."""
+    rng = np.random.default_rng(3)
+    n = 3000
+    len_gap = rng.normal(0, 0.8, n)
+    a_wins = rng.random(n) < 1 / (1 + np.exp(-2.0 * len_gap))  # the data: longer mostly wins
+    sign = np.where(a_wins, 1.0, -1.0)
+    delta = (sign * 1.0 + rng.normal(0, 0.3, n))[:, None]  # a reward that knows the winner, not the length
+    wins = np.stack([a_wins, ~a_wins, np.zeros(n, bool)], axis=1).astype(float)
+    slope, se, _ = length_slope(delta, wins, len_gap)
+    assert abs(slope) < 3 * se
+
+
+def test_length_slope_uses_only_out_of_bag_members_and_needs_enough_pairs() -> None:
+    delta, wins, len_gap = _length_world(400, 0.5, seed=4)
+    mask = np.zeros_like(delta, dtype=bool)
+    mask[:, 0] = True
+    spoiled = delta.copy()
+    spoiled[:, 1:] = 100.0 * len_gap[:, None]  # in-bag members, which the mask leaves out
+    assert math.isclose(length_slope(spoiled, wins, len_gap, mask)[0], length_slope(delta[:, :1], wins, len_gap)[0])
+    ties = np.tile([0.0, 0.0, 1.0], (400, 1))
+    assert length_slope(delta, ties, len_gap) == (0.0, float("inf"), 0)  # no winner: nothing to orient by
+    small, small_wins, small_gap = _length_world(MIN_CALIBRATION_PAIRS - 1, 0.5, seed=5)
+    assert length_slope(small, small_wins, small_gap)[0] == 0.0

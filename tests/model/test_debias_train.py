@@ -138,3 +138,32 @@ def test_project_balanced_keeps_the_plain_backbone_and_balances_the_heads_labels
     again = RewardEnsemble.load(bal.save(tmp_path / "m"))
     assert again.config.debias_method == "project_balanced"
     assert np.allclose(again.predict(pairs).p_a_members, bal.predict(pairs).p_a_members, atol=1e-5)
+
+
+@pytest.mark.parametrize("mode", ["heads", "adapted"])
+def test_the_held_out_length_slope_is_removed_from_every_reward_and_saved(mode: str, tmp_path: Path) -> None:
+    """debias_residual: the slope measured on held-out pairs (out-of-bag in heads mode, the validation
+    split in adapted mode) is taken out of pair rewards, lone-response rewards and the saved model."""
+    import dataclasses
+
+    flipped = {Choice.A: Choice.B, Choice.B: Choice.A}
+    data = length_wins(60, seed=4)
+    data[:15] = [dataclasses.replace(e, choice=flipped[e.choice]) for e in data[:15]]
+    base: dict[str, object] = {"mode": mode, "k": 2, "max_length": 32, "cache_dir": str(tmp_path / "c")}
+    if mode == "adapted":
+        base |= {"epochs": 1, "batch_size": 8, "lr": 1e-4, "val_fraction": 0.4}
+    cfg = ModelConfig(**base, debias="length")  # type: ignore[arg-type]
+    ens, report = RewardEnsemble.train(data, cfg, progress=False)
+    assert report["length_slope"] == ens.length_slope != 0.0
+    assert report["length_slope_pairs"] >= 20 and np.isfinite(report["length_slope_se"])
+    pairs = pairs_of(data[:12])
+    raw_a, raw_b = ens._impl.member_rewards(pairs, None)
+    ra, rb = ens.member_rewards(pairs)
+    len_a = np.log1p([len(p[1]) for p in pairs])
+    np.testing.assert_allclose(ra, (raw_a - ens.length_slope * len_a[:, None]) / ens.temperature, atol=1e-9)
+    np.testing.assert_allclose(ens.response_rewards([(p[0], p[1]) for p in pairs]), ra, atol=1e-5)
+    again = RewardEnsemble.load(ens.save(tmp_path / "m"))
+    assert again.length_slope == ens.length_slope and again.version == ens.version
+    np.testing.assert_allclose(again.member_rewards(pairs)[1], rb, atol=1e-5)
+    plain, plain_report = RewardEnsemble.train(data, dataclasses.replace(cfg, debias_residual=False), progress=False)
+    assert plain.length_slope == 0.0 and "length_slope" not in plain_report and plain.version != ens.version
