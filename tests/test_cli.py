@@ -18,12 +18,28 @@ def test_init_ingest_stats_export_in_a_fresh_directory(tmp_path: Path) -> None:
     assert "schema revision" in run(tmp_path, "init").stdout
     assert (tmp_path / "prefloop.db").exists(), "the default store is prefloop.db in the working directory"
     first = run(tmp_path, "ingest", str(data)).stdout
-    assert "5 new pairs" in first
-    assert "nothing new" in run(tmp_path, "ingest", str(data)).stdout
+    assert "5 new pairs, 5 new labels" in first, "a first ingest of distinct pairs has nothing to explain"
+    again = run(tmp_path, "ingest", str(data)).stdout
+    assert "0 new pairs (5 already stored)" in again and "nothing new" in again
     stats = json.loads(run(tmp_path, "stats", "--json").stdout)
     assert stats["pairs"] == 5 and stats["labels_by_choice"]["a"] + stats["labels_by_choice"]["b"] == 5
     run(tmp_path, "export", "out.jsonl")
     assert len((tmp_path / "out.jsonl").read_text().splitlines()) == 5
+
+
+def test_ingest_tells_pairs_repeated_in_the_file_from_pairs_already_stored(tmp_path: Path) -> None:
+    rows = [{"prompt": f"q{i % 3}", "chosen": f"good {i % 3}", "rejected": f"bad {i % 3}"} for i in range(5)]
+    data = tmp_path / "pairs.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = run(tmp_path, "--db", str(tmp_path / "s.db"), "ingest", str(data)).stdout
+    assert "3 new pairs (2 repeated in this source)" in out, out
+    more = tmp_path / "more.jsonl"
+    extra = {"prompt": "q9", "chosen": "x", "rejected": "y"}
+    more.write_text("".join(json.dumps(r) + "\n" for r in [*rows[:2], extra]))
+    out = run(tmp_path, "--db", str(tmp_path / "s.db"), "ingest", str(more)).stdout
+    assert "1 new pairs (2 already stored)" in out, out
+    report = json.loads(run(tmp_path, "--db", str(tmp_path / "s.db"), "ingest", str(data), "--json").stdout)
+    assert (report["pairs_seen"], report["pairs_distinct"], report["pairs_added"]) == (5, 3, 0)
 
 
 def test_bad_file_exits_nonzero_with_line_and_field(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
@@ -12,6 +13,9 @@ from rich.table import Table
 
 from prefloop.cli.app import Context, echo_json, pass_ctx
 from prefloop.cli.options import format_names, known_encoding, reading, reading_options
+
+if TYPE_CHECKING:
+    from prefloop.data.ingest import IngestReport
 
 __all__ = ["export", "ingest", "init", "stats"]
 
@@ -144,8 +148,7 @@ def ingest(
     click.echo(
         f"{source} ({report.format}): {report.rows} rows, {report.pairs_seen} pairs, "
         f"{report.labels_seen} labels by {report.annotators} annotators; "
-        f"{report.pairs_added} new pairs ({report.pairs_seen - report.pairs_added} already stored or "
-        f"repeated), {report.labels_added} new labels"
+        f"{report.pairs_added} new pairs{_not_new(report)}, {report.labels_added} new labels"
     )
     if report.unread:
         shown = ", ".join(f"{name!r} ({count})" for name, count in report.unread.items())
@@ -266,3 +269,12 @@ def stats(obj: Context, as_json: bool) -> None:
         shown = json.dumps(value, ensure_ascii=False) if isinstance(value, dict) else str(value)
         table.add_row(escape(key.replace("_", " ")), escape(shown))  # names in the store are user data
     Console().print(table)
+
+
+def _not_new(report: IngestReport) -> str:
+    """'' or ' (N already stored, M repeated in this source)': why some pairs read were not new."""
+    stored = report.pairs_distinct - report.pairs_added
+    repeated = report.pairs_seen - report.pairs_distinct
+    parts = [f"{stored} already stored"] if stored else []
+    parts += [f"{repeated} repeated in this source"] if repeated else []
+    return f" ({', '.join(parts)})" if parts else ""

@@ -57,6 +57,7 @@ class IngestReport:
     rejected: int = 0
     degenerate: int = 0
     pairs_seen: int = 0
+    pairs_distinct: int = 0  # pairs_seen less the repeats within this source
     pairs_added: int = 0
     labels_seen: int = 0
     labels_added: int = 0
@@ -361,14 +362,15 @@ class _LazyFile:
             self._handle.close()
 
 
-def _count_row(report: IngestReport, records: list[PairRecord], who: set[str], default_annotator: str) -> None:
-    """Pairs are counted per row (several labels of one row on the same texts are ONE pair read)."""
-    if len(records) == 1:
-        report.pairs_seen += 1
-        if records[0].label is not None:
-            who.add(records[0].annotator or default_annotator)
-        return
-    report.pairs_seen += len({(r.prompt, frozenset((r.response_a, r.response_b))) for r in records})
+def _count_row(
+    report: IngestReport, records: list[PairRecord], who: set[str], default_annotator: str, distinct: set[int]
+) -> None:
+    """Pairs are counted per row (several labels of one row on the same texts are ONE pair read);
+    ``distinct`` keeps a hash of every pair read so far, so repeats within the source are told apart."""
+    pairs = {(r.prompt, frozenset((r.response_a, r.response_b))) for r in records}
+    report.pairs_seen += len(pairs)
+    distinct.update(hash(p) for p in pairs)
+    report.pairs_distinct = len(distinct)
     who.update(r.annotator or default_annotator for r in records if r.label is not None)
 
 
@@ -399,6 +401,7 @@ def ingest(
     counts = AddedCounts()
     state = _Reading()
     who: set[str] = set()
+    distinct: set[int] = set()
     handle = _LazyFile(rejects) if rejects else None  # created at the first rejected row, not before
     try:
         with _progress(progress) as bar, session_scope(engine) as session:  # ONE transaction: all rows or none
@@ -414,7 +417,7 @@ def ingest(
                     _note(report, item, opts, problems, handle)
                     continue
                 batch.extend(item)
-                _count_row(report, item, who, f"import:{name}")
+                _count_row(report, item, who, f"import:{name}", distinct)
                 if len(batch) >= BATCH:
                     if report.rejected == 0 or skip_invalid:
                         counts += add_pairs(session, batch, source=name, split=split)

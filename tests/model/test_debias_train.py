@@ -159,8 +159,9 @@ def test_the_held_out_length_slope_is_removed_from_every_reward_and_saved(mode: 
     pairs = pairs_of(data[:12])
     raw_a, raw_b = ens._impl.member_rewards(pairs, None)
     ra, rb = ens.member_rewards(pairs)
-    len_a = np.log1p([len(p[1]) for p in pairs])
-    np.testing.assert_allclose(ra, (raw_a - ens.length_slope * len_a[:, None]) / ens.temperature, atol=1e-9)
+    for raw, got, side in ((raw_a, ra, 1), (raw_b, rb, 2)):
+        lengths = np.log1p([len(p[side]) for p in pairs])
+        np.testing.assert_allclose(got, (raw - ens.length_slope * lengths[:, None]) / ens.temperature, atol=1e-9)
     np.testing.assert_allclose(ens.response_rewards([(p[0], p[1]) for p in pairs]), ra, atol=1e-5)
     again = RewardEnsemble.load(ens.save(tmp_path / "m"))
     assert again.length_slope == ens.length_slope and again.version == ens.version
