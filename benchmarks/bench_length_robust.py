@@ -91,6 +91,8 @@ def _config(mode: str, method: str, seed: int, args: argparse.Namespace) -> Any:
         extra["k"] = args.k
     if args.epochs is not None:
         extra["epochs"] = args.epochs
+    if args.backbone is not None:
+        extra |= {"backbone": args.backbone, "gguf_file": args.gguf_file}
     return ModelConfig(mode=mode, seed=seed, cache_dir=args.cache_dir, **extra)
 
 
@@ -290,6 +292,8 @@ def main() -> None:
     ap.add_argument("-k", type=int, default=None, help="ensemble size (default: ModelConfig's)")
     ap.add_argument("--epochs", type=int, default=None, help="fine-tune epochs (default: ModelConfig's)")
     ap.add_argument("--cache-dir", default=None, help="embedding cache (default: a temporary folder)")
+    ap.add_argument("--backbone", default=None, help="[model] backbone: an HF id or folder (default: MiniLM)")
+    ap.add_argument("--gguf-file", default=None, help="[model] gguf_file inside --backbone")
     ap.add_argument("--json", type=Path, default=None, help="append every row here as one JSON line")
     ap.add_argument("--table-from", type=Path, default=None, help="print the table of rows saved with --json; no run")
     args = ap.parse_args()
