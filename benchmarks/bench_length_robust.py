@@ -26,7 +26,7 @@ over all test responses, log-loss and ECE. Methods are ``[model] debias`` settin
 methods of one seed share the fine-tuned backbone (every method trains the backbone on the
 plain likelihood, so it is trained once, by the first method, and reused by a heads-only
 retrain from it: what ``prefloop train`` would give with the same seed). A method named
-``<method>:no_residual`` runs it with ``debias_residual = false`` (no held-out length slope removed).
+``<method>:residual`` runs it with ``debias_residual = true`` (the held-out length slope removed).
 """
 
 from __future__ import annotations
@@ -47,8 +47,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from length_splits import SETTINGS, build_setting
 
 _BASE_METHODS = ("none", "project", "project_balanced", "odin", "conditioned", "balanced")
-# "<method>:no_residual" = that method with debias_residual = false (no held-out length slope removed)
-METHODS = _BASE_METHODS + tuple(f"{m}:no_residual" for m in _BASE_METHODS[1:])
+# "<method>:residual" = that method with debias_residual = true (the held-out length slope removed)
+METHODS = _BASE_METHODS + tuple(f"{m}:residual" for m in _BASE_METHODS[1:])
 MODES = ("adapted", "heads", "finetune", "trl", "multi-heads", "multi-adapted")
 
 
@@ -85,8 +85,8 @@ def _config(mode: str, method: str, seed: int, args: argparse.Namespace) -> Any:
 
     name, _, variant = method.partition(":")
     extra: dict[str, Any] = {"debias": "none"} if name == "none" else {"debias": "length", "debias_method": name}
-    if variant == "no_residual":
-        extra["debias_residual"] = False
+    if variant == "residual":
+        extra["debias_residual"] = True
     if args.k is not None:
         extra["k"] = args.k
     if args.epochs is not None:

@@ -149,11 +149,12 @@ class ModelConfig(Section):
         "labels reweighted so longer-wins and shorter-wins weigh the same per length-ratio bin.",
     )
     debias_residual: bool = _f(
-        True,
+        False,
         "With debias = 'length': after training, measure on held-out pairs (the validation split, or out-of-bag "
         "pairs in heads mode) how much the reward gap, chosen minus rejected, still follows the log-length gap, "
         "and subtract that slope γ from every reward (r − γ·log(1 + chars)) before the temperature is fitted. "
-        "Needs calibrate and held-out pairs (#23, docs/benchmarks.md).",
+        "Needs calibrate and held-out pairs. Off: measured, it did not lift the worst length group on the "
+        "reversed HH splits and cost in-distribution (docs/benchmarks.md, #23).",
     )
     debias_weight: float = _f(
         1.0, "'odin': weight λ of each of its three penalties (correlations, orthogonality).", ge=0

@@ -152,7 +152,7 @@ def test_the_held_out_length_slope_is_removed_from_every_reward_and_saved(mode: 
     base: dict[str, object] = {"mode": mode, "k": 2, "max_length": 32, "cache_dir": str(tmp_path / "c")}
     if mode == "adapted":
         base |= {"epochs": 1, "batch_size": 8, "lr": 1e-4, "val_fraction": 0.4}
-    cfg = ModelConfig(**base, debias="length")  # type: ignore[arg-type]
+    cfg = ModelConfig(**base, debias="length", debias_residual=True)  # type: ignore[arg-type]
     ens, report = RewardEnsemble.train(data, cfg, progress=False)
     assert report["length_slope"] == ens.length_slope != 0.0
     assert report["length_slope_pairs"] >= 20 and np.isfinite(report["length_slope_se"])
