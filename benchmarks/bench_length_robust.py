@@ -91,8 +91,8 @@ def _config(mode: str, method: str, seed: int, args: argparse.Namespace) -> Any:
         extra["k"] = args.k
     if args.epochs is not None:
         extra["epochs"] = args.epochs
-    if args.backbone is not None:
-        extra |= {"backbone": args.backbone, "gguf_file": args.gguf_file}
+    if getattr(args, "backbone", None) is not None:  # other benchmarks pass a Namespace without it
+        extra |= {"backbone": args.backbone, "gguf_file": getattr(args, "gguf_file", None)}
     return ModelConfig(mode=mode, seed=seed, cache_dir=args.cache_dir, **extra)
 
 
