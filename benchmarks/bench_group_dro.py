@@ -124,7 +124,7 @@ def main() -> None:
         ETA = eta
         for setting in args.settings:
             for seed in args.seeds:
-                train, test, info = build_setting(setting, seed, args.max_train if setting == "helpful" else 0)
+                train, test, _info = build_setting(setting, seed, args.max_train if setting == "helpful" else 0)
                 result = bench._run_prefloop("heads", "project_balanced", train, test, seed, opts, {})
                 row = {"setting": setting, "seed": seed, "mode": "heads", "method": f"project_balanced, DRO η={eta:g}"}
                 row |= {"n_train": len(train), "n_test": len(test), **result}
