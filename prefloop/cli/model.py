@@ -56,7 +56,7 @@ def train(obj: Context, parent: str | None, dimensions: tuple[str, ...]) -> None
       prefloop train --from rm-1a2b3c4d           # incremental: new labels + replay
       prefloop train --aggregate dawid-skene      # soft targets weighted by annotator reliability
       prefloop train --mode heads --dimension helpful --dimension harmless   # one model, two heads
-      prefloop train --debias length              # keep length out of the reward (method 'project')
+      prefloop train --debias length              # keep length out of the reward (method 'project_balanced')
       prefloop train --config experiment.toml     # [model] settings from another file
     """
     from prefloop.loop.train import train_objectives
