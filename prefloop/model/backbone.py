@@ -43,7 +43,7 @@ def load_tokenizer(config: ModelConfig, path: str | None = None) -> Any:
 
     name = path or config.resolved_backbone()
     try:
-        tok = AutoTokenizer.from_pretrained(name, gguf_file=config.gguf_file)
+        tok = AutoTokenizer.from_pretrained(name, gguf_file=config.resolved_gguf_file())
     except OSError as exc:  # not a folder, not a Hub name, or not in the offline cache
         if path is not None:
             raise
@@ -67,7 +67,7 @@ def load_backbone(config: ModelConfig, path: str | None = None) -> tuple[Any, An
     from transformers.utils import logging as hf_logging
 
     src = path or config.resolved_backbone()
-    gguf = None if path else config.gguf_file
+    gguf = None if path else config.resolved_gguf_file()
     tok = load_tokenizer(config, src if path else None)
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()  # "newly initialised classifier" is expected here
@@ -151,7 +151,7 @@ class EmbeddingCache:
 
     def __init__(self, root: str | os.PathLike[str] | None, config: ModelConfig, pooling: str) -> None:
         base = Path(root or os.environ.get("PREFLOOP_CACHE") or Path.home() / ".cache/prefloop/embeddings").absolute()
-        ident = f"{config.resolved_backbone()}|{config.gguf_file}|{config.max_length}|{pooling}"
+        ident = f"{config.resolved_backbone()}|{config.resolved_gguf_file()}|{config.max_length}|{pooling}"
         self.dir = base / hashlib.sha256(ident.encode()).hexdigest()[:16]
         self.dir.mkdir(parents=True, exist_ok=True)
         (self.dir / "namespace.txt").write_text(ident + "\n")

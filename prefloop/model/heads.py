@@ -51,7 +51,7 @@ class Embedder:
     def shared(cls, config: ModelConfig) -> Embedder:
         key = (
             config.resolved_backbone(),
-            config.gguf_file,
+            config.resolved_gguf_file(),
             config.max_length,
             config.template,
             config.pooling,

