@@ -17,15 +17,12 @@ training capped at ``--max-train`` pairs). One JSON line per run, appended to ``
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_length_robust as bench
-from length_splits import build_setting
 
 import prefloop.model.adapted as adapted
 from prefloop.model.debias import length_balanced
@@ -43,35 +40,8 @@ adapted.FinetuneModel.fit = classmethod(_fit_on_balanced_labels)  # type: ignore
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("which", choices=["backbone"])
-    ap.add_argument("--settings", nargs="+", choices=bench.SETTINGS, default=["harmless", "harmless-iid"])
-    ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    ap.add_argument("--max-train", type=int, default=1500, help="cap on helpful training pairs")
-    ap.add_argument("--cache-dir", default=None, help="embedding cache (default: ~/.cache/prefloop/bench)")
-    ap.add_argument("--json", type=Path, default=None)
-    args = ap.parse_args()
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    cache = args.cache_dir or str(Path.home() / ".cache" / "prefloop" / "bench")
-    opts = argparse.Namespace(k=None, epochs=None, cache_dir=cache)
-    for seed in args.seeds:
-        for setting in args.settings:
-            max_train = args.max_train if setting == "helpful" else 0
-            train, test, info = build_setting(setting, seed, max_train)
-            print(f"[seed {seed}] {setting}: {info}", flush=True)
-            row = bench._run_prefloop("adapted", "project", train, test, seed, opts, {})
-            row = {
-                "setting": setting,
-                "seed": seed,
-                "max_train": max_train,
-                "mode": "adapted",
-                "method": "project, backbone on balanced labels",
-                "n_train": len(train),
-                "n_test": len(test),
-                **row,
-            }
-            print(json.dumps(row), flush=True)
-            if args.json:
-                with args.json.open("a") as fh:
-                    fh.write(json.dumps(row) + "\n")
+    bench.variant_options(ap)
+    bench.run_variant(ap.parse_args(), "adapted", "project", "project, backbone on balanced labels")
 
 
 if __name__ == "__main__":

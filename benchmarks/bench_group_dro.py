@@ -17,9 +17,7 @@ a random split of the same sizes), the same metrics; one JSON line per run with 
 from __future__ import annotations
 
 import argparse
-import copy
-import json
-import os
+import functools
 import sys
 from pathlib import Path
 from typing import Any
@@ -28,13 +26,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_length_robust as bench
-from length_splits import build_setting
 
 from prefloop.model import head_training
 from prefloop.model.losses import pair_nll
 
 _SHIPPED = head_training._train_one
-ETA = 0.0  # set by main() for each run
 
 
 def length_group(w: torch.Tensor, len_a: torch.Tensor, len_b: torch.Tensor) -> torch.Tensor:
@@ -49,89 +45,44 @@ def length_group(w: torch.Tensor, len_a: torch.Tensor, len_b: torch.Tensor) -> t
     return group
 
 
-def _train_one_dro(
-    head: Any, train: Any, val: Any, config: Any, seed: int, on_epoch: Any, prior: Any = None
-) -> dict[str, Any]:
-    """``head_training._train_one`` with the group weights above (η = ``ETA``)."""
-    if ETA == 0:
-        return _SHIPPED(head, train, val, config, seed, on_epoch, prior)
-    torch.manual_seed(seed)
-    gen = torch.Generator().manual_seed(seed)
-    opt = torch.optim.AdamW(head.parameters(), lr=config.resolved_lr(), weight_decay=config.weight_decay)
-    xa, xb, w, m, len_a, len_b = train
-    head.prepare(train, config.tie_model)
-    group = length_group(w, len_a, len_b)
-    q = torch.tensor([0.5, 0.5])
-    best, best_state, bad, epochs = float("inf"), copy.deepcopy(head.state_dict()), 0, 0
-    first = head_training._nll(head, train, config.tie_model)
-    for epoch in range(config.head_epochs):
-        with torch.no_grad():
-            head.eval()
-            d = head(xa) - head(xb)
-            losses = torch.stack(
-                [pair_nll(d[group == g], w[group == g], head.theta, config.tie_model, m[group == g]) for g in (0, 1)]
-            )
-            q = q * torch.exp(ETA * losses)
-            q = q / q.sum()
+class GroupDRO:
+    """``head_training.EpochWeights``: each epoch, q_g ∝ q_g · exp(η · L_g) from the groups' mean NLL under
+    the head as it is, and the group's label weights scaled by 2 q_g (the other pairs keep theirs)."""
+
+    def __init__(self, eta: float, tie_model: str) -> None:
+        self.eta, self.tie_model = eta, tie_model
+        self.q = torch.tensor([0.5, 0.5])
+
+    @torch.no_grad()
+    def __call__(self, head: Any, data: tuple[torch.Tensor, ...], epoch: int) -> torch.Tensor:
+        xa, xb, w, m, len_a, len_b = data
+        group = length_group(w, len_a, len_b)
+        head.eval()
+        d = head(xa) - head(xb)
+        nll = [pair_nll(d[group == g], w[group == g], head.theta, self.tie_model, m[group == g]) for g in (0, 1)]
+        self.q = self.q * torch.exp(self.eta * torch.stack(nll))
+        self.q = self.q / self.q.sum()
         factor = torch.ones(len(w))
-        factor[group == 0], factor[group == 1] = 2 * q[0], 2 * q[1]
-        weighted = w * factor[:, None]
-        head.train()
-        perm = torch.randperm(len(xa), generator=gen)
-        for s in range(0, len(perm), config.head_batch_size):
-            b = perm[s : s + config.head_batch_size]
-            loss = head.pair_loss(xa[b], xb[b], weighted[b], m[b], len_a[b], len_b[b], config.tie_model)
-            if prior is not None:
-                loss = loss + prior.penalty()
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-        epochs = epoch + 1
-        score = head_training._nll(head, val if val is not None else train, config.tie_model)
-        on_epoch(epoch, score)
-        if score < best - 1e-5:
-            best, best_state, bad = score, copy.deepcopy(head.state_dict()), 0
-        else:
-            bad += 1
-            if bad >= config.head_patience:
-                break
-    head.load_state_dict(best_state)
-    return {
-        "epochs": epochs,
-        "train_loss_start": first,
-        "train_loss": head_training._nll(head, train, config.tie_model),
-        "val_loss": best if val is not None else None,
-    }
+        factor[group == 0], factor[group == 1] = 2 * self.q[0], 2 * self.q[1]
+        return w * factor[:, None]
 
 
-head_training._train_one = _train_one_dro
+def _with_dro(eta: float) -> Any:
+    def train_one(head: Any, train: Any, val: Any, config: Any, seed: int, on_epoch: Any, prior: Any = None) -> Any:
+        dro = GroupDRO(eta, config.tie_model) if eta else None  # a fresh q per head
+        return _SHIPPED(head, train, val, config, seed, on_epoch, prior, epoch_weights=dro)
+
+    return functools.wraps(_SHIPPED)(train_one)
 
 
 def main() -> None:
-    global ETA
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--etas", nargs="+", type=float, default=[0.0, 3.0, 20.0])
-    ap.add_argument("--settings", nargs="+", choices=bench.SETTINGS, default=["harmless", "harmless-iid"])
-    ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    ap.add_argument("--max-train", type=int, default=1500, help="cap on helpful training pairs")
-    ap.add_argument("--cache-dir", default=None, help="embedding cache (default: ~/.cache/prefloop/bench)")
-    ap.add_argument("--json", type=Path, default=None)
+    bench.variant_options(ap)
     args = ap.parse_args()
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    cache = args.cache_dir or str(Path.home() / ".cache" / "prefloop" / "bench")
-    opts = argparse.Namespace(k=None, epochs=None, cache_dir=cache)
     for eta in args.etas:
-        ETA = eta
-        for setting in args.settings:
-            for seed in args.seeds:
-                train, test, _info = build_setting(setting, seed, args.max_train if setting == "helpful" else 0)
-                result = bench._run_prefloop("heads", "project_balanced", train, test, seed, opts, {})
-                row = {"setting": setting, "seed": seed, "mode": "heads", "method": f"project_balanced, DRO η={eta:g}"}
-                row |= {"n_train": len(train), "n_test": len(test), **result}
-                print(json.dumps(row, default=str), flush=True)
-                if args.json:
-                    with args.json.open("a") as handle:
-                        handle.write(json.dumps(row, default=str) + "\n")
+        head_training._train_one = _with_dro(eta)
+        bench.run_variant(args, "heads", "project_balanced", f"project_balanced, DRO η={eta:g}")
 
 
 if __name__ == "__main__":

@@ -127,6 +127,36 @@ def _run_prefloop(
     return row
 
 
+def variant_options(ap: argparse.ArgumentParser) -> None:
+    """The options of a benchmark that runs one patched variant of a shipped method (bench_debias_combos,
+    bench_group_dro): --settings, --seeds, --max-train, --cache-dir, --json."""
+    ap.add_argument("--settings", nargs="+", choices=SETTINGS, default=["harmless", "harmless-iid"])
+    ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    ap.add_argument("--max-train", type=int, default=1500, help="cap on helpful training pairs")
+    ap.add_argument("--cache-dir", default=None, help="embedding cache (default: ~/.cache/prefloop/bench)")
+    ap.add_argument("--json", type=Path, default=None, help="append every row here as one JSON line")
+
+
+def run_variant(args: argparse.Namespace, mode: str, method: str, label: str) -> None:
+    """``method`` in ``mode`` as the calling benchmark has patched it, per seed and setting: one row each,
+    named ``label``, printed and appended to ``--json`` (``--table-from`` reads them)."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    cache = args.cache_dir or str(Path.home() / ".cache" / "prefloop" / "bench")
+    opts = argparse.Namespace(k=None, epochs=None, cache_dir=cache)
+    for seed in args.seeds:
+        for setting in args.settings:
+            max_train = args.max_train if setting == "helpful" else 0
+            train, test, info = build_setting(setting, seed, max_train)
+            print(f"[seed {seed}] {setting}: {info}", flush=True)
+            result = _run_prefloop(mode, method, train, test, seed, opts, {})
+            row = {"setting": setting, "seed": seed, "max_train": max_train, "mode": mode, "method": label}
+            row |= {"n_train": len(train), "n_test": len(test), **result}
+            print(json.dumps(row, default=str), flush=True)
+            if args.json:
+                with args.json.open("a") as handle:
+                    handle.write(json.dumps(row, default=str) + "\n")
+
+
 def _run_multi(
     mode: str, method: str, data: dict[str, tuple[list[Any], list[Any]]], seed: int, args: argparse.Namespace
 ) -> Iterator[dict[str, Any]]:

@@ -7,6 +7,7 @@ Separate from ``heads.py`` (the head itself, the embedder, saving) so that the l
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from typing import Any, cast
 
 import numpy as np
@@ -95,6 +96,10 @@ class Prior:
         )
 
 
+#: (head, training tensors, epoch) -> the label weights [n, 3] to train this epoch on
+EpochWeights = Callable[[RewardHead, tuple[torch.Tensor, ...], int], torch.Tensor]
+
+
 def _train_one(
     head: RewardHead,
     train: tuple[torch.Tensor, ...],
@@ -103,7 +108,10 @@ def _train_one(
     seed: int,
     on_epoch: Any,
     prior: Prior | None = None,
+    epoch_weights: EpochWeights | None = None,
 ) -> dict[str, Any]:
+    """One head, early-stopped on ``val`` (else its training loss). ``epoch_weights`` replaces the label
+    weights at the start of every epoch (none of the shipped methods does; benchmarks/bench_group_dro.py)."""
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.AdamW(head.parameters(), lr=config.resolved_lr(), weight_decay=config.weight_decay)
@@ -112,6 +120,8 @@ def _train_one(
     best, best_state, bad, epochs = float("inf"), copy.deepcopy(head.state_dict()), 0, 0
     first_train = _nll(head, train, config.tie_model)
     for epoch in range(config.head_epochs):
+        if epoch_weights is not None:
+            w = epoch_weights(head, train, epoch)
         head.train()
         perm = torch.randperm(len(xa), generator=gen)
         for s in range(0, len(perm), config.head_batch_size):
