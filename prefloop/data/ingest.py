@@ -370,7 +370,6 @@ def _count_row(
     pairs = {(r.prompt, frozenset((r.response_a, r.response_b))) for r in records}
     report.pairs_seen += len(pairs)
     distinct.update(hash(p) for p in pairs)
-    report.pairs_distinct = len(distinct)
     who.update(r.annotator or default_annotator for r in records if r.label is not None)
 
 
@@ -439,7 +438,7 @@ def ingest(
     report.problems = [p.to_dict() for p in problems[:20]]
     if rejects is not None:
         report.rejects_path = str(rejects) if report.rejected else None
-    report.pairs_added = counts.pairs_added
+    report.pairs_distinct, report.pairs_added = len(distinct), counts.pairs_added
     report.labels_seen, report.labels_added = counts.labels_seen, counts.labels_added
     report.annotators = len(who)
     report.unread = dict(state.unread)
