@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import os
+import re
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +77,8 @@ def load_backbone(config: ModelConfig, path: str | None = None) -> tuple[Any, An
     hf_logging.set_verbosity_error()  # "newly initialised classifier" is expected here
     hf_logging.disable_progress_bar()
     try:
-        model = AutoModelForSequenceClassification.from_pretrained(src, num_labels=1, gguf_file=gguf)
+        with _without_gguf_bar(gguf is not None):
+            model = AutoModelForSequenceClassification.from_pretrained(src, num_labels=1, gguf_file=gguf)
     finally:
         hf_logging.set_verbosity(verbosity)
         hf_logging.enable_progress_bar()
@@ -83,6 +88,26 @@ def load_backbone(config: ModelConfig, path: str | None = None) -> tuple[Any, An
     if config.disable_dropout:
         disable_dropout(model)
     return tok, model
+
+
+_GGUF_BAR = "de-quantizing GGUF tensors"
+
+
+@contextlib.contextmanager
+def _without_gguf_bar(active: bool) -> Iterator[None]:
+    """Drop transformers' GGUF de-quantisation progress bar (its own tqdm, which ``disable_progress_bar``
+    does not reach: about 270 updates in a cron log per load); anything else written to stderr passes."""
+    if not active:
+        yield
+        return
+    buf = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(buf):
+            yield
+    finally:
+        kept = [part for part in re.split(r"(?<=[\r\n])", buf.getvalue()) if part and _GGUF_BAR not in part]
+        if "".join(kept).strip():
+            sys.stderr.write("".join(kept))
 
 
 def disable_dropout(model: nn.Module) -> None:

