@@ -74,6 +74,8 @@ def test_eval_flags_a_length_detector_in_text_json_and_report(length_model: Path
     text = run(folder, "eval", "--data", "reversed.jsonl").stdout
     assert "accuracy by length group" in text and all(name in text for name in GROUPS)
     assert "worst group: chosen_shorter" in text and "warning: length bias" in text
+    # one length split on the page: the older by-side figures (near-equal pairs on a side) only in --json
+    assert "acc_preferred_shorter" not in text and "acc_preferred_shorter" in metrics
 
 
 @slow

@@ -171,12 +171,18 @@ def evaluate(
         echo_json(metrics)
         return
     table = Table(title=f"evaluation of {escape(str(metrics['model']))}", show_header=False)
+    # the group table below supersedes the older by-side split (which counts near-equal pairs on a side);
+    # --json keeps both
+    superseded = _BY_SIDE if metrics.get("length_groups") else ()
     for key, value in metrics.items():
-        if not isinstance(value, dict | list):
+        if not isinstance(value, dict | list) and key not in superseded:
             table.add_row(escape(key), f"{value:.4f}" if isinstance(value, float) else escape(str(value)))
     Console().print(table)
     if metrics.get("length_groups"):
         _echo_length_groups(metrics["length_groups"])
+
+
+_BY_SIDE = ("acc_preferred_shorter", "acc_preferred_longer", "n_preferred_shorter", "n_preferred_longer")
 
 
 def _echo_length_groups(groups: dict[str, Any]) -> None:
