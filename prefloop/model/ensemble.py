@@ -163,6 +163,11 @@ class RewardEnsemble:
             said = calibration_warning(temperature, delta, wins, thetas, config.tie_model, mask)
             if said:
                 warnings.append(said)
+        if removes_length_slope(config) and not config.calibrate:
+            warnings.append(
+                "debias_residual is on but calibrate is off: the length slope is measured on the held-out pairs "
+                "calibration uses, so none was removed; set [model] calibrate = true"
+            )
         if config.mode == "finetune" and _debias(config) in ("project", "project_balanced"):
             warnings.append(
                 f"debias {config.debias_method!r} in finetune mode: no heads to project, "
