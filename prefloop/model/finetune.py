@@ -24,7 +24,7 @@ from prefloop.model.backbone import autocast, is_decoder, load_backbone, load_to
 from prefloop.model.batching import EncodedPairs, count_groups
 from prefloop.model.data import PairTargets, bootstrap_indices
 from prefloop.model.debias_finetune import BackboneLengthTerm, check_finetune_debias
-from prefloop.model.losses import pair_nll, tie_param_init
+from prefloop.model.losses import pair_nll, tie_param_init, tie_share
 from prefloop.model.packed import PackedResponses
 from prefloop.model.shared_prompt import PairLayout, SharedPairs, check_support, shared_features, shared_rewards
 from prefloop.model.tracking import MetricsLog
@@ -134,6 +134,9 @@ class FinetuneModel:
         else:
             tok, model = load_backbone(config)
             net = RewardNet(_lora(model, config) if config.k > 1 else model, config.k, config.tie_model)
+            with torch.no_grad():  # start at the labels' tie share, not at P(tie) = 1/3
+                for theta in net.theta:
+                    theta.fill_(tie_param_init(config.tie_model, tie_share(train.wins)))
         self = cls(config, tok, net)
         acc = _accelerator(config)
         enc_val = self._encode(val.pairs) if val is not None else None

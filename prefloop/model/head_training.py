@@ -18,6 +18,7 @@ from prefloop.model.data import PairTargets, bootstrap_indices
 from prefloop.model.debias_heads import debiased_head, uses_length_head
 from prefloop.model.evaluate import pair_lengths
 from prefloop.model.heads import RewardHead, one_thread
+from prefloop.model.losses import tie_param_init, tie_share
 from prefloop.model.tracking import MetricsLog
 
 __all__ = ["Prior", "make_head", "train_heads", "warm_head"]
@@ -114,7 +115,12 @@ def _train_one(
     weights at the start of every epoch (none of the shipped methods does; benchmarks/bench_group_dro.py)."""
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
-    opt = torch.optim.AdamW(head.parameters(), lr=config.resolved_lr(), weight_decay=config.weight_decay)
+    body = [p for p in head.parameters() if p is not head.theta]
+    opt = torch.optim.AdamW(  # the tie parameter as in finetune mode: its own rate, no decay towards ν = 1
+        [{"params": body}, {"params": [head.theta], "lr": config.tie_lr, "weight_decay": 0.0}],
+        lr=config.resolved_lr(),
+        weight_decay=config.weight_decay,
+    )
     xa, xb, w, m, len_a, len_b = train
     head.prepare(train, config.tie_model)
     best, best_state, bad, epochs = float("inf"), copy.deepcopy(head.state_dict()), 0, 0
@@ -184,6 +190,8 @@ def train_heads(
             head = make_head(config, ea.shape[1])
             head.mean.copy_(mean)
             head.std.copy_(std)
+            with torch.no_grad():  # start at the labels' tie share, not at P(tie) = 1/3
+                head.theta.fill_(tie_param_init(config.tie_model, tie_share(train.wins)))
         prior = None
         if config.head_prior > 0:
             prior = Prior(

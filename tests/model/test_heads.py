@@ -106,6 +106,16 @@ def test_tie_labels_raise_tie_probability(tmp_path: Path) -> None:
     assert with_ties.thetas[0] > none.thetas[0]  # ν grows when ties are observed
 
 
+def test_heads_trained_without_ties_predict_few_ties(tmp_path: Path) -> None:
+    """The tie parameter starts at the labels' tie share and learns at tie_lr: a model trained on labels with no
+    tie gives ties little mass, where it once kept P(tie) ≈ 1/3 at d = 0 (ν stuck near 1)."""
+    ex = make_examples(40)
+    cfg = ModelConfig(mode="heads", k=2, max_length=32, cache_dir=str(tmp_path))
+    ens, _ = RewardEnsemble.train(ex, cfg, progress=False)
+    pred = ens.predict(pairs_of(make_examples(10, seed=3)))
+    assert float(pred.p_tie.max()) < 0.05
+
+
 def test_restandardize_keeps_the_function() -> None:
 
     from prefloop.model.heads import RewardHead

@@ -46,3 +46,21 @@ def test_nll_weighted_by_label_counts_and_margin() -> None:
     # a tie under plain BT counts half a win each way
     tie = pair_nll(torch.tensor([0.0]), torch.tensor([[0, 0, 1.0]]), theta, "none")
     assert math.isclose(float(tie), math.log(2), rel_tol=1e-6)
+
+
+def test_the_tie_parameter_starts_at_the_labels_tie_share() -> None:
+    from prefloop.model.losses import MIN_TIE_SHARE, tie_param_init, tie_share
+
+    wins = np.array([[1.0, 0.0, 0.0], [0.0, 2.0, 0.0], [0.0, 0.0, 1.0]])
+    assert math.isclose(tie_share(wins), 0.25) and tie_share(np.zeros((0, 3))) == 0.0
+    for tie_model in ("davidson", "rao_kupper"):
+        for share, want in ((0.25, 0.25), (0.4, 0.4), (0.0, MIN_TIE_SHARE)):  # no ties: a small share, θ finite
+            theta = torch.tensor(tie_param_init(tie_model, share))
+            p_tie = log_probs(torch.zeros(1), theta, tie_model).exp()[0, 2].item()
+            assert math.isclose(p_tie, want, rel_tol=1e-5), (tie_model, share, p_tie)
+    # without a share: the old start, P(tie) = 1/3 for Davidson at d = 0
+    assert math.isclose(
+        log_probs(torch.zeros(1), torch.tensor(tie_param_init("davidson")), "davidson").exp()[0, 2].item(),
+        1 / 3,
+        rel_tol=1e-6,
+    )
