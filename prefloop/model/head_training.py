@@ -116,11 +116,10 @@ def _train_one(
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     body = [p for p in head.parameters() if p is not head.theta]
-    opt = torch.optim.AdamW(  # the tie parameter as in finetune mode: its own rate, no decay towards ν = 1
-        [{"params": body}, {"params": [head.theta], "lr": config.tie_lr, "weight_decay": 0.0}],
-        lr=config.resolved_lr(),
-        weight_decay=config.weight_decay,
-    )
+    # the tie parameter as in finetune mode: its own rate, no decay towards ν = 1
+    tie = {"params": [head.theta], "lr": config.tie_lr, "weight_decay": 0.0}
+    groups: list[dict[str, Any]] = [{"params": body}, tie]
+    opt = torch.optim.AdamW(groups, lr=config.resolved_lr(), weight_decay=config.weight_decay)
     xa, xb, w, m, len_a, len_b = train
     head.prepare(train, config.tie_model)
     best, best_state, bad, epochs = float("inf"), copy.deepcopy(head.state_dict()), 0, 0
