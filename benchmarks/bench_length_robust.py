@@ -47,17 +47,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from length_splits import SETTINGS, build_setting
 
 _BASE_METHODS = ("none", "project", "project_balanced", "odin", "conditioned", "balanced")
-# "<method>:residual" = that method with debias_residual = true (the held-out length slope removed);
-# "<method>:groupcal" = with calibrate_for = "length_groups" (T fitted on the worst held-out length group)
-METHODS = (
-    _BASE_METHODS
-    + tuple(f"{m}:residual" for m in _BASE_METHODS[1:])
-    + tuple(f"{m}:groupcal" for m in _BASE_METHODS)
-    + tuple(f"{m}:groupmean" for m in _BASE_METHODS)
-    + tuple(f"{m}:soft" for m in _BASE_METHODS)
-    + tuple(f"{m}:groupsoft" for m in _BASE_METHODS)
-    + tuple(f"{m}:{v}" for m in _BASE_METHODS for v in ("svp1", "svp2", "groupsvp1"))
-)
+# "<method>:residual" = that method with debias_residual = true (the held-out length slope removed)
+METHODS = _BASE_METHODS + tuple(f"{m}:residual" for m in _BASE_METHODS[1:])
 MODES = ("adapted", "heads", "finetune", "trl", "multi-heads", "multi-adapted")
 
 
@@ -96,18 +87,6 @@ def _config(mode: str, method: str, seed: int, args: argparse.Namespace) -> Any:
     extra: dict[str, Any] = {"debias": "none"} if name == "none" else {"debias": "length", "debias_method": name}
     if variant == "residual":
         extra["debias_residual"] = True
-    if variant == "groupcal":
-        extra["calibrate_for"] = "length_groups"
-    if variant == "groupmean":
-        extra["calibrate_for"] = "length_groups_mean"
-    if variant == "soft":
-        extra["calibrate_for"] = "pooled_soft"
-    if variant == "groupsoft":
-        extra["calibrate_for"] = "length_groups_soft"
-    if variant in ("svp1", "svp2"):
-        extra["calibrate_for"] = f"pooled_{variant}"
-    if variant == "groupsvp1":
-        extra["calibrate_for"] = "length_groups_svp1"
     if args.k is not None:
         extra["k"] = args.k
     if args.epochs is not None:

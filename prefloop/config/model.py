@@ -147,22 +147,6 @@ class ModelConfig(Section):
         "Fit a temperature T on held-out labels (out-of-bag pairs or the validation split) after training; "
         "it is saved with the model and divides every reward gap in score and eval.",
     )
-    calibrate_for: Literal[
-        "pooled",
-        "length_groups",
-        "length_groups_mean",
-        "pooled_soft",
-        "length_groups_soft",
-        "pooled_svp1",
-        "pooled_svp2",
-        "length_groups_svp1",
-    ] = _f(
-        "pooled",
-        "What the temperature is fitted for: the pooled log-loss of the held-out pairs ('pooled'), or the "
-        "log-loss of their worst length group (chosen longer / chosen shorter / near-equal, each with at least "
-        "15 pairs; 'length_groups'), which bounds the log-loss of any mix of the groups, so the probabilities "
-        "hold when the share of longer-wins pairs moves.",
-    )
     tie_model: Literal["davidson", "rao_kupper", "none"] = _f(
         "davidson",
         "Ties in the likelihood: Davidson (learned ν) or Rao-Kupper (learned threshold η); "

@@ -21,15 +21,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from prefloop.model.length_groups import assign_groups
 from prefloop.model.losses import probs_numpy
 
 __all__ = [
     "MIN_CALIBRATION_PAIRS",
-    "MIN_GROUP_PAIRS",
     "calibration_warning",
     "fit_temperature",
-    "length_groups_of",
     "length_slope",
     "log_lengths",
     "mean_probs",
@@ -37,7 +34,6 @@ __all__ = [
 ]
 
 MIN_CALIBRATION_PAIRS = 20  # below this a fitted T is noise; keep T = 1
-MIN_GROUP_PAIRS = 15  # a length group with fewer held-out pairs does not steer a group-robust fit
 # T only softens (1 ≤ T ≤ 20). A model fitted to few noisy labels is overconfident; asking the
 # held-out pairs for T < 1 as well was measured to backfire: with 80 labels on HH helpful the
 # out-of-bag fit chose T = 0.67 and held-out log-loss rose to 0.79 (ECE 0.13).
@@ -73,23 +69,9 @@ def nll_of(probs: np.ndarray, wins: np.ndarray, tie_model: str) -> float:
 
 
 def fit_temperature(
-    delta: np.ndarray,
-    wins: np.ndarray,
-    thetas: np.ndarray,
-    tie_model: str,
-    mask: np.ndarray | None = None,
-    groups: np.ndarray | None = None,
-    combine: str = "worst",
-    soften: bool = False,
-    pessimism: float = 0.0,
+    delta: np.ndarray, wins: np.ndarray, thetas: np.ndarray, tie_model: str, mask: np.ndarray | None = None
 ) -> float:
-    """The T in [1, 20] minimising held-out log-loss (grid in 2.5 % steps); 1.0 with too few pairs.
-
-    With ``groups`` (a label per pair, e.g. ``length_groups_of``) T minimises the log-loss of the
-    *worst* group with at least ``MIN_GROUP_PAIRS`` pairs instead of the pooled one: the log-loss
-    of any mixture of the groups is at most that, so the probabilities hold when the groups'
-    shares move (a length prior that shifts). With fewer than two such groups it is the pooled fit.
-    """
+    """The T in [1, 20] minimising held-out log-loss (grid in 2.5 % steps); 1.0 with too few pairs."""
     delta = np.asarray(delta, dtype=np.float64)
     wins = np.asarray(wins, dtype=np.float64)
     usable = wins.sum(axis=1) > 0
@@ -99,53 +81,8 @@ def fit_temperature(
         return 1.0
     delta, wins = delta[usable], wins[usable]
     mask = None if mask is None else mask[usable]
-    members = _group_members(None if groups is None else np.asarray(groups)[usable])
-    if tie_model == "none":
-        wins = np.stack([wins[:, 0] + wins[:, 2] / 2, wins[:, 1] + wins[:, 2] / 2, np.zeros(len(wins))], axis=1)
-    weight = wins.sum(axis=1)
-    # per pair and T: −Σ wins · log P, so a group's log-loss is its sum over its weight
-    pair_loss = np.stack(
-        [
-            -(wins * np.log(np.clip(mean_probs(delta, thetas, tie_model, mask, t), 1e-12, 1.0))).sum(axis=1)
-            for t in _GRID
-        ]
-    )
-    per_group = np.stack([_upper(pair_loss[:, m], weight[m], pessimism) for m in members], axis=1)  # [T, groups]
-    objective = per_group.max(axis=1) if combine == "worst" else per_group.mean(axis=1)
-    best = int(np.argmin(objective))
-    if soften:
-        for i in range(len(_GRID) - 1, best, -1):  # the softest T not clearly worse than the best one
-            m = members[int(np.argmax(per_group[i]))]
-            diff = (pair_loss[i, m] - pair_loss[best, m]) / weight[m].mean()
-            if diff.mean() <= diff.std(ddof=1) / np.sqrt(len(diff)):
-                return float(_GRID[i])
-    return float(_GRID[best])
-
-
-def _upper(pair_loss: np.ndarray, weight: np.ndarray, z: float) -> np.ndarray:
-    """[T] log-loss of a group of pairs at each T, plus z standard errors of that mean."""
-    mean = pair_loss.sum(axis=1) / weight.sum()
-    if z <= 0 or len(weight) < 2:
-        return mean
-    per_pair = pair_loss / weight.mean()
-    return mean + z * per_pair.std(axis=1, ddof=1) / np.sqrt(len(weight))
-
-
-def _group_members(groups: np.ndarray | None) -> list[np.ndarray | slice]:
-    """Index masks of the groups large enough to calibrate on, or [everything] when fewer than two are."""
-    if groups is None:
-        return [slice(None)]
-    names, counts = np.unique(groups, return_counts=True)
-    big = [groups == g for g, c in zip(names, counts, strict=True) if g != "tie" and c >= MIN_GROUP_PAIRS]
-    return big if len(big) >= 2 else [slice(None)]
-
-
-def length_groups_of(len_a: np.ndarray, len_b: np.ndarray, wins: np.ndarray) -> np.ndarray:
-    """The length group (``prefloop.model.length_groups``) of each held-out pair from its label weights
-    ``wins`` [n, 3]: the side with more weight is the preferred one; an even split is a tie."""
-    wins = np.asarray(wins, dtype=np.float64)
-    y = np.where(wins[:, 0] > wins[:, 1], 1.0, np.where(wins[:, 1] > wins[:, 0], 0.0, 0.5))
-    return assign_groups(y, len_a, len_b)
+    losses = [nll_of(mean_probs(delta, thetas, tie_model, mask, t), wins, tie_model) for t in _GRID]
+    return float(_GRID[int(np.argmin(losses))])
 
 
 def log_lengths(texts: Sequence[str]) -> np.ndarray:

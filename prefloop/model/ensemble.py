@@ -19,13 +19,12 @@ from prefloop.model.calibration import (
     MIN_CALIBRATION_PAIRS,
     calibration_warning,
     fit_temperature,
-    length_groups_of,
     length_slope,
     log_lengths,
 )
 from prefloop.model.data import PairTargets, PreferenceExample, aggregate, replay_sample, split, tensors_digest
 from prefloop.model.debias import length_balanced
-from prefloop.model.evaluate import evaluate_prediction, pair_lengths
+from prefloop.model.evaluate import evaluate_prediction
 from prefloop.model.length_groups import flat_group_metrics
 from prefloop.model.losses import probs_numpy
 from prefloop.model.modes import can_warm_start, impl_class
@@ -157,13 +156,7 @@ class RewardEnsemble:
                 stats |= {"length_slope": slope, "length_slope_se": slope_se, "length_slope_pairs": slope_n}
                 delta = delta - slope * len_gap[:, None]
                 calibration = (delta, wins, mask)
-            groups = None
-            if config.calibrate_for.startswith("length"):
-                groups = length_groups_of(*pair_lengths(cal_pairs), wins)
-            combine = "mean" if config.calibrate_for == "length_groups_mean" else "worst"
-            soft = config.calibrate_for.endswith("_soft")
-            z = float(config.calibrate_for[-1]) if "_svp" in config.calibrate_for else 0.0
-            temperature = fit_temperature(delta, wins, thetas, config.tie_model, mask, groups, combine, soft, z)
+            temperature = fit_temperature(delta, wins, thetas, config.tie_model, mask)
             stats["calibration_pairs"] = len(wins)
         if config.calibrate:
             delta, wins, mask = calibration if calibration is not None else (None, None, None)

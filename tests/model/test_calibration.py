@@ -7,15 +7,7 @@ import math
 import numpy as np
 import torch
 
-from prefloop.model.calibration import (
-    MIN_CALIBRATION_PAIRS,
-    MIN_GROUP_PAIRS,
-    fit_temperature,
-    length_groups_of,
-    length_slope,
-    mean_probs,
-    nll_of,
-)
+from prefloop.model.calibration import MIN_CALIBRATION_PAIRS, fit_temperature, length_slope, mean_probs, nll_of
 from prefloop.model.head_training import Prior
 from prefloop.model.heads import RewardHead
 
@@ -57,63 +49,6 @@ def test_too_few_pairs_or_no_out_of_bag_member_keep_t_at_one() -> None:
     d, wins = np.full((50, 2), 5.0), np.tile([0.0, 1.0, 0.0], (50, 1))
     assert fit_temperature(d, wins, np.zeros(2), "davidson", np.zeros((50, 2), bool)) == 1.0
     assert math.isclose(fit_temperature(d, wins, np.zeros(2), "davidson"), 20.0)  # confidently wrong → softest T
-
-
-def _pairs(rng: np.random.Generator, n: int, true_t: float) -> tuple[np.ndarray, np.ndarray]:
-    d = rng.normal(0, 3, size=(n, 1))  # a win drawn from σ(d / true_t)
-    a_wins = rng.random(n) < 1 / (1 + np.exp(-d[:, 0] / true_t))
-    return d, np.stack([a_wins, ~a_wins, np.zeros(n, bool)], axis=1).astype(float)
-
-
-def test_a_group_robust_temperature_holds_on_the_group_the_pooled_fit_outvotes() -> None:
-    rng = np.random.default_rng(1)
-    d1, w1 = _pairs(rng, 900, 1.0)  # the majority group: calibrated at T = 1
-    d2, w2 = _pairs(rng, 100, 5.0)  # a minority group on which the model is five times too sure
-    d, wins = np.concatenate([d1, d2]), np.concatenate([w1, w2])
-    groups = np.array(["chosen_shorter"] * 900 + ["chosen_longer"] * 100)
-
-    def group_nll(t: float) -> list[float]:
-        return [
-            nll_of(mean_probs(d[groups == g], np.zeros(1), "none", temperature=t), wins[groups == g], "none")
-            for g in ("chosen_shorter", "chosen_longer")
-        ]
-
-    pooled = fit_temperature(d, wins, np.zeros(1), "none")
-    robust = fit_temperature(d, wins, np.zeros(1), "none", groups=groups)
-    assert pooled < 1.6 < robust  # the pooled fit is led by the majority; the robust one is not
-    assert max(group_nll(robust)) < max(group_nll(pooled)) - 0.02  # the worst group's log-loss falls
-    assert group_nll(robust)[0] > group_nll(pooled)[0]  # paid for by the majority group
-    # the prior reversed (the minority group now the majority) is better served by the robust T
-    mixed = np.concatenate([np.arange(30), np.arange(900, 1000)])
-    at = [
-        nll_of(mean_probs(d[mixed], np.zeros(1), "none", temperature=t), wins[mixed], "none") for t in (pooled, robust)
-    ]
-    assert at[1] < at[0]
-
-
-def test_a_group_robust_fit_with_fewer_than_two_large_groups_is_the_pooled_fit() -> None:
-    rng = np.random.default_rng(2)
-    d1, w1 = _pairs(rng, 400, 1.0)
-    d2, w2 = _pairs(rng, MIN_GROUP_PAIRS - 1, 8.0)  # too few pairs to steer the fit
-    d, wins = np.concatenate([d1, d2]), np.concatenate([w1, w2])
-    groups = np.array(["chosen_shorter"] * 400 + ["chosen_longer"] * (MIN_GROUP_PAIRS - 1))
-    pooled = fit_temperature(d, wins, np.zeros(1), "none")
-    assert fit_temperature(d, wins, np.zeros(1), "none", groups=groups) == pooled
-    ties = np.array(["tie"] * 400 + ["chosen_longer"] * (MIN_GROUP_PAIRS - 1))  # ties are no group
-    assert fit_temperature(d, wins, np.zeros(1), "none", groups=ties) == pooled
-
-
-def test_length_groups_of_reads_the_preferred_side_from_the_label_weights() -> None:
-    wins = np.array([[1.0, 0.0, 0.0], [0.0, 2.0, 0.0], [0.0, 0.0, 1.0], [2.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
-    len_a = np.array([200.0, 200.0, 200.0, 50.0, 100.0])
-    len_b = np.array([100.0, 100.0, 100.0, 100.0, 95.0])
-    assert length_groups_of(len_a, len_b, wins).tolist() == [
-        "chosen_longer",  # a won and is longer
-        "chosen_shorter",  # b won and is shorter
-        "tie",
-        "chosen_shorter",  # a holds more of the weight: a is preferred, and shorter
-        "near_equal",  # within 10 % in length
-    ]
 
 
 def test_prior_penalty_by_hand() -> None:
