@@ -39,6 +39,8 @@ def test_full_finetune_moves_weights_and_learns(full: tuple[RewardEnsemble, dict
     assert pred.p_a_members.shape == (24, 1)
     assert np.allclose(pred.p_a + pred.p_b + pred.p_tie, 1)
     assert evaluate_predictions(pred.p_a, [e.choice for e in test])["accuracy"] >= 0.8
+    # no tie label: θ started at the 1 % floor (not P(tie) = 1/3) and the model gives ties little mass
+    assert ens.thetas[0] < -3 and float(pred.p_tie.max()) < 0.05
 
 
 def test_full_save_load_and_warm_start(full: tuple[RewardEnsemble, dict, ModelConfig], tmp_path: Path) -> None:
