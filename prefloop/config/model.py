@@ -101,7 +101,12 @@ class ModelConfig(Section):
     lr: float | None = _f(
         None, "Learning rate; None picks 1e-3 for heads, 2e-5 for full finetune, 2e-4 for LoRA.", gt=0
     )
-    tie_lr: float = _f(1e-2, "Learning rate of the tie parameter (one scalar per member) in finetune mode.", gt=0)
+    tie_lr: float = _f(
+        1e-2,
+        "Learning rate of the tie parameter (one scalar per member, no weight decay; it starts at the training "
+        "labels' tie share, at least 1 %) in every mode.",
+        gt=0,
+    )
     lr_schedule: Literal["linear", "constant"] = _f(
         "linear", "Finetune mode: learning rate decays linearly to 0 over the planned steps, or stays."
     )
