@@ -32,19 +32,19 @@ _EPS = 1e-12
 MIN_TIE_SHARE = 0.01  # labels with no tie at all start at 1 % ties (θ finite), not at −∞
 
 
-def tie_param_init(tie_model: str, tie_share: float | None = None) -> float:
+def tie_param_init(tie_model: str, share: float | None = None) -> float:
     """Raw tie parameter θ at start.
 
-    Without ``tie_share``: ν = 1 for Davidson (P(tie) = 1/3 at d = 0), η ≈ 0.5 for Rao-Kupper.
+    Without ``share``: ν = 1 for Davidson (P(tie) = 1/3 at d = 0), η ≈ 0.5 for Rao-Kupper.
     With it (the share of tie weight in the training labels, floored at ``MIN_TIE_SHARE``): the θ
     whose P(tie) at d = 0 is that share — Davidson ν = 2τ / (1 − τ), Rao-Kupper
     η = log((1 + τ) / (1 − τ)). A head that started at P(tie) = 1/3 on labels without ties kept
     most of it (θ moved 0.02 in a heads-mode training on HH), and the 3-way likelihood then
     paid for ties no label had, by pushing gaps apart (sharper, overconfident probabilities).
     """
-    if tie_share is None:
+    if share is None:
         return 0.0 if tie_model == "davidson" else math.log(math.expm1(0.5))
-    tau = min(max(float(tie_share), MIN_TIE_SHARE), 0.9)
+    tau = min(max(float(share), MIN_TIE_SHARE), 0.9)
     if tie_model == "davidson":
         return math.log(2 * tau / (1 - tau))
     return math.log(math.expm1(math.log((1 + tau) / (1 - tau))))
