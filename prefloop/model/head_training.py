@@ -74,6 +74,14 @@ def _nll(head: RewardHead, data: tuple[torch.Tensor, ...], tie_model: str) -> fl
     return float(head.pair_loss(xa, xb, w, m, len_a, len_b, tie_model, penalties=False))
 
 
+@torch.no_grad()
+def _held_out(head: RewardHead, data: tuple[torch.Tensor, ...], tie_model: str) -> float:
+    """The early-stopping score: the held-out NLL at its best temperature (``RewardHead.held_out_loss``)."""
+    head.eval()
+    xa, xb, w, m, len_a, len_b = data
+    return float(head.held_out_loss(xa, xb, w, m, len_a, len_b, tie_model))
+
+
 class Prior:
     """Gaussian prior N(w₀, 1/λ) on a head's weights (not its tie parameter), as a penalty.
 
@@ -138,7 +146,7 @@ def _train_one(
             loss.backward()
             opt.step()
         epochs = epoch + 1
-        score = _nll(head, val if val is not None else train, config.tie_model)
+        score = _held_out(head, val, config.tie_model) if val is not None else _nll(head, train, config.tie_model)
         on_epoch(epoch, score)
         if score < best - 1e-5:
             best, best_state, bad = score, copy.deepcopy(head.state_dict()), 0

@@ -12,6 +12,7 @@ labels a milestone brings; its pull fades as 1/n as labels accumulate.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 from collections.abc import Iterator
 from typing import Any, cast
@@ -131,6 +132,9 @@ class Embedder:
         return emb[index[:, 0]], emb[index[:, 1]]
 
 
+_STOP_GRID = [float(t) for t in torch.exp(torch.linspace(0.0, math.log(20.0), 25))]  # 1 … 20, 13 % steps
+
+
 class RewardHead(nn.Module):
     """Standardised embedding → reward (linear or one hidden layer), plus tie parameter θ."""
 
@@ -165,6 +169,25 @@ class RewardHead(nn.Module):
     ) -> torch.Tensor:
         """Training loss on a batch; response lengths are for length-debiased heads (debias_heads.py)."""
         return pair_nll(self(xa) - self(xb), wins, self.theta, tie_model, margin)
+
+    def held_out_loss(
+        self,
+        xa: torch.Tensor,
+        xb: torch.Tensor,
+        wins: torch.Tensor,
+        margin: torch.Tensor,
+        len_a: torch.Tensor,
+        len_b: torch.Tensor,
+        tie_model: str,
+    ) -> torch.Tensor:
+        """What early stopping watches: the pair NLL at the temperature in [1, 20] that suits it best.
+
+        The ensemble's temperature is fitted after training, so the held-out loss worth stopping on
+        is the one the head will have once softened: it stops when the ranking stops improving,
+        not when the gaps grow sharper than the labels allow (the temperature takes care of that).
+        """
+        d = self(xa) - self(xb)
+        return torch.stack([pair_nll(d / t, wins, self.theta, tie_model, margin) for t in _STOP_GRID]).min()
 
     def prepare(self, data: tuple[torch.Tensor, ...], tie_model: str) -> None:
         """Fit what must be fixed before training on ``data`` (a length head's directions or β); nothing here."""

@@ -148,3 +148,33 @@ def test_a_relative_cache_dir_stays_where_it_was_configured_when_the_process_mov
     assert a.shape == (1, embedder.dim)
     assert len(list((first / "cache").rglob("*.npy"))) == 2, "one, two"
     assert len(list((second / "cache").rglob("*.npy"))) == 2, "three, four: this folder's cache_dir"
+
+
+def test_early_stopping_watches_the_held_out_loss_at_its_best_temperature() -> None:
+    """A head made ten times too sharp keeps its ranking: the loss early stopping watches (NLL at the best
+    T in [1, 20], since T is fitted after training) barely moves, while the raw NLL grows."""
+    from prefloop.model.heads import _STOP_GRID, RewardHead
+    from prefloop.model.losses import pair_nll
+
+    torch.manual_seed(0)
+    head = RewardHead(4, "linear", 1, 0.0, "none")
+    x = torch.randn(400, 4)
+    xa, xb = x[:200], x[200:]
+    with torch.no_grad():
+        truth = head(xa) - head(xb)
+        a_wins = torch.rand(200) < torch.sigmoid(truth)
+    wins = torch.stack([a_wins.float(), (~a_wins).float(), torch.zeros(200)], dim=1)
+    margin, lens = torch.zeros(200), torch.ones(200)
+    with torch.no_grad():
+        calm = head.held_out_loss(xa, xb, wins, margin, lens, lens, "none")
+        raw_calm = head.pair_loss(xa, xb, wins, margin, lens, lens, "none")
+        head.net.weight.mul_(10.0)
+        head.net.bias.mul_(10.0)
+        sharp = head.held_out_loss(xa, xb, wins, margin, lens, lens, "none")
+        raw_sharp = head.pair_loss(xa, xb, wins, margin, lens, lens, "none")
+        d = head(xa) - head(xb)
+        want = min(float(pair_nll(d / t, wins, head.theta, "none", margin)) for t in _STOP_GRID)
+    assert abs(float(sharp) - want) < 1e-6
+    assert float(calm) <= float(raw_calm) + 1e-6  # T = 1 is on the grid
+    assert float(raw_sharp) > float(raw_calm) + 0.2  # the raw NLL punishes the sharper head …
+    assert abs(float(sharp) - float(calm)) < 0.02  # … the softened one hardly at all (same ranking)
