@@ -163,8 +163,8 @@ class ModelConfig(Section):
     debias: Literal["none", "length"] = _f(
         "none",
         "'length': keep response length out of the reward (method: debias_method). Not the default: in adapted "
-        "mode it cost 3.0 accuracy points on in-distribution HH pairs while lifting its worst length group from "
-        "0.37 to 0.55 (docs/benchmarks.md, #23). `eval` and `audit` flag a model whose worst length group is "
+        "mode it cost 2.8 accuracy points on in-distribution HH pairs while lifting its worst length group from "
+        "0.40 to 0.56 (docs/benchmarks.md, #23). `eval` and `audit` flag a model whose worst length group is "
         "below 0.5; that is when to turn it on.",
     )
     debias_method: Literal["project_balanced", "project", "odin", "conditioned", "balanced"] = _f(
