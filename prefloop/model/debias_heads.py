@@ -168,17 +168,9 @@ class LengthAwareHead(RewardHead):
         out = self.outputs(x)
         return out[..., 0] if self.method == "odin" else out
 
-    def held_out_loss(
-        self,
-        xa: torch.Tensor,
-        xb: torch.Tensor,
-        wins: torch.Tensor,
-        margin: torch.Tensor,
-        len_a: torch.Tensor,
-        len_b: torch.Tensor,
-        tie_model: str,
-    ) -> torch.Tensor:
+    def held_out_loss(self, data: tuple[torch.Tensor, ...], tie_model: str) -> torch.Tensor:
         """Early stopping watches this head's own likelihood (r_Q + r_L, or d + β·Δℓ) without penalties."""
+        xa, xb, wins, margin, len_a, len_b = data
         return self.pair_loss(xa, xb, wins, margin, len_a, len_b, tie_model, penalties=False)
 
     def pair_loss(

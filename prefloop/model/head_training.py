@@ -78,8 +78,7 @@ def _nll(head: RewardHead, data: tuple[torch.Tensor, ...], tie_model: str) -> fl
 def _held_out(head: RewardHead, data: tuple[torch.Tensor, ...], tie_model: str) -> float:
     """The early-stopping score: the held-out NLL at its best temperature (``RewardHead.held_out_loss``)."""
     head.eval()
-    xa, xb, w, m, len_a, len_b = data
-    return float(head.held_out_loss(xa, xb, w, m, len_a, len_b, tie_model))
+    return float(head.held_out_loss(data, tie_model))
 
 
 class Prior:

@@ -170,22 +170,15 @@ class RewardHead(nn.Module):
         """Training loss on a batch; response lengths are for length-debiased heads (debias_heads.py)."""
         return pair_nll(self(xa) - self(xb), wins, self.theta, tie_model, margin)
 
-    def held_out_loss(
-        self,
-        xa: torch.Tensor,
-        xb: torch.Tensor,
-        wins: torch.Tensor,
-        margin: torch.Tensor,
-        len_a: torch.Tensor,
-        len_b: torch.Tensor,
-        tie_model: str,
-    ) -> torch.Tensor:
-        """What early stopping watches: the pair NLL at the temperature in [1, 20] that suits it best.
+    def held_out_loss(self, data: tuple[torch.Tensor, ...], tie_model: str) -> torch.Tensor:
+        """What early stopping watches on held-out ``data`` (xa, xb, wins, margin, chars of a, chars of b):
+        the pair NLL at the temperature in [1, 20] that suits it best.
 
         The ensemble's temperature is fitted after training, so the held-out loss worth stopping on
         is the one the head will have once softened: it stops when the ranking stops improving,
         not when the gaps grow sharper than the labels allow (the temperature takes care of that).
         """
+        xa, xb, wins, margin, _len_a, _len_b = data
         d = self(xa) - self(xb)
         return torch.stack([pair_nll(d / t, wins, self.theta, tie_model, margin) for t in _STOP_GRID]).min()
 
