@@ -134,9 +134,10 @@ class FinetuneModel:
         else:
             tok, model = load_backbone(config)
             net = RewardNet(_lora(model, config) if config.k > 1 else model, config.k, config.tie_model)
-            with torch.no_grad():  # start at the labels' tie share, not at P(tie) = 1/3
+            theta0 = tie_param_init(config.tie_model, tie_share(train.wins))  # the labels' tie share, not 1/3
+            with torch.no_grad():
                 for theta in net.theta:
-                    theta.fill_(tie_param_init(config.tie_model, tie_share(train.wins)))
+                    theta.fill_(theta0)
         self = cls(config, tok, net)
         acc = _accelerator(config)
         enc_val = self._encode(val.pairs) if val is not None else None

@@ -185,6 +185,7 @@ def train_heads(
     heads, reports = [], []
     oob = np.zeros((len(train), config.k), dtype=bool)
     n_labels = float(train.wins.sum())
+    theta0 = tie_param_init(config.tie_model, tie_share(train.wins))  # fresh heads: the labels' tie share, not 1/3
     task = bar.add_task("heads", total=config.k)
     for i in range(config.k):
         seed = config.seed + i
@@ -196,8 +197,8 @@ def train_heads(
             head = make_head(config, ea.shape[1])
             head.mean.copy_(mean)
             head.std.copy_(std)
-            with torch.no_grad():  # start at the labels' tie share, not at P(tie) = 1/3
-                head.theta.fill_(tie_param_init(config.tie_model, tie_share(train.wins)))
+            with torch.no_grad():
+                head.theta.fill_(theta0)
         prior = None
         if config.head_prior > 0:
             prior = Prior(
